@@ -1,0 +1,131 @@
+"""The packaged model: a self-contained directory with a sha256 manifest.
+
+    model/
+      predictor.pkl     the fitted pipeline (encoder, estimator, label encoding)
+      metadata.json     problem type, classes, threshold, input schema, metrics, params
+      manifest.json     sha256 and size of every other file
+
+`load` verifies the manifest before unpickling anything.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import pickle
+import shutil
+import tempfile
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from tabpilot import __version__
+from tabpilot.artifacts.predictor import Predictor, as_frame
+from tabpilot.errors import ModelIntegrityError, NotFoundError
+
+MANIFEST = "manifest.json"
+PREDICTOR = "predictor.pkl"
+METADATA = "metadata.json"
+
+
+class Model:
+    """A loaded, verified model. `predict` returns labels; `predict_proba` a DataFrame."""
+
+    def __init__(self, predictor: Predictor, metadata: dict[str, Any], path: Path | None = None
+                 ) -> None:
+        self.predictor = predictor
+        self.metadata = metadata
+        self.path = path
+
+    @property
+    def problem_type(self):
+        return self.predictor.problem_type
+
+    @property
+    def classes(self) -> list | None:
+        return self.predictor.classes
+
+    @property
+    def features(self) -> list[str]:
+        return self.predictor.features
+
+    def predict(self, data: Any) -> np.ndarray:
+        return self.predictor.predict(as_frame(data))
+
+    def predict_proba(self, data: Any) -> pd.DataFrame:
+        return self.predictor.predict_proba(as_frame(data))
+
+    def __repr__(self) -> str:
+        return (f"Model({self.metadata.get('candidate')!r}, {self.metadata.get('algorithm')}, "
+                f"{self.problem_type.value})")
+
+
+def _sha256(path: Path) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            h.update(block)
+    return h.hexdigest()
+
+
+def save(predictor: Predictor, metadata: dict[str, Any], directory: str | Path) -> Path:
+    """Write the model directory atomically (a temp dir renamed into place)."""
+    directory = Path(directory)
+    directory.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix=".tmp-model-", dir=directory.parent))
+    try:
+        with open(tmp / PREDICTOR, "wb") as f:
+            pickle.dump(predictor, f, protocol=pickle.HIGHEST_PROTOCOL)
+        meta = dict(metadata, tabpilot_version=__version__, format=1)
+        (tmp / METADATA).write_text(json.dumps(meta, indent=2, default=_json_default))
+        files = {p.name: {"sha256": _sha256(p), "bytes": p.stat().st_size}
+                 for p in sorted(tmp.iterdir())}
+        (tmp / MANIFEST).write_text(json.dumps({"files": files}, indent=2))
+        if directory.exists():
+            shutil.rmtree(directory)
+        os.replace(tmp, directory)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+    return directory
+
+
+def verify(directory: str | Path) -> dict[str, Any]:
+    directory = Path(directory)
+    manifest_path = directory / MANIFEST
+    if not manifest_path.is_file():
+        raise NotFoundError(f"{directory} is not a tabpilot model directory (no {MANIFEST})")
+    manifest = json.loads(manifest_path.read_text())
+    for name, entry in manifest["files"].items():
+        path = directory / name
+        if not path.is_file():
+            raise ModelIntegrityError(f"model file {path} is missing; re-export the model")
+        if _sha256(path) != entry["sha256"]:
+            raise ModelIntegrityError(
+                f"model file {path} does not match its sha256 in {MANIFEST}; "
+                "the model was modified or corrupted, re-export it")
+    return manifest
+
+
+def load(directory: str | Path) -> Model:
+    directory = Path(directory)
+    verify(directory)
+    metadata = json.loads((directory / METADATA).read_text())
+    with open(directory / PREDICTOR, "rb") as f:
+        predictor = pickle.load(f)  # verified against the manifest above
+    return Model(predictor, metadata, directory)
+
+
+def directory_bytes(directory: str | Path) -> int:
+    return sum(p.stat().st_size for p in Path(directory).rglob("*") if p.is_file())
+
+
+def _json_default(value: Any) -> Any:
+    if isinstance(value, np.generic):
+        return value.item()
+    if isinstance(value, np.ndarray):
+        return value.tolist()
+    return str(value)

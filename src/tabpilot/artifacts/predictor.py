@@ -1,0 +1,71 @@
+"""The fitted pipeline: encoder -> estimator(s) -> labels, with a fast numpy path."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from tabpilot.errors import DataError
+from tabpilot.features.encoder import TabularEncoder
+from tabpilot.metrics import labels_from_proba
+from tabpilot.models import get_family
+from tabpilot.tasks import ProblemType
+
+
+@dataclass
+class Predictor:
+    """Everything needed to score raw rows. Several estimators are averaged (fold bagging)."""
+
+    encoder: TabularEncoder
+    family: str
+    estimators: list[Any]
+    problem_type: ProblemType
+    features: list[str]
+    classes: list | None = None
+    threshold: float | None = None
+    dtypes: dict[str, str] = field(default_factory=dict)
+
+    def check_columns(self, X: pd.DataFrame) -> None:
+        missing = [c for c in self.features if c not in X.columns]
+        if missing:
+            shown = ", ".join(repr(c) for c in missing[:5])
+            more = f" and {len(missing) - 5} more" if len(missing) > 5 else ""
+            raise DataError(f"input lacks required column(s) {shown}{more}; "
+                            "send every feature column the model was trained on")
+
+    def raw_predict(self, X: pd.DataFrame) -> np.ndarray:
+        """Probabilities (rows, classes) or regression values (rows,)."""
+        self.check_columns(X)
+        encoded = self.encoder.transform(X)
+        family = get_family(self.family)
+        outs = [family.predict(est, encoded, self.problem_type) for est in self.estimators]
+        return outs[0] if len(outs) == 1 else np.mean(outs, axis=0)
+
+    def predict(self, X: pd.DataFrame) -> np.ndarray:
+        raw = self.raw_predict(X)
+        if self.problem_type is ProblemType.REGRESSION:
+            return raw
+        idx = labels_from_proba(raw, self.threshold)
+        return np.asarray(self.classes, dtype=object)[idx]
+
+    def predict_proba(self, X: pd.DataFrame) -> pd.DataFrame:
+        if self.problem_type is ProblemType.REGRESSION:
+            raise DataError("predict_proba is for classification; this model does regression, "
+                            "use predict")
+        return pd.DataFrame(self.raw_predict(X), columns=list(self.classes or []),
+                            index=X.index)
+
+
+def as_frame(data: Any) -> pd.DataFrame:
+    """Accept a DataFrame, one row as a dict, or a list of dicts."""
+    if isinstance(data, pd.DataFrame):
+        return data
+    if isinstance(data, dict):
+        return pd.DataFrame([data])
+    if isinstance(data, list) and all(isinstance(r, dict) for r in data):
+        return pd.DataFrame(data)
+    raise DataError(f"cannot predict on a {type(data).__name__}; pass a DataFrame, a dict "
+                    "(one row) or a list of dicts")

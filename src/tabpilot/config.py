@@ -1,0 +1,127 @@
+"""The job request: one pydantic model built by the CLI, the Python API and the HTTP API alike."""
+
+from __future__ import annotations
+
+import os
+import re
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+
+from tabpilot.errors import ConfigError
+from tabpilot.metrics import check_metric_name
+from tabpilot.tasks import ProblemType
+
+DEFAULT_WORKSPACE = "./tabpilot-workspace"
+_JOB_NAME = re.compile(r"^[A-Za-z0-9](-*[A-Za-z0-9]){0,31}$")  # Autopilot's AutoMLJobName rule
+
+
+def workspace_path(workspace: str | Path | None) -> Path:
+    return Path(workspace or os.environ.get("TABPILOT_WORKSPACE") or DEFAULT_WORKSPACE)
+
+
+class JobRequest(BaseModel):
+    """What the user asked for. Resolved values (problem type, metric) live on the job."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    target: str
+    name: str | None = None
+    problem_type: ProblemType | None = None
+    metric: str | None = None
+    mode: Literal["auto", "hpo"] = "auto"
+    time_limit: float = Field(300.0, description="seconds for the whole job")
+    max_candidates: int | None = None
+    per_trial_time_limit: float | None = None
+    validation_fraction: float = 0.2
+    n_folds: int | None = None
+    validation_data: str | None = None
+    sample_weight: str | None = None
+    feature_types: str | None = None
+    na_values: list[str] = Field(default_factory=list)
+    algorithms: list[str] | None = None
+    n_workers: int | None = None
+    keep_candidates: int = 20
+    seed: int = 0
+
+    @field_validator("time_limit")
+    @classmethod
+    def _positive_time(cls, v: float) -> float:
+        if not v > 0:
+            raise ValueError(f"time limit must be more than 0 seconds, got {v:g}; "
+                             "pass e.g. --time-limit 120")
+        return v
+
+    @field_validator("max_candidates")
+    @classmethod
+    def _positive_candidates(cls, v: int | None) -> int | None:
+        if v is not None and v < 1:
+            raise ValueError(f"max candidates must be at least 1, got {v}")
+        return v
+
+    @field_validator("validation_fraction")
+    @classmethod
+    def _fraction(cls, v: float) -> float:
+        if not 0.05 <= v <= 0.5:
+            raise ValueError(f"validation fraction must be between 0.05 and 0.5, got {v:g}")
+        return v
+
+    @field_validator("n_folds")
+    @classmethod
+    def _folds(cls, v: int | None) -> int | None:
+        if v is not None and not 1 <= v <= 20:
+            raise ValueError(f"folds must be between 1 (holdout) and 20, got {v}")
+        return v
+
+    @field_validator("name")
+    @classmethod
+    def _name(cls, v: str | None) -> str | None:
+        if v is not None and not _JOB_NAME.match(v):
+            raise ValueError(f"job name {v!r} is invalid; use 1-32 letters, digits and "
+                             "hyphens, starting and ending with a letter or digit")
+        return v
+
+    @field_validator("metric")
+    @classmethod
+    def _metric(cls, v: str | None) -> str | None:
+        if v is not None:
+            try:
+                check_metric_name(v)
+            except ConfigError as exc:
+                raise ValueError(str(exc)) from None
+        return v
+
+    @field_validator("problem_type", mode="before")
+    @classmethod
+    def _ptype(cls, v: Any) -> Any:
+        if isinstance(v, str):
+            try:
+                return ProblemType.parse(v)
+            except ConfigError as exc:
+                raise ValueError(str(exc)) from None
+        return v
+
+    @field_validator("algorithms")
+    @classmethod
+    def _algos(cls, v: list[str] | None) -> list[str] | None:
+        if v is None:
+            return v
+        from tabpilot.models import FAMILIES
+
+        unknown = [a for a in v if a not in FAMILIES]
+        if unknown:
+            raise ValueError(f"unknown algorithm {unknown[0]!r}; use any of: {', '.join(FAMILIES)}")
+        return v
+
+    @classmethod
+    def build(cls, **kwargs: Any) -> JobRequest:
+        """Validate, turning pydantic's report into one readable ConfigError line."""
+        try:
+            return cls(**{k: v for k, v in kwargs.items() if v is not None})
+        except ValidationError as exc:
+            err = exc.errors()[0]
+            msg = str(err.get("msg", "invalid value")).removeprefix("Value error, ")
+            where = ".".join(str(p) for p in err.get("loc", ()))
+            raise ConfigError(msg if where in msg or err["type"] == "value_error"
+                              else f"{where}: {msg}") from None

@@ -1,0 +1,135 @@
+"""Validate a table against a request and turn it into training inputs."""
+
+from __future__ import annotations
+
+import difflib
+import logging
+from dataclasses import dataclass, field
+
+import numpy as np
+import pandas as pd
+
+from tabpilot.data.schema import (
+    ColumnKind,
+    Schema,
+    check_feature_specification,
+    infer_schema,
+    load_feature_specification,
+)
+from tabpilot.errors import DataError, TargetError
+from tabpilot.metrics import Metric, resolve_metric
+from tabpilot.tasks import ProblemType, infer_problem_type
+
+log = logging.getLogger("tabpilot.data.prepare")
+
+MIN_ROWS = 20
+
+
+@dataclass
+class Prepared:
+    """Training inputs: raw feature columns, the encoded target, and what was decided."""
+
+    X: pd.DataFrame
+    y: np.ndarray  # class index 0..k-1 for classification, float for regression
+    problem_type: ProblemType
+    metric: Metric
+    schema: Schema
+    classes: list | None
+    weights: np.ndarray | None = None
+    dropped_rows: int = 0
+    warnings: list[str] = field(default_factory=list)
+
+
+def check_target_column(df: pd.DataFrame, target: str) -> None:
+    if target in df.columns:
+        return
+    names = [str(c) for c in df.columns]
+    close = difflib.get_close_matches(target, names, n=3, cutoff=0.5)
+    lower = [c for c in names if c.lower() == target.lower() and c not in close]
+    hints = lower + close
+    hint = f"; did you mean {', '.join(repr(h) for h in hints)}?" if hints else (
+        f"; the columns are: {', '.join(names[:12])}{'...' if len(names) > 12 else ''}")
+    raise TargetError(f"target {target!r} is not a column of the table{hint}")
+
+
+def prepare(df: pd.DataFrame, target: str, problem_type: ProblemType | None = None,
+            metric: str | None = None, sample_weight: str | None = None,
+            feature_types_file: str | None = None) -> Prepared:
+    """Check the table and the target, infer the schema and the problem type."""
+    check_target_column(df, target)
+    notes: list[str] = []
+    y_raw = df[target]
+    missing = y_raw.isna()
+    if missing.all():
+        raise TargetError(f"target {target!r} has no values (all {len(df)} are missing); "
+                          "choose a column that holds the labels")
+    if missing.any():
+        n = int(missing.sum())
+        msg = f"dropped {n} rows whose target {target!r} is missing"
+        log.warning(msg)
+        notes.append(msg)
+        df = df.loc[~missing].reset_index(drop=True)
+        y_raw = df[target]
+    if len(df) < MIN_ROWS:
+        raise DataError(f"only {len(df)} usable rows (with a target value); "
+                        f"at least {MIN_ROWS} are needed to train and validate a model")
+    inferred = infer_problem_type(y_raw)
+    ptype = problem_type or inferred
+    y, classes = _encode_target(y_raw, ptype, target)
+    weights = _weights(df, sample_weight)
+    names, types = (None, {})
+    if feature_types_file:
+        names, types = load_feature_specification(feature_types_file)
+        check_feature_specification(df, names, types)
+    drop = [target] + ([sample_weight] if sample_weight else [])
+    X = df.drop(columns=drop)
+    schema = infer_schema(X, feature_types=types, feature_names=names)
+    if not schema.features:
+        raise DataError("no usable feature columns remain (all are constant or id-like); "
+                        "add informative columns or set their types with --feature-types")
+    resolved = resolve_metric(metric, ptype)
+    return Prepared(X, y, ptype, resolved, schema, classes, weights, int(missing.sum()), notes)
+
+
+def _encode_target(y_raw: pd.Series, ptype: ProblemType, target: str
+                   ) -> tuple[np.ndarray, list | None]:
+    if ptype is ProblemType.REGRESSION:
+        values = pd.to_numeric(y_raw, errors="coerce")
+        if values.isna().any() or pd.api.types.is_bool_dtype(y_raw):
+            bad = y_raw[values.isna()].iloc[0] if values.isna().any() else y_raw.iloc[0]
+            raise TargetError(f"regression needs a numeric target, but {target!r} holds "
+                              f"{bad!r}; use --problem-type binary or multiclass, or clean it")
+        return values.to_numpy(dtype=np.float64), None
+    classes, codes = np.unique(y_raw.to_numpy(), return_inverse=True)
+    if len(classes) < 2:
+        raise TargetError(f"target {target!r} has a single class ({classes[0]!r}); "
+                          "classification needs at least two")
+    if ptype is ProblemType.BINARY and len(classes) != 2:
+        raise TargetError(f"binary classification needs exactly 2 classes, but {target!r} has "
+                          f"{len(classes)}; use --problem-type multiclass")
+    return codes.astype(np.int64), [_plain(c) for c in classes]
+
+
+def _plain(value):
+    return value.item() if isinstance(value, np.generic) else value
+
+
+def _weights(df: pd.DataFrame, column: str | None) -> np.ndarray | None:
+    if column is None:
+        return None
+    if column not in df.columns:
+        raise DataError(f"sample weight column {column!r} is not in the table")
+    w = pd.to_numeric(df[column], errors="coerce").to_numpy(dtype=float)
+    if np.isnan(w).any() or (w < 0).any():
+        raise DataError(f"sample weight column {column!r} must hold non-negative numbers "
+                        "in every row")
+    return w
+
+
+def feature_frame(df: pd.DataFrame, schema: Schema) -> pd.DataFrame:
+    """The columns of `df` that the schema uses as features, in schema order."""
+    return df[[c for c in schema.features]]
+
+
+def kinds_summary(schema: Schema) -> dict[str, int]:
+    return {k.value: len(schema.columns(k)) for k in ColumnKind if schema.columns(k)}

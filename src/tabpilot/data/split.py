@@ -1,0 +1,51 @@
+"""Validation splits: holdout or k-fold, stratified for classification."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+from sklearn.model_selection import KFold, StratifiedKFold, train_test_split
+
+CV_MAX_ROWS = 3000  # below this many rows, k-fold cross-validation instead of a holdout
+CV_FOLDS = 5
+
+
+@dataclass
+class Split:
+    """Row indices of each fold's training and validation part.
+
+    A holdout is one fold; so is a separate validation table, appended after the
+    training rows.
+    """
+
+    folds: list[tuple[np.ndarray, np.ndarray]]
+    kind: str  # "holdout" | "kfold" | "validation-file"
+
+    @property
+    def is_cv(self) -> bool:
+        return self.kind == "kfold"
+
+
+def make_split(y: np.ndarray, stratify: bool, validation_fraction: float = 0.2,
+               n_folds: int | None = None, seed: int = 0, n_valid_rows: int | None = None
+               ) -> Split:
+    """Choose and build the split; k-fold for small data unless `n_folds` says otherwise."""
+    n = len(y)
+    if n_valid_rows is not None:  # the validation table's rows follow the training rows
+        return Split([(np.arange(n - n_valid_rows), np.arange(n - n_valid_rows, n))],
+                     "validation-file")
+    if n_folds is None:
+        n_folds = CV_FOLDS if n < CV_MAX_ROWS else 1
+    if n_folds > 1:
+        min_class = np.min(np.bincount(y)) if stratify else n
+        if stratify and min_class >= n_folds:
+            splitter = StratifiedKFold(n_folds, shuffle=True, random_state=seed)
+        else:
+            splitter = KFold(n_folds, shuffle=True, random_state=seed)
+        folds = [(tr, va) for tr, va in splitter.split(np.zeros(n), y)]
+        return Split(folds, "kfold")
+    strat = y if stratify and np.min(np.bincount(y)) >= 2 else None
+    train, valid = train_test_split(np.arange(n), test_size=validation_fraction,
+                                    random_state=seed, stratify=strat)
+    return Split([(np.sort(train), np.sort(valid))], "holdout")

@@ -1,0 +1,40 @@
+"""User-facing errors: each says what was wrong and how to fix it, in one line."""
+
+from __future__ import annotations
+
+
+class TabpilotError(Exception):
+    """An error caused by the user's input or request, shown as one line (CLI exit code 2)."""
+
+
+class DataError(TabpilotError):
+    """The table cannot be read or is unusable for training."""
+
+
+class TargetError(TabpilotError):
+    """The target column is missing, empty or unsuitable for the problem type."""
+
+
+class ConfigError(TabpilotError):
+    """A setting is invalid (metric, problem type, time limit, feature types...)."""
+
+
+class JobExistsError(TabpilotError):
+    """A job of that name is already in the workspace."""
+
+
+class NotFoundError(TabpilotError):
+    """A job, candidate or model that was asked for does not exist."""
+
+
+class ModelIntegrityError(TabpilotError):
+    """A packaged model's files do not match its manifest."""
+
+
+class MissingDependencyError(TabpilotError):
+    """An optional dependency is not installed."""
+
+    def __init__(self, module: str, extra: str) -> None:
+        super().__init__(
+            f"{module} is not installed; install it with: pip install 'tabpilot[{extra}]'"
+        )

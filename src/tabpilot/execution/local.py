@@ -1,0 +1,141 @@
+"""Local executor: one forked process per trial, so a crash or a kill harms only that trial."""
+
+from __future__ import annotations
+
+import logging
+import multiprocessing as mp
+import os
+import signal
+import time
+import traceback
+from collections.abc import Callable
+from dataclasses import dataclass
+from multiprocessing.connection import Connection, wait
+
+from tabpilot.execution.base import Executor, TrialContext, TrialResult, TrialTask
+
+log = logging.getLogger("tabpilot.execution.local")
+
+TrialFn = Callable[[TrialContext, TrialTask], TrialResult]
+
+# Set before forking: children inherit the data copy-on-write instead of unpickling it.
+_CONTEXT: TrialContext | None = None
+
+
+@dataclass
+class _Running:
+    task: TrialTask
+    process: mp.process.BaseProcess
+    conn: Connection
+    started: float
+
+
+def _child(fn: TrialFn, task: TrialTask, conn: Connection) -> None:
+    signal.signal(signal.SIGINT, signal.SIG_IGN)  # the parent decides when trials stop
+    try:
+        assert _CONTEXT is not None
+        result = fn(_CONTEXT, task)
+    except BaseException as exc:  # report, never hang the parent
+        last = traceback.format_exception_only(type(exc), exc)[-1].strip()
+        log.debug("trial %s failed:\n%s", task.candidate, traceback.format_exc())
+        result = TrialResult(task.candidate, "Failed", failure_reason=last[:500])
+    conn.send(result)
+    conn.close()
+
+
+class LocalProcessExecutor(Executor):
+    def __init__(self, n_workers: int, trial_fn: TrialFn | None = None) -> None:
+        if trial_fn is None:
+            from tabpilot.execution.trial import run_trial
+
+            trial_fn = run_trial
+        self.n_workers = max(1, n_workers)
+        self.trial_fn = trial_fn
+        self._running: dict[str, _Running] = {}
+        self._mp = mp.get_context("fork")
+
+    def start(self, context: TrialContext) -> None:
+        global _CONTEXT
+        _CONTEXT = context
+
+    def free_slots(self) -> int:
+        return self.n_workers - len(self._running)
+
+    def submit(self, task: TrialTask) -> None:
+        if self.free_slots() <= 0:
+            raise RuntimeError("no free slot; call poll() until free_slots() > 0")
+        reader, writer = self._mp.Pipe(duplex=False)
+        process = self._mp.Process(target=_child, args=(self.trial_fn, task, writer),
+                                   name=f"trial-{task.candidate}", daemon=True)
+        process.start()
+        writer.close()
+        self._running[task.candidate] = _Running(task, process, reader, time.time())
+
+    def running(self) -> list[str]:
+        return list(self._running)
+
+    def poll(self, timeout: float) -> list[TrialResult]:
+        if not self._running:
+            time.sleep(min(timeout, 0.05))
+            return []
+        waitables = [r.conn for r in self._running.values()]
+        waitables += [r.process.sentinel for r in self._running.values()]
+        wait(waitables, timeout=timeout)
+        results = []
+        now = time.time()
+        for name, run in list(self._running.items()):
+            result = self._collect(run, now)
+            if result is not None:
+                results.append(result)
+                del self._running[name]
+        return results
+
+    def _collect(self, run: _Running, now: float) -> TrialResult | None:
+        if run.conn.poll():
+            try:
+                result = run.conn.recv()
+            except (EOFError, OSError):
+                result = None
+            if result is not None:
+                run.process.join(timeout=5)
+                if run.process.is_alive():
+                    run.process.kill()
+                run.conn.close()
+                return result
+        if not run.process.is_alive():
+            run.process.join()
+            run.conn.close()
+            return TrialResult(run.task.candidate, "Failed",
+                               failure_reason=_death_reason(run.process.exitcode),
+                               fit_seconds=now - run.started)
+        if now >= run.task.hard_deadline:
+            self._kill(run)
+            return TrialResult(run.task.candidate, "Failed", fit_seconds=now - run.started,
+                               failure_reason=f"timed out after {now - run.started:.0f}s "
+                                              "and was stopped")
+        return None
+
+    def _kill(self, run: _Running) -> None:
+        if run.process.is_alive():
+            try:
+                os.kill(run.process.pid, signal.SIGKILL)
+            except ProcessLookupError:
+                pass
+        run.process.join(timeout=5)
+        run.conn.close()
+
+    def shutdown(self) -> list[str]:
+        names = list(self._running)
+        for run in self._running.values():
+            self._kill(run)
+        self._running.clear()
+        return names
+
+
+def _death_reason(exitcode: int | None) -> str:
+    if exitcode is not None and exitcode < 0:
+        sig = signal.Signals(-exitcode).name
+        if -exitcode == signal.SIGKILL:
+            return f"trial process was killed ({sig}), most likely out of memory"
+        return f"trial process died from signal {sig}"
+    return f"trial process exited with code {exitcode} without a result"

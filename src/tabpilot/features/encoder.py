@@ -1,0 +1,178 @@
+"""TabularEncoder: raw table -> numeric matrix, the one preprocessing step of every pipeline.
+
+It follows the scikit-learn estimator contract (parameters stored in __init__, learned
+state in attributes ending in `_`) and works column by column on numpy arrays, so that a
+one-row prediction costs microseconds rather than a pandas round trip.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import numpy as np
+import pandas as pd
+import scipy.sparse as sp
+from sklearn.base import BaseEstimator, TransformerMixin
+from sklearn.feature_extraction.text import TfidfVectorizer
+
+from tabpilot.features.columns import DATE_PARTS, as_category_strings, as_float, as_text, date_parts
+
+SMALL_BATCH = 64
+
+
+class TabularEncoder(TransformerMixin, BaseEstimator):
+    """Encode numeric, categorical, datetime and text columns into one matrix.
+
+    categorical_encoding:
+      "codes"   integer codes as floats, NaN for missing or unseen (native-categorical GBMs)
+      "ordinal" codes by frequency rank, -1 for missing or unseen (random forests)
+      "onehot"  one column per frequent category plus a frequency column (linear, MLP)
+    scale: impute numeric columns with the median, add missing indicators, standardise.
+    """
+
+    def __init__(self, numeric: Sequence[str] = (), categorical: Sequence[str] = (),
+                 datetime: Sequence[str] = (), text: Sequence[str] = (),
+                 categorical_encoding: str = "codes", scale: bool = False,
+                 max_categories: int = 256, onehot_max_categories: int = 30,
+                 text_max_features: int = 2000) -> None:
+        self.numeric = numeric
+        self.categorical = categorical
+        self.datetime = datetime
+        self.text = text
+        self.categorical_encoding = categorical_encoding
+        self.scale = scale
+        self.max_categories = max_categories
+        self.onehot_max_categories = onehot_max_categories
+        self.text_max_features = text_max_features
+
+    # -- fitting -----------------------------------------------------------------------
+    def fit(self, X: pd.DataFrame, y=None) -> TabularEncoder:
+        self.categories_: dict[str, list[str]] = {}
+        self.frequencies_: dict[str, dict[str, float]] = {}
+        for col in self.categorical:
+            counts = pd.Series(as_category_strings(X[col])).value_counts(dropna=True)
+            limit = (self.onehot_max_categories if self.categorical_encoding == "onehot"
+                     else self.max_categories)
+            self.categories_[col] = [str(c) for c in counts.index[:limit]]
+            self.frequencies_[col] = (counts / max(len(X), 1)).astype(float).to_dict()
+        self._build_lookups()
+        dense = self._dense_raw(X)
+        self.medians_ = np.nanmedian(np.where(np.isfinite(dense), dense, np.nan), axis=0) \
+            if dense.shape[1] else np.zeros(0)
+        self.medians_ = np.nan_to_num(self.medians_)
+        self.missing_cols_ = np.flatnonzero(np.isnan(dense).any(axis=0)) if self.scale else \
+            np.zeros(0, dtype=int)
+        if self.scale and dense.shape[1]:
+            filled = np.where(np.isnan(dense), self.medians_, dense)
+            self.means_ = filled.mean(axis=0)
+            std = filled.std(axis=0)
+            self.stds_ = np.where(std > 0, std, 1.0)
+        self.vectorizers_ = {}
+        for col in self.text:
+            vec = TfidfVectorizer(max_features=self.text_max_features, ngram_range=(1, 2),
+                                  min_df=2, sublinear_tf=True, dtype=np.float32)
+            try:
+                vec.fit(as_text(X[col]))
+            except ValueError:  # empty vocabulary: too few documents
+                vec = TfidfVectorizer(max_features=self.text_max_features, dtype=np.float32)
+                vec.fit(np.append(as_text(X[col]), "empty"))
+            self.vectorizers_[col] = vec
+        self.n_features_out_ = len(self.get_feature_names_out())
+        return self
+
+    def _build_lookups(self) -> None:
+        self._lookup = {c: {v: i for i, v in enumerate(cats)} for c, cats in self.categories_.items()}
+        self._index = {c: pd.Index(cats) for c, cats in self.categories_.items()}
+
+    def __setstate__(self, state: dict) -> None:
+        self.__dict__.update(state)
+        if "categories_" in state:
+            self._build_lookups()
+
+    def __getstate__(self) -> dict:
+        return {k: v for k, v in self.__dict__.items() if k not in ("_lookup", "_index")}
+
+    # -- transforming ------------------------------------------------------------------
+    def _codes(self, X: pd.DataFrame, col: str) -> np.ndarray:
+        """Category index per row, -1 for missing or unseen."""
+        values = as_category_strings(X[col])
+        if len(values) <= SMALL_BATCH:
+            lookup = self._lookup[col]
+            return np.fromiter((lookup.get(v, -1) for v in values), dtype=np.int64,
+                               count=len(values))
+        return self._index[col].get_indexer(values.astype(object))
+
+    def _dense_raw(self, X: pd.DataFrame) -> np.ndarray:
+        """Numeric and date-part columns, NaN where missing (before any scaling)."""
+        parts = [as_float(X[c])[:, None] for c in self.numeric]
+        parts += [date_parts(X[c]) for c in self.datetime]
+        if not parts:
+            return np.zeros((len(X), 0))
+        return np.hstack(parts)
+
+    def transform(self, X: pd.DataFrame):
+        dense = self._dense_raw(X)
+        blocks: list[np.ndarray] = []
+        if self.scale and dense.shape[1]:
+            missing = np.isnan(dense)
+            filled = np.where(missing, self.medians_, dense)
+            blocks.append((filled - self.means_) / self.stds_)
+            if len(self.missing_cols_):
+                blocks.append(missing[:, self.missing_cols_].astype(np.float64))
+        else:
+            blocks.append(dense)
+        for col in self.categorical:
+            codes = self._codes(X, col)
+            if self.categorical_encoding == "codes":
+                blocks.append(np.where(codes < 0, np.nan, codes).astype(np.float64)[:, None])
+            elif self.categorical_encoding == "ordinal":
+                blocks.append(codes.astype(np.float64)[:, None])
+            else:
+                onehot = np.zeros((len(codes), len(self.categories_[col])), dtype=np.float64)
+                seen = codes >= 0
+                onehot[np.flatnonzero(seen), codes[seen]] = 1.0
+                freq = self.frequencies_[col]
+                cats = as_category_strings(X[col])
+                blocks.append(onehot)
+                blocks.append(np.array([freq.get(v, 0.0) for v in cats])[:, None])
+        out = np.hstack(blocks) if blocks else np.zeros((len(X), 0))
+        if not self.text:
+            return out
+        texts = [self.vectorizers_[c].transform(as_text(X[c])) for c in self.text]
+        return sp.hstack([sp.csr_matrix(out)] + texts, format="csr")
+
+    # -- introspection -----------------------------------------------------------------
+    def get_feature_names_out(self, input_features=None) -> np.ndarray:
+        names = list(self.numeric)
+        names += [f"{c}.{p}" for c in self.datetime for p in DATE_PARTS]
+        if self.scale:
+            dense_names = list(names)
+            names += [f"{dense_names[i]}.missing" for i in getattr(self, "missing_cols_", [])]
+        for col in self.categorical:
+            if self.categorical_encoding == "onehot":
+                names += [f"{col}={v}" for v in self.categories_[col]] + [f"{col}.frequency"]
+            else:
+                names.append(col)
+        for col in self.text:
+            names += [f"{col}:{t}" for t in self.vectorizers_[col].get_feature_names_out()]
+        return np.array(names, dtype=object)
+
+    @property
+    def categorical_indices_(self) -> list[int]:
+        """Output positions of the categorical code columns (codes / ordinal encodings)."""
+        start = len(self.numeric) + len(DATE_PARTS) * len(self.datetime)
+        if self.categorical_encoding == "onehot":
+            return []
+        return list(range(start, start + len(self.categorical)))
+
+    def source_columns(self) -> list[str]:
+        """The input columns, one entry per output column (for raw-column importances)."""
+        src = list(self.numeric) + [c for c in self.datetime for _ in DATE_PARTS]
+        if self.scale:
+            src += [src[i] for i in self.missing_cols_]
+        for col in self.categorical:
+            n = len(self.categories_[col]) + 1 if self.categorical_encoding == "onehot" else 1
+            src += [col] * n
+        for col in self.text:
+            src += [col] * len(self.vectorizers_[col].get_feature_names_out())
+        return src

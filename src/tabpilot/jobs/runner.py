@@ -1,0 +1,282 @@
+"""Run one AutoML job: validate, analyse, search, and always leave a usable result.
+
+The time limit is hard. Trials are told to stop fitting a margin before it (keeping what
+they learned), killed just after it, and the job is finalised in well under a second.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import secrets
+import shutil
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from tabpilot.config import JobRequest
+from tabpilot.data.prepare import Prepared, check_target_column, prepare
+from tabpilot.data.read import read_table
+from tabpilot.data.split import make_split
+from tabpilot.errors import DataError, JobExistsError, TargetError
+from tabpilot.execution import Executor, LocalProcessExecutor, TrialContext, TrialResult, TrialTask
+from tabpilot.jobs import status as st
+from tabpilot.jobs.views import leaderboard
+from tabpilot.models import FAMILIES
+from tabpilot.search import PortfolioThenTPE, Proposal
+from tabpilot.store import Store
+
+log = logging.getLogger("tabpilot.jobs")
+
+STOP_POLL_SECONDS = 0.5
+MIN_TRIAL_SECONDS = 2.0
+
+
+@dataclass
+class Progress:
+    job: str
+    status: str
+    secondary_status: str
+    elapsed: float
+    time_limit: float
+    done: int = 0
+    failed: int = 0
+    running: int = 0
+    best_value: float | None = None
+    best_candidate: str | None = None
+    metric: str | None = None
+
+    @property
+    def remaining(self) -> float:
+        return max(0.0, self.time_limit - self.elapsed)
+
+
+def new_job_name() -> str:
+    return f"tp-{time.strftime('%Y%m%d-%H%M%S')}-{secrets.token_hex(2)}"
+
+
+class JobRunner:
+    """Runs a job in this process; trials run in the executor's processes."""
+
+    def __init__(self, request: JobRequest, workspace: Path, store: Store | None = None,
+                 executor: Executor | None = None,
+                 on_progress: Callable[[Progress], None] | None = None) -> None:
+        self.request = request
+        self.workspace = workspace
+        self.store = store or Store.for_workspace(workspace)
+        self.n_workers = request.n_workers or max(1, min(os.cpu_count() or 1, 8))
+        self.executor = executor or LocalProcessExecutor(self.n_workers)
+        self.on_progress = on_progress or (lambda p: None)
+        self.name = request.name or new_job_name()
+
+    # -- validation: everything that can fail on bad input happens before anything is saved
+    def _load(self, source: Any) -> tuple[Prepared, int | None, str]:
+        if self.store.job_exists(self.name):
+            raise JobExistsError(f"a job named {self.name!r} already exists in this workspace; "
+                                 "choose another --name")
+        r = self.request
+        uri = "<DataFrame>" if isinstance(source, pd.DataFrame) else str(source)
+        df = read_table(source, r.na_values)
+        n_valid = None
+        if r.validation_data:
+            valid = read_table(r.validation_data, r.na_values)
+            check_target_column(valid, r.target)
+            missing = [c for c in df.columns if c not in valid.columns]
+            if missing:
+                raise DataError(f"validation data lacks column(s) {', '.join(missing[:5])}; "
+                                "it needs the training table's columns")
+            valid = valid.loc[valid[r.target].notna(), list(df.columns)]
+            n_train = int(df[r.target].notna().sum())
+            df = pd.concat([df.loc[df[r.target].notna()], valid], ignore_index=True)
+            n_valid = len(valid)
+            if n_valid == 0 or n_train == 0:
+                raise DataError("training and validation data both need rows with a target")
+        prepared = prepare(df, r.target, r.problem_type, r.metric, r.sample_weight,
+                           r.feature_types)
+        if n_valid and prepared.problem_type.is_classification:
+            seen = np.unique(prepared.y[: len(prepared.y) - n_valid])
+            if len(seen) < len(prepared.classes or []):
+                raise TargetError("the validation data holds classes that the training data "
+                                  "lacks; give training data with every class")
+        return prepared, n_valid, uri
+
+    def run(self, source: Any) -> str:
+        t0 = time.time()
+        prepared, n_valid, uri = self._load(source)
+        job_dir = self.workspace / "jobs" / self.name
+        self._create(prepared, uri, job_dir)
+        try:
+            outcome = self._search(prepared, n_valid, job_dir, t0)
+        except BaseException as exc:
+            self.executor.shutdown()
+            reason = "stopped by the user (interrupt)" if isinstance(exc, KeyboardInterrupt) \
+                else f"{type(exc).__name__}: {exc}"
+            self._finalize(job_dir, st.STOPPED if isinstance(exc, KeyboardInterrupt)
+                           else st.FAILED, st.STOPPED if isinstance(exc, KeyboardInterrupt)
+                           else st.FAILED, reason, t0)
+            if isinstance(exc, KeyboardInterrupt):
+                return self.name
+            raise
+        self._finalize(job_dir, *outcome, t0=t0)
+        return self.name
+
+    def _create(self, prepared: Prepared, uri: str, job_dir: Path) -> None:
+        r = self.request
+        self.store.create_job(
+            name=self.name, status=st.IN_PROGRESS, secondary_status=st.ANALYZING,
+            target=r.target, input_uri=uri, problem_type=prepared.problem_type.value,
+            metric=prepared.metric.name, mode="hpo", request=r.model_dump(mode="json"),
+            job_dir=str(job_dir), pid=os.getpid(),
+        )
+        try:
+            job_dir.mkdir(parents=True, exist_ok=True)
+            (job_dir / "job.json").write_text(json.dumps({
+                "request": r.model_dump(mode="json"),
+                "input": uri,
+                "resolved": {
+                    "problem_type": prepared.problem_type.value,
+                    "metric": prepared.metric.name,
+                    "schema": prepared.schema.to_dict(),
+                    "rows": len(prepared.y),
+                    "classes": prepared.classes,
+                    "dropped_rows_missing_target": prepared.dropped_rows,
+                    "warnings": prepared.warnings,
+                },
+            }, indent=2, default=str))
+        except BaseException:
+            self.store.delete_job(self.name)
+            shutil.rmtree(job_dir, ignore_errors=True)
+            raise
+        self.store.update_job(self.name, stats={"rows": len(prepared.y),
+                                                "warnings": prepared.warnings,
+                                                "schema": prepared.schema.to_dict()})
+
+    # -- the trial loop ---------------------------------------------------------------
+    def _search(self, prepared: Prepared, n_valid: int | None, job_dir: Path, t0: float
+                ) -> tuple[str, str, str | None]:
+        r = self.request
+        self.store.update_job(self.name, secondary_status=st.FEATURE_ENGINEERING)
+        split = make_split(prepared.y, prepared.problem_type.is_classification,
+                           r.validation_fraction, r.n_folds, r.seed, n_valid)
+        n_threads = max(1, (os.cpu_count() or 1) // self.n_workers)
+        self.executor.start(TrialContext(
+            X=prepared.X, y=prepared.y, split=split, schema=prepared.schema,
+            problem_type=prepared.problem_type, metric=prepared.metric,
+            classes=prepared.classes, job_name=self.name, target=r.target,
+            weights=prepared.weights, n_threads=n_threads, seed=r.seed))
+        strategy = PortfolioThenTPE(r.algorithms, prepared.metric, prepared.problem_type,
+                                    len(prepared.y), r.seed)
+        limit = r.time_limit
+        deadline = t0 + limit
+        margin = min(max(2.0, 0.04 * limit), 30.0)
+        per_trial = r.per_trial_time_limit or max(10.0, 0.4 * limit)
+        kill_at = t0 + limit * 1.05
+        self.store.update_job(self.name, secondary_status=st.MODEL_TUNING)
+        proposals: dict[str, Proposal] = {}
+        progress = Progress(self.name, st.IN_PROGRESS, st.MODEL_TUNING, 0.0, limit,
+                            metric=prepared.metric.name)
+        submitted, last_stop_check = 0, 0.0
+        while True:
+            now = time.time()
+            if now - last_stop_check >= STOP_POLL_SECONDS:
+                last_stop_check = now
+                if self.store.get_job(self.name).status == st.STOPPING:
+                    return st.STOPPED, st.STOPPED, "stopped by request"
+            out_of_candidates = r.max_candidates is not None and submitted >= r.max_candidates
+            out_of_time = deadline - margin - now < MIN_TRIAL_SECONDS
+            while self.executor.free_slots() > 0 and not out_of_candidates and not out_of_time:
+                proposal = strategy.ask()
+                task = self._task(proposal, job_dir, now, deadline - margin, per_trial, kill_at)
+                proposals[task.candidate] = proposal
+                self.executor.submit(task)
+                submitted += 1
+                out_of_candidates = r.max_candidates is not None and submitted >= r.max_candidates
+            for result in self.executor.poll(timeout=0.2):
+                strategy.tell(proposals[result.candidate].number,
+                              result.objective if result.status == st.COMPLETED else None)
+                self._record(result, prepared, progress)
+            progress.elapsed = time.time() - t0
+            progress.running = len(self.executor.running())
+            self.on_progress(progress)
+            if not self.executor.running() and (out_of_candidates or out_of_time):
+                return (st.COMPLETED, st.MAX_CANDIDATES if out_of_candidates else st.MAX_RUNTIME,
+                        None)
+            if time.time() >= kill_at:
+                return st.COMPLETED, st.MAX_RUNTIME, None
+
+    def _task(self, proposal: Proposal, job_dir: Path, now: float, soft_end: float,
+              per_trial: float, kill_at: float) -> TrialTask:
+        family = FAMILIES[proposal.family]
+        name = f"{proposal.family}-{proposal.number:03d}"
+        out = job_dir / "candidates" / name / "model"
+        self.store.add_candidate(job=self.name, name=name, number=proposal.number,
+                                 algorithm=family.label, family=family.name,
+                                 params=proposal.params, source=proposal.source,
+                                 status=st.CANDIDATE_IN_PROGRESS)
+        return TrialTask(name, proposal.family, proposal.params, str(out),
+                         soft_deadline=min(soft_end, now + per_trial),
+                         hard_deadline=min(kill_at, now + per_trial * 1.25 + 5),
+                         number=proposal.number)
+
+    def _record(self, result: TrialResult, prepared: Prepared, progress: Progress) -> None:
+        done = result.status == st.COMPLETED
+        self.store.update_candidate(
+            self.name, result.candidate, metrics=result.metrics if done else None,
+            status=result.status, objective=result.objective, threshold=result.threshold,
+            fit_seconds=result.fit_seconds, latency_ms_p50=result.latency_ms_p50,
+            throughput_rows_s=result.throughput_rows_s, model_bytes=result.model_bytes,
+            artifact_dir=result.artifact_dir, failure_reason=result.failure_reason,
+            ended=time.time())
+        if not done:
+            progress.failed += 1
+            log.warning("candidate %s failed: %s", result.candidate, result.failure_reason)
+            return
+        progress.done += 1
+        if result.objective is not None and prepared.metric.is_better(result.objective,
+                                                                      progress.best_value):
+            progress.best_value = result.objective
+            progress.best_candidate = result.candidate
+            self.store.update_job(self.name, best_candidate=result.candidate)
+
+    # -- the end ------------------------------------------------------------------------
+    def _finalize(self, job_dir: Path, status: str, secondary: str, reason: str | None,
+                  t0: float) -> None:
+        cut = self.executor.shutdown()
+        for name in cut:
+            self.store.update_candidate(self.name, name, status=st.CANDIDATE_STOPPED,
+                                        failure_reason="stopped when the job ended",
+                                        ended=time.time())
+        board = leaderboard(self.store, self.name)
+        if board.empty and status == st.COMPLETED:
+            status, secondary = st.FAILED, st.FAILED
+            reason = ("no candidate finished within the time limit; raise --time-limit or "
+                      "check the failure reasons with `tabpilot candidates JOB`")
+        self._prune(board)
+        if not board.empty:
+            board.to_csv(job_dir / "leaderboard.csv", index=False)
+        best = None if board.empty else str(board.iloc[0]["candidate"])
+        self.store.update_job(self.name, status=status, secondary_status=secondary,
+                              failure_reason=reason, best_candidate=best, ended=time.time(),
+                              stats=dict(self.store.get_job(self.name).stats,
+                                         seconds=round(time.time() - t0, 3)))
+        progress = Progress(self.name, status, secondary, time.time() - t0,
+                            self.request.time_limit)
+        self.on_progress(progress)
+
+    def _prune(self, board: pd.DataFrame) -> None:
+        """Keep the model directories of the best `keep_candidates`; drop the rest."""
+        for name in board["candidate"].iloc[self.request.keep_candidates:]:
+            row = self.store.get_candidate(self.name, name)
+            if row.artifact_dir:
+                shutil.rmtree(Path(row.artifact_dir).parent, ignore_errors=True)
+                self.store.update_candidate(self.name, name, artifact_dir=None)
+        for row in self.store.list_candidates(self.name):
+            if row.status != st.CANDIDATE_COMPLETED:
+                shutil.rmtree(Path(self.workspace / "jobs" / self.name / "candidates" / row.name),
+                              ignore_errors=True)

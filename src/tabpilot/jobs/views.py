@@ -1,0 +1,187 @@
+"""What a job looks like from outside: the leaderboard and SageMaker-shaped descriptions.
+
+Field names follow DescribeAutoMLJobV2 and ListCandidatesForAutoMLJob where one exists,
+so the CLI, the Python API, the HTTP API and the UI all speak the same names.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+import psutil
+
+from tabpilot.jobs import status as st
+from tabpilot.metrics import METRICS, STANDARD_METRICS
+from tabpilot.store import CandidateRow, JobRow, Store
+from tabpilot.tasks import ProblemType
+
+REGION, ACCOUNT = "local", "000000000000"
+LEADERBOARD_TAIL = ["fit_seconds", "latency_ms_p50", "throughput_rows_s", "model_bytes"]
+
+
+def arn(kind: str, name: str) -> str:
+    return f"arn:aws:sagemaker:{REGION}:{ACCOUNT}:{kind}/{name.lower()}"
+
+
+def _iso(ts: float | None) -> str | None:
+    return None if ts is None else dt.datetime.fromtimestamp(ts, dt.UTC).isoformat()
+
+
+def leaderboard(store: Store, job: str) -> pd.DataFrame:
+    """Completed candidates, best first: rank, name, algorithm, objective, metrics, cost."""
+    row = store.get_job(job)
+    metric = METRICS[row.metric] if row.metric else None
+    names = STANDARD_METRICS[ProblemType(row.problem_type)] if row.problem_type else []
+    all_metrics = store.metrics(job)
+    records = []
+    for c in store.list_candidates(job):
+        if c.status != st.CANDIDATE_COMPLETED:
+            continue
+        values = all_metrics.get(c.name, {}).get("validation", {})
+        records.append({
+            "candidate": c.name, "algorithm": c.algorithm, "objective": c.objective,
+            **{m: values.get(m) for m in names},
+            "fit_seconds": c.fit_seconds, "latency_ms_p50": c.latency_ms_p50,
+            "throughput_rows_s": c.throughput_rows_s, "model_bytes": c.model_bytes,
+        })
+    columns = ["rank", "candidate", "algorithm", "objective", *names, *LEADERBOARD_TAIL]
+    if not records:
+        return pd.DataFrame(columns=columns)
+    board = pd.DataFrame(records)
+    ascending = metric is not None and not metric.greater_is_better
+    board = board.sort_values(["objective", "latency_ms_p50"], ascending=[ascending, True],
+                              na_position="last", kind="stable").reset_index(drop=True)
+    board.insert(0, "rank", range(1, len(board) + 1))
+    board.attrs["objective_metric"] = row.metric
+    return board[columns]
+
+
+def check_alive(store: Store, job: JobRow) -> JobRow:
+    """A job whose process died without finishing is recorded as Failed."""
+    if job.status in st.ACTIVE and job.pid and not psutil.pid_exists(job.pid):
+        store.update_job(job.name, status=st.FAILED, secondary_status=st.FAILED,
+                         failure_reason="the job's process ended unexpectedly")
+        return store.get_job(job.name)
+    return job
+
+
+def candidate_view(job: JobRow, c: CandidateRow, metrics: dict[str, float | None],
+                   rank: int | None = None) -> dict[str, Any]:
+    metric = METRICS.get(job.metric or "")
+    objective_status = {"Completed": "Succeeded", "InProgress": "Pending"}.get(c.status, "Failed")
+    view: dict[str, Any] = {
+        "CandidateName": c.name,
+        "FinalAutoMLJobObjectiveMetric": None if c.objective is None else {
+            "Type": "Maximize" if metric and metric.greater_is_better else "Minimize",
+            "MetricName": job.metric, "Value": c.objective, "StandardMetricName": job.metric,
+        },
+        "ObjectiveStatus": objective_status,
+        "CandidateStatus": c.status,
+        "CandidateSteps": [{"CandidateStepType": "AWS::SageMaker::TrainingJob",
+                            "CandidateStepArn": arn("training-job", f"{job.name}-{c.name}"),
+                            "CandidateStepName": c.name}],
+        "InferenceContainers": [] if not c.artifact_dir else [{
+            "Image": "tabpilot", "ModelDataUrl": c.artifact_dir,
+            "Environment": {"SAGEMAKER_PROGRAM": "tabpilot", "TABPILOT_MODEL_DIR": c.artifact_dir},
+        }],
+        "CreationTime": _iso(c.created),
+        "EndTime": _iso(c.ended),
+        "LastModifiedTime": _iso(c.ended or c.created),
+        "CandidateProperties": {
+            "CandidateMetrics": [
+                {"MetricName": m, "Value": v, "Set": "Validation", "StandardMetricName": m}
+                for m, v in metrics.items()
+            ],
+        },
+        # tabpilot's own fields
+        "Rank": rank,
+        "Algorithm": c.algorithm,
+        "Hyperparameters": c.params,
+        "DecisionThreshold": c.threshold,
+        "FitSeconds": c.fit_seconds,
+        "InferenceLatencyMs": c.latency_ms_p50,
+        "ThroughputRowsPerSecond": c.throughput_rows_s,
+        "ModelBytes": c.model_bytes,
+        "ModelLocation": c.artifact_dir,
+    }
+    if c.failure_reason:
+        view["FailureReason"] = c.failure_reason
+    return view
+
+
+def candidates_view(store: Store, job: str) -> dict[str, Any]:
+    """ListCandidatesForAutoMLJob: completed candidates best first, then the others."""
+    row = store.get_job(job)
+    board = leaderboard(store, job)
+    ranks = {name: i + 1 for i, name in enumerate(board["candidate"])}
+    metrics = store.metrics(job)
+    rows = store.list_candidates(job)
+    rows.sort(key=lambda c: (ranks.get(c.name, len(ranks) + 1), c.number))
+    return {"Candidates": [
+        candidate_view(row, c, metrics.get(c.name, {}).get("validation", {}), ranks.get(c.name))
+        for c in rows
+    ]}
+
+
+def describe_job(store: Store, job: str) -> dict[str, Any]:
+    """DescribeAutoMLJobV2's fields, plus tabpilot's own."""
+    row = check_alive(store, store.get_job(job))
+    req = row.request
+    best = None
+    if row.best_candidate:
+        c = store.get_candidate(job, row.best_candidate)
+        best = candidate_view(row, c, store.metrics(job).get(c.name, {}).get("validation", {}), 1)
+    ptype = ProblemType(row.problem_type) if row.problem_type else None
+    job_dir = Path(row.job_dir)
+    leaderboard_csv = job_dir / "leaderboard.csv"
+    cands = store.list_candidates(job)
+    return {
+        "AutoMLJobName": row.name,
+        "AutoMLJobArn": arn("automl-job", row.name),
+        "AutoMLJobInputDataConfig": [{
+            "ChannelType": "training", "ContentType": "text/csv;header=present",
+            "DataSource": {"S3DataSource": {"S3DataType": "S3Prefix", "S3Uri": row.input_uri}},
+        }] + ([{"ChannelType": "validation", "DataSource": {"S3DataSource": {
+            "S3DataType": "S3Prefix", "S3Uri": req["validation_data"]}}}]
+            if req.get("validation_data") else []),
+        "OutputDataConfig": {"S3OutputPath": str(job_dir)},
+        "AutoMLJobObjective": {"MetricName": row.metric},
+        "AutoMLProblemTypeConfig": {"TabularJobConfig": {
+            "TargetAttributeName": row.target,
+            "ProblemType": ptype.autopilot_name if ptype else None,
+            "Mode": "HYPERPARAMETER_TUNING",
+            "SampleWeightAttributeName": req.get("sample_weight"),
+            "CompletionCriteria": {
+                "MaxCandidates": req.get("max_candidates"),
+                "MaxRuntimePerTrainingJobInSeconds": req.get("per_trial_time_limit"),
+                "MaxAutoMLJobRuntimeInSeconds": req.get("time_limit"),
+            },
+        }},
+        "AutoMLProblemTypeConfigName": "Tabular",
+        "CreationTime": _iso(row.created),
+        "EndTime": _iso(row.ended),
+        "LastModifiedTime": _iso(row.modified),
+        "FailureReason": row.failure_reason,
+        "BestCandidate": best,
+        "AutoMLJobStatus": row.status,
+        "AutoMLJobSecondaryStatus": row.secondary_status,
+        "AutoMLJobArtifacts": {},
+        "ResolvedAttributes": {
+            "AutoMLJobObjective": {"MetricName": row.metric},
+            "CompletionCriteria": {"MaxCandidates": req.get("max_candidates"),
+                                   "MaxAutoMLJobRuntimeInSeconds": req.get("time_limit")},
+            "AutoMLProblemTypeResolvedAttributes": {"TabularResolvedAttributes": {
+                "ProblemType": ptype.autopilot_name if ptype else None}},
+        },
+        # tabpilot's own fields
+        "Workspace": str(job_dir.parent.parent),
+        "JobDirectory": str(job_dir),
+        "LeaderboardLocation": str(leaderboard_csv) if leaderboard_csv.exists() else None,
+        "CandidateCounts": {s: sum(1 for c in cands if c.status == s)
+                            for s in ("Completed", "Failed", "Stopped", "InProgress")},
+        "DataWarnings": (row.stats or {}).get("warnings", []),
+        "ElapsedSeconds": (row.stats or {}).get("seconds"),
+    }

@@ -1,0 +1,113 @@
+"""The model-family adapter: what an algorithm must provide to take part in a search.
+
+A family declares its preprocessing style, its search space (Optuna define-by-run, so a
+search strategy can propose parameters without training anything), an ordered portfolio
+of strong configurations, and how to fit within a deadline. The trial runner owns the
+data, the split and the scoring; a family only turns (params, arrays) into an estimator.
+"""
+
+from __future__ import annotations
+
+import time
+from abc import ABC, abstractmethod
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+import optuna
+
+from tabpilot.tasks import ProblemType
+
+
+@dataclass
+class FitData:
+    X: Any  # numpy array or scipy CSR matrix, output of the family's encoder
+    y: np.ndarray
+    problem_type: ProblemType
+    n_classes: int
+    categorical_indices: list[int]
+    weights: np.ndarray | None = None
+    X_valid: Any = None
+    y_valid: np.ndarray | None = None
+    deadline: float = float("inf")  # time.time() by which fitting must stop
+    n_threads: int = 1
+    seed: int = 0
+    info: dict[str, Any] = field(default_factory=dict)  # filled by fit (e.g. best iteration)
+
+    def seconds_left(self) -> float:
+        return self.deadline - time.time()
+
+
+class ModelFamily(ABC):
+    name: str
+    label: str  # human-readable algorithm name
+    style: str  # preprocessing style: native | ordinal | onehot
+    handles_early_stopping: bool = False
+
+    def params(self, trial: optuna.Trial | optuna.trial.FrozenTrial, n_rows: int
+               ) -> dict[str, Any]:
+        """Suggest this family's hyperparameters, with names prefixed by the family."""
+        return self._suggest(_Prefixed(trial, self.name), n_rows)
+
+    @abstractmethod
+    def _suggest(self, trial: Any, n_rows: int) -> dict[str, Any]:
+        """Return {param: value}; trial.suggest_* for searched ones (names get the prefix)."""
+
+    @abstractmethod
+    def portfolio(self, problem_type: ProblemType) -> list[dict[str, Any]]:
+        """Ordered strong configurations, as values of this family's searched parameters."""
+
+    @abstractmethod
+    def fit(self, params: dict[str, Any], data: FitData) -> Any:
+        """Fit and return an estimator; stop by data.deadline, keeping what was learned."""
+
+    def refit_params(self, params: dict[str, Any], infos: list[dict[str, Any]]
+                     ) -> dict[str, Any]:
+        """Parameters for a refit on all rows, given what each fold's fit learned."""
+        return params
+
+    def predict(self, estimator: Any, X: Any, problem_type: ProblemType) -> np.ndarray:
+        """Class probabilities (rows, classes) or regression values (rows,)."""
+        if problem_type.is_classification:
+            proba = np.asarray(estimator.predict_proba(X), dtype=np.float64)
+            return _all_classes(estimator, proba)
+        return np.asarray(estimator.predict(X), dtype=np.float64)
+
+    def native_importance(self, estimator: Any) -> np.ndarray | None:
+        return getattr(estimator, "feature_importances_", None)
+
+
+def _all_classes(estimator: Any, proba: np.ndarray) -> np.ndarray:
+    """Widen probabilities to every class when a training fold lacked some of them.
+
+    Fits record the full class count as `n_classes_total_` on scikit-learn estimators.
+    """
+    k = getattr(estimator, "n_classes_total_", 0)
+    if proba.shape[1] == k or not k or not hasattr(estimator, "classes_"):
+        return proba
+    full = np.zeros((proba.shape[0], k))
+    full[:, np.asarray(estimator.classes_, dtype=int)] = proba
+    return full
+
+
+class _Prefixed:
+    """Wraps an Optuna trial so that every parameter name carries the family prefix."""
+
+    def __init__(self, trial: Any, prefix: str) -> None:
+        self._trial = trial
+        self._prefix = prefix
+
+    def __getattr__(self, attr: str):
+        method = getattr(self._trial, attr)
+        if not attr.startswith("suggest_"):
+            return method
+
+        def suggest(name: str, *args: Any, **kwargs: Any) -> Any:
+            return method(f"{self._prefix}.{name}", *args, **kwargs)
+
+        return suggest
+
+
+def mean_best_iteration(infos: list[dict[str, Any]], default: int) -> int:
+    its = [i["best_iteration"] for i in infos if i.get("best_iteration")]
+    return max(10, int(np.mean(its) * 1.1)) if its else default

@@ -1,0 +1,96 @@
+"""CatBoost with its ordered target statistics on native categoricals."""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+import numpy as np
+from catboost import CatBoost, FeaturesData, Pool
+
+from tabpilot.models.base import FitData, ModelFamily, mean_best_iteration
+from tabpilot.tasks import ProblemType
+
+MAX_ROUNDS = 3000
+
+
+class _Deadline:
+    def __init__(self, deadline: float) -> None:
+        self.deadline = deadline
+
+    def after_iteration(self, info) -> bool:
+        return time.time() < self.deadline  # False stops training
+
+
+class CatBoostFamily(ModelFamily):
+    name = "catboost"
+    label = "CatBoost"
+    style = "native"
+    handles_early_stopping = True
+
+    def _suggest(self, trial: Any, n_rows: int) -> dict[str, Any]:
+        return {
+            "learning_rate": trial.suggest_float("learning_rate", 0.02, 0.3, log=True),
+            "depth": trial.suggest_int("depth", 4, 8),
+            "l2_leaf_reg": trial.suggest_float("l2_leaf_reg", 1.0, 20.0, log=True),
+            "random_strength": trial.suggest_float("random_strength", 0.1, 5.0, log=True),
+        }
+
+    def portfolio(self, problem_type: ProblemType) -> list[dict[str, Any]]:
+        return [dict(learning_rate=0.08, depth=6, l2_leaf_reg=3.0, random_strength=1.0)]
+
+    def fit(self, params: dict[str, Any], data: FitData) -> FittedCatBoost:
+        p = dict(params)
+        rounds = int(p.pop("n_estimators", MAX_ROUNDS))
+        loss = {ProblemType.BINARY: "Logloss", ProblemType.MULTICLASS: "MultiClass",
+                ProblemType.REGRESSION: "RMSE"}[data.problem_type]
+        if data.problem_type.is_classification:
+            p["class_names"] = list(range(data.n_classes))
+        model = CatBoost(dict(p, iterations=rounds, loss_function=loss,
+                              thread_count=data.n_threads, random_seed=data.seed,
+                              verbose=False, allow_writing_files=False))
+        train = _pool(data.X, data.categorical_indices, data.y, data.weights)
+        eval_set = None
+        if data.X_valid is not None and "n_estimators" not in params:
+            eval_set = _pool(data.X_valid, data.categorical_indices, data.y_valid)
+        model.fit(train, eval_set=eval_set, early_stopping_rounds=100 if eval_set else None,
+                  use_best_model=eval_set is not None, callbacks=[_Deadline(data.deadline)])
+        data.info["best_iteration"] = (model.get_best_iteration() or model.tree_count_ - 1) + 1
+        return FittedCatBoost(model, list(data.categorical_indices))
+
+    def refit_params(self, params: dict[str, Any], infos: list[dict[str, Any]]
+                     ) -> dict[str, Any]:
+        return dict(params, n_estimators=mean_best_iteration(infos, 300))
+
+    def predict(self, estimator: FittedCatBoost, X: Any, problem_type: ProblemType
+                ) -> np.ndarray:
+        pool = _pool(X, estimator.categorical_indices)
+        kind = "Probability" if problem_type.is_classification else "RawFormulaVal"
+        out = estimator.model.predict(pool, prediction_type=kind, thread_count=1)
+        return np.asarray(out, dtype=np.float64)
+
+    def native_importance(self, estimator: FittedCatBoost) -> np.ndarray:
+        return np.asarray(estimator.model.get_feature_importance())
+
+
+class FittedCatBoost:
+    """The CatBoost model and which encoded columns it reads as categories."""
+
+    def __init__(self, model: CatBoost, categorical_indices: list[int]) -> None:
+        self.model = model
+        self.categorical_indices = categorical_indices
+
+
+def _pool(X: np.ndarray, cats: list[int], y=None, weights=None) -> Pool:
+    """Numeric columns as float32, category codes as strings ('-1' for missing or unseen)."""
+    X = np.asarray(X.toarray() if hasattr(X, "toarray") else X)
+    cat_set = set(cats)
+    num_idx = [i for i in range(X.shape[1]) if i not in cat_set]
+    num = np.ascontiguousarray(X[:, num_idx], dtype=np.float32)
+    if cats:
+        codes = np.nan_to_num(X[:, cats], nan=-1).astype(np.int64)
+        cat = codes.astype(str).astype(object)
+        features = FeaturesData(num_feature_data=num, cat_feature_data=cat)
+    else:
+        features = FeaturesData(num_feature_data=num)
+    return Pool(features, label=y, weight=weights)

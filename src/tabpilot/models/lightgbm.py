@@ -1,0 +1,102 @@
+"""LightGBM with native categoricals, early stopping and a wall-clock stop."""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+import lightgbm as lgb
+import numpy as np
+
+from tabpilot.models.base import FitData, ModelFamily, mean_best_iteration
+from tabpilot.tasks import ProblemType
+
+MAX_ROUNDS = 5000
+
+
+class LightGBMFamily(ModelFamily):
+    name = "lightgbm"
+    label = "LightGBM"
+    style = "native"
+    handles_early_stopping = True
+
+    def _suggest(self, trial: Any, n_rows: int) -> dict[str, Any]:
+        return {
+            "learning_rate": trial.suggest_float("learning_rate", 0.01, 0.2, log=True),
+            "num_leaves": trial.suggest_int("num_leaves", 4, 256, log=True),
+            "min_child_samples": trial.suggest_int("min_child_samples", 2, 100, log=True),
+            "feature_fraction": trial.suggest_float("feature_fraction", 0.3, 1.0),
+            "bagging_fraction": trial.suggest_float("bagging_fraction", 0.5, 1.0),
+            "lambda_l2": trial.suggest_float("lambda_l2", 1e-3, 10.0, log=True),
+            "min_data_per_group": trial.suggest_int("min_data_per_group", 2, 100, log=True),
+            "cat_smooth": trial.suggest_float("cat_smooth", 1.0, 50.0, log=True),
+        }
+
+    def portfolio(self, problem_type: ProblemType) -> list[dict[str, Any]]:
+        base = dict(learning_rate=0.05, num_leaves=31, min_child_samples=20,
+                    feature_fraction=0.9, bagging_fraction=1.0, lambda_l2=1e-3,
+                    min_data_per_group=100, cat_smooth=10.0)
+        return [
+            base,
+            dict(base, learning_rate=0.03, num_leaves=128, min_child_samples=5,
+                 feature_fraction=0.7, lambda_l2=1.0, min_data_per_group=20),
+            dict(base, learning_rate=0.08, num_leaves=8, min_child_samples=30,
+                 feature_fraction=0.6, bagging_fraction=0.8, lambda_l2=5.0, cat_smooth=20.0),
+        ]
+
+    def _objective(self, data: FitData) -> dict[str, Any]:
+        if data.problem_type is ProblemType.BINARY:
+            return {"objective": "binary"}
+        if data.problem_type is ProblemType.MULTICLASS:
+            return {"objective": "multiclass", "num_class": data.n_classes}
+        return {"objective": "regression"}
+
+    def fit(self, params: dict[str, Any], data: FitData) -> lgb.Booster:
+        rounds = int(params.get("n_estimators", MAX_ROUNDS))
+        p = {k: v for k, v in params.items() if k != "n_estimators"}
+        full = dict(p, **self._objective(data), verbosity=-1, num_threads=data.n_threads,
+                    seed=data.seed, bagging_freq=1 if p.get("bagging_fraction", 1) < 1 else 0,
+                    max_cat_to_onehot=8, deterministic=True, force_row_wise=True)
+        train = lgb.Dataset(data.X, data.y, weight=data.weights,
+                            categorical_feature=data.categorical_indices or "auto",
+                            free_raw_data=False)
+        callbacks = [_deadline_callback(data.deadline)]
+        valid_sets, history = [], {}
+        if data.X_valid is not None and "n_estimators" not in params:
+            valid_sets = [lgb.Dataset(data.X_valid, data.y_valid, reference=train)]
+            callbacks += [lgb.early_stopping(_patience(p["learning_rate"]), verbose=False),
+                          lgb.record_evaluation(history)]
+        booster = lgb.train(full, train, num_boost_round=rounds, valid_sets=valid_sets,
+                            callbacks=callbacks)
+        best = booster.current_iteration()
+        if history:  # all default metrics (logloss, l2) are minimised
+            curve = next(iter(next(iter(history.values())).values()))
+            best = int(np.argmin(curve)) + 1
+        data.info["best_iteration"] = best
+        return lgb.Booster(model_str=booster.model_to_string(num_iteration=best))
+
+    def refit_params(self, params: dict[str, Any], infos: list[dict[str, Any]]
+                     ) -> dict[str, Any]:
+        return dict(params, n_estimators=mean_best_iteration(infos, 200))
+
+    def predict(self, estimator: lgb.Booster, X: Any, problem_type: ProblemType) -> np.ndarray:
+        out = estimator.predict(X, num_threads=1)
+        if problem_type is ProblemType.BINARY:
+            return np.column_stack([1.0 - out, out])
+        return np.asarray(out, dtype=np.float64)
+
+    def native_importance(self, estimator: lgb.Booster) -> np.ndarray:
+        return estimator.feature_importance(importance_type="gain")
+
+
+def _patience(learning_rate: float) -> int:
+    return int(np.clip(5 / learning_rate, 30, 300))
+
+
+def _deadline_callback(deadline: float):
+    def callback(env: lgb.callback.CallbackEnv) -> None:
+        if time.time() >= deadline and env.iteration > 0:
+            raise lgb.callback.EarlyStopException(env.iteration, env.evaluation_result_list or [])
+
+    callback.order = 40  # type: ignore[attr-defined]
+    return callback

@@ -1,0 +1,149 @@
+"""scikit-learn families: random forest, extra trees, linear models and an MLP."""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+import numpy as np
+from sklearn.ensemble import (
+    ExtraTreesClassifier,
+    ExtraTreesRegressor,
+    RandomForestClassifier,
+    RandomForestRegressor,
+)
+from sklearn.linear_model import LogisticRegression, Ridge
+from sklearn.neural_network import MLPClassifier, MLPRegressor
+
+from tabpilot.models.base import FitData, ModelFamily
+from tabpilot.tasks import ProblemType
+
+TREE_CHUNK = 25
+
+
+class _ForestFamily(ModelFamily):
+    style = "ordinal"
+    classifier: type
+    regressor: type
+
+    def _suggest(self, trial: Any, n_rows: int) -> dict[str, Any]:
+        return {
+            "n_estimators": trial.suggest_int("n_estimators", 100, 500, step=50),
+            "max_features": trial.suggest_float("max_features", 0.2, 1.0),
+            "min_samples_leaf": trial.suggest_int("min_samples_leaf", 1, 20, log=True),
+        }
+
+    def portfolio(self, problem_type: ProblemType) -> list[dict[str, Any]]:
+        mf = 0.5 if problem_type.is_classification else 0.8
+        return [dict(n_estimators=300, max_features=mf, min_samples_leaf=1)]
+
+    def fit(self, params: dict[str, Any], data: FitData) -> Any:
+        cls = self.classifier if data.problem_type.is_classification else self.regressor
+        target = int(params["n_estimators"])
+        model = cls(n_estimators=0, max_features=params["max_features"],
+                    min_samples_leaf=params["min_samples_leaf"], n_jobs=data.n_threads,
+                    random_state=data.seed, warm_start=True)
+        # grow the forest in chunks so a deadline stops it with the trees grown so far
+        started = time.time()
+        while model.n_estimators < target:
+            model.n_estimators = min(target, model.n_estimators + TREE_CHUNK)
+            model.fit(data.X, data.y, sample_weight=data.weights)
+            per_tree = (time.time() - started) / model.n_estimators
+            if time.time() + per_tree * TREE_CHUNK >= data.deadline:
+                break
+        model.set_params(n_jobs=1)
+        model.n_classes_total_ = data.n_classes
+        return model
+
+
+class RandomForestFamily(_ForestFamily):
+    name = "random_forest"
+    label = "RandomForest"
+    classifier = RandomForestClassifier
+    regressor = RandomForestRegressor
+
+
+class ExtraTreesFamily(_ForestFamily):
+    name = "extra_trees"
+    label = "ExtraTrees"
+    classifier = ExtraTreesClassifier
+    regressor = ExtraTreesRegressor
+
+
+class LinearFamily(ModelFamily):
+    name = "linear"
+    label = "Linear"
+    style = "onehot"
+
+    def _suggest(self, trial: Any, n_rows: int) -> dict[str, Any]:
+        return {"C": trial.suggest_float("C", 1e-3, 100.0, log=True)}
+
+    def portfolio(self, problem_type: ProblemType) -> list[dict[str, Any]]:
+        return [dict(C=1.0)]
+
+    def fit(self, params: dict[str, Any], data: FitData) -> Any:
+        if data.problem_type.is_classification:
+            model = LogisticRegression(C=params["C"], max_iter=500, solver="lbfgs")
+        else:
+            model = Ridge(alpha=1.0 / params["C"])
+        model.fit(data.X, data.y, sample_weight=data.weights)
+        model.n_classes_total_ = data.n_classes
+        return model
+
+
+class MLPFamily(ModelFamily):
+    name = "mlp"
+    label = "MLP"
+    style = "onehot"
+
+    def _suggest(self, trial: Any, n_rows: int) -> dict[str, Any]:
+        return {
+            "width": trial.suggest_int("width", 32, 256, log=True),
+            "depth": trial.suggest_int("depth", 1, 3),
+            "alpha": trial.suggest_float("alpha", 1e-6, 1e-2, log=True),
+            "learning_rate_init": trial.suggest_float("learning_rate_init", 1e-4, 1e-2, log=True),
+        }
+
+    def portfolio(self, problem_type: ProblemType) -> list[dict[str, Any]]:
+        return [dict(width=128, depth=2, alpha=1e-4, learning_rate_init=1e-3)]
+
+    def fit(self, params: dict[str, Any], data: FitData) -> Any:
+        cls = MLPClassifier if data.problem_type.is_classification else MLPRegressor
+        model = cls(hidden_layer_sizes=(params["width"],) * params["depth"],
+                    alpha=params["alpha"], learning_rate_init=params["learning_rate_init"],
+                    early_stopping=True, n_iter_no_change=10, max_iter=1, warm_start=True,
+                    random_state=data.seed, batch_size=min(256, max(32, data.X.shape[0] // 20)))
+        y = data.y if data.problem_type.is_classification else _standardise(data)
+        import warnings
+
+        from sklearn.exceptions import ConvergenceWarning
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", ConvergenceWarning)
+            # one epoch per call, so that the deadline is checked between epochs
+            for _ in range(200):
+                model.fit(data.X, y)
+                if model._no_improvement_count > model.n_iter_no_change or \
+                        time.time() >= data.deadline:
+                    break
+        model.n_classes_total_ = data.n_classes
+        return model if data.problem_type.is_classification else _Rescaled(model, data.info)
+
+
+
+
+def _standardise(data: FitData) -> np.ndarray:
+    mean, std = float(np.mean(data.y)), float(np.std(data.y)) or 1.0
+    data.info["y_mean"], data.info["y_std"] = mean, std
+    return (data.y - mean) / std
+
+
+class _Rescaled:
+    """A regressor trained on a standardised target, predicting in the original units."""
+
+    def __init__(self, model: Any, info: dict[str, Any]) -> None:
+        self.model = model
+        self.mean = info["y_mean"]
+        self.std = info["y_std"]
+
+    def predict(self, X: Any) -> np.ndarray:
+        return self.model.predict(X) * self.std + self.mean

@@ -1,0 +1,105 @@
+"""XGBoost (hist) with native categoricals, early stopping and a wall-clock stop."""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+import numpy as np
+import xgboost as xgb
+
+from tabpilot.models.base import FitData, ModelFamily, mean_best_iteration
+from tabpilot.tasks import ProblemType
+
+MAX_ROUNDS = 5000
+
+
+class _Deadline(xgb.callback.TrainingCallback):
+    def __init__(self, deadline: float) -> None:
+        super().__init__()
+        self.deadline = deadline
+
+    def after_iteration(self, model, epoch, evals_log) -> bool:
+        return time.time() >= self.deadline
+
+
+class XGBoostFamily(ModelFamily):
+    name = "xgboost"
+    label = "XGBoost"
+    style = "native"
+    handles_early_stopping = True
+
+    def _suggest(self, trial: Any, n_rows: int) -> dict[str, Any]:
+        return {
+            "learning_rate": trial.suggest_float("learning_rate", 0.01, 0.2, log=True),
+            "max_depth": trial.suggest_int("max_depth", 3, 10),
+            "min_child_weight": trial.suggest_float("min_child_weight", 0.5, 20.0, log=True),
+            "subsample": trial.suggest_float("subsample", 0.5, 1.0),
+            "colsample_bytree": trial.suggest_float("colsample_bytree", 0.3, 1.0),
+            "reg_lambda": trial.suggest_float("reg_lambda", 1e-3, 10.0, log=True),
+        }
+
+    def portfolio(self, problem_type: ProblemType) -> list[dict[str, Any]]:
+        base = dict(learning_rate=0.05, max_depth=6, min_child_weight=1.0, subsample=0.8,
+                    colsample_bytree=0.8, reg_lambda=1.0)
+        return [base, dict(base, learning_rate=0.03, max_depth=9, min_child_weight=2.0,
+                           colsample_bytree=0.6)]
+
+    def fit(self, params: dict[str, Any], data: FitData) -> xgb.Booster:
+        rounds = int(params.get("n_estimators", MAX_ROUNDS))
+        p = {k: v for k, v in params.items() if k != "n_estimators"}
+        full = dict(p, tree_method="hist", nthread=data.n_threads, seed=data.seed,
+                    max_cat_to_onehot=8, verbosity=0)
+        if data.problem_type is ProblemType.BINARY:
+            full.update(objective="binary:logistic", eval_metric="logloss")
+        elif data.problem_type is ProblemType.MULTICLASS:
+            full.update(objective="multi:softprob", num_class=data.n_classes,
+                        eval_metric="mlogloss")
+        else:
+            full.update(objective="reg:squarederror", eval_metric="rmse")
+        types = _feature_types(data.X.shape[1], data.categorical_indices)
+        dtrain = xgb.DMatrix(data.X, data.y, weight=data.weights, feature_types=types,
+                             enable_categorical=True, nthread=data.n_threads)
+        evals, early = [], None
+        if data.X_valid is not None and "n_estimators" not in params:
+            dvalid = xgb.DMatrix(data.X_valid, data.y_valid, feature_types=types,
+                                 enable_categorical=True, nthread=data.n_threads)
+            evals = [(dvalid, "valid")]
+            early = int(np.clip(5 / p["learning_rate"], 30, 300))
+        booster = xgb.train(full, dtrain, num_boost_round=rounds, evals=evals,
+                            early_stopping_rounds=early, verbose_eval=False,
+                            callbacks=[_Deadline(data.deadline)])
+        best = getattr(booster, "best_iteration", None)
+        n_rounds = (best + 1) if best is not None else booster.num_boosted_rounds()
+        data.info["best_iteration"] = n_rounds
+        booster = booster[:n_rounds]
+        if data.categorical_indices:
+            booster.set_attr(tabpilot_cats=",".join(map(str, data.categorical_indices)))
+        return booster
+
+    def refit_params(self, params: dict[str, Any], infos: list[dict[str, Any]]
+                     ) -> dict[str, Any]:
+        return dict(params, n_estimators=mean_best_iteration(infos, 200))
+
+    def predict(self, estimator: xgb.Booster, X: Any, problem_type: ProblemType) -> np.ndarray:
+        cats = estimator.attributes().get("tabpilot_cats")
+        types = _feature_types(X.shape[1], cats)
+        out = estimator.inplace_predict(X) if types is None else estimator.predict(
+            xgb.DMatrix(X, feature_types=types, enable_categorical=True, nthread=1))
+        if problem_type is ProblemType.BINARY:
+            return np.column_stack([1.0 - out, out])
+        return np.asarray(out, dtype=np.float64)
+
+    def native_importance(self, estimator: xgb.Booster) -> np.ndarray:
+        scores = estimator.get_score(importance_type="total_gain")
+        n = estimator.num_features()
+        return np.array([scores.get(f"f{i}", 0.0) for i in range(n)])
+
+
+def _feature_types(n: int, cats: list[int] | str | None) -> list[str] | None:
+    if isinstance(cats, str):
+        cats = [int(c) for c in cats.split(",") if c]
+    if not cats:
+        return None
+    idx = set(cats)
+    return ["c" if i in idx else "q" for i in range(n)]

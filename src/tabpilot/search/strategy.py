@@ -1,0 +1,90 @@
+"""Search strategies propose candidates and learn from results; they never train.
+
+    strategy = PortfolioThenTPE(families, metric, problem_type, n_rows)
+    proposal = strategy.ask()            # None when it has nothing more to propose
+    ...                                  # someone runs the trial
+    strategy.tell(proposal.number, value)  # value None: the trial failed
+"""
+
+from __future__ import annotations
+
+import logging
+from abc import ABC, abstractmethod
+from dataclasses import dataclass
+from typing import Any
+
+import optuna
+
+from tabpilot.metrics import Metric
+from tabpilot.models import FAMILIES
+from tabpilot.tasks import ProblemType
+
+log = logging.getLogger("tabpilot.search")
+optuna.logging.set_verbosity(optuna.logging.WARNING)
+
+# Families in the order their first configuration is tried: strong and cheap first.
+DEFAULT_ORDER = ["lightgbm", "catboost", "xgboost", "extra_trees", "linear", "random_forest",
+                 "mlp"]
+
+
+@dataclass
+class Proposal:
+    number: int
+    family: str
+    params: dict[str, Any]
+    source: str  # "portfolio" | "tpe"
+
+
+class SearchStrategy(ABC):
+    @abstractmethod
+    def ask(self) -> Proposal | None: ...
+
+    @abstractmethod
+    def tell(self, number: int, value: float | None) -> None: ...
+
+
+class PortfolioThenTPE(SearchStrategy):
+    """Each family's portfolio, interleaved by rank, then Optuna TPE over algorithm and params."""
+
+    def __init__(self, families: list[str] | None, metric: Metric, problem_type: ProblemType,
+                 n_rows: int, seed: int = 0) -> None:
+        chosen = families or DEFAULT_ORDER
+        self.families = [f for f in DEFAULT_ORDER if f in chosen]
+        self.n_rows = n_rows
+        direction = "maximize" if metric.greater_is_better else "minimize"
+        sampler = optuna.samplers.TPESampler(seed=seed, n_startup_trials=0, multivariate=False,
+                                             constant_liar=True)
+        self.study = optuna.create_study(direction=direction, sampler=sampler)
+        self._n_portfolio = 0
+        for config in self._portfolio(problem_type):
+            self.study.enqueue_trial(config)
+            self._n_portfolio += 1
+        self._trials: dict[int, optuna.Trial] = {}
+
+    def _portfolio(self, problem_type: ProblemType) -> list[dict[str, Any]]:
+        """Rank-interleaved: every family's first config, then every family's second..."""
+        lists = {f: FAMILIES[f].portfolio(problem_type) for f in self.families}
+        out = []
+        for rank in range(max(len(v) for v in lists.values())):
+            for family in self.families:
+                if rank < len(lists[family]):
+                    config = {f"{family}.{k}": v for k, v in lists[family][rank].items()}
+                    out.append({"algorithm": family, **config})
+        return out
+
+    def ask(self) -> Proposal:
+        trial = self.study.ask()
+        family = trial.suggest_categorical("algorithm", self.families)
+        params = FAMILIES[family].params(trial, self.n_rows)
+        self._trials[trial.number] = trial
+        source = "portfolio" if trial.number < self._n_portfolio else "tpe"
+        return Proposal(trial.number, family, params, source)
+
+    def tell(self, number: int, value: float | None) -> None:
+        trial = self._trials.pop(number, None)
+        if trial is None:
+            return
+        if value is None or value != value:  # failed or NaN
+            self.study.tell(trial, state=optuna.trial.TrialState.FAIL)
+        else:
+            self.study.tell(trial, value)

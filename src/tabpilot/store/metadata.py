@@ -1,0 +1,209 @@
+"""Jobs, candidates and their metrics in a relational database through SQLAlchemy.
+
+SQLite in the workspace by default (WAL, so a `tabpilot stop` or `describe` in another
+terminal reads while a job writes); any SQLAlchemy URL, e.g. postgresql://, at scale.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import (
+    JSON,
+    Float,
+    ForeignKeyConstraint,
+    Integer,
+    String,
+    Text,
+    create_engine,
+    event,
+    select,
+    update,
+)
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import DeclarativeBase, Mapped, Session, mapped_column, sessionmaker
+
+from tabpilot.errors import JobExistsError, NotFoundError
+
+
+class Base(DeclarativeBase):
+    pass
+
+
+class JobRow(Base):
+    __tablename__ = "jobs"
+
+    name: Mapped[str] = mapped_column(String(64), primary_key=True)
+    status: Mapped[str] = mapped_column(String(16))
+    secondary_status: Mapped[str] = mapped_column(String(48))
+    target: Mapped[str] = mapped_column(String(256))
+    input_uri: Mapped[str] = mapped_column(Text)
+    problem_type: Mapped[str | None] = mapped_column(String(16), nullable=True)
+    metric: Mapped[str | None] = mapped_column(String(32), nullable=True)
+    mode: Mapped[str] = mapped_column(String(16), default="hpo")
+    request: Mapped[dict[str, Any]] = mapped_column(JSON)
+    job_dir: Mapped[str] = mapped_column(Text)
+    best_candidate: Mapped[str | None] = mapped_column(String(128), nullable=True)
+    failure_reason: Mapped[str | None] = mapped_column(Text, nullable=True)
+    stats: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    pid: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    created: Mapped[float] = mapped_column(Float)
+    modified: Mapped[float] = mapped_column(Float)
+    ended: Mapped[float | None] = mapped_column(Float, nullable=True)
+
+
+class CandidateRow(Base):
+    __tablename__ = "candidates"
+    __table_args__ = (ForeignKeyConstraint(["job"], ["jobs.name"], ondelete="CASCADE"),)
+
+    job: Mapped[str] = mapped_column(String(64), primary_key=True)
+    name: Mapped[str] = mapped_column(String(128), primary_key=True)
+    number: Mapped[int] = mapped_column(Integer)
+    algorithm: Mapped[str] = mapped_column(String(32))
+    family: Mapped[str] = mapped_column(String(32))
+    params: Mapped[dict[str, Any]] = mapped_column(JSON)
+    source: Mapped[str] = mapped_column(String(16), default="tpe")
+    status: Mapped[str] = mapped_column(String(16))
+    objective: Mapped[float | None] = mapped_column(Float, nullable=True)
+    threshold: Mapped[float | None] = mapped_column(Float, nullable=True)
+    fit_seconds: Mapped[float | None] = mapped_column(Float, nullable=True)
+    latency_ms_p50: Mapped[float | None] = mapped_column(Float, nullable=True)
+    throughput_rows_s: Mapped[float | None] = mapped_column(Float, nullable=True)
+    model_bytes: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    artifact_dir: Mapped[str | None] = mapped_column(Text, nullable=True)
+    failure_reason: Mapped[str | None] = mapped_column(Text, nullable=True)
+    created: Mapped[float] = mapped_column(Float)
+    ended: Mapped[float | None] = mapped_column(Float, nullable=True)
+
+
+class MetricRow(Base):
+    __tablename__ = "metrics"
+    __table_args__ = (ForeignKeyConstraint(["job", "candidate"],
+                                           ["candidates.job", "candidates.name"],
+                                           ondelete="CASCADE"),)
+
+    job: Mapped[str] = mapped_column(String(64), primary_key=True)
+    candidate: Mapped[str] = mapped_column(String(128), primary_key=True)
+    split: Mapped[str] = mapped_column(String(16), primary_key=True)  # validation | test
+    name: Mapped[str] = mapped_column(String(32), primary_key=True)
+    value: Mapped[float | None] = mapped_column(Float, nullable=True)
+
+
+class Store:
+    """The metadata store of one workspace (or one database URL)."""
+
+    def __init__(self, url: str) -> None:
+        self.url = url
+        self.engine = create_engine(url, future=True)
+        if url.startswith("sqlite"):
+            event.listen(self.engine, "connect", _sqlite_pragmas)
+        Base.metadata.create_all(self.engine)
+        self._sessions = sessionmaker(self.engine, expire_on_commit=False)
+
+    @classmethod
+    def for_workspace(cls, workspace: Path) -> Store:
+        workspace.mkdir(parents=True, exist_ok=True)
+        return cls(f"sqlite:///{(workspace / 'tabpilot.db').resolve()}")
+
+    @contextmanager
+    def session(self) -> Iterator[Session]:
+        with self._sessions() as s, s.begin():
+            yield s
+
+    # -- jobs ----------------------------------------------------------------------
+    def job_exists(self, name: str) -> bool:
+        with self.session() as s:
+            return s.get(JobRow, name) is not None
+
+    def create_job(self, **fields: Any) -> JobRow:
+        now = time.time()
+        row = JobRow(created=now, modified=now, stats={}, **fields)
+        try:
+            with self.session() as s:
+                s.add(row)
+        except IntegrityError:
+            raise JobExistsError(f"a job named {fields['name']!r} already exists in this "
+                                 "workspace; choose another --name") from None
+        return row
+
+    def get_job(self, name: str) -> JobRow:
+        with self.session() as s:
+            row = s.get(JobRow, name)
+        if row is None:
+            raise NotFoundError(f"no job named {name!r} in this workspace; "
+                                "`tabpilot list` shows the jobs")
+        return row
+
+    def list_jobs(self) -> list[JobRow]:
+        with self.session() as s:
+            return list(s.scalars(select(JobRow).order_by(JobRow.created.desc())))
+
+    def update_job(self, name: str, **fields: Any) -> None:
+        with self.session() as s:
+            s.execute(update(JobRow).where(JobRow.name == name)
+                      .values(modified=time.time(), **fields))
+
+    def delete_job(self, name: str) -> None:
+        with self.session() as s:
+            row = s.get(JobRow, name)
+            if row is not None:
+                s.delete(row)
+
+    def request_stop(self, name: str) -> JobRow:
+        """Mark an in-progress job Stopping; the job's own process ends it as Stopped."""
+        job = self.get_job(name)
+        if job.status == "InProgress":
+            with self.session() as s:
+                s.execute(update(JobRow).where(JobRow.name == name, JobRow.status == "InProgress")
+                          .values(status="Stopping", modified=time.time()))
+        return self.get_job(name)
+
+    # -- candidates ----------------------------------------------------------------
+    def add_candidate(self, **fields: Any) -> None:
+        with self.session() as s:
+            s.add(CandidateRow(created=time.time(), **fields))
+
+    def update_candidate(self, job: str, name: str, metrics: dict[str, float] | None = None,
+                         split: str = "validation", **fields: Any) -> None:
+        with self.session() as s:
+            if fields:
+                s.execute(update(CandidateRow)
+                          .where(CandidateRow.job == job, CandidateRow.name == name)
+                          .values(**fields))
+            for metric, value in (metrics or {}).items():
+                s.merge(MetricRow(job=job, candidate=name, split=split, name=metric,
+                                  value=value))
+
+    def list_candidates(self, job: str) -> list[CandidateRow]:
+        with self.session() as s:
+            return list(s.scalars(select(CandidateRow).where(CandidateRow.job == job)
+                                  .order_by(CandidateRow.number)))
+
+    def get_candidate(self, job: str, name: str) -> CandidateRow:
+        with self.session() as s:
+            row = s.get(CandidateRow, (job, name))
+        if row is None:
+            raise NotFoundError(f"job {job!r} has no candidate {name!r}; "
+                                f"`tabpilot candidates {job}` lists them")
+        return row
+
+    def metrics(self, job: str) -> dict[str, dict[str, dict[str, float | None]]]:
+        """{candidate: {split: {metric: value}}}"""
+        out: dict[str, dict[str, dict[str, float | None]]] = {}
+        with self.session() as s:
+            for m in s.scalars(select(MetricRow).where(MetricRow.job == job)):
+                out.setdefault(m.candidate, {}).setdefault(m.split, {})[m.name] = m.value
+        return out
+
+
+def _sqlite_pragmas(dbapi_connection, _record) -> None:
+    cursor = dbapi_connection.cursor()
+    cursor.execute("PRAGMA journal_mode=WAL")
+    cursor.execute("PRAGMA busy_timeout=30000")
+    cursor.execute("PRAGMA foreign_keys=ON")
+    cursor.execute("PRAGMA synchronous=NORMAL")
+    cursor.close()

@@ -1,0 +1,69 @@
+"""Problem types and how one is inferred from the target column."""
+
+from __future__ import annotations
+
+from enum import StrEnum
+
+import numpy as np
+import pandas as pd
+
+from tabpilot.errors import TargetError
+
+MAX_CLASSES_FOR_INTEGER_TARGET = 20
+
+
+class ProblemType(StrEnum):
+    BINARY = "binary"
+    MULTICLASS = "multiclass"
+    REGRESSION = "regression"
+
+    @property
+    def is_classification(self) -> bool:
+        return self is not ProblemType.REGRESSION
+
+    @property
+    def autopilot_name(self) -> str:
+        return {
+            ProblemType.BINARY: "BinaryClassification",
+            ProblemType.MULTICLASS: "MulticlassClassification",
+            ProblemType.REGRESSION: "Regression",
+        }[self]
+
+    @classmethod
+    def parse(cls, value: str) -> ProblemType:
+        aliases = {
+            "binaryclassification": cls.BINARY,
+            "multiclassclassification": cls.MULTICLASS,
+            "classification": None,
+        }
+        key = value.strip().lower().replace("_", "").replace("-", "")
+        for member in cls:
+            if key == member.value:
+                return member
+        if aliases.get(key) is not None:
+            return aliases[key]  # type: ignore[return-value]
+        from tabpilot.errors import ConfigError
+
+        raise ConfigError(
+            f"unknown problem type {value!r}; use one of: binary, multiclass, regression"
+        )
+
+
+def infer_problem_type(target: pd.Series) -> ProblemType:
+    """Guess the problem type from a target with its missing values already removed."""
+    n_unique = target.nunique(dropna=True)
+    if n_unique < 2:
+        only = target.iloc[0] if len(target) else None
+        raise TargetError(
+            f"target {target.name!r} has a single value ({only!r}); "
+            "a model needs at least two classes or varying numbers to learn from"
+        )
+    if n_unique == 2:
+        return ProblemType.BINARY
+    if not pd.api.types.is_numeric_dtype(target) or pd.api.types.is_bool_dtype(target):
+        return ProblemType.MULTICLASS
+    values = target.to_numpy(dtype=float)
+    integral = bool(np.all(np.isclose(values, np.round(values))))
+    if integral and n_unique <= MAX_CLASSES_FOR_INTEGER_TARGET:
+        return ProblemType.MULTICLASS
+    return ProblemType.REGRESSION
