@@ -25,6 +25,7 @@ optuna.logging.set_verbosity(optuna.logging.WARNING)
 # Families in the order their first configuration is tried: strong and cheap first.
 DEFAULT_ORDER = ["lightgbm", "catboost", "xgboost", "extra_trees", "linear", "random_forest",
                  "mlp"]
+MAX_FAILURES_BEFORE_BAN = 3
 
 
 @dataclass
@@ -60,6 +61,13 @@ class PortfolioThenTPE(SearchStrategy):
             self.study.enqueue_trial(config)
             self._n_portfolio += 1
         self._trials: dict[int, optuna.Trial] = {}
+        self._outcomes: dict[str, list[bool]] = {f: [] for f in self.families}
+        self._family_of: dict[int, str] = {}
+
+    def _banned(self, family: str) -> bool:
+        """A family that failed every one of its first trials is not proposed again."""
+        outcomes = self._outcomes[family]
+        return len(outcomes) >= MAX_FAILURES_BEFORE_BAN and not any(outcomes)
 
     def _portfolio(self, problem_type: ProblemType) -> list[dict[str, Any]]:
         """Rank-interleaved: every family's first config, then every family's second..."""
@@ -75,8 +83,16 @@ class PortfolioThenTPE(SearchStrategy):
     def ask(self) -> Proposal:
         trial = self.study.ask()
         family = trial.suggest_categorical("algorithm", self.families)
+        allowed = [f for f in self.families if not self._banned(f)]
+        if family not in allowed and allowed:
+            # discard the proposal and let TPE choose the rest for an allowed family
+            self.study.tell(trial, state=optuna.trial.TrialState.FAIL)
+            self.study.enqueue_trial({"algorithm": allowed[trial.number % len(allowed)]})
+            trial = self.study.ask()
+            family = trial.suggest_categorical("algorithm", self.families)
         params = FAMILIES[family].params(trial, self.n_rows)
         self._trials[trial.number] = trial
+        self._family_of[trial.number] = family
         source = "portfolio" if trial.number < self._n_portfolio else "tpe"
         return Proposal(trial.number, family, params, source)
 
@@ -84,7 +100,9 @@ class PortfolioThenTPE(SearchStrategy):
         trial = self._trials.pop(number, None)
         if trial is None:
             return
-        if value is None or value != value:  # failed or NaN
+        ok = value is not None and value == value
+        self._outcomes[self._family_of.pop(number)].append(ok)
+        if not ok:  # failed or NaN
             self.study.tell(trial, state=optuna.trial.TrialState.FAIL)
         else:
             self.study.tell(trial, value)

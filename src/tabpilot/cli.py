@@ -1,0 +1,281 @@
+"""`tabpilot ...`: thin commands over the Python API. The CLI owns the terminal."""
+
+from __future__ import annotations
+
+import json
+import logging
+import sys
+from pathlib import Path
+from typing import Annotated, Any
+
+import pandas as pd
+import typer
+from rich.console import Console
+from rich.live import Live
+from rich.table import Table
+
+from tabpilot.errors import TabpilotError
+
+app = typer.Typer(add_completion=False, no_args_is_help=True, pretty_exceptions_enable=False,
+                  help="tabpilot: white-box AutoML for tables.")
+out = Console()
+err = Console(stderr=True)
+
+Workspace = Annotated[Path | None, typer.Option(
+    "--workspace", "-w", envvar="TABPILOT_WORKSPACE",
+    help="workspace folder (default ./tabpilot-workspace)")]
+JsonFlag = Annotated[bool, typer.Option("--json", help="machine-readable JSON on stdout")]
+
+
+def _store(workspace: Path | None):
+    from tabpilot.config import workspace_path
+    from tabpilot.store import Store
+
+    return Store.for_workspace(workspace_path(workspace))
+
+
+def _print_json(data: Any) -> None:
+    sys.stdout.write(json.dumps(data, indent=2, default=str) + "\n")
+
+
+def _fmt(value: Any) -> str:
+    if value is None or (isinstance(value, float) and value != value):
+        return "-"
+    if isinstance(value, float):
+        return f"{value:.4g}" if abs(value) < 1e5 else f"{value:,.0f}"
+    return str(value)
+
+
+def _leaderboard_table(board: pd.DataFrame, metric: str | None, limit: int = 15) -> Table:
+    """The leaderboard's key columns; every metric is in --json and leaderboard.csv."""
+    table = Table(title=f"Leaderboard (objective: {metric})")
+    headers = ["#", "candidate", "algorithm", str(metric), "fit s", "ms/row", "rows/s", "MB"]
+    for h in headers:
+        table.add_column(h, justify="left" if h in ("candidate", "algorithm") else "right")
+    for _, row in board.head(limit).iterrows():
+        size = row["model_bytes"]
+        table.add_row(str(row["rank"]), row["candidate"], row["algorithm"],
+                      _fmt(row["objective"]), f"{row['fit_seconds']:.1f}",
+                      _fmt(row["latency_ms_p50"]), f"{row['throughput_rows_s']:,.0f}",
+                      "-" if pd.isna(size) else f"{size / 1e6:.2f}")
+    if len(board) > limit:
+        table.caption = f"{len(board) - limit} more: tabpilot candidates JOB"
+    return table
+
+
+# -- run ---------------------------------------------------------------------------------
+class _ProgressView:
+    def __init__(self) -> None:
+        self.progress = None
+
+    def __call__(self, p) -> None:
+        self.progress = p
+
+    def __rich__(self) -> Table:
+        table = Table.grid(padding=(0, 2))
+        p = self.progress
+        if p is None:
+            table.add_row("analysing data...")
+            return table
+        best = "-" if p.best_value is None else f"{p.best_value:.5g} ({p.best_candidate})"
+        bar_width = 30
+        filled = int(bar_width * min(1.0, p.elapsed / p.time_limit))
+        table.add_row(f"[bold]{p.job}[/]", f"{p.status} / {p.secondary_status}")
+        table.add_row("time", f"[{'#' * filled}{'.' * (bar_width - filled)}] "
+                              f"{p.elapsed:5.0f}s elapsed, {p.remaining:4.0f}s left")
+        table.add_row("trials", f"{p.done} done, {p.failed} failed, {p.running} running")
+        table.add_row(f"best {p.metric}", best)
+        return table
+
+
+@app.command()
+def run(
+    data: Annotated[str, typer.Argument(help="training table: path or URI (CSV, Parquet, JSON lines)")],
+    target: Annotated[str, typer.Option("--target", "-t", help="column to predict")],
+    time_limit: Annotated[float, typer.Option(help="seconds for the whole job")] = 300,
+    metric: Annotated[str | None, typer.Option(help="objective metric (Autopilot's names)")] = None,
+    problem_type: Annotated[str | None, typer.Option(help="binary | multiclass | regression")] = None,
+    name: Annotated[str | None, typer.Option(help="job name (default: generated)")] = None,
+    max_candidates: Annotated[int | None, typer.Option(help="stop after this many trials")] = None,
+    per_trial_time_limit: Annotated[float | None, typer.Option(help="seconds per trial")] = None,
+    validation_fraction: Annotated[float | None, typer.Option(help="holdout share")] = None,
+    folds: Annotated[int | None, typer.Option(help="k-fold CV (1 = holdout)")] = None,
+    validation_data: Annotated[str | None, typer.Option(help="separate validation table")] = None,
+    sample_weight: Annotated[str | None, typer.Option(help="sample weight column")] = None,
+    feature_types: Annotated[str | None, typer.Option(help="FeatureSpecification JSON file")] = None,
+    na_values: Annotated[list[str] | None, typer.Option("--na-value", help="extra missing marker")] = None,
+    algorithms: Annotated[str | None, typer.Option(help="comma list, e.g. lightgbm,xgboost")] = None,
+    workers: Annotated[int | None, typer.Option(help="parallel trials (default: cores)")] = None,
+    seed: Annotated[int | None, typer.Option()] = None,
+    workspace: Workspace = None,
+    as_json: JsonFlag = False,
+    quiet: Annotated[bool, typer.Option("--quiet", "-q", help="no live progress")] = False,
+) -> None:
+    """Run an AutoML job on a table and show the leaderboard."""
+    from tabpilot.automl import AutoML
+
+    view = _ProgressView()
+    job = AutoML(
+        target, workspace=workspace, on_progress=view, time_limit=time_limit, metric=metric,
+        problem_type=problem_type, name=name, max_candidates=max_candidates,
+        per_trial_time_limit=per_trial_time_limit, validation_fraction=validation_fraction,
+        n_folds=folds, validation_data=validation_data, sample_weight=sample_weight,
+        feature_types=feature_types, na_values=na_values or None,
+        algorithms=algorithms.split(",") if algorithms else None, n_workers=workers, seed=seed,
+    )
+    interrupted = False
+    if quiet or as_json or not err.is_terminal:
+        job.fit(data)
+    else:
+        with Live(view, console=err, refresh_per_second=4, transient=False):
+            job.fit(data)
+    desc = job.describe()
+    interrupted = desc["AutoMLJobStatus"] == "Stopped"
+    if as_json:
+        _print_json(desc)
+    else:
+        _show_result(job, desc)
+    if desc["AutoMLJobStatus"] == "Failed":
+        raise typer.Exit(1)
+    if interrupted:
+        raise typer.Exit(130)
+
+
+def _show_result(job, desc: dict[str, Any]) -> None:
+    board = job.leaderboard()
+    if not board.empty:
+        out.print(_leaderboard_table(board, desc["AutoMLJobObjective"]["MetricName"]))
+    status = f"{desc['AutoMLJobStatus']} ({desc['AutoMLJobSecondaryStatus']})"
+    out.print(f"job [bold]{desc['AutoMLJobName']}[/]: {status} in {desc['ElapsedSeconds']}s")
+    if desc.get("FailureReason"):
+        out.print(f"reason: {desc['FailureReason']}")
+    if desc["BestCandidate"]:
+        out.print(f"best model: {desc['BestCandidate']['ModelLocation']}")
+
+
+# -- inspect ------------------------------------------------------------------------------
+@app.command("list")
+def list_jobs(workspace: Workspace = None, as_json: JsonFlag = False) -> None:
+    """List the jobs in the workspace, newest first."""
+    from tabpilot.jobs.views import check_alive
+
+    store = _store(workspace)
+    jobs = [check_alive(store, j) for j in store.list_jobs()]
+    rows = [{"AutoMLJobName": j.name, "AutoMLJobStatus": j.status,
+             "AutoMLJobSecondaryStatus": j.secondary_status, "ProblemType": j.problem_type,
+             "ObjectiveMetric": j.metric, "BestCandidate": j.best_candidate,
+             "CreationTime": j.created} for j in jobs]
+    if as_json:
+        _print_json({"AutoMLJobSummaries": rows})
+        return
+    table = Table(title=f"Jobs ({len(rows)})")
+    for c in ("name", "status", "secondary status", "problem", "metric", "best candidate"):
+        table.add_column(c)
+    for j in jobs:
+        table.add_row(j.name, j.status, j.secondary_status, _fmt(j.problem_type),
+                      _fmt(j.metric), _fmt(j.best_candidate))
+    out.print(table)
+
+
+@app.command()
+def describe(job: str, workspace: Workspace = None, as_json: JsonFlag = False) -> None:
+    """Status, best candidate and artifact locations of a job."""
+    from tabpilot.jobs import describe_job
+
+    desc = describe_job(_store(workspace), job)
+    if as_json:
+        _print_json(desc)
+        return
+    for key in ("AutoMLJobName", "AutoMLJobStatus", "AutoMLJobSecondaryStatus",
+                "FailureReason", "CreationTime", "EndTime", "JobDirectory",
+                "LeaderboardLocation", "CandidateCounts", "DataWarnings"):
+        if desc.get(key) not in (None, [], {}):
+            out.print(f"[bold]{key}[/]: {desc[key]}")
+    cfg = desc["AutoMLProblemTypeConfig"]["TabularJobConfig"]
+    out.print(f"[bold]Target[/]: {cfg['TargetAttributeName']} ({cfg['ProblemType']}), "
+              f"objective {desc['AutoMLJobObjective']['MetricName']}")
+    best = desc["BestCandidate"]
+    if best:
+        value = best["FinalAutoMLJobObjectiveMetric"]["Value"]
+        out.print(f"[bold]BestCandidate[/]: {best['CandidateName']} ({best['Algorithm']}) "
+                  f"= {value:.5g}, {best['InferenceLatencyMs']:.3f} ms/row, "
+                  f"model at {best['ModelLocation']}")
+
+
+@app.command()
+def candidates(job: str, workspace: Workspace = None, as_json: JsonFlag = False,
+               all_: Annotated[bool, typer.Option("--all", help="also failed ones")] = False
+               ) -> None:
+    """The leaderboard of a job, best first."""
+    from tabpilot.automl import AutoML
+
+    handle = AutoML.attach(job, workspace)
+    if as_json:
+        _print_json({"Candidates": handle.candidates()})
+        return
+    board = handle.leaderboard()
+    out.print(_leaderboard_table(board, handle.describe()["AutoMLJobObjective"]["MetricName"],
+                                 limit=len(board)))
+    if all_:
+        for c in handle.candidates():
+            if c["CandidateStatus"] != "Completed":
+                out.print(f"{c['CandidateName']}: {c['CandidateStatus']} "
+                          f"{c.get('FailureReason') or ''}")
+
+
+@app.command()
+def predict(
+    job: Annotated[str, typer.Argument(help="job name or model directory")],
+    data: Annotated[str, typer.Argument(help="table to score")],
+    output: Annotated[Path, typer.Option("--output", "-o", help="CSV file to write")],
+    candidate: Annotated[str | None, typer.Option(help="candidate (default: best)")] = None,
+    workspace: Workspace = None,
+) -> None:
+    """Score a table with a job's best (or named) model and write the predictions as CSV."""
+    from tabpilot.automl import load_model
+    from tabpilot.data import read_table
+
+    model = load_model(job, candidate=candidate, workspace=workspace)
+    df = read_table(data)
+    result = pd.DataFrame({"predicted_label": model.predict(df)})
+    if model.classes is not None:
+        proba = model.predict_proba(df)
+        result["probability"] = proba.max(axis=1).to_numpy()
+        for label in proba.columns:
+            result[f"probability_{label}"] = proba[label].to_numpy()
+    output.parent.mkdir(parents=True, exist_ok=True)
+    tmp = output.with_name(f".{output.name}.tmp")
+    result.to_csv(tmp, index=False)
+    tmp.replace(output)
+    err.print(f"wrote {len(result)} predictions to {output}")
+
+
+@app.command()
+def stop(job: str, workspace: Workspace = None) -> None:
+    """Ask a running job to stop; it ends as Stopped with its best-so-far model."""
+    row = _store(workspace).request_stop(job)
+    out.print(f"job {job}: {row.status}")
+
+
+def main() -> None:
+    logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
+    try:
+        app(standalone_mode=False)
+    except TabpilotError as exc:
+        err.print(f"error: {exc}", markup=False, highlight=False, soft_wrap=True)
+        sys.exit(2)
+    except typer.Exit as exc:
+        sys.exit(exc.exit_code)
+    except Exception as exc:  # click usage errors carry their own exit code
+        import click
+
+        if isinstance(exc, click.ClickException):
+            exc.show()
+            sys.exit(exc.exit_code)
+        if isinstance(exc, click.exceptions.Abort):
+            sys.exit(130)
+        raise
+
+
+if __name__ == "__main__":
+    main()
