@@ -49,6 +49,8 @@ class Table:
     target: str
     na_values: list[str] = field(default_factory=list)
     drop: list[str] = field(default_factory=list)
+    # the manifest's notes ask some tables (ames_housing) to be read with only its markers
+    keep_default_na: bool = True
 
     @property
     def metric(self) -> str:
@@ -74,7 +76,8 @@ def load_manifest(folder: Path, tasks: Sequence[str] = TASKS) -> list[Table]:
     """The manifest's tables of the given tasks, in manifest order."""
     entries = json.loads((folder / "manifest.json").read_text())
     return [Table(e["name"], e["file"], e["task"], e["target"], list(e.get("na_values") or []),
-                  list(e.get("drop") or []))
+                  list(e.get("drop") or []),
+                  "keep_default_na=False" not in (e.get("notes") or ""))
             for e in entries if e["task"] in tasks]
 
 
@@ -93,7 +96,7 @@ def select(tables: list[Table], names: str | None) -> list[Table]:
 
 def load_table(folder: Path, table: Table) -> pd.DataFrame:
     """Steps 1-2: read with the manifest's missing markers, drop leaky columns and rows."""
-    df = pd.read_csv(folder / table.file, na_values=table.na_values, keep_default_na=True)
+    df = pd.read_csv(folder / table.file, na_values=table.na_values, keep_default_na=table.keep_default_na)
     df = df.drop(columns=table.drop)
     return df.loc[df[table.target].notna()].reset_index(drop=True)
 
@@ -230,11 +233,16 @@ def read_json(path: Path) -> dict[str, Any]:
     return json.loads(path.read_text()) if path.is_file() else {}
 
 
+def write_json(stem: str, data: Any) -> Path:
+    path = results_path(stem, ".json")
+    path.write_text(json.dumps(data, indent=2, default=str) + "\n")
+    return path
+
+
 def write_results(stem: str, markdown: str, data: Any) -> tuple[Path, Path]:
-    md, js = results_path(stem, ".md"), results_path(stem, ".json")
+    md = results_path(stem, ".md")
     md.write_text(markdown + "\n")
-    js.write_text(json.dumps(data, indent=2, default=str) + "\n")
-    return md, js
+    return md, write_json(stem, data)
 
 
 def log(message: str) -> None:

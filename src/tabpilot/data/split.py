@@ -26,6 +26,16 @@ class Split:
     def is_cv(self) -> bool:
         return self.kind == "kfold"
 
+    def training_rows(self, include_holdout: bool = False) -> np.ndarray:
+        """Rows models may learn from: the folds' training parts, plus a holdout if asked.
+
+        A separate validation table's rows are never training rows.
+        """
+        parts = [tr for tr, _ in self.folds]
+        if include_holdout and self.kind == "holdout":
+            parts += [va for _, va in self.folds]
+        return np.unique(np.concatenate(parts))
+
 
 def make_split(y: np.ndarray, stratify: bool, validation_fraction: float = 0.2,
                n_folds: int | None = None, seed: int = 0, n_valid_rows: int | None = None

@@ -56,6 +56,8 @@ class TrialTask:
     soft_deadline: float  # time.time() by which fitting should stop, keeping what it has
     hard_deadline: float  # time.time() after which the trial is killed
     number: int = 0
+    # set for a refit on all training rows: candidate, infos, objective, metrics, threshold
+    refit_of: dict[str, Any] | None = None
 
 
 @dataclass

@@ -1,9 +1,14 @@
-"""One trial: fit a candidate pipeline on each fold, score it, package it, time it."""
+"""One trial: fit a candidate pipeline on each fold, score it, package it, time it.
+
+A refit trial (`task.refit_of` set) retrains an already scored candidate on every
+training row (train + holdout) and keeps the scores of the candidate it refits.
+"""
 
 from __future__ import annotations
 
 import time
 import warnings
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -15,9 +20,11 @@ from tabpilot.artifacts.predictor import Predictor
 from tabpilot.execution.base import TrialContext, TrialResult, TrialTask
 from tabpilot.features import build_encoder
 from tabpilot.metrics import score, score_all, tune_threshold
-from tabpilot.models import FitData, get_family
+from tabpilot.models import FitData, ModelFamily, get_family
 
 PACKAGING_SECONDS = 1.0  # kept free before the soft deadline for saving and timing the model
+
+FitDataFn = Callable[[np.ndarray, "np.ndarray | None", float], FitData]
 
 
 def run_trial(ctx: TrialContext, task: TrialTask) -> TrialResult:
@@ -26,66 +33,88 @@ def run_trial(ctx: TrialContext, task: TrialTask) -> TrialResult:
     family = get_family(task.family)
     fit_deadline = task.soft_deadline - PACKAGING_SECONDS
     n_classes = len(ctx.classes) if ctx.classes else 0
-    train_rows = np.sort(np.unique(np.concatenate([tr for tr, _ in ctx.split.folds])))
-    encoder = build_encoder(ctx.schema, family.style).fit(ctx.X.iloc[train_rows])
+    rows = ctx.split.training_rows(include_holdout=task.refit_of is not None)
+    encoder = build_encoder(ctx.schema, family.style).fit(ctx.X.iloc[rows])
     encoded = encoder.transform(ctx.X)
     cats = encoder.categorical_indices_ if family.style == "native" else []
 
-    def fit_data(rows: np.ndarray, valid: np.ndarray | None, params_deadline: float) -> FitData:
+    def fit_data(fit_rows: np.ndarray, valid: np.ndarray | None, deadline: float) -> FitData:
         return FitData(
-            X=encoded[rows], y=ctx.y[rows], problem_type=ctx.problem_type,
+            X=encoded[fit_rows], y=ctx.y[fit_rows], problem_type=ctx.problem_type,
             n_classes=n_classes, categorical_indices=cats,
-            weights=None if ctx.weights is None else ctx.weights[rows],
+            weights=None if ctx.weights is None else ctx.weights[fit_rows],
             X_valid=None if valid is None else encoded[valid],
             y_valid=None if valid is None else ctx.y[valid],
-            deadline=params_deadline, n_threads=ctx.n_threads, seed=ctx.seed)
+            deadline=deadline, n_threads=ctx.n_threads, seed=ctx.seed)
 
-    shape = (len(ctx.y), n_classes) if n_classes else (len(ctx.y),)
-    oof = np.full(shape, np.nan)
-    estimators, infos = [], []
-    for i, (tr, va) in enumerate(ctx.split.folds):
-        # each remaining fold gets an equal share of the time left
-        share = (fit_deadline - time.time()) / (len(ctx.split.folds) - i + (1 if ctx.split.is_cv else 0))
-        data = fit_data(tr, va, time.time() + max(share, 0.5))
-        est = family.fit(dict(task.params), data)
-        oof[va] = family.predict(est, encoded[va], ctx.problem_type)
-        estimators.append(est)
-        infos.append(data.info)
-    valid_rows = np.concatenate([va for _, va in ctx.split.folds])
-    y_valid = ctx.y[valid_rows]
-    pred = oof[valid_rows]
-    w = None if ctx.weights is None else ctx.weights[valid_rows]
-    threshold = tune_threshold(ctx.metric, y_valid, pred, w) if n_classes == 2 else None
-    objective = score(ctx.metric, y_valid, pred, w, threshold)
-    metrics = score_all(ctx.problem_type, y_valid, pred, w, threshold)
-    if ctx.split.is_cv:
-        estimators = _refit_or_bag(family, task, ctx, fit_data, train_rows, infos, estimators,
-                                   fit_deadline)
-    fit_seconds = time.time() - started
+    if task.refit_of is not None:
+        parent = task.refit_of
+        params = family.refit_params(dict(task.params), parent["infos"])
+        fit_started = time.time()
+        estimators = [family.fit(params, fit_data(rows, None, fit_deadline))]
+        refit_seconds = time.time() - fit_started
+        infos = [{"refit_of": parent["candidate"], "n_estimators": params.get("n_estimators"),
+                  "seconds": refit_seconds}]
+        scores = (parent["objective"], parent["metrics"], parent["threshold"])
+    else:
+        estimators, infos, scores = _fit_folds(ctx, task, family, encoded, fit_data,
+                                               fit_deadline, n_classes)
+        if ctx.split.is_cv:
+            estimators = _refit_or_bag(family, task, fit_data, rows, infos, estimators,
+                                       fit_deadline)
+    objective, metrics, threshold = scores
+    fit_seconds = time.time() - started  # preprocessing, folds, scoring and any refit
     predictor = Predictor(encoder, family.name, estimators, ctx.problem_type,
                           ctx.schema.features, ctx.classes, threshold)
     out = Path(task.output_dir)
     package.save(predictor, _metadata(ctx, task, family.label, objective, metrics, threshold,
                                       infos, len(estimators)), out)
     model = package.load(out)
-    timing = measure(model, ctx.X.iloc[valid_rows[:200]])
+    sample_rows = ctx.split.folds[0][1][:200]
+    timing = measure(model, ctx.X.iloc[sample_rows])
     return TrialResult(
         task.candidate, "Completed", objective=objective, metrics=metrics, threshold=threshold,
         fit_seconds=fit_seconds, latency_ms_p50=timing["latency_ms_p50"],
         throughput_rows_s=timing["throughput_rows_s"], model_bytes=package.directory_bytes(out),
         artifact_dir=str(out),
-        details={"best_iteration": [i.get("best_iteration") for i in infos],
-                 "n_estimators_packaged": len(estimators)},
+        details={"infos": infos, "estimators": len(estimators),
+                 "package_seconds": time.time() - started - fit_seconds},
     )
 
 
-def _refit_or_bag(family, task, ctx, fit_data, rows, infos, fold_estimators, deadline):
+def _fit_folds(ctx: TrialContext, task: TrialTask, family: ModelFamily, encoded: Any,
+               fit_data: FitDataFn, fit_deadline: float, n_classes: int):
+    """Fit on each fold's training part; score the out-of-fold predictions."""
+    shape = (len(ctx.y), n_classes) if n_classes else (len(ctx.y),)
+    oof = np.full(shape, np.nan)
+    estimators, infos = [], []
+    n_fits = len(ctx.split.folds) + (1 if ctx.split.is_cv else 0)  # k-fold ends with a refit
+    for i, (tr, va) in enumerate(ctx.split.folds):
+        share = (fit_deadline - time.time()) / (n_fits - i)  # an equal share of what is left
+        data = fit_data(tr, va, time.time() + max(share, 0.5))
+        fit_started = time.time()
+        est = family.fit(dict(task.params), data)
+        data.info["seconds"] = time.time() - fit_started
+        oof[va] = family.predict(est, encoded[va], ctx.problem_type)
+        estimators.append(est)
+        infos.append(data.info)
+    valid_rows = np.concatenate([va for _, va in ctx.split.folds])
+    y_valid, pred = ctx.y[valid_rows], oof[valid_rows]
+    w = None if ctx.weights is None else ctx.weights[valid_rows]
+    threshold = tune_threshold(ctx.metric, y_valid, pred, w) if n_classes == 2 else None
+    objective = score(ctx.metric, y_valid, pred, w, threshold)
+    metrics = score_all(ctx.problem_type, y_valid, pred, w, threshold)
+    return estimators, infos, (objective, metrics, threshold)
+
+
+def _refit_or_bag(family: ModelFamily, task: TrialTask, fit_data: FitDataFn, rows: np.ndarray,
+                  infos: list[dict[str, Any]], fold_estimators: list[Any], deadline: float
+                  ) -> list[Any]:
     """After k-fold: refit on every row when the time allows, else keep the fold models."""
     if deadline - time.time() < 1.0:
         return fold_estimators
     params = family.refit_params(dict(task.params), infos)
-    data = fit_data(rows, None, deadline)
-    return [family.fit(params, data)]
+    return [family.fit(params, fit_data(rows, None, deadline))]
 
 
 def _metadata(ctx: TrialContext, task: TrialTask, label: str, objective: float,
@@ -103,11 +132,12 @@ def _metadata(ctx: TrialContext, task: TrialTask, label: str, objective: float,
         "objective_value": objective,
         "validation_metrics": metrics,
         "validation": ctx.split.kind,
+        "refit_of": task.refit_of["candidate"] if task.refit_of else None,
         "threshold": threshold,
         "classes": ctx.classes,
         "input_schema": ctx.schema.to_dict(),
         "features": ctx.schema.features,
-        "fold_fits": infos,
+        "fits": infos,
         "estimators": n_estimators,
         "created": time.time(),
     }

@@ -15,9 +15,15 @@ import scipy.sparse as sp
 from sklearn.base import BaseEstimator, TransformerMixin
 from sklearn.feature_extraction.text import TfidfVectorizer
 
-from tabpilot.features.columns import DATE_PARTS, as_category_strings, as_float, as_text, date_parts
-
-SMALL_BATCH = 64
+from tabpilot.features.columns import (
+    DATE_PARTS,
+    SMALL,
+    as_category_strings,
+    as_float,
+    as_text,
+    columns_of,
+    date_parts,
+)
 
 
 class TabularEncoder(TransformerMixin, BaseEstimator):
@@ -46,17 +52,21 @@ class TabularEncoder(TransformerMixin, BaseEstimator):
         self.text_max_features = text_max_features
 
     # -- fitting -----------------------------------------------------------------------
+    def _inputs(self) -> list[str]:
+        return [*self.numeric, *self.categorical, *self.datetime, *self.text]
+
     def fit(self, X: pd.DataFrame, y=None) -> TabularEncoder:
         self.categories_: dict[str, list[str]] = {}
         self.frequencies_: dict[str, dict[str, float]] = {}
+        cols = columns_of(X, self._inputs())
         for col in self.categorical:
-            counts = pd.Series(as_category_strings(X[col])).value_counts(dropna=True)
+            counts = pd.Series(as_category_strings(cols[col])).value_counts(dropna=True)
             limit = (self.onehot_max_categories if self.categorical_encoding == "onehot"
                      else self.max_categories)
             self.categories_[col] = [str(c) for c in counts.index[:limit]]
             self.frequencies_[col] = (counts / max(len(X), 1)).astype(float).to_dict()
         self._build_lookups()
-        dense = self._dense_raw(X)
+        dense = self._dense_raw(cols, len(X))
         self.medians_ = np.nanmedian(np.where(np.isfinite(dense), dense, np.nan), axis=0) \
             if dense.shape[1] else np.zeros(0)
         self.medians_ = np.nan_to_num(self.medians_)
@@ -72,10 +82,10 @@ class TabularEncoder(TransformerMixin, BaseEstimator):
             vec = TfidfVectorizer(max_features=self.text_max_features, ngram_range=(1, 2),
                                   min_df=2, sublinear_tf=True, dtype=np.float32)
             try:
-                vec.fit(as_text(X[col]))
+                vec.fit(as_text(cols[col]))
             except ValueError:  # empty vocabulary: too few documents
                 vec = TfidfVectorizer(max_features=self.text_max_features, dtype=np.float32)
-                vec.fit(np.append(as_text(X[col]), "empty"))
+                vec.fit(np.append(as_text(cols[col]), "empty"))
             self.vectorizers_[col] = vec
         self.n_features_out_ = len(self.get_feature_names_out())
         return self
@@ -93,25 +103,25 @@ class TabularEncoder(TransformerMixin, BaseEstimator):
         return {k: v for k, v in self.__dict__.items() if k not in ("_lookup", "_index")}
 
     # -- transforming ------------------------------------------------------------------
-    def _codes(self, X: pd.DataFrame, col: str) -> np.ndarray:
+    def _codes(self, values: np.ndarray, col: str) -> np.ndarray:
         """Category index per row, -1 for missing or unseen."""
-        values = as_category_strings(X[col])
-        if len(values) <= SMALL_BATCH:
+        if len(values) <= SMALL:
             lookup = self._lookup[col]
             return np.fromiter((lookup.get(v, -1) for v in values), dtype=np.int64,
                                count=len(values))
         return self._index[col].get_indexer(values.astype(object))
 
-    def _dense_raw(self, X: pd.DataFrame) -> np.ndarray:
+    def _dense_raw(self, cols: dict[str, np.ndarray], n: int) -> np.ndarray:
         """Numeric and date-part columns, NaN where missing (before any scaling)."""
-        parts = [as_float(X[c])[:, None] for c in self.numeric]
-        parts += [date_parts(X[c]) for c in self.datetime]
+        parts = [as_float(cols[c])[:, None] for c in self.numeric]
+        parts += [date_parts(cols[c]) for c in self.datetime]
         if not parts:
-            return np.zeros((len(X), 0))
+            return np.zeros((n, 0))
         return np.hstack(parts)
 
     def transform(self, X: pd.DataFrame):
-        dense = self._dense_raw(X)
+        cols = columns_of(X, self._inputs())
+        dense = self._dense_raw(cols, len(X))
         blocks: list[np.ndarray] = []
         if self.scale and dense.shape[1]:
             missing = np.isnan(dense)
@@ -122,7 +132,8 @@ class TabularEncoder(TransformerMixin, BaseEstimator):
         else:
             blocks.append(dense)
         for col in self.categorical:
-            codes = self._codes(X, col)
+            labels = as_category_strings(cols[col])
+            codes = self._codes(labels, col)
             if self.categorical_encoding == "codes":
                 blocks.append(np.where(codes < 0, np.nan, codes).astype(np.float64)[:, None])
             elif self.categorical_encoding == "ordinal":
@@ -132,13 +143,12 @@ class TabularEncoder(TransformerMixin, BaseEstimator):
                 seen = codes >= 0
                 onehot[np.flatnonzero(seen), codes[seen]] = 1.0
                 freq = self.frequencies_[col]
-                cats = as_category_strings(X[col])
                 blocks.append(onehot)
-                blocks.append(np.array([freq.get(v, 0.0) for v in cats])[:, None])
+                blocks.append(np.array([freq.get(v, 0.0) for v in labels])[:, None])
         out = np.hstack(blocks) if blocks else np.zeros((len(X), 0))
         if not self.text:
             return out
-        texts = [self.vectorizers_[c].transform(as_text(X[c])) for c in self.text]
+        texts = [self.vectorizers_[c].transform(as_text(cols[c])) for c in self.text]
         return sp.hstack([sp.csr_matrix(out)] + texts, format="csr")
 
     # -- introspection -----------------------------------------------------------------

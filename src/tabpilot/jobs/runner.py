@@ -175,24 +175,28 @@ class JobRunner:
         limit = r.time_limit
         deadline = t0 + limit
         margin = min(max(2.0, 0.04 * limit), 30.0)
-        per_trial = r.per_trial_time_limit or max(10.0, 0.4 * limit)
+        per_trial = r.per_trial_time_limit or max(10.0, 0.25 * limit)
         kill_at = t0 + limit * 1.05
         self.store.update_job(self.name, secondary_status=st.MODEL_TUNING)
         proposals: dict[str, Proposal] = {}
+        self._results: dict[str, TrialResult] = {}
         progress = Progress(self.name, st.IN_PROGRESS, st.MODEL_TUNING, 0.0, limit,
                             metric=prepared.metric.name)
+        refit = split.kind == "holdout"
         submitted, last_stop_check = 0, 0.0
         while True:
             now = time.time()
             if now - last_stop_check >= STOP_POLL_SECONDS:
                 last_stop_check = now
-                if self.store.get_job(self.name).status == st.STOPPING:
+                if self._stop_requested():
                     return st.STOPPED, st.STOPPED, "stopped by request"
+            reserve = self._refit_seconds(progress, r.validation_fraction) if refit else 0.0
+            soft_end = deadline - margin - reserve
             out_of_candidates = r.max_candidates is not None and submitted >= r.max_candidates
-            out_of_time = deadline - margin - now < MIN_TRIAL_SECONDS
+            out_of_time = soft_end - now < MIN_TRIAL_SECONDS
             while self.executor.free_slots() > 0 and not out_of_candidates and not out_of_time:
                 proposal = strategy.ask()
-                task = self._task(proposal, job_dir, now, deadline - margin, per_trial, kill_at)
+                task = self._task(proposal, job_dir, now, soft_end, per_trial, kill_at)
                 proposals[task.candidate] = proposal
                 self.executor.submit(task)
                 submitted += 1
@@ -205,10 +209,61 @@ class JobRunner:
             progress.running = len(self.executor.running())
             self.on_progress(progress)
             if not self.executor.running() and (out_of_candidates or out_of_time):
-                return (st.COMPLETED, st.MAX_CANDIDATES if out_of_candidates else st.MAX_RUNTIME,
-                        None)
+                break
             if time.time() >= kill_at:
                 return st.COMPLETED, st.MAX_RUNTIME, None
+        secondary = st.MAX_CANDIDATES if out_of_candidates else st.MAX_RUNTIME
+        if refit and progress.best_candidate:
+            if self._refit_best(progress, deadline - margin, kill_at):
+                return st.STOPPED, st.STOPPED, "stopped by request"
+        return st.COMPLETED, secondary, None
+
+    def _stop_requested(self) -> bool:
+        return self.store.get_job(self.name).status == st.STOPPING
+
+    def _refit_seconds(self, progress: Progress, validation_fraction: float) -> float:
+        """Time to keep for retraining the best candidate on train + holdout."""
+        best = self._results.get(progress.best_candidate or "")
+        if best is None:
+            return 0.0
+        fit = sum(i.get("seconds", 0.0) for i in best.details.get("infos", []))
+        return fit / (1 - validation_fraction) * 1.2 + best.details.get("package_seconds", 1.0)
+
+    def _refit_best(self, progress: Progress, soft_end: float, kill_at: float) -> bool:
+        """Retrain the best candidate on every training row, replacing its model in place.
+
+        The candidate keeps its validation scores (measured before the refit). If the refit
+        fails or runs out of time, the holdout-trained model stays. Returns True when a
+        stop request arrived meanwhile.
+        """
+        name = progress.best_candidate
+        best = self._results[name]
+        row = self.store.get_candidate(self.name, name)
+        now = time.time()
+        if soft_end - now < self._refit_seconds(progress, self.request.validation_fraction) * 0.7:
+            return False
+        task = TrialTask(name, row.family, row.params, best.artifact_dir, soft_end,
+                         kill_at, row.number, refit_of={
+                             "candidate": name, "infos": best.details.get("infos", []),
+                             "objective": best.objective, "metrics": best.metrics,
+                             "threshold": best.threshold})
+        self.store.update_job(self.name, secondary_status=st.TRAINING_MODELS)
+        self.executor.submit(task)
+        while self.executor.running():
+            if self._stop_requested():
+                return True
+            for result in self.executor.poll(timeout=0.2):
+                if result.status == st.COMPLETED:
+                    self.store.update_candidate(
+                        self.name, name, trained_on="train+holdout",
+                        latency_ms_p50=result.latency_ms_p50, model_bytes=result.model_bytes,
+                        throughput_rows_s=result.throughput_rows_s)
+                else:
+                    log.warning("refit of %s failed (%s); keeping the holdout-trained model",
+                                name, result.failure_reason)
+            if time.time() >= kill_at:
+                break
+        return False
 
     def _task(self, proposal: Proposal, job_dir: Path, now: float, soft_end: float,
               per_trial: float, kill_at: float) -> TrialTask:
@@ -226,6 +281,7 @@ class JobRunner:
 
     def _record(self, result: TrialResult, prepared: Prepared, progress: Progress) -> None:
         done = result.status == st.COMPLETED
+        self._results[result.candidate] = result
         self.store.update_candidate(
             self.name, result.candidate, metrics=result.metrics if done else None,
             status=result.status, objective=result.objective, threshold=result.threshold,
@@ -247,7 +303,8 @@ class JobRunner:
     # -- the end ------------------------------------------------------------------------
     def _finalize(self, job_dir: Path, status: str, secondary: str, reason: str | None,
                   t0: float) -> None:
-        cut = self.executor.shutdown()
+        cut = [n for n in self.executor.shutdown()
+               if self.store.get_candidate(self.name, n).status == st.CANDIDATE_IN_PROGRESS]
         for name in cut:
             self.store.update_candidate(self.name, name, status=st.CANDIDATE_STOPPED,
                                         failure_reason="stopped when the job ended",

@@ -10,6 +10,7 @@ STARTING = "Starting"
 ANALYZING = "AnalyzingData"
 FEATURE_ENGINEERING = "FeatureEngineering"
 MODEL_TUNING = "ModelTuning"
+TRAINING_MODELS = "TrainingModels"
 MAX_CANDIDATES = "MaxCandidatesReached"
 MAX_RUNTIME = "MaxAutoMLJobRuntimeReached"
 

@@ -106,6 +106,7 @@ def candidate_view(job: JobRow, c: CandidateRow, metrics: dict[str, float | None
         "ThroughputRowsPerSecond": c.throughput_rows_s,
         "ModelBytes": c.model_bytes,
         "ModelLocation": c.artifact_dir,
+        "TrainedOn": c.trained_on,
     }
     if c.failure_reason:
         view["FailureReason"] = c.failure_reason

@@ -42,7 +42,7 @@ class ModelFamily(ABC):
     name: str
     label: str  # human-readable algorithm name
     style: str  # preprocessing style: native | ordinal | onehot
-    handles_early_stopping: bool = False
+    slow: bool = False  # much costlier than LightGBM per row: tried later on large tables
 
     def params(self, trial: optuna.Trial | optuna.trial.FrozenTrial, n_rows: int
                ) -> dict[str, Any]:

@@ -26,7 +26,6 @@ class CatBoostFamily(ModelFamily):
     name = "catboost"
     label = "CatBoost"
     style = "native"
-    handles_early_stopping = True
 
     def _suggest(self, trial: Any, n_rows: int) -> dict[str, Any]:
         return {

@@ -18,7 +18,6 @@ class LightGBMFamily(ModelFamily):
     name = "lightgbm"
     label = "LightGBM"
     style = "native"
-    handles_early_stopping = True
 
     def _suggest(self, trial: Any, n_rows: int) -> dict[str, Any]:
         return {

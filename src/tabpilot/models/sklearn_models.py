@@ -23,6 +23,7 @@ TREE_CHUNK = 25
 
 class _ForestFamily(ModelFamily):
     style = "ordinal"
+    slow = True
     classifier: type
     regressor: type
 
@@ -35,7 +36,7 @@ class _ForestFamily(ModelFamily):
 
     def portfolio(self, problem_type: ProblemType) -> list[dict[str, Any]]:
         mf = 0.5 if problem_type.is_classification else 0.8
-        return [dict(n_estimators=300, max_features=mf, min_samples_leaf=1)]
+        return [dict(n_estimators=200, max_features=mf, min_samples_leaf=2)]
 
     def fit(self, params: dict[str, Any], data: FitData) -> Any:
         cls = self.classifier if data.problem_type.is_classification else self.regressor
@@ -95,6 +96,7 @@ class MLPFamily(ModelFamily):
     name = "mlp"
     label = "MLP"
     style = "onehot"
+    slow = True
 
     def _suggest(self, trial: Any, n_rows: int) -> dict[str, Any]:
         return {

@@ -27,7 +27,6 @@ class XGBoostFamily(ModelFamily):
     name = "xgboost"
     label = "XGBoost"
     style = "native"
-    handles_early_stopping = True
 
     def _suggest(self, trial: Any, n_rows: int) -> dict[str, Any]:
         return {
@@ -73,8 +72,7 @@ class XGBoostFamily(ModelFamily):
         n_rounds = (best + 1) if best is not None else booster.num_boosted_rounds()
         data.info["best_iteration"] = n_rounds
         booster = booster[:n_rounds]
-        if data.categorical_indices:
-            booster.set_attr(tabpilot_cats=",".join(map(str, data.categorical_indices)))
+        booster.set_param({"nthread": 1})  # serving: one row at a time
         return booster
 
     def refit_params(self, params: dict[str, Any], infos: list[dict[str, Any]]
@@ -82,10 +80,8 @@ class XGBoostFamily(ModelFamily):
         return dict(params, n_estimators=mean_best_iteration(infos, 200))
 
     def predict(self, estimator: xgb.Booster, X: Any, problem_type: ProblemType) -> np.ndarray:
-        cats = estimator.attributes().get("tabpilot_cats")
-        types = _feature_types(X.shape[1], cats)
-        out = estimator.inplace_predict(X) if types is None else estimator.predict(
-            xgb.DMatrix(X, feature_types=types, enable_categorical=True, nthread=1))
+        # the booster remembers which columns are categorical (its feature_types)
+        out = estimator.inplace_predict(X)
         if problem_type is ProblemType.BINARY:
             return np.column_stack([1.0 - out, out])
         return np.asarray(out, dtype=np.float64)
@@ -96,9 +92,7 @@ class XGBoostFamily(ModelFamily):
         return np.array([scores.get(f"f{i}", 0.0) for i in range(n)])
 
 
-def _feature_types(n: int, cats: list[int] | str | None) -> list[str] | None:
-    if isinstance(cats, str):
-        cats = [int(c) for c in cats.split(",") if c]
+def _feature_types(n: int, cats: list[int]) -> list[str] | None:
     if not cats:
         return None
     idx = set(cats)

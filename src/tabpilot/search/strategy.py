@@ -23,9 +23,11 @@ log = logging.getLogger("tabpilot.search")
 optuna.logging.set_verbosity(optuna.logging.WARNING)
 
 # Families in the order their first configuration is tried: strong and cheap first.
-DEFAULT_ORDER = ["lightgbm", "catboost", "xgboost", "extra_trees", "linear", "random_forest",
+DEFAULT_ORDER = ["lightgbm", "xgboost", "catboost", "extra_trees", "linear", "random_forest",
                  "mlp"]
 MAX_FAILURES_BEFORE_BAN = 3
+LARGE_ROWS = 10_000
+SLOW_DELAY = 3
 
 
 @dataclass
@@ -70,15 +72,17 @@ class PortfolioThenTPE(SearchStrategy):
         return len(outcomes) >= MAX_FAILURES_BEFORE_BAN and not any(outcomes)
 
     def _portfolio(self, problem_type: ProblemType) -> list[dict[str, Any]]:
-        """Rank-interleaved: every family's first config, then every family's second..."""
-        lists = {f: FAMILIES[f].portfolio(problem_type) for f in self.families}
-        out = []
-        for rank in range(max(len(v) for v in lists.values())):
-            for family in self.families:
-                if rank < len(lists[family]):
-                    config = {f"{family}.{k}": v for k, v in lists[family][rank].items()}
-                    out.append({"algorithm": family, **config})
-        return out
+        """Rank-interleaved: every family's first config, then every family's second...
+
+        On large tables the slow families wait until the boosting portfolio has run.
+        """
+        entries = []
+        for order, family in enumerate(self.families):
+            delay = SLOW_DELAY if FAMILIES[family].slow and self.n_rows >= LARGE_ROWS else 0
+            for rank, params in enumerate(FAMILIES[family].portfolio(problem_type)):
+                config = {f"{family}.{k}": v for k, v in params.items()}
+                entries.append((rank + delay, order, {"algorithm": family, **config}))
+        return [config for _, _, config in sorted(entries, key=lambda e: (e[0], e[1]))]
 
     def ask(self) -> Proposal:
         trial = self.study.ask()

@@ -21,7 +21,9 @@ from sqlalchemy import (
     Text,
     create_engine,
     event,
+    inspect,
     select,
+    text,
     update,
 )
 from sqlalchemy.exc import IntegrityError
@@ -75,6 +77,7 @@ class CandidateRow(Base):
     throughput_rows_s: Mapped[float | None] = mapped_column(Float, nullable=True)
     model_bytes: Mapped[int | None] = mapped_column(Integer, nullable=True)
     artifact_dir: Mapped[str | None] = mapped_column(Text, nullable=True)
+    trained_on: Mapped[str] = mapped_column(String(16), default="train")
     failure_reason: Mapped[str | None] = mapped_column(Text, nullable=True)
     created: Mapped[float] = mapped_column(Float)
     ended: Mapped[float | None] = mapped_column(Float, nullable=True)
@@ -102,6 +105,7 @@ class Store:
         if url.startswith("sqlite"):
             event.listen(self.engine, "connect", _sqlite_pragmas)
         Base.metadata.create_all(self.engine)
+        _add_missing_columns(self.engine)
         self._sessions = sessionmaker(self.engine, expire_on_commit=False)
 
     @classmethod
@@ -198,6 +202,25 @@ class Store:
             for m in s.scalars(select(MetricRow).where(MetricRow.job == job)):
                 out.setdefault(m.candidate, {}).setdefault(m.split, {})[m.name] = m.value
         return out
+
+
+def _add_missing_columns(engine) -> None:
+    """Bring a database made by an older tabpilot up to date: add columns it lacks.
+
+    New columns are always nullable or defaulted, so adding them never loses data.
+    """
+    existing = inspect(engine)
+    with engine.begin() as conn:
+        for table in Base.metadata.sorted_tables:
+            have = {c["name"] for c in existing.get_columns(table.name)}
+            for column in table.columns:
+                if column.name in have:
+                    continue
+                ddl = column.type.compile(dialect=engine.dialect)
+                default = column.default.arg if column.default is not None else None
+                clause = f" DEFAULT '{default}'" if isinstance(default, str) else ""
+                conn.execute(text(f'ALTER TABLE {table.name} ADD COLUMN "{column.name}" '
+                                  f"{ddl}{clause}"))
 
 
 def _sqlite_pragmas(dbapi_connection, _record) -> None:
