@@ -16,7 +16,7 @@ from tabpilot.data.schema import (
     infer_schema,
     load_feature_specification,
 )
-from tabpilot.errors import DataError, TargetError
+from tabpilot.errors import ConfigError, DataError, TargetError
 from tabpilot.metrics import Metric, resolve_metric
 from tabpilot.tasks import ProblemType, infer_problem_type
 
@@ -81,6 +81,10 @@ def prepare(df: pd.DataFrame, target: str, problem_type: ProblemType | None = No
     if feature_types_file:
         names, types = load_feature_specification(feature_types_file)
         check_feature_specification(df, names, types)
+        for special in [target, sample_weight]:
+            if special and (special in types or special in (names or [])):
+                raise ConfigError(f"the feature types file names {special!r}, which is the "
+                                  "target or weight column; remove it from the file")
     drop = [target] + ([sample_weight] if sample_weight else [])
     X = df.drop(columns=drop)
     schema = infer_schema(X, feature_types=types, feature_names=names)
@@ -100,7 +104,11 @@ def _encode_target(y_raw: pd.Series, ptype: ProblemType, target: str
             raise TargetError(f"regression needs a numeric target, but {target!r} holds "
                               f"{bad!r}; use --problem-type binary or multiclass, or clean it")
         return values.to_numpy(dtype=np.float64), None
-    classes, codes = np.unique(y_raw.to_numpy(), return_inverse=True)
+    values = y_raw.to_numpy()
+    try:
+        classes, codes = np.unique(values, return_inverse=True)
+    except TypeError:  # mixed types (1 and "b"): compare them as text
+        classes, codes = np.unique(y_raw.astype(str).to_numpy(), return_inverse=True)
     if len(classes) < 2:
         raise TargetError(f"target {target!r} has a single class ({classes[0]!r}); "
                           "classification needs at least two")

@@ -20,7 +20,14 @@ import pandas as pd
 from tabpilot.errors import ConfigError
 
 SAMPLE_ROWS = 20_000
-_ID_NAME = re.compile(r"(^|[_\s-])(id|uuid|guid|key|phone)$|id$|^id", re.IGNORECASE)
+# "id", "user_id", "ID-2", "customerID", "PassengerId", "uuid", "phone"; not "idle", "paid"
+# (case-sensitive; also tried on the lower-cased name)
+_ID_NAME = re.compile(r"(^|[^A-Za-z])(id|uuid|guid|key|phone)($|[^A-Za-z])|[A-Za-z](Id|ID)$"
+                      r"|^(ID|Id)[A-Z_]|^(uuid|guid|phone)")
+
+
+def _is_id_name(name: str) -> bool:
+    return bool(_ID_NAME.search(name) or _ID_NAME.search(name.lower()))
 
 
 class ColumnKind(StrEnum):
@@ -87,7 +94,7 @@ def _infer_column(s: pd.Series, n: int) -> ColumnKind:
     if n_unique == 1:
         return ColumnKind.CONSTANT
     unique_ratio = n_unique / max(len(values), 1)
-    name_is_id = bool(_ID_NAME.search(str(s.name)))
+    name_is_id = _is_id_name(str(s.name))
     if pd.api.types.is_bool_dtype(s):
         return ColumnKind.CATEGORICAL
     if pd.api.types.is_datetime64_any_dtype(s):
@@ -100,7 +107,11 @@ def _infer_column(s: pd.Series, n: int) -> ColumnKind:
             return ColumnKind.ID
         return ColumnKind.NUMERIC
     text = values.astype(str)
-    numeric = pd.to_numeric(text.str.strip(), errors="coerce")
+    stripped = text.str.strip()
+    filled = stripped[stripped != ""]  # blank strings are missing values, not non-numbers
+    if filled.empty:
+        return ColumnKind.CONSTANT
+    numeric = pd.to_numeric(filled, errors="coerce")
     if numeric.notna().mean() >= 0.98 and not name_is_id:
         return ColumnKind.NUMERIC
     if _looks_like_datetime(text):

@@ -7,6 +7,7 @@ few microseconds per column instead of a pandas round trip.
 from __future__ import annotations
 
 import math
+import re
 import warnings
 
 import numpy as np
@@ -16,13 +17,31 @@ DATE_PARTS = ("year", "month", "day", "dayofweek", "dayofyear", "hour", "epoch_d
 SMALL = 64  # up to this many values, plain Python beats pandas' vectorised set-up cost
 
 
+# what pandas.to_numeric accepts as a number, so both paths agree
+_NUMBER = re.compile(r"^[+-]?([0-9]+\.?[0-9]*|\.[0-9]+)([eE][+-]?[0-9]+)?$|^[+-]?(inf|nan)$",
+                     re.IGNORECASE)
+
+
 def columns_of(X: pd.DataFrame, names: list[str]) -> dict[str, np.ndarray]:
-    """The named columns as numpy arrays, with the cheapest access for the batch size."""
-    if len(X) <= SMALL:
-        matrix = X.to_numpy(dtype=object)
+    """The named columns as numpy arrays, with the cheapest access for the batch size.
+
+    Small batches go through one object matrix (microseconds); values keep their meaning
+    because every converter below treats numpy scalars and Python objects alike.
+    """
+    if len(X) > SMALL:
+        return {n: X[n].to_numpy() for n in names}
+    if X.columns.is_unique:
         positions = X.columns.get_indexer(names)
-        return {n: matrix[:, p] for n, p in zip(names, positions, strict=True)}
-    return {n: X[n].to_numpy() for n in names}
+    else:  # duplicated names: the first occurrence, as X[name] would fail on it anyway
+        first: dict = {}
+        for i, c in enumerate(X.columns):
+            first.setdefault(c, i)
+        positions = np.array([first.get(n, -1) for n in names], dtype=np.int64)
+    if len(positions) and positions.min() < 0:
+        missing = [n for n, p in zip(names, positions, strict=True) if p < 0]
+        raise KeyError(f"columns not in the input: {missing}")
+    matrix = X.to_numpy(dtype=object)
+    return {n: matrix[:, p] for n, p in zip(names, positions, strict=True)}
 
 
 def _is_missing(v: object) -> bool:
@@ -32,8 +51,14 @@ def _is_missing(v: object) -> bool:
 def _scalar_float(v: object) -> float:
     if _is_missing(v):
         return math.nan
+    if isinstance(v, pd.Timestamp | np.datetime64):
+        return float(pd.Timestamp(v).value)
+    if isinstance(v, str):
+        v = v.strip()
+        if not _NUMBER.match(v):
+            return math.nan
     try:
-        return float(v.strip() if isinstance(v, str) else v)  # type: ignore[arg-type]
+        return float(v)  # type: ignore[arg-type]
     except (TypeError, ValueError):
         return math.nan
 
@@ -41,6 +66,9 @@ def _scalar_float(v: object) -> float:
 def as_float(values: np.ndarray) -> np.ndarray:
     if values.dtype.kind in "fiub":
         return values.astype(np.float64, copy=False)
+    if values.dtype.kind == "M":
+        ns = values.astype("datetime64[ns]")
+        return np.where(np.isnat(ns), np.nan, ns.astype(np.int64).astype(np.float64))
     if len(values) <= SMALL:
         return np.array([_scalar_float(v) for v in values], dtype=np.float64)
     series = pd.Series(values, dtype=object)
@@ -53,13 +81,20 @@ def as_float(values: np.ndarray) -> np.ndarray:
 
 
 def category_string(v: object) -> str | None:
-    """1, 1.0 and '1' are the same label; None for missing."""
+    """1, 1.0 and '1' are the same label; None for missing.
+
+    Floats keep 7 significant digits, so a float32 value reads the same whether it
+    arrives as a numpy float32 or widened to a Python float.
+    """
     if _is_missing(v):
         return None
-    if isinstance(v, float) and v.is_integer():
-        return str(int(v))
-    if isinstance(v, np.floating) and float(v).is_integer():
-        return str(int(v))
+    if isinstance(v, float | np.floating):
+        f = float(v)
+        if math.isnan(f):
+            return None
+        return str(int(f)) if f.is_integer() else f"{f:.7g}"
+    if isinstance(v, np.datetime64 | pd.Timestamp):
+        return None if pd.isna(v) else str(pd.Timestamp(v))
     return str(v).strip()
 
 

@@ -171,6 +171,8 @@ class TabularEncoder(TransformerMixin, BaseEstimator):
     def categorical_indices_(self) -> list[int]:
         """Output positions of the categorical code columns (codes / ordinal encodings)."""
         start = len(self.numeric) + len(DATE_PARTS) * len(self.datetime)
+        if self.scale:
+            start += len(self.missing_cols_)
         if self.categorical_encoding == "onehot":
             return []
         return list(range(start, start + len(self.categorical)))
