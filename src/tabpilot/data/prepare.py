@@ -64,15 +64,15 @@ def prepare(df: pd.DataFrame, target: str, problem_type: ProblemType | None = No
         raise TargetError(f"target {target!r} has no values (all {len(df)} are missing); "
                           "choose a column that holds the labels")
     if missing.any():
-        n = int(missing.sum())
-        msg = f"dropped {n} rows whose target {target!r} is missing"
-        log.warning(msg)
-        notes.append(msg)
         df = df.loc[~missing].reset_index(drop=True)
         y_raw = df[target]
     if len(df) < MIN_ROWS:
         raise DataError(f"only {len(df)} usable rows (with a target value); "
                         f"at least {MIN_ROWS} are needed to train and validate a model")
+    if missing.any():  # warned only once the table is known to be usable
+        msg = f"dropped {int(missing.sum())} rows whose target {target!r} is missing"
+        log.warning(msg)
+        notes.append(msg)
     inferred = infer_problem_type(y_raw)
     ptype = problem_type or inferred
     y, classes = _encode_target(y_raw, ptype, target)

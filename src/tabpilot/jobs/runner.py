@@ -189,6 +189,10 @@ class JobRunner:
             if now - last_stop_check >= STOP_POLL_SECONDS:
                 last_stop_check = now
                 if self._stop_requested():
+                    # keep the trials that finished but were not collected yet
+                    for result in self.executor.poll(timeout=0):
+                        strategy.tell(proposals[result.candidate].number, None)
+                        self._record(result, prepared, progress)
                     return st.STOPPED, st.STOPPED, "stopped by request"
             reserve = self._refit_seconds(progress, r.validation_fraction) if refit else 0.0
             soft_end = deadline - margin - reserve

@@ -26,7 +26,7 @@ from sqlalchemy import (
     text,
     update,
 )
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy.exc import IntegrityError, OperationalError
 from sqlalchemy.orm import DeclarativeBase, Mapped, Session, mapped_column, sessionmaker
 
 from tabpilot.errors import JobExistsError, NotFoundError
@@ -104,8 +104,7 @@ class Store:
         self.engine = create_engine(url, future=True)
         if url.startswith("sqlite"):
             event.listen(self.engine, "connect", _sqlite_pragmas)
-        Base.metadata.create_all(self.engine)
-        _add_missing_columns(self.engine)
+        _create_schema(self.engine)
         self._sessions = sessionmaker(self.engine, expire_on_commit=False)
 
     @classmethod
@@ -202,6 +201,20 @@ class Store:
             for m in s.scalars(select(MetricRow).where(MetricRow.job == job)):
                 out.setdefault(m.candidate, {}).setdefault(m.split, {})[m.name] = m.value
         return out
+
+
+def _create_schema(engine, attempts: int = 20) -> None:
+    """Create missing tables and columns; tolerate another process doing it at the same time."""
+    for attempt in range(attempts):
+        try:
+            Base.metadata.create_all(engine)
+            _add_missing_columns(engine)
+            return
+        except OperationalError as exc:
+            if "already exists" not in str(exc) and "duplicate column" not in str(exc) \
+                    and "locked" not in str(exc) or attempt == attempts - 1:
+                raise
+            time.sleep(0.05 * (attempt + 1))
 
 
 def _add_missing_columns(engine) -> None:
