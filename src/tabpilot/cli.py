@@ -257,6 +257,9 @@ def stop(job: str, workspace: Workspace = None) -> None:
     out.print(f"job {job}: {row.status}")
 
 
+from tabpilot import cli_serving  # noqa: E402,F401  (registers the serving commands)
+
+
 def main() -> None:
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
     try:

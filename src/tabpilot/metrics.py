@@ -24,6 +24,9 @@ class Metric:
     needs_labels: bool  # computed on hard labels (threshold / argmax), not probabilities
     fn: Callable[..., float]
 
+    def __reduce__(self):  # pickled by name: the scoring functions are lambdas
+        return (_metric_named, (self.name,))
+
     def sign(self) -> float:
         return 1.0 if self.greater_is_better else -1.0
 
@@ -83,6 +86,10 @@ METRICS: dict[str, Metric] = {
                lambda y, p, w: skm.r2_score(y, p, sample_weight=w)),
     ]
 }
+
+def _metric_named(name: str) -> Metric:
+    return METRICS[name]
+
 
 DEFAULT_METRIC = {BIN: "F1", MULTI: "Accuracy", REG: "MSE"}
 

@@ -48,8 +48,11 @@ class Predictor:
         raw = self.raw_predict(X)
         if self.problem_type is ProblemType.REGRESSION:
             return raw
-        idx = labels_from_proba(raw, self.threshold)
-        return np.asarray(self.classes, dtype=object)[idx]
+        return self.labels_from_proba(raw)
+
+    def labels_from_proba(self, proba: np.ndarray) -> np.ndarray:
+        """Class labels, applying the tuned decision threshold for binary problems."""
+        return np.asarray(self.classes, dtype=object)[labels_from_proba(proba, self.threshold)]
 
     def predict_proba(self, X: pd.DataFrame) -> pd.DataFrame:
         if self.problem_type is ProblemType.REGRESSION:

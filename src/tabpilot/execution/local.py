@@ -1,15 +1,27 @@
-"""Local executor: one forked process per trial, so a crash or a kill harms only that trial."""
+"""Local executor: one process per trial, so a crash or a kill harms only that trial.
+
+Trial processes are forked from a clean *fork server* (multiprocessing's "forkserver"
+start method, with tabpilot's training modules preloaded), never from the caller: a
+caller that has already used OpenMP (any LightGBM or XGBoost prediction in a notebook)
+would otherwise hand its children a broken OpenMP runtime, and they would hang. The job's
+data is pickled once to a temporary file that each trial loads.
+"""
 
 from __future__ import annotations
 
 import logging
 import multiprocessing as mp
 import os
+import pickle
+import shutil
 import signal
+import tempfile
+import threading
 import time
 import traceback
 from collections.abc import Callable
 from dataclasses import dataclass
+from multiprocessing import popen_forkserver, spawn
 from multiprocessing.connection import Connection, wait
 
 from tabpilot.execution.base import Executor, TrialContext, TrialResult, TrialTask
@@ -17,9 +29,7 @@ from tabpilot.execution.base import Executor, TrialContext, TrialResult, TrialTa
 log = logging.getLogger("tabpilot.execution.local")
 
 TrialFn = Callable[[TrialContext, TrialTask], TrialResult]
-
-# Set before forking: children inherit the data copy-on-write instead of unpickling it.
-_CONTEXT: TrialContext | None = None
+PRELOAD = ["tabpilot.execution.trial"]
 
 
 @dataclass
@@ -30,11 +40,43 @@ class _Running:
     started: float
 
 
-def _child(fn: TrialFn, task: TrialTask, conn: Connection) -> None:
+_launch_lock = threading.Lock()
+
+
+def _preparation_without_main(name: str) -> dict:
+    data = _original_preparation(name)
+    data.pop("init_main_from_path", None)
+    data.pop("init_main_from_name", None)
+    return data
+
+
+_original_preparation = spawn.get_preparation_data
+
+
+class _Popen(popen_forkserver.Popen):
+    """The fork server's Popen, minus re-running the caller's main module in the child."""
+
+    def _launch(self, process_obj) -> None:
+        with _launch_lock:
+            popen_forkserver.spawn.get_preparation_data = _preparation_without_main
+            try:
+                super()._launch(process_obj)
+            finally:
+                popen_forkserver.spawn.get_preparation_data = _original_preparation
+
+
+class _TrialProcess(mp.context.ForkServerProcess):
+    @staticmethod
+    def _Popen(process_obj):
+        return _Popen(process_obj)
+
+
+def _child(fn: TrialFn, task: TrialTask, conn: Connection, context_path: str) -> None:
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # the parent decides when trials stop
     try:
-        assert _CONTEXT is not None
-        result = fn(_CONTEXT, task)
+        with open(context_path, "rb") as f:
+            context = pickle.load(f)
+        result = fn(context, task)
     except BaseException as exc:  # report, never hang the parent
         last = traceback.format_exception_only(type(exc), exc)[-1].strip()
         log.debug("trial %s failed:\n%s", task.candidate, traceback.format_exc())
@@ -52,11 +94,26 @@ class LocalProcessExecutor(Executor):
         self.n_workers = max(1, n_workers)
         self.trial_fn = trial_fn
         self._running: dict[str, _Running] = {}
-        self._mp = mp.get_context("fork")
+        self._mp = mp.get_context("forkserver")
+        self._mp.set_forkserver_preload(PRELOAD)
+        self._context_dir: str | None = None
 
     def start(self, context: TrialContext) -> None:
-        global _CONTEXT
-        _CONTEXT = context
+        self._remove_context()
+        self._context_dir = tempfile.mkdtemp(prefix="tabpilot-context-")
+        with open(self._context_path, "wb") as f:
+            pickle.dump(context, f, protocol=pickle.HIGHEST_PROTOCOL)
+
+    @property
+    def _context_path(self) -> str:
+        if self._context_dir is None:
+            raise RuntimeError("call start(context) before submitting trials")
+        return os.path.join(self._context_dir, "context.pkl")
+
+    def _remove_context(self) -> None:
+        if self._context_dir is not None:
+            shutil.rmtree(self._context_dir, ignore_errors=True)
+            self._context_dir = None
 
     def free_slots(self) -> int:
         return self.n_workers - len(self._running)
@@ -65,8 +122,9 @@ class LocalProcessExecutor(Executor):
         if self.free_slots() <= 0:
             raise RuntimeError("no free slot; call poll() until free_slots() > 0")
         reader, writer = self._mp.Pipe(duplex=False)
-        process = self._mp.Process(target=_child, args=(self.trial_fn, task, writer),
-                                   name=f"trial-{task.candidate}", daemon=True)
+        process = _TrialProcess(target=_child,
+                                args=(self.trial_fn, task, writer, self._context_path),
+                                name=f"trial-{task.candidate}", daemon=True)
         process.start()
         writer.close()
         self._running[task.candidate] = _Running(task, process, reader, time.time())
@@ -129,6 +187,7 @@ class LocalProcessExecutor(Executor):
         for run in self._running.values():
             self._kill(run)
         self._running.clear()
+        self._remove_context()
         return names
 
 

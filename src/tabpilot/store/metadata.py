@@ -96,6 +96,23 @@ class MetricRow(Base):
     value: Mapped[float | None] = mapped_column(Float, nullable=True)
 
 
+class EndpointRow(Base):
+    """A named endpoint and the model it serves; servers load it from here."""
+
+    __tablename__ = "endpoints"
+
+    name: Mapped[str] = mapped_column(String(64), primary_key=True)
+    model_dir: Mapped[str] = mapped_column(Text)
+    job: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    candidate: Mapped[str | None] = mapped_column(String(128), nullable=True)
+    status: Mapped[str] = mapped_column(String(16), default="InService")
+    capture_percent: Mapped[float] = mapped_column(Float, default=0.0)
+    output_keys: Mapped[str | None] = mapped_column(String(128), nullable=True)
+    version: Mapped[int] = mapped_column(Integer, default=1)
+    created: Mapped[float] = mapped_column(Float)
+    modified: Mapped[float] = mapped_column(Float)
+
+
 class Store:
     """The metadata store of one workspace (or one database URL)."""
 
@@ -193,6 +210,38 @@ class Store:
             raise NotFoundError(f"job {job!r} has no candidate {name!r}; "
                                 f"`tabpilot candidates {job}` lists them")
         return row
+
+    # -- endpoints ----------------------------------------------------------------------
+    def put_endpoint(self, name: str, model_dir: str, **fields: Any) -> EndpointRow:
+        """Create an endpoint, or point an existing one at another model (a new version)."""
+        now = time.time()
+        with self.session() as s:
+            row = s.get(EndpointRow, name)
+            if row is None:
+                row = EndpointRow(name=name, model_dir=model_dir, created=now, modified=now,
+                                  version=1, **fields)
+                s.add(row)
+            else:
+                row.model_dir, row.modified, row.version = model_dir, now, row.version + 1
+                for key, value in fields.items():
+                    setattr(row, key, value)
+        return self.get_endpoint(name)
+
+    def get_endpoint(self, name: str) -> EndpointRow:
+        with self.session() as s:
+            row = s.get(EndpointRow, name)
+        if row is None:
+            raise NotFoundError(f"no endpoint named {name!r}; `tabpilot endpoints` lists them")
+        return row
+
+    def list_endpoints(self) -> list[EndpointRow]:
+        with self.session() as s:
+            return list(s.scalars(select(EndpointRow).order_by(EndpointRow.name)))
+
+    def delete_endpoint(self, name: str) -> None:
+        self.get_endpoint(name)
+        with self.session() as s:
+            s.delete(s.get(EndpointRow, name))
 
     def metrics(self, job: str) -> dict[str, dict[str, dict[str, float | None]]]:
         """{candidate: {split: {metric: value}}}"""

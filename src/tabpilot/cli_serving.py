@@ -1,0 +1,161 @@
+"""`tabpilot serve-model | serve | deploy | endpoints | undeploy | transform`."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.table import Table
+
+from tabpilot.cli import JsonFlag, Workspace, _print_json, _store, app, err, out
+from tabpilot.errors import TabpilotError
+
+Token = Annotated[str | None, typer.Option(envvar="TABPILOT_TOKEN",
+                                           help="API token required on every request")]
+
+
+def _model_dir(job_or_dir: str, candidate: str | None, workspace: Path | None) -> str:
+    """A model directory from a directory path or a job's best (or named) candidate."""
+    if (Path(job_or_dir) / "manifest.json").is_file():
+        return str(Path(job_or_dir).resolve())
+    store = _store(workspace)
+    job = store.get_job(job_or_dir)
+    name = candidate or job.best_candidate
+    if not name:
+        raise TabpilotError(f"job {job.name!r} has no finished candidate to deploy")
+    row = store.get_candidate(job.name, name)
+    if not row.artifact_dir:
+        raise TabpilotError(f"candidate {name!r} has no packaged model; pick another")
+    return str(Path(row.artifact_dir).resolve())
+
+
+def _uvicorn(application, host: str, port: int) -> None:
+    import uvicorn
+
+    uvicorn.run(application, host=host, port=port, log_level="warning", access_log=False)
+
+
+@app.command("serve-model")
+def serve_model(
+    model_dir: Annotated[str, typer.Argument(help="a packaged model directory")],
+    port: Annotated[int, typer.Option()] = 8080,
+    host: Annotated[str, typer.Option()] = "127.0.0.1",
+    output_keys: Annotated[str | None, typer.Option(
+        envvar="SAGEMAKER_INFERENCE_OUTPUT",
+        help="predicted_label,probability,probabilities,labels")] = None,
+    token: Token = None,
+) -> None:
+    """Serve one model with SageMaker's container contract: GET /ping, POST /invocations."""
+    from tabpilot.serving.app import ServerSettings, model_app
+
+    ServerSettings(host=host, port=port, token=token).check()
+    application = model_app(model_dir, output_keys, token)
+    err.print(f"serving {model_dir} on http://{host}:{port}/invocations")
+    _uvicorn(application, host, port)
+
+
+@app.command()
+def serve(
+    port: Annotated[int, typer.Option()] = 8080,
+    host: Annotated[str, typer.Option()] = "127.0.0.1",
+    token: Token = None,
+    workspace: Workspace = None,
+) -> None:
+    """Serve every endpoint of the workspace at POST /endpoints/{name}/invocations."""
+    from tabpilot.config import workspace_path
+    from tabpilot.serving.app import ServerSettings, server_app
+
+    settings = ServerSettings(host=host, port=port, token=token,
+                              workspace=workspace_path(workspace))
+    settings.check()
+    application = server_app(settings)
+    err.print(f"serving the endpoints of {settings.workspace} on http://{host}:{port}")
+    _uvicorn(application, host, port)
+
+
+@app.command()
+def deploy(
+    job: Annotated[str, typer.Argument(help="job name or model directory")],
+    endpoint: Annotated[str, typer.Option(help="endpoint name")],
+    candidate: Annotated[str | None, typer.Option(help="candidate (default: best)")] = None,
+    capture_percent: Annotated[float, typer.Option(help="share of requests to capture")] = 0.0,
+    output_keys: Annotated[str | None, typer.Option(help="default response keys")] = None,
+    workspace: Workspace = None,
+) -> None:
+    """Create an endpoint, or point an existing one at another model (swapped atomically)."""
+    from tabpilot.artifacts import verify
+    from tabpilot.serving.codec import INFERENCE_KEYS
+
+    if not 0 <= capture_percent <= 100:
+        raise TabpilotError(f"capture percent must be between 0 and 100, got {capture_percent}")
+    for key in (output_keys or "").split(","):
+        if key.strip() and key.strip() not in INFERENCE_KEYS:
+            raise TabpilotError(f"unknown output key {key!r}; use any of: {', '.join(INFERENCE_KEYS)}")
+    model_dir = _model_dir(job, candidate, workspace)
+    verify(model_dir)
+    is_dir = (Path(job) / "manifest.json").is_file()
+    row = _store(workspace).put_endpoint(
+        endpoint, model_dir, job=None if is_dir else job, candidate=Path(model_dir).parent.name,
+        capture_percent=capture_percent, output_keys=output_keys)
+    out.print(f"endpoint {row.name} (version {row.version}) -> {model_dir}")
+
+
+@app.command()
+def endpoints(workspace: Workspace = None, as_json: JsonFlag = False) -> None:
+    """List the endpoints of the workspace."""
+    rows = _store(workspace).list_endpoints()
+    data = [{"EndpointName": r.name, "EndpointStatus": r.status, "Version": r.version,
+             "Job": r.job, "Candidate": r.candidate, "ModelDir": r.model_dir,
+             "CapturePercent": r.capture_percent} for r in rows]
+    if as_json:
+        _print_json({"Endpoints": data})
+        return
+    table = Table(title=f"Endpoints ({len(rows)})")
+    for c in ("name", "version", "job", "candidate", "capture %"):
+        table.add_column(c)
+    for r in rows:
+        table.add_row(r.name, str(r.version), r.job or "-", r.candidate or "-",
+                      f"{r.capture_percent:g}")
+    out.print(table)
+
+
+@app.command()
+def undeploy(name: str, workspace: Workspace = None) -> None:
+    """Delete an endpoint; running servers stop serving it within a second."""
+    _store(workspace).delete_endpoint(name)
+    out.print(f"endpoint {name} deleted")
+
+
+@app.command()
+def transform(
+    job: Annotated[str, typer.Argument(help="job name or model directory")],
+    source: Annotated[Path, typer.Argument(help="CSV/Parquet file or folder")],
+    output: Annotated[Path, typer.Option("--output", "-o", help="output folder")],
+    candidate: Annotated[str | None, typer.Option()] = None,
+    chunk_rows: Annotated[int, typer.Option(help="rows scored at a time")] = 50_000,
+    accept: Annotated[str, typer.Option(help="text/csv or application/jsonlines")] = "text/csv",
+    output_keys: Annotated[str | None, typer.Option(
+        envvar="SAGEMAKER_INFERENCE_OUTPUT", help="predicted_label,probability,...")] = None,
+    input_filter: Annotated[str | None, typer.Option(help="JSONPath, e.g. $[1:]")] = None,
+    output_filter: Annotated[str | None, typer.Option(help="JSONPath, e.g. $[0,-1]")] = None,
+    join_input: Annotated[bool, typer.Option(help="prepend the input columns")] = False,
+    workspace: Workspace = None,
+) -> None:
+    """Batch transform: score files in chunks; reruns skip the files already done."""
+    from tabpilot.artifacts import load
+    from tabpilot.serving.batch import TransformSettings
+    from tabpilot.serving.batch import transform as run_transform
+
+    if chunk_rows < 1:
+        raise TabpilotError(f"chunk rows must be at least 1, got {chunk_rows}")
+    if accept not in ("text/csv", "application/jsonlines"):
+        raise TabpilotError(f"unsupported --accept {accept!r}; use text/csv or application/jsonlines")
+    model = load(_model_dir(job, candidate, workspace))
+    done = run_transform(model, source, output, TransformSettings(
+        chunk_rows=chunk_rows, accept=accept, output_keys=output_keys, input_filter=input_filter,
+        output_filter=output_filter, join_input=join_input))
+    for name, rows in done.items():
+        err.print(f"{name}: {'skipped (done before)' if rows == 0 else f'{rows} rows'}")
+    out.print(f"wrote {sum(done.values())} rows to {output}{os.sep}")

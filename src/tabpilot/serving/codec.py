@@ -1,0 +1,188 @@
+"""Request bodies in, response bodies out: the content types of SageMaker's model containers.
+
+Requests: text/csv (no header, the training table's column order without the target),
+text/csv;header=present, application/json ({"instances": [...]} of objects or arrays),
+application/jsonlines. Responses (by Accept): text/csv, application/json,
+application/jsonlines, carrying Autopilot's inference keys.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from tabpilot.artifacts import Model
+from tabpilot.errors import TabpilotError
+
+INFERENCE_KEYS = ("predicted_label", "probability", "probabilities", "labels")
+CSV, JSON, JSONLINES = "text/csv", "application/json", "application/jsonlines"
+
+
+class BadRequest(TabpilotError):
+    """The request cannot be understood; answered with a 4xx status."""
+
+    def __init__(self, message: str, status: int = 400) -> None:
+        super().__init__(message)
+        self.status = status
+
+
+def media_type(header: str | None, default: str = CSV) -> tuple[str, dict[str, str]]:
+    """'text/csv; header=present' -> ('text/csv', {'header': 'present'})."""
+    if not header or header.strip() in ("*/*", ""):
+        return default, {}
+    first = header.split(",")[0]
+    parts = [p.strip() for p in first.split(";")]
+    params = dict(p.split("=", 1) for p in parts[1:] if "=" in p)
+    kind = parts[0].lower()
+    if kind in ("application/x-jsonlines", "application/jsonl", "application/x-ndjson"):
+        kind = JSONLINES
+    if kind == "*/*":
+        kind = default
+    return kind, {k.strip().lower(): v.strip().lower() for k, v in params.items()}
+
+
+def input_columns(model: Model) -> list[str]:
+    """The training table's columns without the target, in their original order."""
+    return list(model.metadata.get("input_schema") or model.features)
+
+
+def decode(body: bytes, content_type: str | None, model: Model) -> pd.DataFrame:
+    kind, params = media_type(content_type)
+    try:
+        text = body.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise BadRequest(f"body is not UTF-8 text (byte {exc.start})") from None
+    if not text.strip():
+        raise BadRequest("empty request body; send at least one row")
+    if kind == CSV:
+        return _from_csv(text, params.get("header") == "present", model)
+    if kind == JSON:
+        try:
+            payload = json.loads(text)
+        except json.JSONDecodeError as exc:
+            raise BadRequest(f"body is not valid JSON: {exc.msg} at line {exc.lineno} "
+                             f"column {exc.colno}") from None
+        rows = payload.get("instances") if isinstance(payload, dict) else payload
+        if isinstance(payload, dict) and rows is None:
+            rows = [payload]  # a single object is one row
+        if not isinstance(rows, list):
+            raise BadRequest('JSON body must be {"instances": [...]} or a list of rows')
+        return _from_rows(rows, model)
+    if kind == JSONLINES:
+        rows = []
+        for i, line in enumerate(text.splitlines(), start=1):
+            if line.strip():
+                try:
+                    rows.append(json.loads(line))
+                except json.JSONDecodeError as exc:
+                    raise BadRequest(f"line {i} is not valid JSON: {exc.msg}") from None
+        return _from_rows(rows, model)
+    raise BadRequest(f"unsupported content type {kind!r}; use text/csv, application/json "
+                     "or application/jsonlines", status=415)
+
+
+def _blank_to_none(row: list[str]) -> list[Any]:
+    return [None if v.strip() == "" else v for v in row]
+
+
+def _from_csv(text: str, header: bool, model: Model) -> pd.DataFrame:
+    rows = list(csv.reader(io.StringIO(text)))
+    rows = [r for r in rows if r]
+    if header:
+        names, rows = rows[0], rows[1:]
+        if not rows:
+            raise BadRequest("CSV has a header but no rows")
+        return _frame([_blank_to_none(r) for r in rows], names, model, "CSV")
+    return _positional([_blank_to_none(r) for r in rows], model, "CSV")
+
+
+def _positional(rows: list[list[Any]], model: Model, what: str) -> pd.DataFrame:
+    """Rows of values in training column order (all input columns, or only the features)."""
+    inputs, features = input_columns(model), model.features
+    for i, row in enumerate(rows, start=1):
+        if len(row) not in (len(inputs), len(features)):
+            raise BadRequest(f"{what} row {i} has {len(row)} values; expected {len(inputs)} "
+                             f"(the training columns without the target, in order)")
+    width = {len(r) for r in rows}
+    if len(width) > 1:
+        raise BadRequest(f"{what} rows have different lengths: {sorted(width)}")
+    names = inputs if width == {len(inputs)} else features
+    return pd.DataFrame(rows, columns=names, dtype=object)
+
+
+def _from_rows(rows: list[Any], model: Model) -> pd.DataFrame:
+    if not rows:
+        raise BadRequest("no rows in the request; send at least one")
+    if all(isinstance(r, dict) and "features" in r and len(r) == 1 for r in rows):
+        rows = [r["features"] for r in rows]
+    if all(isinstance(r, list) for r in rows):
+        return _positional(rows, model, "JSON")
+    for i, row in enumerate(rows, start=1):
+        if not isinstance(row, dict):
+            raise BadRequest(f"row {i} is a {type(row).__name__}; send objects (column: value) "
+                             "or arrays of values in training column order")
+    return _frame(rows, None, model, "JSON")
+
+
+def _frame(rows: list[Any], names: list[str] | None, model: Model, what: str) -> pd.DataFrame:
+    df = pd.DataFrame(rows, columns=names, dtype=object) if names is not None \
+        else pd.DataFrame.from_records(rows)
+    missing = [c for c in model.features if c not in df.columns]
+    if missing:
+        raise BadRequest(f"{what} input lacks required column(s) "
+                         f"{', '.join(repr(c) for c in missing[:5])}")
+    return df
+
+
+# -- responses ----------------------------------------------------------------------------
+def predict_records(model: Model, df: pd.DataFrame, keys: list[str]) -> list[dict[str, Any]]:
+    """One dict per row with the requested inference keys."""
+    if model.classes is None:
+        values = model.predict(df)
+        return [{"predicted_label": _plain(v)} for v in values]
+    proba = model.predict_proba(df).to_numpy()
+    labels = model.predictor.labels_from_proba(proba)
+    classes = [_plain(c) for c in model.classes]
+    records = []
+    for i, label in enumerate(labels):
+        full = {"predicted_label": _plain(label),
+                "probability": float(proba[i, classes.index(_plain(label))]),
+                "probabilities": [float(p) for p in proba[i]], "labels": classes}
+        records.append({k: full[k] for k in keys if k in full})
+    return records
+
+
+def parse_keys(value: str | None, model: Model) -> list[str]:
+    if not value:
+        return ["predicted_label"] if model.classes is None else ["predicted_label", "probability"]
+    keys = [k.strip() for k in value.split(",") if k.strip()]
+    unknown = [k for k in keys if k not in INFERENCE_KEYS]
+    if unknown:
+        raise BadRequest(f"unknown output key {unknown[0]!r}; use any of: {', '.join(INFERENCE_KEYS)}")
+    return keys
+
+
+def encode(records: list[dict[str, Any]], accept: str | None, keys: list[str]) -> tuple[bytes, str]:
+    kind, _ = media_type(accept)
+    if kind == JSON:
+        return json.dumps({"predictions": records}).encode(), JSON
+    if kind == JSONLINES:
+        return "".join(json.dumps(r) + "\n" for r in records).encode(), JSONLINES
+    if kind == CSV:
+        buf = io.StringIO()
+        writer = csv.writer(buf, lineterminator="\n")
+        for r in records:
+            writer.writerow([json.dumps(r[k]) if isinstance(r.get(k), list) else r.get(k)
+                             for k in keys if k in r])
+        return buf.getvalue().encode(), CSV
+    raise BadRequest(f"unsupported Accept {kind!r}; use text/csv, application/json or "
+                     "application/jsonlines", status=406)
+
+
+def _plain(value: Any) -> Any:
+    return value.item() if isinstance(value, np.generic) else value
