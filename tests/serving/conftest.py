@@ -14,7 +14,7 @@ def models(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
     root = tmp_path_factory.mktemp("models")
     return {
         "binary": build_model(root / "bin-a" / "model"),
-        "binary_b": build_model(root / "bin-b" / "model", seed=1, n_estimators=5),
+        "binary_b": build_model(root / "bin-b" / "model", seed=1, inverted=True),
         "regression": build_model(root / "reg" / "model", ProblemType.REGRESSION),
     }
 

@@ -36,9 +36,14 @@ def churn_table(n: int = N, seed: int = 0) -> pd.DataFrame:
 
 
 def build_model(directory: Path, ptype: ProblemType = ProblemType.BINARY, seed: int = 0,
-                n_estimators: int = 40) -> Path:
-    """Train a real LightGBM pipeline on generated data and package it."""
+                n_estimators: int = 40, inverted: bool = False) -> Path:
+    """Train a real LightGBM pipeline on generated data and package it.
+
+    `inverted` learns the opposite labels, so two models visibly disagree.
+    """
     df = churn_table(seed=seed)
+    if inverted:
+        df["label"] = df["label"].map({"yes": "no", "no": "yes"})
     X = df.drop(columns="label")
     schema = infer_schema(X)
     family = get_family("lightgbm")

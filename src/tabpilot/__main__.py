@@ -1,0 +1,5 @@
+"""`python -m tabpilot ...` is `tabpilot ...`."""
+
+from tabpilot.cli import main
+
+main()
