@@ -50,9 +50,13 @@ class Predictor:
             return raw
         return self.labels_from_proba(raw)
 
+    def labels_from_index(self, proba: np.ndarray) -> np.ndarray:
+        """Class indices, applying the tuned decision threshold for binary problems."""
+        return labels_from_proba(proba, self.threshold)
+
     def labels_from_proba(self, proba: np.ndarray) -> np.ndarray:
         """Class labels, applying the tuned decision threshold for binary problems."""
-        return np.asarray(self.classes, dtype=object)[labels_from_proba(proba, self.threshold)]
+        return np.asarray(self.classes, dtype=object)[self.labels_from_index(proba)]
 
     def predict_proba(self, X: pd.DataFrame) -> pd.DataFrame:
         if self.problem_type is ProblemType.REGRESSION:

@@ -99,7 +99,15 @@ def category_string(v: object) -> str | None:
 
 
 def as_category_strings(values: np.ndarray) -> np.ndarray:
-    """Object array of label strings, None where missing."""
+    """Object array of label strings, None where missing (same labels as category_string)."""
+    if len(values) > SMALL:
+        kind = pd.api.types.infer_dtype(values, skipna=True)
+        if kind == "string":  # the common case, vectorised
+            series = pd.Series(values, dtype=object)
+            stripped = series.str.strip()
+            return stripped.where(series.notna(), None).to_numpy(dtype=object)
+        if kind == "integer" and values.dtype.kind in "iu":
+            return values.astype(str).astype(object)
     out = np.empty(len(values), dtype=object)
     out[:] = [category_string(v) for v in values]
     return out

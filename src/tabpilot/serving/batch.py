@@ -14,6 +14,7 @@ import re
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import pandas as pd
 import pyarrow as pa
@@ -23,7 +24,7 @@ import pyarrow.parquet as pq
 from tabpilot.artifacts import Model
 from tabpilot.data.read import DEFAULT_NA_VALUES
 from tabpilot.errors import DataError
-from tabpilot.serving.codec import CSV, JSONLINES, input_columns, parse_keys, predict_records
+from tabpilot.serving.codec import CSV, JSONLINES, input_columns, parse_keys, predict_columns
 
 log = logging.getLogger("tabpilot.serving.batch")
 SUFFIXES = (".csv", ".csv.gz", ".parquet", ".pq", ".tsv")
@@ -131,11 +132,8 @@ def _positional_names(path: Path, model: Model) -> list[str]:
 def _write_chunk(sink, model: Model, chunk: pd.DataFrame, keys: list[str],
                  settings: TransformSettings, first: bool) -> int:
     features = select_columns(chunk, settings.input_filter) if settings.input_filter else chunk
-    records = predict_records(model, features, keys)
-    pred = pd.DataFrame.from_records(records, columns=keys)
-    for key in ("probabilities", "labels"):
-        if key in pred and settings.accept == CSV:
-            pred[key] = pred[key].map(json.dumps)
+    columns = predict_columns(model, features, keys)
+    pred = pd.DataFrame({k: _cells(v, settings.accept == CSV) for k, v in columns.items()})
     out = pd.concat([chunk.reset_index(drop=True), pred], axis=1) if settings.join_input else pred
     if settings.output_filter:
         out = select_columns(out, settings.output_filter)
@@ -144,6 +142,14 @@ def _write_chunk(sink, model: Model, chunk: pd.DataFrame, keys: list[str],
     else:
         out.to_csv(sink, index=False, header=first)
     return len(out)
+
+
+def _cells(values: Any, as_text: bool) -> Any:
+    """A column of the output: lists (probabilities, labels) as JSON text in CSV."""
+    if getattr(values, "ndim", 1) == 1:
+        return values
+    rows = values.tolist()
+    return [json.dumps(r) for r in rows] if as_text else rows
 
 
 _INDEXES = re.compile(r"^\$\[(.*)\]$")

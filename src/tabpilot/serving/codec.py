@@ -140,21 +140,27 @@ def _frame(rows: list[Any], names: list[str] | None, model: Model, what: str) ->
 
 
 # -- responses ----------------------------------------------------------------------------
-def predict_records(model: Model, df: pd.DataFrame, keys: list[str]) -> list[dict[str, Any]]:
-    """One dict per row with the requested inference keys."""
+def predict_columns(model: Model, df: pd.DataFrame, keys: list[str]) -> dict[str, Any]:
+    """The requested inference keys as whole columns (arrays), for batches of any size."""
     if model.classes is None:
-        values = model.predict(df)
-        return [{"predicted_label": _plain(v)} for v in values]
+        return {"predicted_label": model.predict(df)}
     proba = model.predict_proba(df).to_numpy()
-    labels = model.predictor.labels_from_proba(proba)
-    classes = [_plain(c) for c in model.classes]
-    records = []
-    for i, label in enumerate(labels):
-        full = {"predicted_label": _plain(label),
-                "probability": float(proba[i, classes.index(_plain(label))]),
-                "probabilities": [float(p) for p in proba[i]], "labels": classes}
-        records.append({k: full[k] for k in keys if k in full})
-    return records
+    chosen = model.predictor.labels_from_index(proba)
+    classes = np.asarray([_plain(c) for c in model.classes], dtype=object)
+    full = {
+        "predicted_label": lambda: classes[chosen],
+        "probability": lambda: proba[np.arange(len(proba)), chosen],
+        "probabilities": lambda: proba,
+        "labels": lambda: np.broadcast_to(classes, proba.shape),
+    }
+    return {k: full[k]() for k in keys if k in full}
+
+
+def predict_records(model: Model, df: pd.DataFrame, keys: list[str]) -> list[dict[str, Any]]:
+    """One dict per row with the requested inference keys (JSON-ready values)."""
+    columns = predict_columns(model, df, keys)
+    plain = {k: v.tolist() for k, v in columns.items()}
+    return [{k: plain[k][i] for k in plain} for i in range(len(df))]
 
 
 def parse_keys(value: str | None, model: Model) -> list[str]:
