@@ -48,7 +48,9 @@ def test_holdout_is_reproducible_and_seeded() -> None:
 
 def test_holdout_without_stratification_for_regression() -> None:
     y = np.random.default_rng(0).normal(size=4000)
-    train, valid = make_split(y, stratify=False, validation_fraction=0.1).folds[0]
+    split = make_split(y, stratify=False, validation_fraction=0.1, n_folds=1)
+    assert split.kind == "holdout"
+    train, valid = split.folds[0]
     assert len(valid) == 400
     assert len(train) == 3600
 

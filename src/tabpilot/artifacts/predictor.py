@@ -42,7 +42,10 @@ class Predictor:
         encoded = self.encoder.transform(X)
         family = get_family(self.family)
         outs = [family.predict(est, encoded, self.problem_type) for est in self.estimators]
-        return outs[0] if len(outs) == 1 else np.mean(outs, axis=0)
+        raw = outs[0] if len(outs) == 1 else np.mean(outs, axis=0)
+        if self.problem_type.is_classification:  # float32 boosters sum to 1 only roughly
+            raw = raw / raw.sum(axis=1, keepdims=True)
+        return raw
 
     def predict(self, X: pd.DataFrame) -> np.ndarray:
         raw = self.raw_predict(X)

@@ -7,7 +7,7 @@ from dataclasses import dataclass
 import numpy as np
 from sklearn.model_selection import KFold, StratifiedKFold, train_test_split
 
-CV_MAX_ROWS = 3000  # below this many rows, k-fold cross-validation instead of a holdout
+CV_MAX_ROWS = 10_000  # below this many rows, k-fold cross-validation instead of a holdout
 CV_FOLDS = 5
 
 

@@ -51,7 +51,11 @@ def run_trial(ctx: TrialContext, task: TrialTask) -> TrialResult:
         parent = task.refit_of
         params = family.refit_params(dict(task.params), parent["infos"])
         fit_started = time.time()
-        estimators = [family.fit(params, fit_data(rows, None, fit_deadline))]
+        data = fit_data(rows, None, fit_deadline)
+        estimators = [family.fit(params, data)]
+        if data.info.get("stopped_by_deadline"):
+            raise TimeoutError("the refit on all rows ran out of time; the model trained on "
+                               "the training part stays")
         refit_seconds = time.time() - fit_started
         infos = [{"refit_of": parent["candidate"], "n_estimators": params.get("n_estimators"),
                   "seconds": refit_seconds}]

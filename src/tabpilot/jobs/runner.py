@@ -57,6 +57,15 @@ class Progress:
         return max(0.0, self.time_limit - self.elapsed)
 
 
+def _swap_in(new: Path, current: Path) -> None:
+    """Replace a model directory by another; at every moment one complete copy exists."""
+    old = current.with_name(current.name + "-replaced")
+    shutil.rmtree(old, ignore_errors=True)
+    os.replace(current, old)
+    os.replace(new, current)
+    shutil.rmtree(old, ignore_errors=True)
+
+
 def new_job_name() -> str:
     return f"tp-{time.strftime('%Y%m%d-%H%M%S')}-{secrets.token_hex(2)}"
 
@@ -230,8 +239,9 @@ class JobRunner:
         best = self._results.get(progress.best_candidate or "")
         if best is None:
             return 0.0
-        fit = sum(i.get("seconds", 0.0) for i in best.details.get("infos", []))
-        return fit / (1 - validation_fraction) * 1.2 + best.details.get("package_seconds", 1.0)
+        # the whole trial (encoding, fitting, scoring), scaled to the larger training set
+        return best.fit_seconds / (1 - validation_fraction) * 1.25 + \
+            best.details.get("package_seconds", 1.0)
 
     def _refit_best(self, progress: Progress, soft_end: float, kill_at: float) -> bool:
         """Retrain the best candidate on every training row, replacing its model in place.
@@ -246,7 +256,8 @@ class JobRunner:
         now = time.time()
         if soft_end - now < self._refit_seconds(progress, self.request.validation_fraction) * 0.7:
             return False
-        task = TrialTask(name, row.family, row.params, best.artifact_dir, soft_end,
+        refit_dir = Path(best.artifact_dir).with_name("model-refit")
+        task = TrialTask(name, row.family, row.params, str(refit_dir), soft_end,
                          kill_at, row.number, refit_of={
                              "candidate": name, "infos": best.details.get("infos", []),
                              "objective": best.objective, "metrics": best.metrics,
@@ -255,14 +266,18 @@ class JobRunner:
         self.executor.submit(task)
         while self.executor.running():
             if self._stop_requested():
+                self.executor.shutdown()
+                shutil.rmtree(refit_dir, ignore_errors=True)
                 return True
             for result in self.executor.poll(timeout=0.2):
                 if result.status == st.COMPLETED:
+                    _swap_in(refit_dir, Path(best.artifact_dir))
                     self.store.update_candidate(
                         self.name, name, trained_on="train+holdout",
                         latency_ms_p50=result.latency_ms_p50, model_bytes=result.model_bytes,
                         throughput_rows_s=result.throughput_rows_s)
                 else:
+                    shutil.rmtree(refit_dir, ignore_errors=True)
                     log.warning("refit of %s failed (%s); keeping the holdout-trained model",
                                 name, result.failure_reason)
             if time.time() >= kill_at:
@@ -337,6 +352,9 @@ class JobRunner:
             if row.artifact_dir:
                 shutil.rmtree(Path(row.artifact_dir).parent, ignore_errors=True)
                 self.store.update_candidate(self.name, name, artifact_dir=None)
+        candidates = self.workspace / "jobs" / self.name / "candidates"
+        for leftover in candidates.glob("*/.tmp-model-*"):  # saves cut short by a kill
+            shutil.rmtree(leftover, ignore_errors=True)
         for row in self.store.list_candidates(self.name):
             if row.status != st.CANDIDATE_COMPLETED:
                 shutil.rmtree(Path(self.workspace / "jobs" / self.name / "candidates" / row.name),

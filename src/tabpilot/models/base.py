@@ -37,6 +37,13 @@ class FitData:
     def seconds_left(self) -> float:
         return self.deadline - time.time()
 
+    def out_of_time(self) -> bool:
+        """True once the deadline has passed; the fit then records that it was cut short."""
+        if time.time() >= self.deadline:
+            self.info["stopped_by_deadline"] = True
+            return True
+        return False
+
 
 class ModelFamily(ABC):
     name: str

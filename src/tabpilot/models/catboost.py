@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import time
 from typing import Any
 
 import numpy as np
@@ -15,11 +14,11 @@ MAX_ROUNDS = 3000
 
 
 class _Deadline:
-    def __init__(self, deadline: float) -> None:
-        self.deadline = deadline
+    def __init__(self, data: FitData) -> None:
+        self.data = data
 
     def after_iteration(self, info) -> bool:
-        return time.time() < self.deadline  # False stops training
+        return not self.data.out_of_time()  # False stops training
 
 
 class CatBoostFamily(ModelFamily):
@@ -53,7 +52,7 @@ class CatBoostFamily(ModelFamily):
         if data.X_valid is not None and "n_estimators" not in params:
             eval_set = _pool(data.X_valid, data.categorical_indices, data.y_valid)
         model.fit(train, eval_set=eval_set, early_stopping_rounds=100 if eval_set else None,
-                  use_best_model=eval_set is not None, callbacks=[_Deadline(data.deadline)])
+                  use_best_model=eval_set is not None, callbacks=[_Deadline(data)])
         data.info["best_iteration"] = (model.get_best_iteration() or model.tree_count_ - 1) + 1
         return FittedCatBoost(model, list(data.categorical_indices))
 

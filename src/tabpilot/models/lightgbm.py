@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import time
 from typing import Any
 
 import lightgbm as lgb
@@ -59,7 +58,7 @@ class LightGBMFamily(ModelFamily):
         train = lgb.Dataset(data.X, data.y, weight=data.weights,
                             categorical_feature=data.categorical_indices or "auto",
                             free_raw_data=False)
-        callbacks = [_deadline_callback(data.deadline)]
+        callbacks = [_deadline_callback(data)]
         valid_sets, history = [], {}
         if data.X_valid is not None and "n_estimators" not in params:
             valid_sets = [lgb.Dataset(data.X_valid, data.y_valid, reference=train)]
@@ -92,9 +91,9 @@ def _patience(learning_rate: float) -> int:
     return int(np.clip(5 / learning_rate, 30, 300))
 
 
-def _deadline_callback(deadline: float):
+def _deadline_callback(data: FitData):
     def callback(env: lgb.callback.CallbackEnv) -> None:
-        if time.time() >= deadline and env.iteration > 0:
+        if env.iteration > 0 and data.out_of_time():
             raise lgb.callback.EarlyStopException(env.iteration, env.evaluation_result_list or [])
 
     callback.order = 40  # type: ignore[attr-defined]

@@ -51,6 +51,7 @@ class _ForestFamily(ModelFamily):
             model.fit(data.X, data.y, sample_weight=data.weights)
             per_tree = (time.time() - started) / model.n_estimators
             if time.time() + per_tree * TREE_CHUNK >= data.deadline:
+                data.info["stopped_by_deadline"] = model.n_estimators < target
                 break
         model.set_params(n_jobs=1)
         model.n_classes_total_ = data.n_classes
@@ -125,7 +126,7 @@ class MLPFamily(ModelFamily):
             for _ in range(200):
                 model.fit(data.X, y)
                 if model._no_improvement_count > model.n_iter_no_change or \
-                        time.time() >= data.deadline:
+                        data.out_of_time():
                     break
         model.n_classes_total_ = data.n_classes
         return model if data.problem_type.is_classification else _Rescaled(model, data.info)

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import time
 from typing import Any
 
 import numpy as np
@@ -15,12 +14,12 @@ MAX_ROUNDS = 5000
 
 
 class _Deadline(xgb.callback.TrainingCallback):
-    def __init__(self, deadline: float) -> None:
+    def __init__(self, data: FitData) -> None:
         super().__init__()
-        self.deadline = deadline
+        self.data = data
 
     def after_iteration(self, model, epoch, evals_log) -> bool:
-        return time.time() >= self.deadline
+        return self.data.out_of_time()
 
 
 class XGBoostFamily(ModelFamily):
@@ -67,7 +66,7 @@ class XGBoostFamily(ModelFamily):
             early = int(np.clip(5 / p["learning_rate"], 30, 300))
         booster = xgb.train(full, dtrain, num_boost_round=rounds, evals=evals,
                             early_stopping_rounds=early, verbose_eval=False,
-                            callbacks=[_Deadline(data.deadline)])
+                            callbacks=[_Deadline(data)])
         best = getattr(booster, "best_iteration", None)
         n_rounds = (best + 1) if best is not None else booster.num_boosted_rounds()
         data.info["best_iteration"] = n_rounds
