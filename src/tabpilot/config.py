@@ -43,6 +43,7 @@ class JobRequest(BaseModel):
     algorithms: list[str] | None = None
     n_workers: int | None = None
     keep_candidates: int = 20
+    ensemble: bool = True  # end with a greedy ensemble of the best candidates
     seed: int = 0
 
     @field_validator("time_limit")

@@ -48,7 +48,8 @@ def _auc(y, proba, w):
 
 def _logloss(y, proba, w):
     labels = np.arange(proba.shape[1])
-    return skm.log_loss(y, np.clip(proba, 1e-15, 1 - 1e-15), labels=labels, sample_weight=w)
+    p = np.clip(proba, 1e-15, None)
+    return skm.log_loss(y, p / p.sum(axis=1, keepdims=True), labels=labels, sample_weight=w)
 
 
 def _binary_label(fn):

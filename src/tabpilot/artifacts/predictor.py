@@ -1,7 +1,13 @@
-"""The fitted pipeline: encoder -> estimator(s) -> labels, with a fast numpy path."""
+"""Fitted pipelines: raw rows in, probabilities or values and labels out.
+
+`Predictor` is one candidate (encoder -> estimator(s)); any other kind of fitted model
+(an ensemble of predictors) implements `raw_predict` on the same base and is packaged,
+served and explained the same way.
+"""
 
 from __future__ import annotations
 
+from abc import ABC, abstractmethod
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -15,18 +21,15 @@ from tabpilot.models import get_family
 from tabpilot.tasks import ProblemType
 
 
-@dataclass
-class Predictor:
-    """Everything needed to score raw rows. Several estimators are averaged (fold bagging)."""
-
-    encoder: TabularEncoder
-    family: str
-    estimators: list[Any]
+class BasePredictor(ABC):
     problem_type: ProblemType
     features: list[str]
-    classes: list | None = None
-    threshold: float | None = None
-    dtypes: dict[str, str] = field(default_factory=dict)
+    classes: list | None
+    threshold: float | None
+
+    @abstractmethod
+    def _raw(self, X: pd.DataFrame) -> np.ndarray:
+        """Probabilities (rows, classes) or regression values (rows,), columns checked."""
 
     def check_columns(self, X: pd.DataFrame) -> None:
         missing = [c for c in self.features if c not in X.columns]
@@ -39,10 +42,7 @@ class Predictor:
     def raw_predict(self, X: pd.DataFrame) -> np.ndarray:
         """Probabilities (rows, classes) or regression values (rows,)."""
         self.check_columns(X)
-        encoded = self.encoder.transform(X)
-        family = get_family(self.family)
-        outs = [family.predict(est, encoded, self.problem_type) for est in self.estimators]
-        raw = outs[0] if len(outs) == 1 else np.mean(outs, axis=0)
+        raw = self._raw(X)
         if self.problem_type.is_classification:  # float32 boosters sum to 1 only roughly
             raw = raw / raw.sum(axis=1, keepdims=True)
         return raw
@@ -67,6 +67,26 @@ class Predictor:
                             "use predict")
         return pd.DataFrame(self.raw_predict(X), columns=list(self.classes or []),
                             index=X.index)
+
+
+@dataclass
+class Predictor(BasePredictor):
+    """One candidate pipeline. Several estimators are averaged (fold bagging)."""
+
+    encoder: TabularEncoder
+    family: str
+    estimators: list[Any]
+    problem_type: ProblemType
+    features: list[str]
+    classes: list | None = None
+    threshold: float | None = None
+    dtypes: dict[str, str] = field(default_factory=dict)
+
+    def _raw(self, X: pd.DataFrame) -> np.ndarray:
+        encoded = self.encoder.transform(X)
+        family = get_family(self.family)
+        outs = [family.predict(est, encoded, self.problem_type) for est in self.estimators]
+        return outs[0] if len(outs) == 1 else np.mean(outs, axis=0)
 
 
 def as_frame(data: Any) -> pd.DataFrame:

@@ -26,6 +26,7 @@ from tabpilot.data.read import read_table
 from tabpilot.data.split import make_split
 from tabpilot.errors import DataError, JobExistsError, TargetError
 from tabpilot.execution import Executor, LocalProcessExecutor, TrialContext, TrialResult, TrialTask
+from tabpilot.jobs import ensembling
 from tabpilot.jobs import status as st
 from tabpilot.jobs.views import leaderboard
 from tabpilot.models import FAMILIES
@@ -184,6 +185,7 @@ class JobRunner:
         limit = r.time_limit
         deadline = t0 + limit
         margin = min(max(2.0, 0.04 * limit), 30.0)
+        ensemble_reserve = min(max(2.0, 0.05 * limit), 20.0) if r.ensemble else 0.0
         per_trial = r.per_trial_time_limit or max(10.0, 0.25 * limit)
         kill_at = t0 + limit * 1.05
         self.store.update_job(self.name, secondary_status=st.MODEL_TUNING)
@@ -204,7 +206,7 @@ class JobRunner:
                         self._record(result, prepared, progress)
                     return st.STOPPED, st.STOPPED, "stopped by request"
             reserve = self._refit_seconds(progress, r.validation_fraction) if refit else 0.0
-            soft_end = deadline - margin - reserve
+            soft_end = deadline - margin - ensemble_reserve - reserve
             out_of_candidates = r.max_candidates is not None and submitted >= r.max_candidates
             out_of_time = soft_end - now < MIN_TRIAL_SECONDS
             while self.executor.free_slots() > 0 and not out_of_candidates and not out_of_time:
@@ -226,10 +228,42 @@ class JobRunner:
             if time.time() >= kill_at:
                 return st.COMPLETED, st.MAX_RUNTIME, None
         secondary = st.MAX_CANDIDATES if out_of_candidates else st.MAX_RUNTIME
-        if refit and progress.best_candidate:
+        ensembled = r.ensemble and self._ensemble(prepared, split, job_dir, progress,
+                                                  deadline - margin)
+        if refit and progress.best_candidate and not ensembled:
             if self._refit_best(progress, deadline - margin, kill_at):
                 return st.STOPPED, st.STOPPED, "stopped by request"
         return st.COMPLETED, secondary, None
+
+    def _ensemble(self, prepared: Prepared, split, job_dir: Path, progress: Progress,
+                  deadline: float) -> bool:
+        """Add a greedy ensemble of the best candidates when it beats them; True if added."""
+        if progress.best_value is None or time.time() >= deadline:
+            return False
+        board = leaderboard(self.store, self.name)
+        ranked = [(n, job_dir / "candidates" / n) for n in board["candidate"]]
+        number = 1 + max((c.number for c in self.store.list_candidates(self.name)), default=0)
+        name = f"ensemble-{number:03d}"
+        try:
+            result = ensembling.build(prepared, split, ranked, progress.best_value,
+                                      job_dir / "candidates" / name / "model", deadline)
+        except Exception:  # the single candidates stay; an ensemble is a bonus
+            log.exception("building the ensemble failed")
+            return False
+        if result is None:
+            return False
+        self.store.add_candidate(job=self.name, name=name, number=number, algorithm="Ensemble",
+                                 family="ensemble", params={"members": result.weights},
+                                 source="ensemble", status=st.CANDIDATE_IN_PROGRESS)
+        self.store.update_candidate(
+            self.name, name, metrics=result.metrics, status=st.CANDIDATE_COMPLETED,
+            objective=result.objective, threshold=result.threshold,
+            fit_seconds=result.seconds, latency_ms_p50=result.latency_ms_p50,
+            throughput_rows_s=result.throughput_rows_s, model_bytes=result.model_bytes,
+            artifact_dir=str(result.directory), ended=time.time())
+        progress.best_value, progress.best_candidate = result.objective, name
+        self.store.update_job(self.name, best_candidate=name)
+        return True
 
     def _stop_requested(self) -> bool:
         return self.store.get_job(self.name).status == st.STOPPING

@@ -1,0 +1,104 @@
+"""The job's last step: a greedy ensemble of the best candidates, kept when it scores higher.
+
+Selection works on the candidates' saved validation predictions (out-of-fold under
+k-fold), so it costs no training. Label metrics (F1, Accuracy, ...) are selected on log
+loss, a smooth stand-in; the ensemble's own threshold is then tuned like any candidate's.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from tabpilot.artifacts import load, package
+from tabpilot.artifacts.latency import measure
+from tabpilot.data.prepare import Prepared
+from tabpilot.data.split import Split
+from tabpilot.ensemble import EnsemblePredictor, greedy_weights
+from tabpilot.execution.trial import VALIDATION_PREDICTIONS
+from tabpilot.metrics import METRICS, Metric, score, score_all, tune_threshold
+
+log = logging.getLogger("tabpilot.jobs.ensembling")
+
+MAX_MEMBERS = 20  # candidates considered, best first
+SECONDS_PER_MEMBER = 0.5  # loading and re-saving one member, roughly
+
+
+@dataclass
+class EnsembleResult:
+    weights: dict[str, float]
+    objective: float
+    metrics: dict[str, float]
+    threshold: float | None
+    directory: Path
+    latency_ms_p50: float
+    throughput_rows_s: float
+    model_bytes: int
+    seconds: float
+
+
+def _selection_metric(metric: Metric, classification: bool) -> Metric:
+    return METRICS["LogLoss"] if metric.needs_labels and classification else metric
+
+
+def select(prepared: Prepared, split: Split, ranked: list[tuple[str, Path]]
+           ) -> dict[str, float] | None:
+    """Member weights, or None when the ensemble would be a single model."""
+    valid_rows = np.concatenate([va for _, va in split.folds])
+    y = prepared.y[valid_rows]
+    preds, names = [], []
+    for name, cand_dir in ranked[:MAX_MEMBERS]:
+        path = cand_dir / VALIDATION_PREDICTIONS
+        if path.is_file():
+            preds.append(np.load(path).astype(np.float64))
+            names.append(name)
+    if len(preds) < 2:
+        return None
+    chooser = _selection_metric(prepared.metric, prepared.problem_type.is_classification)
+    weights = greedy_weights(preds, lambda p: chooser.sign() * score(chooser, y, p))
+    chosen = {n: float(w) for n, w in zip(names, weights, strict=True) if w > 0}
+    return chosen if len(chosen) > 1 else None
+
+
+def build(prepared: Prepared, split: Split, ranked: list[tuple[str, Path]], best_value: float,
+          out: Path, deadline: float) -> EnsembleResult | None:
+    """Select, score and package the ensemble if it beats `best_value` in time."""
+    started = time.time()
+    weights = select(prepared, split, ranked)
+    if weights is None:
+        return None
+    if time.time() + SECONDS_PER_MEMBER * len(weights) + 1.0 > deadline:
+        log.info("no time left to package the ensemble")
+        return None
+    valid_rows = np.concatenate([va for _, va in split.folds])
+    y = prepared.y[valid_rows]
+    dirs = dict(ranked)
+    pred = sum(w * np.load(dirs[n] / VALIDATION_PREDICTIONS).astype(np.float64)
+               for n, w in weights.items())
+    metric = prepared.metric
+    threshold = tune_threshold(metric, y, pred) if prepared.classes and len(
+        prepared.classes) == 2 else None
+    objective = score(metric, y, pred, None, threshold)
+    if not metric.is_better(objective, best_value):
+        log.info("ensemble %.5f does not beat the best candidate %.5f", objective, best_value)
+        return None
+    members = [load(dirs[n] / "model") for n in weights]
+    predictor = EnsemblePredictor([m.predictor for m in members], list(weights.values()),
+                                  list(weights), prepared.problem_type, prepared.classes,
+                                  threshold)
+    metrics = score_all(prepared.problem_type, y, pred, None, threshold)
+    package.save(predictor, {
+        "candidate": out.parent.name, "algorithm": "Ensemble", "family": "ensemble",
+        "members": weights, "problem_type": prepared.problem_type.value,
+        "objective_metric": metric.name, "objective_value": objective,
+        "validation_metrics": metrics, "threshold": threshold, "classes": prepared.classes,
+        "input_schema": prepared.schema.to_dict(), "features": predictor.features,
+    }, out)
+    timing = measure(load(out), prepared.X.iloc[split.folds[0][1][:200]])
+    return EnsembleResult(weights, objective, metrics, threshold, out, timing["latency_ms_p50"],
+                          timing["throughput_rows_s"], package.directory_bytes(out),
+                          time.time() - started)
