@@ -251,6 +251,26 @@ def predict(
 
 
 @app.command()
+def report(job: str, candidate: Annotated[str | None, typer.Option(
+               help="one candidate (default: every kept one)")] = None,
+           workspace: Workspace = None, as_json: JsonFlag = False) -> None:
+    """Write model insights and explanations (insights.html, insights.json) per candidate."""
+    from tabpilot.reports.candidate import write_candidate_report
+
+    store = _store(workspace)
+    row = store.get_job(job)
+    names = [candidate] if candidate else [
+        c.name for c in store.list_candidates(job) if c.artifact_dir]
+    written = {n: write_candidate_report(Path(row.job_dir), n, row.metric) for n in names}
+    if as_json:
+        _print_json({"JobDirectory": row.job_dir, "Candidates": written})
+        return
+    out.print(f"job directory: {row.job_dir}")
+    for name, where in written.items():
+        out.print(f"{name}: {where['ModelInsights']} ({where['seconds']:.1f}s)")
+
+
+@app.command()
 def stop(job: str, workspace: Workspace = None) -> None:
     """Ask a running job to stop; it ends as Stopped with its best-so-far model."""
     row = _store(workspace).request_stop(job)

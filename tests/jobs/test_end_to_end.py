@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import signal
 import subprocess
 import sys
 import threading
@@ -392,31 +393,42 @@ def test_cli_run_of_a_job_that_fails_exits_1(tmp_path: Path, binary_frame) -> No
     assert proc.returncode == 1
 
 
-def test_cli_stop_ends_a_running_job_as_stopped_and_run_exits_130(
-        tmp_path: Path, binary_frame) -> None:
+def _run_until_first_candidate(tmp_path: Path, frame: pd.DataFrame, name: str
+                               ) -> tuple[subprocess.Popen, Path]:
+    """Start `tabpilot run` in a process; return once one candidate has completed."""
     ws = tmp_path / "ws"
     csv = tmp_path / "train.csv"
-    binary_frame(300).to_csv(csv, index=False)
+    frame.to_csv(csv, index=False)
     store = Store.for_workspace(ws)  # created before the job's process opens it
     env = {k: v for k, v in os.environ.items() if k != "TABPILOT_WORKSPACE"}
     job = subprocess.Popen(
         [sys.executable, "-m", "tabpilot.cli", "run", str(csv), "--target", "y",
          "--time-limit", "120", "--algorithms", "lightgbm,linear", "--workers", "2",
-         "--name", "j2", "--json", "--workspace", str(ws)],
+         "--name", name, "--json", "--workspace", str(ws)],
         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
+    give_up = time.time() + 90
+    while time.time() < give_up and job.poll() is None:
+        if any(c.status == "Completed" for c in store.list_candidates(name)):
+            break
+        time.sleep(0.2)
+    return job, ws
+
+
+def _finish(job: subprocess.Popen) -> tuple[str, str]:
     try:
-        give_up = time.time() + 90
-        while time.time() < give_up and job.poll() is None:
-            if any(c.status == "Completed" for c in store.list_candidates("j2")):
-                break
-            time.sleep(0.2)
-        stop = cli("stop", "j2", workspace=ws)
-        assert "Stopping" in stop.stdout
-        out, err = job.communicate(timeout=60)
+        return job.communicate(timeout=60)
     finally:
         if job.poll() is None:
             job.kill()
             job.communicate()
+
+
+def test_cli_stop_ends_a_running_job_as_stopped_and_run_exits_130(
+        tmp_path: Path, binary_frame) -> None:
+    job, ws = _run_until_first_candidate(tmp_path, binary_frame(300), "j2")
+    stop = cli("stop", "j2", workspace=ws)
+    assert "Stopping" in stop.stdout
+    out, err = _finish(job)
     desc = json.loads(out)
     assert desc["AutoMLJobStatus"] == "Stopped", err
     assert desc["BestCandidate"] is not None
@@ -435,3 +447,17 @@ def test_an_ensemble_candidate_is_a_self_contained_model(binary_job, breast_canc
         assert len(weights) >= 2 and sum(weights.values()) == pytest.approx(1.0)
         model = tabpilot.load_model("bc", candidate=ens["CandidateName"], workspace=ws)
         assert set(model.predict(new_rows).tolist()) <= {"malignant", "benign"}
+
+
+def test_ctrl_c_ends_the_job_as_stopped_keeping_its_best_model(tmp_path: Path,
+                                                               binary_frame) -> None:
+    job, ws = _run_until_first_candidate(tmp_path, binary_frame(300), "ctrlc")
+    job.send_signal(signal.SIGINT)  # what Ctrl-C in the terminal sends
+    out, err = _finish(job)
+    assert job.returncode == 130, err
+    desc = json.loads(out)
+    assert desc["AutoMLJobStatus"] == "Stopped"
+    assert desc["BestCandidate"] is not None
+    assert (ws / "jobs" / "ctrlc" / "leaderboard.csv").is_file()
+    model = tabpilot.load_model("ctrlc", workspace=ws)
+    assert len(model.predict(binary_frame(5).drop(columns="y"))) == 5

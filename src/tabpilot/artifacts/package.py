@@ -58,6 +58,12 @@ class Model:
     def predict_proba(self, data: Any) -> pd.DataFrame:
         return self.predictor.predict_proba(as_frame(data))
 
+    def explain(self, data: Any) -> pd.DataFrame:
+        """Per-row contributions of each raw input column (see tabpilot.reports.explain)."""
+        from tabpilot.reports.explain import explain
+
+        return explain(self.predictor, as_frame(data))
+
     def __repr__(self) -> str:
         return (f"Model({self.metadata.get('candidate')!r}, {self.metadata.get('algorithm')}, "
                 f"{self.problem_type.value})")

@@ -86,6 +86,8 @@ def build(prepared: Prepared, split: Split, ranked: list[tuple[str, Path]], best
     if not metric.is_better(objective, best_value):
         log.info("ensemble %.5f does not beat the best candidate %.5f", objective, best_value)
         return None
+    out.parent.mkdir(parents=True, exist_ok=True)
+    np.save(out.parent / VALIDATION_PREDICTIONS, pred.astype(np.float32))
     members = [load(dirs[n] / "model") for n in weights]
     predictor = EnsemblePredictor([m.predictor for m in members], list(weights.values()),
                                   list(weights), prepared.problem_type, prepared.classes,

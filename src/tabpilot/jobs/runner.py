@@ -22,6 +22,7 @@ import pandas as pd
 
 from tabpilot.config import JobRequest
 from tabpilot.data.prepare import Prepared, check_target_column, prepare
+from tabpilot.data.profile import profile
 from tabpilot.data.read import read_table
 from tabpilot.data.split import make_split
 from tabpilot.errors import DataError, JobExistsError, TargetError
@@ -30,6 +31,7 @@ from tabpilot.jobs import ensembling
 from tabpilot.jobs import status as st
 from tabpilot.jobs.views import leaderboard
 from tabpilot.models import FAMILIES
+from tabpilot.reports.candidate import save_validation_data
 from tabpilot.search import PortfolioThenTPE, Proposal
 from tabpilot.store import Store
 
@@ -163,8 +165,16 @@ class JobRunner:
             self.store.delete_job(self.name)
             shutil.rmtree(job_dir, ignore_errors=True)
             raise
+        try:  # analysis informs; it must never cost the user their job
+            analysis = profile(prepared.X, prepared.y, prepared.schema, prepared.problem_type,
+                               prepared.classes, r.seed)
+            (job_dir / "data_exploration.json").write_text(json.dumps(analysis, indent=1))
+        except Exception:
+            log.exception("data analysis failed; training goes on without it")
+            analysis = {"insights": []}
         self.store.update_job(self.name, stats={"rows": len(prepared.y),
                                                 "warnings": prepared.warnings,
+                                                "insights": analysis["insights"],
                                                 "schema": prepared.schema.to_dict()})
 
     # -- the trial loop ---------------------------------------------------------------
@@ -174,6 +184,8 @@ class JobRunner:
         self.store.update_job(self.name, secondary_status=st.FEATURE_ENGINEERING)
         split = make_split(prepared.y, prepared.problem_type.is_classification,
                            r.validation_fraction, r.n_folds, r.seed, n_valid)
+        save_validation_data(job_dir, prepared.X, prepared.y,
+                             np.concatenate([va for _, va in split.folds]), r.seed)
         n_threads = max(1, (os.cpu_count() or 1) // self.n_workers)
         self.executor.start(TrialContext(
             X=prepared.X, y=prepared.y, split=split, schema=prepared.schema,

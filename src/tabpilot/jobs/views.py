@@ -68,6 +68,15 @@ def check_alive(store: Store, job: JobRow) -> JobRow:
     return job
 
 
+def _report_locations(artifact_dir: str | None) -> dict[str, str]:
+    """Where the candidate's insights are, once `tabpilot report` (or the job) wrote them."""
+    if not artifact_dir:
+        return {}
+    folder = Path(artifact_dir).parent
+    found = {"ModelInsights": folder / "insights.html", "Explainability": folder / "insights.json"}
+    return {k: str(v) for k, v in found.items() if v.is_file()}
+
+
 def candidate_view(job: JobRow, c: CandidateRow, metrics: dict[str, float | None],
                    rank: int | None = None) -> dict[str, Any]:
     metric = METRICS.get(job.metric or "")
@@ -91,6 +100,7 @@ def candidate_view(job: JobRow, c: CandidateRow, metrics: dict[str, float | None
         "EndTime": _iso(c.ended),
         "LastModifiedTime": _iso(c.ended or c.created),
         "CandidateProperties": {
+            "CandidateArtifactLocations": _report_locations(c.artifact_dir),
             "CandidateMetrics": [
                 {"MetricName": m, "Value": v, "Set": "Validation", "StandardMetricName": m}
                 for m, v in metrics.items()
@@ -184,5 +194,8 @@ def describe_job(store: Store, job: str) -> dict[str, Any]:
         "CandidateCounts": {s: sum(1 for c in cands if c.status == s)
                             for s in ("Completed", "Failed", "Stopped", "InProgress")},
         "DataWarnings": (row.stats or {}).get("warnings", []),
+        "DataInsights": (row.stats or {}).get("insights", []),
+        "DataExplorationLocation": str(job_dir / "data_exploration.json")
+        if (job_dir / "data_exploration.json").exists() else None,
         "ElapsedSeconds": (row.stats or {}).get("seconds"),
     }

@@ -84,6 +84,14 @@ class ModelFamily(ABC):
         return getattr(estimator, "feature_importances_", None)
 
 
+BATCH_THREADS_FROM = 5000  # rows; below, one thread answers fastest (no pool wake-up)
+
+
+def predict_threads(n_rows: int) -> int:
+    """Threads for a prediction: one for small requests, every core for large batches."""
+    return 1 if n_rows < BATCH_THREADS_FROM else 0
+
+
 def _all_classes(estimator: Any, proba: np.ndarray) -> np.ndarray:
     """Widen probabilities to every class when a training fold lacked some of them.
 

@@ -7,7 +7,7 @@ from typing import Any
 import numpy as np
 from catboost import CatBoost, FeaturesData, Pool
 
-from tabpilot.models.base import FitData, ModelFamily, mean_best_iteration
+from tabpilot.models.base import FitData, ModelFamily, mean_best_iteration, predict_threads
 from tabpilot.tasks import ProblemType
 
 MAX_ROUNDS = 3000
@@ -64,7 +64,8 @@ class CatBoostFamily(ModelFamily):
                 ) -> np.ndarray:
         pool = _pool(X, estimator.categorical_indices)
         kind = "Probability" if problem_type.is_classification else "RawFormulaVal"
-        out = estimator.model.predict(pool, prediction_type=kind, thread_count=1)
+        threads = predict_threads(X.shape[0]) or -1
+        out = estimator.model.predict(pool, prediction_type=kind, thread_count=threads)
         return np.asarray(out, dtype=np.float64)
 
     def native_importance(self, estimator: FittedCatBoost) -> np.ndarray:

@@ -7,7 +7,7 @@ from typing import Any
 import lightgbm as lgb
 import numpy as np
 
-from tabpilot.models.base import FitData, ModelFamily, mean_best_iteration
+from tabpilot.models.base import FitData, ModelFamily, mean_best_iteration, predict_threads
 from tabpilot.tasks import ProblemType
 
 MAX_ROUNDS = 5000
@@ -78,7 +78,7 @@ class LightGBMFamily(ModelFamily):
         return dict(params, n_estimators=mean_best_iteration(infos, 200))
 
     def predict(self, estimator: lgb.Booster, X: Any, problem_type: ProblemType) -> np.ndarray:
-        out = estimator.predict(X, num_threads=1)
+        out = estimator.predict(X, num_threads=predict_threads(X.shape[0]))
         if problem_type is ProblemType.BINARY:
             return np.column_stack([1.0 - out, out])
         return np.asarray(out, dtype=np.float64)

@@ -1,0 +1,1 @@
+"""White-box reports: model insights and explanations for every candidate."""

@@ -1,0 +1,60 @@
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+
+from tabpilot.data.profile import profile
+from tabpilot.data.schema import infer_schema
+from tabpilot.tasks import ProblemType
+
+
+def _frame(n: int = 800, seed: int = 0) -> tuple[pd.DataFrame, np.ndarray]:
+    rng = np.random.default_rng(seed)
+    y = rng.integers(0, 2, n)
+    X = pd.DataFrame({
+        "signal": y * 1.0 + rng.normal(0, 1.0, n),
+        "noise": rng.normal(size=n),
+        "leak": y * 10.0 + rng.normal(0, 0.01, n),  # the label in disguise
+        "city": rng.choice(["a", "b", "?"], n),
+        "const": 1,
+        "amount": np.exp(rng.normal(0, 3, n)),
+    })
+    return X, y
+
+
+def test_a_planted_leak_is_flagged_high_and_named() -> None:
+    X, y = _frame()
+    schema = infer_schema(X)
+    out = profile(X, y, schema, ProblemType.BINARY, ["no", "yes"])
+    leaks = [i for i in out["insights"] if i["kind"] == "target_leakage"]
+    assert [i["columns"] for i in leaks] == [["leak"]]
+    assert leaks[0]["severity"] == "high" and "leak" in leaks[0]["message"]
+    assert out["insights"][0]["severity"] == "high"  # most severe first
+
+
+def test_markers_constants_and_power() -> None:
+    X, y = _frame()
+    out = profile(X, y, infer_schema(X), ProblemType.BINARY, ["no", "yes"])
+    kinds = {i["kind"]: i for i in out["insights"]}
+    assert kinds["missing_value_markers"]["columns"] == ["city"]
+    assert kinds["constant_columns"]["columns"] == ["const"]
+    power = out["prediction_power"]
+    assert all(0 <= v <= 1 for v in power.values())
+    assert power["leak"] > power["signal"] > power["noise"]
+    assert out["target"]["class_counts"] == {"no": int((y == 0).sum()), "yes": int(y.sum())}
+    assert len(out["anomalous_rows"]) == 10
+    assert set(out["correlation"]["columns"]) >= {"signal", "noise"}
+    # the most suspicious columns come first in the statistics
+    assert out["column_stats"][0]["column"] in {"leak", "city", "const", "amount"}
+
+
+def test_imbalance_and_regression_outliers() -> None:
+    rng = np.random.default_rng(3)
+    X = pd.DataFrame({"x": rng.normal(size=1000)})
+    y = (rng.random(1000) < 0.02).astype(int)
+    out = profile(X, y, infer_schema(X), ProblemType.BINARY, [0, 1])
+    assert any(i["kind"] == "class_imbalance" for i in out["insights"])
+    target = rng.normal(size=1000)
+    target[:3] = 50
+    out = profile(X, target, infer_schema(X), ProblemType.REGRESSION, None)
+    assert any(i["kind"] == "target_outliers" for i in out["insights"])
