@@ -127,28 +127,18 @@ def test_missing_file(tmp_path: Path) -> None:
     assert "does not exist" in message
 
 
-def test_empty_file(tmp_path: Path) -> None:
-    path = tmp_path / "empty.csv"
-    path.write_bytes(b"")
+@pytest.mark.parametrize("name, content, words", [
+    ("empty.csv", b"", "empty"),
+    ("header.csv", b"a,b,c\n", "no data rows"),
+    ("noheader.csv", b"1,2.5,-3\n4,5,6\n7,8,9\n", "no header"),
+])
+def test_unusable_csv_files_name_the_file_and_the_problem(tmp_path: Path, name: str,
+                                                          content: bytes, words: str) -> None:
+    path = tmp_path / name
+    path.write_bytes(content)
     message = _read_error(path)
     assert str(path) in message
-    assert "empty" in message
-
-
-def test_header_only_file(tmp_path: Path) -> None:
-    path = tmp_path / "header.csv"
-    path.write_text("a,b,c\n")
-    message = _read_error(path)
-    assert str(path) in message
-    assert "no data rows" in message
-
-
-def test_csv_without_header(tmp_path: Path) -> None:
-    path = tmp_path / "noheader.csv"
-    path.write_text("1,2.5,-3\n4,5,6\n7,8,9\n")
-    message = _read_error(path)
-    assert str(path) in message
-    assert "no header" in message
+    assert words in message
 
 
 def test_header_with_some_numeric_names_is_accepted(tmp_path: Path) -> None:
