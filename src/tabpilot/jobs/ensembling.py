@@ -64,28 +64,46 @@ def select(prepared: Prepared, split: Split, ranked: list[tuple[str, Path]]
     return chosen if len(chosen) > 1 else None
 
 
-def build(prepared: Prepared, split: Split, ranked: list[tuple[str, Path]], best_value: float,
-          out: Path, deadline: float) -> EnsembleResult | None:
-    """Select, score and package the ensemble if it beats `best_value` in time."""
-    started = time.time()
+def evaluate(prepared: Prepared, split: Split, ranked: list[tuple[str, Path]]
+             ) -> tuple[dict[str, float], np.ndarray, float, float | None] | None:
+    """Weights, validation predictions, objective and threshold of the selected ensemble."""
     weights = select(prepared, split, ranked)
     if weights is None:
         return None
-    if time.time() + SECONDS_PER_MEMBER * len(weights) + 1.0 > deadline:
-        log.info("no time left to package the ensemble")
-        return None
-    valid_rows = np.concatenate([va for _, va in split.folds])
-    y = prepared.y[valid_rows]
+    y = prepared.y[np.concatenate([va for _, va in split.folds])]
     dirs = dict(ranked)
     pred = sum(w * np.load(dirs[n] / VALIDATION_PREDICTIONS).astype(np.float64)
                for n, w in weights.items())
     metric = prepared.metric
     threshold = tune_threshold(metric, y, pred) if prepared.classes and len(
         prepared.classes) == 2 else None
-    objective = score(metric, y, pred, None, threshold)
+    return weights, pred, score(metric, y, pred, None, threshold), threshold
+
+
+def would_win(prepared: Prepared, split: Split, ranked: list[tuple[str, Path]],
+              best_value: float) -> bool:
+    """Whether an ensemble of the candidates so far beats the best one (no packaging)."""
+    found = evaluate(prepared, split, ranked)
+    return found is not None and prepared.metric.is_better(found[2], best_value)
+
+
+def build(prepared: Prepared, split: Split, ranked: list[tuple[str, Path]], best_value: float,
+          out: Path, deadline: float) -> EnsembleResult | None:
+    """Select, score and package the ensemble if it beats `best_value` in time."""
+    started = time.time()
+    found = evaluate(prepared, split, ranked)
+    if found is None:
+        return None
+    weights, pred, objective, threshold = found
+    metric = prepared.metric
     if not metric.is_better(objective, best_value):
         log.info("ensemble %.5f does not beat the best candidate %.5f", objective, best_value)
         return None
+    if time.time() + SECONDS_PER_MEMBER * len(weights) + 1.0 > deadline:
+        log.info("no time left to package the ensemble")
+        return None
+    y = prepared.y[np.concatenate([va for _, va in split.folds])]
+    dirs = dict(ranked)
     out.parent.mkdir(parents=True, exist_ok=True)
     np.save(out.parent / VALIDATION_PREDICTIONS, pred.astype(np.float32))
     members = [load(dirs[n] / "model") for n in weights]

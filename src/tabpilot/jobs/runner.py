@@ -203,6 +203,7 @@ class JobRunner:
         self.store.update_job(self.name, secondary_status=st.MODEL_TUNING)
         proposals: dict[str, Proposal] = {}
         self._results: dict[str, TrialResult] = {}
+        self._ensemble_checked_at = -1
         progress = Progress(self.name, st.IN_PROGRESS, st.MODEL_TUNING, 0.0, limit,
                             metric=prepared.metric.name)
         refit = split.kind == "holdout"
@@ -221,6 +222,12 @@ class JobRunner:
             soft_end = deadline - margin - ensemble_reserve - reserve
             out_of_candidates = r.max_candidates is not None and submitted >= r.max_candidates
             out_of_time = soft_end - now < MIN_TRIAL_SECONDS
+            if out_of_time and reserve and r.ensemble and self._ensemble_wins(prepared, split,
+                                                                             job_dir, progress):
+                # the ensemble will be the model: the time kept for a refit buys more trials
+                refit, reserve = False, 0.0
+                soft_end = deadline - margin - ensemble_reserve
+                out_of_time = soft_end - now < MIN_TRIAL_SECONDS
             while self.executor.free_slots() > 0 and not out_of_candidates and not out_of_time:
                 proposal = strategy.ask()
                 task = self._task(proposal, job_dir, now, soft_end, per_trial, kill_at)
@@ -246,6 +253,19 @@ class JobRunner:
             if self._refit_best(progress, deadline - margin, kill_at):
                 return st.STOPPED, st.STOPPED, "stopped by request"
         return st.COMPLETED, secondary, None
+
+    def _ensemble_wins(self, prepared: Prepared, split, job_dir: Path, progress: Progress
+                       ) -> bool:
+        if progress.best_value is None or progress.done == self._ensemble_checked_at:
+            return False  # checked already with these candidates
+        self._ensemble_checked_at = progress.done
+        board = leaderboard(self.store, self.name)
+        ranked = [(n, job_dir / "candidates" / n) for n in board["candidate"]]
+        try:
+            return ensembling.would_win(prepared, split, ranked, progress.best_value)
+        except Exception:
+            log.exception("checking the ensemble failed")
+            return False
 
     def _ensemble(self, prepared: Prepared, split, job_dir: Path, progress: Progress,
                   deadline: float) -> bool:
