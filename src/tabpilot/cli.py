@@ -262,10 +262,18 @@ def report(job: str, candidate: Annotated[str | None, typer.Option(
     names = [candidate] if candidate else [
         c.name for c in store.list_candidates(job) if c.artifact_dir]
     written = {n: write_candidate_report(Path(row.job_dir), n, row.metric) for n in names}
+    notebook = None
+    if (Path(row.job_dir) / "data_exploration.json").is_file():
+        from tabpilot.reports.notebooks import exploration_notebook
+
+        notebook = str(exploration_notebook(Path(row.job_dir), row.name))
     if as_json:
-        _print_json({"JobDirectory": row.job_dir, "Candidates": written})
+        _print_json({"JobDirectory": row.job_dir, "DataExplorationNotebookLocation": notebook,
+                     "Candidates": written})
         return
     out.print(f"job directory: {row.job_dir}")
+    if notebook:
+        out.print(f"data exploration: {notebook}")
     for name, where in written.items():
         out.print(f"{name}: {where['ModelInsights']} ({where['seconds']:.1f}s)")
 

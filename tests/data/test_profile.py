@@ -58,3 +58,22 @@ def test_imbalance_and_regression_outliers() -> None:
     target[:3] = 50
     out = profile(X, target, infer_schema(X), ProblemType.REGRESSION, None)
     assert any(i["kind"] == "target_outliers" for i in out["insights"])
+
+
+def test_the_exploration_notebook_executes_and_shows_the_leak(tmp_path) -> None:
+    import json
+
+    import nbformat
+
+    from tabpilot.reports.notebooks import exploration_notebook
+
+    X, y = _frame(300)
+    out = profile(X, y, infer_schema(X), ProblemType.BINARY, ["no", "yes"])
+    (tmp_path / "data_exploration.json").write_text(json.dumps(out))
+    path = exploration_notebook(tmp_path, "job-x")
+    nb = nbformat.read(path, as_version=4)
+    code = [c for c in nb.cells if c.cell_type == "code"]
+    assert all(c.get("execution_count") for c in code)  # executed top to bottom
+    text = json.dumps([c.outputs for c in code])
+    assert "target_leakage" in text and "image/png" in text
+    assert not [o for c in code for o in c.outputs if o.get("output_type") == "error"]

@@ -100,7 +100,7 @@ def build(prepared: Prepared, split: Split, ranked: list[tuple[str, Path]], best
         log.info("ensemble %.5f does not beat the best candidate %.5f", objective, best_value)
         return None
     if time.time() + SECONDS_PER_MEMBER * len(weights) + 1.0 > deadline:
-        log.info("no time left to package the ensemble")
+        log.warning("no time left to package the ensemble of %d members", len(weights))
         return None
     y = prepared.y[np.concatenate([va for _, va in split.folds])]
     dirs = dict(ranked)

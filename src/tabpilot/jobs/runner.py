@@ -197,7 +197,8 @@ class JobRunner:
         limit = r.time_limit
         deadline = t0 + limit
         margin = min(max(2.0, 0.04 * limit), 30.0)
-        ensemble_reserve = min(max(2.0, 0.05 * limit), 20.0) if r.ensemble else 0.0
+        # loading, saving and timing the ensemble's members (a few seconds at most)
+        ensemble_reserve = min(max(1.0, 0.08 * limit), 30.0) if r.ensemble else 0.0
         per_trial = r.per_trial_time_limit or max(10.0, 0.25 * limit)
         kill_at = t0 + limit * 1.05
         self.store.update_job(self.name, secondary_status=st.MODEL_TUNING)
@@ -247,8 +248,8 @@ class JobRunner:
             if time.time() >= kill_at:
                 return st.COMPLETED, st.MAX_RUNTIME, None
         secondary = st.MAX_CANDIDATES if out_of_candidates else st.MAX_RUNTIME
-        ensembled = r.ensemble and self._ensemble(prepared, split, job_dir, progress,
-                                                  deadline - margin)
+        # the ensemble may use the finalisation margin: finalising takes well under a second
+        ensembled = r.ensemble and self._ensemble(prepared, split, job_dir, progress, deadline)
         if refit and progress.best_candidate and not ensembled:
             if self._refit_best(progress, deadline - margin, kill_at):
                 return st.STOPPED, st.STOPPED, "stopped by request"

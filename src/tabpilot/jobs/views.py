@@ -179,7 +179,10 @@ def describe_job(store: Store, job: str) -> dict[str, Any]:
         "BestCandidate": best,
         "AutoMLJobStatus": row.status,
         "AutoMLJobSecondaryStatus": row.secondary_status,
-        "AutoMLJobArtifacts": {},
+        "AutoMLJobArtifacts": {k: str(job_dir / f) for k, f in (
+            ("DataExplorationNotebookLocation", "DataExploration.ipynb"),
+            ("CandidateDefinitionNotebookLocation", "CandidateDefinitions.ipynb"))
+            if (job_dir / f).exists()},
         "ResolvedAttributes": {
             "AutoMLJobObjective": {"MetricName": row.metric},
             "CompletionCriteria": {"MaxCandidates": req.get("max_candidates"),

@@ -90,6 +90,18 @@ def _guard(app: FastAPI, token: str | None) -> None:
         return await call_next(request)
 
 
+INLINE_BYTES = 64 * 1024  # smaller bodies are answered on the event loop: no thread hop
+
+
+async def _answer(live: Live, request: Request) -> Response:
+    body = await request.body()
+    args = (live, body, request.headers.get("content-type"), request.headers.get("accept"),
+            _keys_header(request))
+    if len(body) <= INLINE_BYTES:
+        return invoke(*args)
+    return await run_in_threadpool(invoke, *args)
+
+
 def _keys_header(request: Request) -> str | None:
     return request.headers.get("x-tabpilot-output-keys") or \
         request.query_params.get("output_keys")
@@ -108,9 +120,7 @@ def model_app(model_dir: str | Path, output_keys: str | None = None,
 
     @app.post("/invocations")
     async def invocations(request: Request) -> Response:
-        body = await request.body()
-        return await run_in_threadpool(invoke, live, body, request.headers.get("content-type"),
-                                       request.headers.get("accept"), _keys_header(request))
+        return await _answer(live, request)
 
     return app
 
@@ -123,6 +133,10 @@ class EndpointRegistry:
         self.capture_root = capture_root
         self._live: dict[str, Live] = {}
         self._lock = threading.Lock()  # one refresh at a time; readers never wait
+
+    def loaded(self, name: str) -> Live | None:
+        """The endpoint if it is loaded already (no store access)."""
+        return self._live.get(name)
 
     def get(self, name: str) -> Live | None:
         live = self._live.get(name)
@@ -185,16 +199,14 @@ def server_app(settings: ServerSettings) -> FastAPI:
 
     @app.get("/endpoints")
     def endpoints() -> dict[str, object]:
-        return {"Endpoints": [{"EndpointName": n, "Version": registry._live[n].version}
-                              for n in registry.names() if n in registry._live]}
+        return {"Endpoints": [{"EndpointName": n, "Version": live.version}
+                              for n in registry.names() if (live := registry.loaded(n))]}
 
     @app.post("/endpoints/{name}/invocations")
     async def invocations(name: str, request: Request) -> Response:
-        live = await run_in_threadpool(registry.get, name)
+        live = registry.loaded(name) or await run_in_threadpool(registry.get, name)
         if live is None:
             return JSONResponse({"error": f"no endpoint named {name!r}"}, status_code=404)
-        body = await request.body()
-        return await run_in_threadpool(invoke, live, body, request.headers.get("content-type"),
-                                       request.headers.get("accept"), _keys_header(request))
+        return await _answer(live, request)
 
     return app
