@@ -70,9 +70,15 @@ class AutoML:
 def load_model(job_or_path: str | Path, candidate: str | None = None,
                workspace: str | Path | None = None, store: Store | None = None) -> Model:
     """Load a packaged model from its directory, or a job's best (or named) candidate."""
+    return load_dir(model_directory(job_or_path, candidate, workspace, store))
+
+
+def model_directory(job_or_path: str | Path, candidate: str | None = None,
+                    workspace: str | Path | None = None, store: Store | None = None) -> Path:
+    """The model directory itself, or the one of a job's best (or named) candidate."""
     path = Path(job_or_path)
     if (path / "manifest.json").is_file():
-        return load_dir(path)
+        return path.resolve()
     store = store or Store.for_workspace(workspace_path(workspace))
     job = store.get_job(str(job_or_path))
     name = candidate or job.best_candidate
@@ -83,4 +89,4 @@ def load_model(job_or_path: str | Path, candidate: str | None = None,
     if not row.artifact_dir:
         raise NotFoundError(f"candidate {name!r} of job {job.name!r} has no packaged model "
                             f"(status {row.status}); pick one from `tabpilot candidates`")
-    return load_dir(row.artifact_dir)
+    return Path(row.artifact_dir).resolve()

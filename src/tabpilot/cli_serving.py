@@ -17,18 +17,9 @@ Token = Annotated[str | None, typer.Option(envvar="TABPILOT_TOKEN",
 
 
 def _model_dir(job_or_dir: str, candidate: str | None, workspace: Path | None) -> str:
-    """A model directory from a directory path or a job's best (or named) candidate."""
-    if (Path(job_or_dir) / "manifest.json").is_file():
-        return str(Path(job_or_dir).resolve())
-    store = _store(workspace)
-    job = store.get_job(job_or_dir)
-    name = candidate or job.best_candidate
-    if not name:
-        raise TabpilotError(f"job {job.name!r} has no finished candidate to deploy")
-    row = store.get_candidate(job.name, name)
-    if not row.artifact_dir:
-        raise TabpilotError(f"candidate {name!r} has no packaged model; pick another")
-    return str(Path(row.artifact_dir).resolve())
+    from tabpilot.automl import model_directory
+
+    return str(model_directory(job_or_dir, candidate, workspace))
 
 
 def _uvicorn(application, host: str, port: int) -> None:

@@ -8,7 +8,7 @@ served and explained the same way.
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -80,7 +80,6 @@ class Predictor(BasePredictor):
     features: list[str]
     classes: list | None = None
     threshold: float | None = None
-    dtypes: dict[str, str] = field(default_factory=dict)
 
     def _raw(self, X: pd.DataFrame) -> np.ndarray:
         encoded = self.encoder.transform(X)

@@ -10,7 +10,6 @@ import numpy as np
 import pandas as pd
 
 from tabpilot.data.schema import (
-    ColumnKind,
     Schema,
     check_feature_specification,
     infer_schema,
@@ -115,10 +114,11 @@ def _encode_target(y_raw: pd.Series, ptype: ProblemType, target: str
     if ptype is ProblemType.BINARY and len(classes) != 2:
         raise TargetError(f"binary classification needs exactly 2 classes, but {target!r} has "
                           f"{len(classes)}; use --problem-type multiclass")
-    return codes.astype(np.int64), [_plain(c) for c in classes]
+    return codes.astype(np.int64), [plain_value(c) for c in classes]
 
 
-def _plain(value):
+def plain_value(value):
+    """A numpy scalar as the Python value it holds (for labels in JSON and pickles)."""
     return value.item() if isinstance(value, np.generic) else value
 
 
@@ -132,12 +132,3 @@ def _weights(df: pd.DataFrame, column: str | None) -> np.ndarray | None:
         raise DataError(f"sample weight column {column!r} must hold non-negative numbers "
                         "in every row")
     return w
-
-
-def feature_frame(df: pd.DataFrame, schema: Schema) -> pd.DataFrame:
-    """The columns of `df` that the schema uses as features, in schema order."""
-    return df[[c for c in schema.features]]
-
-
-def kinds_summary(schema: Schema) -> dict[str, int]:
-    return {k.value: len(schema.columns(k)) for k in ColumnKind if schema.columns(k)}

@@ -26,6 +26,10 @@ class Split:
     def is_cv(self) -> bool:
         return self.kind == "kfold"
 
+    def validation_rows(self) -> np.ndarray:
+        """Every validation row, fold after fold: the order of all saved validation scores."""
+        return np.concatenate([va for _, va in self.folds])
+
     def training_rows(self, include_holdout: bool = False) -> np.ndarray:
         """Rows models may learn from: the folds' training parts, plus a holdout if asked.
 

@@ -107,7 +107,7 @@ def _fit_folds(ctx: TrialContext, task: TrialTask, family: ModelFamily, encoded:
         oof[va] = family.predict(est, encoded[va], ctx.problem_type)
         estimators.append(est)
         infos.append(data.info)
-    valid_rows = np.concatenate([va for _, va in ctx.split.folds])
+    valid_rows = ctx.split.validation_rows()
     y_valid, pred = ctx.y[valid_rows], oof[valid_rows]
     w = None if ctx.weights is None else ctx.weights[valid_rows]
     threshold = tune_threshold(ctx.metric, y_valid, pred, w) if n_classes == 2 else None

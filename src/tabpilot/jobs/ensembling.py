@@ -48,8 +48,7 @@ def _selection_metric(metric: Metric, classification: bool) -> Metric:
 def select(prepared: Prepared, split: Split, ranked: list[tuple[str, Path]]
            ) -> dict[str, float] | None:
     """Member weights, or None when the ensemble would be a single model."""
-    valid_rows = np.concatenate([va for _, va in split.folds])
-    y = prepared.y[valid_rows]
+    y = prepared.y[split.validation_rows()]
     preds, names = [], []
     for name, cand_dir in ranked[:MAX_MEMBERS]:
         path = cand_dir / VALIDATION_PREDICTIONS
@@ -65,26 +64,27 @@ def select(prepared: Prepared, split: Split, ranked: list[tuple[str, Path]]
 
 
 def evaluate(prepared: Prepared, split: Split, ranked: list[tuple[str, Path]]
-             ) -> tuple[dict[str, float], np.ndarray, float, float | None] | None:
-    """Weights, validation predictions, objective and threshold of the selected ensemble."""
+             ) -> tuple[dict[str, float], np.ndarray, np.ndarray, float, float | None] | None:
+    """Weights, validation targets and predictions, objective and threshold of the
+    selected ensemble."""
     weights = select(prepared, split, ranked)
     if weights is None:
         return None
-    y = prepared.y[np.concatenate([va for _, va in split.folds])]
+    y = prepared.y[split.validation_rows()]
     dirs = dict(ranked)
     pred = sum(w * np.load(dirs[n] / VALIDATION_PREDICTIONS).astype(np.float64)
                for n, w in weights.items())
     metric = prepared.metric
     threshold = tune_threshold(metric, y, pred) if prepared.classes and len(
         prepared.classes) == 2 else None
-    return weights, pred, score(metric, y, pred, None, threshold), threshold
+    return weights, y, pred, score(metric, y, pred, None, threshold), threshold
 
 
 def would_win(prepared: Prepared, split: Split, ranked: list[tuple[str, Path]],
               best_value: float) -> bool:
     """Whether an ensemble of the candidates so far beats the best one (no packaging)."""
     found = evaluate(prepared, split, ranked)
-    return found is not None and prepared.metric.is_better(found[2], best_value)
+    return found is not None and prepared.metric.is_better(found[3], best_value)
 
 
 def build(prepared: Prepared, split: Split, ranked: list[tuple[str, Path]], best_value: float,
@@ -94,7 +94,7 @@ def build(prepared: Prepared, split: Split, ranked: list[tuple[str, Path]], best
     found = evaluate(prepared, split, ranked)
     if found is None:
         return None
-    weights, pred, objective, threshold = found
+    weights, y, pred, objective, threshold = found
     metric = prepared.metric
     if not metric.is_better(objective, best_value):
         log.info("ensemble %.5f does not beat the best candidate %.5f", objective, best_value)
@@ -102,7 +102,6 @@ def build(prepared: Prepared, split: Split, ranked: list[tuple[str, Path]], best
     if time.time() + SECONDS_PER_MEMBER * len(weights) + 1.0 > deadline:
         log.warning("no time left to package the ensemble of %d members", len(weights))
         return None
-    y = prepared.y[np.concatenate([va for _, va in split.folds])]
     dirs = dict(ranked)
     out.parent.mkdir(parents=True, exist_ok=True)
     np.save(out.parent / VALIDATION_PREDICTIONS, pred.astype(np.float32))

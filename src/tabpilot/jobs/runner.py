@@ -25,7 +25,7 @@ from tabpilot.data.prepare import Prepared, check_target_column, prepare
 from tabpilot.data.profile import profile
 from tabpilot.data.read import read_table
 from tabpilot.data.split import make_split
-from tabpilot.errors import DataError, JobExistsError, TargetError
+from tabpilot.errors import DataError, TargetError
 from tabpilot.execution import Executor, LocalProcessExecutor, TrialContext, TrialResult, TrialTask
 from tabpilot.jobs import ensembling
 from tabpilot.jobs import status as st
@@ -89,9 +89,7 @@ class JobRunner:
 
     # -- validation: everything that can fail on bad input happens before anything is saved
     def _load(self, source: Any) -> tuple[Prepared, int | None, str]:
-        if self.store.job_exists(self.name):
-            raise JobExistsError(f"a job named {self.name!r} already exists in this workspace; "
-                                 "choose another --name")
+        self.store.ensure_new_job(self.name)
         r = self.request
         uri = "<DataFrame>" if isinstance(source, pd.DataFrame) else str(source)
         df = read_table(source, r.na_values)
@@ -184,8 +182,7 @@ class JobRunner:
         self.store.update_job(self.name, secondary_status=st.FEATURE_ENGINEERING)
         split = make_split(prepared.y, prepared.problem_type.is_classification,
                            r.validation_fraction, r.n_folds, r.seed, n_valid)
-        save_validation_data(job_dir, prepared.X, prepared.y,
-                             np.concatenate([va for _, va in split.folds]), r.seed)
+        save_validation_data(job_dir, prepared.X, prepared.y, split.validation_rows(), r.seed)
         n_threads = max(1, (os.cpu_count() or 1) // self.n_workers)
         self.executor.start(TrialContext(
             X=prepared.X, y=prepared.y, split=split, schema=prepared.schema,
@@ -255,15 +252,19 @@ class JobRunner:
                 return st.STOPPED, st.STOPPED, "stopped by request"
         return st.COMPLETED, secondary, None
 
+    def _ranked(self, job_dir: Path) -> list[tuple[str, Path]]:
+        """Completed candidates, best first, with their folders."""
+        board = leaderboard(self.store, self.name)
+        return [(n, job_dir / "candidates" / n) for n in board["candidate"]]
+
     def _ensemble_wins(self, prepared: Prepared, split, job_dir: Path, progress: Progress
                        ) -> bool:
         if progress.best_value is None or progress.done == self._ensemble_checked_at:
             return False  # checked already with these candidates
         self._ensemble_checked_at = progress.done
-        board = leaderboard(self.store, self.name)
-        ranked = [(n, job_dir / "candidates" / n) for n in board["candidate"]]
         try:
-            return ensembling.would_win(prepared, split, ranked, progress.best_value)
+            return ensembling.would_win(prepared, split, self._ranked(job_dir),
+                                        progress.best_value)
         except Exception:
             log.exception("checking the ensemble failed")
             return False
@@ -273,8 +274,7 @@ class JobRunner:
         """Add a greedy ensemble of the best candidates when it beats them; True if added."""
         if progress.best_value is None or time.time() >= deadline:
             return False
-        board = leaderboard(self.store, self.name)
-        ranked = [(n, job_dir / "candidates" / n) for n in board["candidate"]]
+        ranked = self._ranked(job_dir)
         number = 1 + max((c.number for c in self.store.list_candidates(self.name)), default=0)
         name = f"ensemble-{number:03d}"
         try:

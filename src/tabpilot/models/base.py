@@ -34,9 +34,6 @@ class FitData:
     seed: int = 0
     info: dict[str, Any] = field(default_factory=dict)  # filled by fit (e.g. best iteration)
 
-    def seconds_left(self) -> float:
-        return self.deadline - time.time()
-
     def out_of_time(self) -> bool:
         """True once the deadline has passed; the fit then records that it was cut short."""
         if time.time() >= self.deadline:
@@ -79,9 +76,6 @@ class ModelFamily(ABC):
             proba = np.asarray(estimator.predict_proba(X), dtype=np.float64)
             return _all_classes(estimator, proba)
         return np.asarray(estimator.predict(X), dtype=np.float64)
-
-    def native_importance(self, estimator: Any) -> np.ndarray | None:
-        return getattr(estimator, "feature_importances_", None)
 
 
 BATCH_THREADS_FROM = 5000  # rows; below, one thread answers fastest (no pool wake-up)

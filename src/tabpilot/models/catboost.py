@@ -68,9 +68,6 @@ class CatBoostFamily(ModelFamily):
         out = estimator.model.predict(pool, prediction_type=kind, thread_count=threads)
         return np.asarray(out, dtype=np.float64)
 
-    def native_importance(self, estimator: FittedCatBoost) -> np.ndarray:
-        return np.asarray(estimator.model.get_feature_importance())
-
 
 class FittedCatBoost:
     """The CatBoost model and which encoded columns it reads as categories."""

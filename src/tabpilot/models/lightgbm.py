@@ -83,9 +83,6 @@ class LightGBMFamily(ModelFamily):
             return np.column_stack([1.0 - out, out])
         return np.asarray(out, dtype=np.float64)
 
-    def native_importance(self, estimator: lgb.Booster) -> np.ndarray:
-        return estimator.feature_importance(importance_type="gain")
-
 
 def _patience(learning_rate: float) -> int:
     return int(np.clip(5 / learning_rate, 30, 300))

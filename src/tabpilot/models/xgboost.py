@@ -85,11 +85,6 @@ class XGBoostFamily(ModelFamily):
             return np.column_stack([1.0 - out, out])
         return np.asarray(out, dtype=np.float64)
 
-    def native_importance(self, estimator: xgb.Booster) -> np.ndarray:
-        scores = estimator.get_score(importance_type="total_gain")
-        n = estimator.num_features()
-        return np.array([scores.get(f"f{i}", 0.0) for i in range(n)])
-
 
 def _feature_types(n: int, cats: list[int]) -> list[str] | None:
     if not cats:

@@ -17,6 +17,7 @@ import numpy as np
 import pandas as pd
 
 from tabpilot.artifacts import Model
+from tabpilot.data.prepare import plain_value
 from tabpilot.errors import TabpilotError
 
 INFERENCE_KEYS = ("predicted_label", "probability", "probabilities", "labels")
@@ -146,7 +147,7 @@ def predict_columns(model: Model, df: pd.DataFrame, keys: list[str]) -> dict[str
         return {"predicted_label": model.predict(df)}
     proba = model.predict_proba(df).to_numpy()
     chosen = model.predictor.labels_from_index(proba)
-    classes = np.asarray([_plain(c) for c in model.classes], dtype=object)
+    classes = np.asarray([plain_value(c) for c in model.classes], dtype=object)
     full = {
         "predicted_label": lambda: classes[chosen],
         "probability": lambda: proba[np.arange(len(proba)), chosen],
@@ -189,6 +190,3 @@ def encode(records: list[dict[str, Any]], accept: str | None, keys: list[str]) -
     raise BadRequest(f"unsupported Accept {kind!r}; use text/csv, application/json or "
                      "application/jsonlines", status=406)
 
-
-def _plain(value: Any) -> Any:
-    return value.item() if isinstance(value, np.generic) else value

@@ -139,15 +139,18 @@ class Store:
         with self.session() as s:
             return s.get(JobRow, name) is not None
 
+    def ensure_new_job(self, name: str) -> None:
+        if self.job_exists(name):
+            raise _job_exists(name)
+
     def create_job(self, **fields: Any) -> JobRow:
         now = time.time()
         row = JobRow(created=now, modified=now, stats={}, **fields)
         try:
             with self.session() as s:
                 s.add(row)
-        except IntegrityError:
-            raise JobExistsError(f"a job named {fields['name']!r} already exists in this "
-                                 "workspace; choose another --name") from None
+        except IntegrityError:  # created by another process since ensure_new_job
+            raise _job_exists(fields["name"]) from None
         return row
 
     def get_job(self, name: str) -> JobRow:
@@ -250,6 +253,11 @@ class Store:
             for m in s.scalars(select(MetricRow).where(MetricRow.job == job)):
                 out.setdefault(m.candidate, {}).setdefault(m.split, {})[m.name] = m.value
         return out
+
+
+def _job_exists(name: str) -> JobExistsError:
+    return JobExistsError(f"a job named {name!r} already exists in this workspace; "
+                          "choose another --name")
 
 
 def _create_schema(engine, attempts: int = 20) -> None:
