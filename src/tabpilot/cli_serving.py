@@ -52,17 +52,35 @@ def serve(
     port: Annotated[int, typer.Option()] = 8080,
     host: Annotated[str, typer.Option()] = "127.0.0.1",
     token: Token = None,
+    s3_root: Annotated[Path | None, typer.Option(
+        envvar="TABPILOT_S3_ROOT", help="serve s3://bucket/key from DIR/bucket/key (offline S3)")
+    ] = None,
+    aws_access_key_id: Annotated[str | None, typer.Option(
+        envvar="TABPILOT_AWS_ACCESS_KEY_ID", help="verify SageMaker API signatures made with this key")
+    ] = None,
+    aws_secret_access_key: Annotated[str | None, typer.Option(
+        envvar="TABPILOT_AWS_SECRET_ACCESS_KEY", help="the secret of --aws-access-key-id")] = None,
     workspace: Workspace = None,
 ) -> None:
-    """Serve every endpoint of the workspace at POST /endpoints/{name}/invocations."""
+    """Serve the endpoints of the workspace and the SageMaker API (boto3 works against it)."""
+    from tabpilot.api.app import install
     from tabpilot.config import workspace_path
-    from tabpilot.serving.app import ServerSettings, server_app
+    from tabpilot.serving.app import LOOPBACK, ServerSettings, server_app
 
+    if bool(aws_access_key_id) != bool(aws_secret_access_key):
+        raise TabpilotError("give both --aws-access-key-id and --aws-secret-access-key, or neither")
+    credentials = {aws_access_key_id: aws_secret_access_key} if aws_access_key_id else {}
     settings = ServerSettings(host=host, port=port, token=token,
                               workspace=workspace_path(workspace))
-    settings.check()
+    if not credentials:
+        settings.check()
+    if s3_root is not None and not s3_root.is_dir():
+        raise TabpilotError(f"--s3-root {s3_root} is not a folder; create it or give another")
     application = server_app(settings)
-    err.print(f"serving the endpoints of {settings.workspace} on http://{host}:{port}")
+    install(application, settings.workspace, s3_root, credentials, token,
+            loopback=host in LOOPBACK)
+    err.print(f"serving the endpoints of {settings.workspace} and the SageMaker API on "
+              f"http://{host}:{port}")
     _uvicorn(application, host, port)
 
 

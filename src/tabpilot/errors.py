@@ -23,6 +23,10 @@ class JobExistsError(TabpilotError):
     """A job of that name is already in the workspace."""
 
 
+class ResourceExistsError(JobExistsError):
+    """A model, endpoint config or other named resource of that name exists already."""
+
+
 class NotFoundError(TabpilotError):
     """A job, candidate or model that was asked for does not exist."""
 

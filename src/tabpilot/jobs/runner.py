@@ -78,8 +78,12 @@ class JobRunner:
 
     def __init__(self, request: JobRequest, workspace: Path, store: Store | None = None,
                  executor: Executor | None = None,
-                 on_progress: Callable[[Progress], None] | None = None) -> None:
+                 on_progress: Callable[[Progress], None] | None = None,
+                 adopt: bool = False) -> None:
+        """`adopt`: the job's row exists already (created by the HTTP API when it accepted
+        the request); this runner takes it over instead of creating it."""
         self.request = request
+        self.adopt = adopt
         self.workspace = workspace
         self.store = store or Store.for_workspace(workspace)
         self.n_workers = request.n_workers or max(1, min(os.cpu_count() or 1, 8))
@@ -89,7 +93,8 @@ class JobRunner:
 
     # -- validation: everything that can fail on bad input happens before anything is saved
     def _load(self, source: Any) -> tuple[Prepared, int | None, str]:
-        self.store.ensure_new_job(self.name)
+        if not self.adopt:
+            self.store.ensure_new_job(self.name)
         r = self.request
         uri = "<DataFrame>" if isinstance(source, pd.DataFrame) else str(source)
         df = read_table(source, r.na_values)
@@ -138,12 +143,16 @@ class JobRunner:
 
     def _create(self, prepared: Prepared, uri: str, job_dir: Path) -> None:
         r = self.request
-        self.store.create_job(
-            name=self.name, status=st.IN_PROGRESS, secondary_status=st.ANALYZING,
-            target=r.target, input_uri=uri, problem_type=prepared.problem_type.value,
-            metric=prepared.metric.name, mode="hpo", request=r.model_dump(mode="json"),
-            job_dir=str(job_dir), pid=os.getpid(),
-        )
+        fields = dict(status=st.IN_PROGRESS, secondary_status=st.ANALYZING,
+                      target=r.target, input_uri=uri, problem_type=prepared.problem_type.value,
+                      metric=prepared.metric.name, mode="hpo", request=r.model_dump(mode="json"),
+                      job_dir=str(job_dir), pid=os.getpid())
+        if self.adopt:
+            if self.store.get_job(self.name).status == st.STOPPING:
+                del fields["status"]  # a stop asked for while the data loaded still holds
+            self.store.update_job(self.name, **fields)
+        else:
+            self.store.create_job(name=self.name, **fields)
         try:
             job_dir.mkdir(parents=True, exist_ok=True)
             (job_dir / "job.json").write_text(json.dumps({
@@ -160,7 +169,8 @@ class JobRunner:
                 },
             }, indent=2, default=str))
         except BaseException:
-            self.store.delete_job(self.name)
+            if not self.adopt:  # an adopted row is kept: its creator marks it Failed
+                self.store.delete_job(self.name)
             shutil.rmtree(job_dir, ignore_errors=True)
             raise
         try:  # analysis informs; it must never cost the user their job

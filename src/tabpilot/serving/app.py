@@ -68,12 +68,23 @@ def invoke(live: Live, body: bytes, content_type: str | None, accept: str | None
         records = predict_records(live.model, frame, keys)
         payload, kind = encode(records, accept, keys)
     except BadRequest as exc:
-        return JSONResponse({"error": str(exc)}, status_code=exc.status)
+        return error_response(str(exc), exc.status)
     except TabpilotError as exc:
-        return JSONResponse({"error": str(exc)}, status_code=400)
+        return error_response(str(exc), 400)
     if live.capture is not None and live.capture.sampled():
         live.capture.write(body, content_type or "text/csv", payload, kind)
     return Response(payload, media_type=kind)
+
+
+RUNTIME_ERRORS = {400: "ValidationError", 404: "ValidationError", 413: "ValidationError",
+                  415: "ValidationError", 424: "ModelError", 500: "InternalFailure"}
+
+
+def error_response(message: str, status: int) -> JSONResponse:
+    """A 4xx/5xx naming the problem, with sagemaker-runtime's error type for boto3."""
+    kind = RUNTIME_ERRORS.get(status, "ValidationError" if status < 500 else "InternalFailure")
+    return JSONResponse({"error": message, "message": message}, status_code=status,
+                        headers={"x-amzn-ErrorType": kind})
 
 
 def _guard(app: FastAPI, token: str | None) -> None:
@@ -82,6 +93,8 @@ def _guard(app: FastAPI, token: str | None) -> None:
 
     @app.middleware("http")
     async def check_token(request: Request, call_next):
+        if request.scope.get("tabpilot.verified"):  # an AWS signature was checked already
+            return await call_next(request)
         given = request.headers.get("x-tabpilot-token") or \
             request.headers.get("authorization", "").removeprefix("Bearer ").strip()
         if not hmac.compare_digest(given.encode(), token.encode()):
@@ -132,6 +145,7 @@ class EndpointRegistry:
         self.store = store
         self.capture_root = capture_root
         self._live: dict[str, Live] = {}
+        self.failures: dict[str, tuple[int, str]] = {}  # name -> (version, why it won't load)
         self._lock = threading.Lock()  # one refresh at a time; readers never wait
 
     def loaded(self, name: str) -> Live | None:
@@ -161,9 +175,13 @@ class EndpointRegistry:
                 try:
                     model = load_model_dir(row.model_dir)  # fully loaded before the swap
                 except TabpilotError as exc:
-                    log.error("endpoint %s: cannot load %s: %s", name, row.model_dir, exc)
+                    if self.failures.get(name, (0, ""))[0] != row.version:
+                        log.error("endpoint %s: cannot load %s: %s", name, row.model_dir, exc)
+                    self.failures[name] = (row.version, str(exc))
                     continue
-                capture = CaptureWriter(self.capture_root, name, row.capture_percent) \
+                self.failures.pop(name, None)
+                root = Path(row.capture_dir) if row.capture_dir else self.capture_root
+                capture = CaptureWriter(root, name, row.capture_percent) \
                     if row.capture_percent > 0 else None
                 self._live[name] = Live(model, row.version, row.output_keys, capture)
 
@@ -206,7 +224,8 @@ def server_app(settings: ServerSettings) -> FastAPI:
     async def invocations(name: str, request: Request) -> Response:
         live = registry.loaded(name) or await run_in_threadpool(registry.get, name)
         if live is None:
-            return JSONResponse({"error": f"no endpoint named {name!r}"}, status_code=404)
+            return error_response(f"Endpoint {name} not found: `tabpilot endpoints` lists "
+                                  "the endpoints", 404)
         return await _answer(live, request)
 
     return app

@@ -39,6 +39,7 @@ class TransformSettings:
     output_filter: str | None = None  # applied to the joined row, e.g. "$[0,-1]"
     join_input: bool = False  # Autopilot's JoinSource=Input
     header: bool | None = None  # CSV input with a header row; None: detect
+    output_header: bool = True  # CSV output starts with the column names (SageMaker's: no)
 
 
 def input_files(source: Path) -> list[Path]:
@@ -140,7 +141,7 @@ def _write_chunk(sink, model: Model, chunk: pd.DataFrame, keys: list[str],
     if settings.accept == JSONLINES:
         sink.write(out.to_json(orient="records", lines=True))
     else:
-        out.to_csv(sink, index=False, header=first)
+        out.to_csv(sink, index=False, header=first and settings.output_header)
     return len(out)
 
 

@@ -1,5 +1,5 @@
 """Metadata store (SQLAlchemy: SQLite by default, PostgreSQL at scale)."""
 
-from tabpilot.store.metadata import CandidateRow, EndpointRow, JobRow, Store
+from tabpilot.store.metadata import CandidateRow, EndpointRow, JobRow, ResourceRow, Store
 
-__all__ = ["CandidateRow", "EndpointRow", "JobRow", "Store"]
+__all__ = ["CandidateRow", "EndpointRow", "JobRow", "ResourceRow", "Store"]

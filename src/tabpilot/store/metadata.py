@@ -29,7 +29,7 @@ from sqlalchemy import (
 from sqlalchemy.exc import IntegrityError, OperationalError
 from sqlalchemy.orm import DeclarativeBase, Mapped, Session, mapped_column, sessionmaker
 
-from tabpilot.errors import JobExistsError, NotFoundError
+from tabpilot.errors import JobExistsError, NotFoundError, ResourceExistsError
 
 
 class Base(DeclarativeBase):
@@ -108,9 +108,26 @@ class EndpointRow(Base):
     status: Mapped[str] = mapped_column(String(16), default="InService")
     capture_percent: Mapped[float] = mapped_column(Float, default=0.0)
     output_keys: Mapped[str | None] = mapped_column(String(128), nullable=True)
+    capture_dir: Mapped[str | None] = mapped_column(Text, nullable=True)
     version: Mapped[int] = mapped_column(Integer, default=1)
     created: Mapped[float] = mapped_column(Float)
     modified: Mapped[float] = mapped_column(Float)
+
+
+class ResourceRow(Base):
+    """A SageMaker-API resource without a table of its own (model, endpoint config,
+    transform job, the AutoML job's original request): its request as JSON and a status."""
+
+    __tablename__ = "resources"
+
+    kind: Mapped[str] = mapped_column(String(32), primary_key=True)
+    name: Mapped[str] = mapped_column(String(128), primary_key=True)
+    spec: Mapped[dict[str, Any]] = mapped_column(JSON)
+    status: Mapped[str | None] = mapped_column(String(32), nullable=True)
+    failure_reason: Mapped[str | None] = mapped_column(Text, nullable=True)
+    created: Mapped[float] = mapped_column(Float)
+    modified: Mapped[float] = mapped_column(Float)
+    ended: Mapped[float | None] = mapped_column(Float, nullable=True)
 
 
 class Store:
@@ -245,6 +262,46 @@ class Store:
         self.get_endpoint(name)
         with self.session() as s:
             s.delete(s.get(EndpointRow, name))
+
+    # -- other resources (the SageMaker API's models, endpoint configs, transform jobs) ----
+    def add_resource(self, kind: str, name: str, spec: dict[str, Any],
+                     status: str | None = None) -> ResourceRow:
+        now = time.time()
+        row = ResourceRow(kind=kind, name=name, spec=spec, status=status, created=now,
+                          modified=now)
+        try:
+            with self.session() as s:
+                s.add(row)
+        except IntegrityError:
+            raise ResourceExistsError(f"a {kind} named {name!r} already exists") from None
+        return row
+
+    def get_resource(self, kind: str, name: str) -> ResourceRow:
+        with self.session() as s:
+            row = s.get(ResourceRow, (kind, name))
+        if row is None:
+            raise NotFoundError(f"no {kind} named {name!r}")
+        return row
+
+    def find_resource(self, kind: str, name: str) -> ResourceRow | None:
+        with self.session() as s:
+            return s.get(ResourceRow, (kind, name))
+
+    def list_resources(self, kind: str) -> list[ResourceRow]:
+        with self.session() as s:
+            return list(s.scalars(select(ResourceRow).where(ResourceRow.kind == kind)
+                                  .order_by(ResourceRow.created)))
+
+    def update_resource(self, kind: str, name: str, **fields: Any) -> None:
+        with self.session() as s:
+            s.execute(update(ResourceRow)
+                      .where(ResourceRow.kind == kind, ResourceRow.name == name)
+                      .values(modified=time.time(), **fields))
+
+    def delete_resource(self, kind: str, name: str) -> None:
+        self.get_resource(kind, name)
+        with self.session() as s:
+            s.delete(s.get(ResourceRow, (kind, name)))
 
     def metrics(self, job: str) -> dict[str, dict[str, dict[str, float | None]]]:
         """{candidate: {split: {metric: value}}}"""

@@ -1,0 +1,44 @@
+"""What every SageMaker operation handler needs: the store, the workspace, data locations,
+the live endpoints, and a way to start background work (jobs, transforms) in a process."""
+
+from __future__ import annotations
+
+import logging
+import subprocess
+import sys
+import threading
+from dataclasses import dataclass
+from pathlib import Path
+
+from tabpilot.api.locations import Locations
+from tabpilot.serving.app import EndpointRegistry
+from tabpilot.store import Store
+
+log = logging.getLogger("tabpilot.api")
+
+
+@dataclass
+class ApiContext:
+    store: Store
+    workspace: Path
+    locations: Locations
+    registry: EndpointRegistry | None = None
+
+    def launch(self, kind: str, name: str) -> int:
+        """Run `python -m tabpilot.api.worker KIND NAME` in its own session; returns its pid.
+
+        A thread waits on the process so that a finished worker never lingers as a zombie
+        (which would look alive to the job-liveness check).
+        """
+        logs = self.workspace / "logs"
+        logs.mkdir(parents=True, exist_ok=True)
+        command = [sys.executable, "-m", "tabpilot.api.worker", kind, name,
+                   "--workspace", str(self.workspace)]
+        if self.locations.s3_root is not None:
+            command += ["--s3-root", str(self.locations.s3_root)]
+        with open(logs / f"{kind}-{name}.log", "ab") as sink:
+            process = subprocess.Popen(command, stdout=sink, stderr=subprocess.STDOUT,
+                                       stdin=subprocess.DEVNULL, start_new_session=True)
+        threading.Thread(target=process.wait, daemon=True, name=f"reap-{name}").start()
+        log.info("started %s %s (pid %d)", kind, name, process.pid)
+        return process.pid

@@ -1,0 +1,139 @@
+"""Background work started by the SageMaker API, one process per job:
+
+    python -m tabpilot.api.worker job NAME --workspace DIR [--s3-root DIR]
+    python -m tabpilot.api.worker transform NAME --workspace DIR [--s3-root DIR]
+
+A job worker adopts the job row that CreateAutoMLJob(V2) made, runs it, copies its
+artifacts under the request's S3OutputPath, and deploys the best model when the request's
+ModelDeployConfig asks. A transform worker scores the input with the named model.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import tempfile
+import time
+import traceback
+from pathlib import Path
+
+from tabpilot.api.context import ApiContext
+from tabpilot.api.hosting import MODEL, TRANSFORM
+from tabpilot.api.jobs import KIND, channel_uri, job_request
+from tabpilot.api.locations import Locations, join
+from tabpilot.jobs import status as st
+from tabpilot.store import Store
+
+log = logging.getLogger("tabpilot.api.worker")
+
+
+def _reason(exc: BaseException) -> str:
+    text = str(exc).strip().splitlines()
+    return (text[0] if text else type(exc).__name__)[:1000]
+
+
+def run_job(ctx: ApiContext, name: str) -> None:
+    from tabpilot.jobs.runner import JobRunner
+
+    store = ctx.store
+    spec = store.get_resource(KIND, name).spec
+    p = spec["request"]
+    try:
+        request = job_request(ctx, p)
+        source = ctx.locations.read(channel_uri(p, "training"), request.na_values)
+        JobRunner(request, ctx.workspace, store, adopt=True).run(source)
+    except BaseException as exc:  # the job row tells the API user what went wrong
+        log.error("job %s failed: %s", name, traceback.format_exc())
+        if store.get_job(name).status in st.ACTIVE:
+            store.update_job(name, status=st.FAILED, secondary_status=st.FAILED,
+                             failure_reason=_reason(exc), ended=time.time())
+        if not isinstance(exc, Exception):
+            raise
+    job = store.get_job(name)
+    partial = []
+    try:
+        _publish(ctx, name, Path(job.job_dir), p["OutputDataConfig"]["S3OutputPath"])
+        spec["published"] = True
+    except Exception as exc:
+        log.exception("copying the outputs of %s failed", name)
+        partial.append(f"copying the outputs to S3OutputPath failed: {_reason(exc)}")
+    deploy = p.get("ModelDeployConfig") or {}
+    if job.best_candidate and (deploy.get("AutoGenerateEndpointName") or deploy.get("EndpointName")):
+        endpoint = deploy.get("EndpointName") or f"{name}-endpoint"
+        best = store.get_candidate(name, job.best_candidate)
+        store.put_endpoint(endpoint, best.artifact_dir, job=name, candidate=best.name)
+        spec["endpoint"] = endpoint
+    spec["partial_failures"] = partial
+    store.update_resource(KIND, name, spec=spec)
+
+
+def _publish(ctx: ApiContext, name: str, job_dir: Path, output_path: str) -> None:
+    dest = join(output_path, name)
+    local = ctx.locations.resolve(dest)
+    if "://" not in local and Path(local).resolve() == job_dir.resolve():
+        return
+    if job_dir.is_dir():
+        ctx.locations.publish(job_dir, dest)
+
+
+def run_transform(ctx: ApiContext, name: str) -> None:
+    from tabpilot.artifacts import load
+    from tabpilot.serving.batch import TransformSettings, transform
+
+    store = ctx.store
+    spec = store.get_resource(TRANSFORM, name).spec
+    spec["started"] = time.time()
+    store.update_resource(TRANSFORM, name, spec=spec)
+    p = spec["request"]
+    try:
+        model_spec = store.get_resource(MODEL, p["ModelName"]).spec
+        model = load(model_spec["model_dir"])
+        processing = p.get("DataProcessing", {})
+        settings = TransformSettings(
+            accept=p["TransformOutput"].get("Accept", "text/csv"),
+            output_keys=p.get("Environment", {}).get("SAGEMAKER_INFERENCE_OUTPUT")
+            or model_spec.get("output_keys"),
+            input_filter=processing.get("InputFilter"), output_filter=processing.get("OutputFilter"),
+            join_input=processing.get("JoinSource") == "Input", output_header=False)
+        with tempfile.TemporaryDirectory(prefix="tabpilot-transform-") as scratch:
+            source = _local_input(ctx, p["TransformInput"]["DataSource"]["S3DataSource"]["S3Uri"],
+                                  Path(scratch) / "in")
+            out_uri = p["TransformOutput"]["S3OutputPath"]
+            remote = ctx.locations.is_remote(out_uri)
+            out = Path(scratch) / "out" if remote else Path(ctx.locations.resolve(out_uri))
+            transform(model, source, out, settings)
+            if remote:
+                ctx.locations.publish(out, out_uri)
+        store.update_resource(TRANSFORM, name, status="Completed", ended=time.time())
+    except Exception as exc:
+        log.error("transform %s failed: %s", name, traceback.format_exc())
+        store.update_resource(TRANSFORM, name, status="Failed", failure_reason=_reason(exc),
+                              ended=time.time())
+
+
+def _local_input(ctx: ApiContext, uri: str, scratch: Path) -> Path:
+    where = ctx.locations.resolve(uri)
+    if "://" not in where:
+        return Path(where)
+    import fsspec
+
+    fs, path = fsspec.core.url_to_fs(where)
+    fs.get(path, str(scratch), recursive=True)
+    return scratch
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(prog="python -m tabpilot.api.worker")
+    parser.add_argument("kind", choices=["job", "transform"])
+    parser.add_argument("name")
+    parser.add_argument("--workspace", required=True)
+    parser.add_argument("--s3-root")
+    args = parser.parse_args(argv)
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
+    workspace = Path(args.workspace)
+    ctx = ApiContext(Store.for_workspace(workspace), workspace, Locations(args.s3_root))
+    (run_job if args.kind == "job" else run_transform)(ctx, args.name)
+
+
+if __name__ == "__main__":
+    main()
