@@ -8,7 +8,7 @@ from __future__ import annotations
 import time
 from pathlib import Path
 
-from conftest import ROLE, churn, job_request
+from apilib import ROLE, churn, job_request
 
 FINAL = ("Completed", "Failed", "Stopped")
 
