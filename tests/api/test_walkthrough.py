@@ -29,7 +29,8 @@ def wait_job(sm, name: str, limit: float = 120) -> dict:
 
 def test_autopilot_walkthrough(api) -> None:
     sm, runtime = api.client(), api.client("sagemaker-runtime")
-    arn = sm.create_auto_ml_job_v2(**job_request("walk"))["AutoMLJobArn"]
+    arn = sm.create_auto_ml_job_v2(**job_request("walk"),
+                                   ModelDeployConfig={"EndpointName": "walk-auto"})["AutoMLJobArn"]
     assert arn.startswith("arn:aws:sagemaker:") and arn.endswith(":automl-job/walk")
 
     first = sm.describe_auto_ml_job_v2(AutoMLJobName="walk")
@@ -56,6 +57,10 @@ def test_autopilot_walkthrough(api) -> None:
     assert values and values == sorted(values, reverse=True)
     assert values[0] == best["FinalAutoMLJobObjectiveMetric"]["Value"]
 
+    assert done["ModelDeployResult"]["EndpointName"] == "walk-auto"  # deployed as asked
+    sm.get_waiter("endpoint_in_service").wait(EndpointName="walk-auto",
+                                              WaiterConfig={"Delay": 1, "MaxAttempts": 30})
+
     container = best["InferenceContainers"][0]
     sm.create_model(ModelName="walk-model", ExecutionRoleArn=ROLE, Containers=[container])
     assert sm.describe_model(ModelName="walk-model")["ModelArn"].endswith(":model/walk-model")
@@ -73,7 +78,23 @@ def test_autopilot_walkthrough(api) -> None:
     labels = answer["Body"].read().decode().split()
     assert len(labels) == 5 and set(labels) <= {"yes", "no"}
     names = [e["EndpointName"] for e in sm.list_endpoints()["Endpoints"]]
-    assert "walk-endpoint" in names
+    assert {"walk-endpoint", "walk-auto"} <= set(names)
+
+    # UpdateEndpoint to a config that captures every request: swapped in, then captured
+    sm.create_endpoint_config(EndpointConfigName="walk-capture", ProductionVariants=[{
+        "VariantName": "AllTraffic", "ModelName": "walk-model"}], DataCaptureConfig={
+        "EnableCapture": True, "InitialSamplingPercentage": 100,
+        "DestinationS3Uri": "s3://bucket/capture", "CaptureOptions": [
+            {"CaptureMode": "Input"}, {"CaptureMode": "Output"}]})
+    sm.update_endpoint(EndpointName="walk-endpoint", EndpointConfigName="walk-capture")
+    sm.get_waiter("endpoint_in_service").wait(EndpointName="walk-endpoint",
+                                              WaiterConfig={"Delay": 1, "MaxAttempts": 30})
+    described = sm.describe_endpoint(EndpointName="walk-endpoint")
+    assert described["EndpointConfigName"] == "walk-capture"
+    assert described["DataCaptureConfig"]["CurrentSamplingPercentage"] == 100
+    runtime.invoke_endpoint(EndpointName="walk-endpoint", ContentType="text/csv", Body=body)
+    captured = list((api.s3_root / "bucket" / "capture" / "walk-endpoint").rglob("*.jsonl"))
+    assert captured and "captureData" in captured[0].read_text()
 
     # batch transform over the same model, output under the local S3 root
     inputs = api.s3_root / "bucket" / "batch"
