@@ -95,6 +95,8 @@ def run(
     time_limit: Annotated[float, typer.Option(help="seconds for the whole job")] = 300,
     metric: Annotated[str | None, typer.Option(help="objective metric (Autopilot's names)")] = None,
     problem_type: Annotated[str | None, typer.Option(help="binary | multiclass | regression")] = None,
+    mode: Annotated[str | None, typer.Option(
+        help="auto | ensembling (bagged models + ensemble) | hpo (tuned single model)")] = None,
     name: Annotated[str | None, typer.Option(help="job name (default: generated)")] = None,
     max_candidates: Annotated[int | None, typer.Option(help="stop after this many trials")] = None,
     per_trial_time_limit: Annotated[float | None, typer.Option(help="seconds per trial")] = None,
@@ -117,7 +119,7 @@ def run(
     view = _ProgressView()
     job = AutoML(
         target, workspace=workspace, on_progress=view, time_limit=time_limit, metric=metric,
-        problem_type=problem_type, name=name, max_candidates=max_candidates,
+        problem_type=problem_type, mode=mode, name=name, max_candidates=max_candidates,
         per_trial_time_limit=per_trial_time_limit, validation_fraction=validation_fraction,
         n_folds=folds, validation_data=validation_data, sample_weight=sample_weight,
         feature_types=feature_types, na_values=na_values or None,

@@ -30,7 +30,9 @@ class JobRequest(BaseModel):
     name: str | None = None
     problem_type: ProblemType | None = None
     metric: str | None = None
-    mode: Literal["auto", "hpo"] = "auto"
+    # Autopilot's modes. ensembling: bagged models and a greedy ensemble; hpo: Bayesian
+    # optimisation of single models on a holdout; auto: ensembling below AUTO_HPO_BYTES of data
+    mode: Literal["auto", "ensembling", "hpo"] = "auto"
     time_limit: float = Field(300.0, description="seconds for the whole job")
     max_candidates: int | None = None
     per_trial_time_limit: float | None = None

@@ -30,7 +30,7 @@ ALGORITHMS = {"xgboost": "xgboost", "lightgbm": "lightgbm", "catboost": "catboos
               "linear-learner": "linear", "mlp": "mlp", "nn-torch": "mlp", "fastai": "mlp"}
 PROBLEM_TYPES = {"BinaryClassification": "binary", "MulticlassClassification": "multiclass",
                  "Regression": "regression"}
-MODES = {"AUTO": "auto", "ENSEMBLING": "auto", "HYPERPARAMETER_TUNING": "hpo"}
+MODES = {"AUTO": "auto", "ENSEMBLING": "ensembling", "HYPERPARAMETER_TUNING": "hpo"}
 TABULAR_METRICS = {"Accuracy", "AUC", "BalancedAccuracy", "F1", "F1macro", "Precision",
                    "PrecisionMacro", "Recall", "RecallMacro", "LogLoss", "MAE", "MSE", "R2",
                    "RMSE"}

@@ -21,11 +21,10 @@ import numpy as np
 import pandas as pd
 
 from tabpilot.config import JobRequest
-from tabpilot.data.prepare import Prepared, check_target_column, prepare
+from tabpilot.data.prepare import Prepared, prepare, read_training_data
 from tabpilot.data.profile import profile
-from tabpilot.data.read import read_table
 from tabpilot.data.split import make_split
-from tabpilot.errors import DataError, TargetError
+from tabpilot.errors import TargetError
 from tabpilot.execution import Executor, LocalProcessExecutor, TrialContext, TrialResult, TrialTask
 from tabpilot.jobs import ensembling
 from tabpilot.jobs import status as st
@@ -73,6 +72,17 @@ def new_job_name() -> str:
     return f"tp-{time.strftime('%Y%m%d-%H%M%S')}-{secrets.token_hex(2)}"
 
 
+AUTO_HPO_BYTES = 100 * 2**20  # auto mode: ensembling below this much data, hpo above
+
+
+def resolve_mode(mode: str, prepared: Prepared) -> str:
+    """Autopilot's AUTO: ENSEMBLING for data under ~100 MB in memory, else HYPERPARAMETER_TUNING."""
+    if mode != "auto":
+        return mode
+    size = int(prepared.X.memory_usage(deep=True).sum())
+    return "ensembling" if size < AUTO_HPO_BYTES else "hpo"
+
+
 class JobRunner:
     """Runs a job in this process; trials run in the executor's processes."""
 
@@ -97,21 +107,7 @@ class JobRunner:
             self.store.ensure_new_job(self.name)
         r = self.request
         uri = "<DataFrame>" if isinstance(source, pd.DataFrame) else str(source)
-        df = read_table(source, r.na_values)
-        n_valid = None
-        if r.validation_data:
-            valid = read_table(r.validation_data, r.na_values)
-            check_target_column(valid, r.target)
-            missing = [c for c in df.columns if c not in valid.columns]
-            if missing:
-                raise DataError(f"validation data lacks column(s) {', '.join(missing[:5])}; "
-                                "it needs the training table's columns")
-            valid = valid.loc[valid[r.target].notna(), list(df.columns)]
-            n_train = int(df[r.target].notna().sum())
-            df = pd.concat([df.loc[df[r.target].notna()], valid], ignore_index=True)
-            n_valid = len(valid)
-            if n_valid == 0 or n_train == 0:
-                raise DataError("training and validation data both need rows with a target")
+        df, n_valid = read_training_data(source, r.target, r.na_values, r.validation_data)
         prepared = prepare(df, r.target, r.problem_type, r.metric, r.sample_weight,
                            r.feature_types)
         if n_valid and prepared.problem_type.is_classification:
@@ -143,9 +139,11 @@ class JobRunner:
 
     def _create(self, prepared: Prepared, uri: str, job_dir: Path) -> None:
         r = self.request
+        self.mode = resolve_mode(r.mode, prepared)
         fields = dict(status=st.IN_PROGRESS, secondary_status=st.ANALYZING,
                       target=r.target, input_uri=uri, problem_type=prepared.problem_type.value,
-                      metric=prepared.metric.name, mode="hpo", request=r.model_dump(mode="json"),
+                      metric=prepared.metric.name, mode=self.mode,
+                      request=r.model_dump(mode="json"),
                       job_dir=str(job_dir), pid=os.getpid())
         if self.adopt:
             if self.store.get_job(self.name).status == st.STOPPING:
@@ -161,6 +159,7 @@ class JobRunner:
                 "resolved": {
                     "problem_type": prepared.problem_type.value,
                     "metric": prepared.metric.name,
+                    "mode": self.mode,
                     "schema": prepared.schema.to_dict(),
                     "rows": len(prepared.y),
                     "classes": prepared.classes,
@@ -190,8 +189,11 @@ class JobRunner:
                 ) -> tuple[str, str, str | None]:
         r = self.request
         self.store.update_job(self.name, secondary_status=st.FEATURE_ENGINEERING)
+        # hpo tunes single models on a holdout; ensembling bags them (k-fold on small data)
+        ensemble = r.ensemble and self.mode == "ensembling"
+        n_folds = r.n_folds if r.n_folds is not None or self.mode == "ensembling" else 1
         split = make_split(prepared.y, prepared.problem_type.is_classification,
-                           r.validation_fraction, r.n_folds, r.seed, n_valid)
+                           r.validation_fraction, n_folds, r.seed, n_valid)
         save_validation_data(job_dir, prepared.X, prepared.y, split.validation_rows(), r.seed)
         n_threads = max(1, (os.cpu_count() or 1) // self.n_workers)
         self.executor.start(TrialContext(
@@ -205,7 +207,7 @@ class JobRunner:
         deadline = t0 + limit
         margin = min(max(2.0, 0.04 * limit), 30.0)
         # loading, saving and timing the ensemble's members (a few seconds at most)
-        ensemble_reserve = min(max(1.0, 0.08 * limit), 30.0) if r.ensemble else 0.0
+        ensemble_reserve = min(max(1.0, 0.08 * limit), 30.0) if ensemble else 0.0
         per_trial = r.per_trial_time_limit or max(10.0, 0.25 * limit)
         kill_at = t0 + limit * 1.05
         self.store.update_job(self.name, secondary_status=st.MODEL_TUNING)
@@ -230,7 +232,7 @@ class JobRunner:
             soft_end = deadline - margin - ensemble_reserve - reserve
             out_of_candidates = r.max_candidates is not None and submitted >= r.max_candidates
             out_of_time = soft_end - now < MIN_TRIAL_SECONDS
-            if out_of_time and reserve and r.ensemble and self._ensemble_wins(prepared, split,
+            if out_of_time and reserve and ensemble and self._ensemble_wins(prepared, split,
                                                                              job_dir, progress):
                 # the ensemble will be the model: the time kept for a refit buys more trials
                 refit, reserve = False, 0.0
@@ -256,8 +258,10 @@ class JobRunner:
                 return st.COMPLETED, st.MAX_RUNTIME, None
         secondary = st.MAX_CANDIDATES if out_of_candidates else st.MAX_RUNTIME
         # the ensemble may use the finalisation margin: finalising takes well under a second
-        ensembled = r.ensemble and self._ensemble(prepared, split, job_dir, progress, deadline)
+        ensembled = ensemble and self._ensemble(prepared, split, job_dir, progress, deadline)
         if refit and progress.best_candidate and not ensembled:
+            # the leaderboard's first (ties on the objective go to the faster model) is refit
+            progress.best_candidate = self._ranked(job_dir)[0][0]
             if self._refit_best(progress, deadline - margin, kill_at):
                 return st.STOPPED, st.STOPPED, "stopped by request"
         return st.COMPLETED, secondary, None

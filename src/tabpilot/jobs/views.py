@@ -19,6 +19,7 @@ from tabpilot.store import CandidateRow, JobRow, Store
 from tabpilot.tasks import ProblemType
 
 REGION, ACCOUNT = "local", "000000000000"
+AUTOPILOT_MODES = {"auto": "AUTO", "ensembling": "ENSEMBLING", "hpo": "HYPERPARAMETER_TUNING"}
 LEADERBOARD_TAIL = ["fit_seconds", "latency_ms_p50", "throughput_rows_s", "model_bytes"]
 
 
@@ -46,13 +47,15 @@ def leaderboard(store: Store, job: str) -> pd.DataFrame:
             **{m: values.get(m) for m in names},
             "fit_seconds": c.fit_seconds, "latency_ms_p50": c.latency_ms_p50,
             "throughput_rows_s": c.throughput_rows_s, "model_bytes": c.model_bytes,
+            "_partial": c.trained_on == "train",  # on a tie, a model refit on all rows first
         })
     columns = ["rank", "candidate", "algorithm", "objective", *names, *LEADERBOARD_TAIL]
     if not records:
         return pd.DataFrame(columns=columns)
     board = pd.DataFrame(records)
     ascending = metric is not None and not metric.greater_is_better
-    board = board.sort_values(["objective", "latency_ms_p50"], ascending=[ascending, True],
+    board = board.sort_values(["objective", "_partial", "latency_ms_p50"],
+                              ascending=[ascending, True, True],
                               na_position="last", kind="stable").reset_index(drop=True)
     board.insert(0, "rank", range(1, len(board) + 1))
     board.attrs["objective_metric"] = row.metric
@@ -163,7 +166,7 @@ def describe_job(store: Store, job: str) -> dict[str, Any]:
         "AutoMLProblemTypeConfig": {"TabularJobConfig": {
             "TargetAttributeName": row.target,
             "ProblemType": ptype.autopilot_name if ptype else None,
-            "Mode": "HYPERPARAMETER_TUNING",
+            "Mode": AUTOPILOT_MODES.get(req.get("mode", "auto"), "AUTO"),
             "SampleWeightAttributeName": req.get("sample_weight"),
             "CompletionCriteria": {
                 "MaxCandidates": req.get("max_candidates"),
@@ -191,6 +194,7 @@ def describe_job(store: Store, job: str) -> dict[str, Any]:
                 "ProblemType": ptype.autopilot_name if ptype else None}},
         },
         # tabpilot's own fields
+        "ResolvedMode": AUTOPILOT_MODES.get(row.mode, row.mode),
         "Workspace": str(job_dir.parent.parent),
         "JobDirectory": str(job_dir),
         "LeaderboardLocation": str(leaderboard_csv) if leaderboard_csv.exists() else None,
