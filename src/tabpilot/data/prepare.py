@@ -5,10 +5,12 @@ from __future__ import annotations
 import difflib
 import logging
 from dataclasses import dataclass, field
+from typing import Any
 
 import numpy as np
 import pandas as pd
 
+from tabpilot.data.read import read_table
 from tabpilot.data.schema import (
     Schema,
     check_feature_specification,
@@ -49,6 +51,30 @@ def check_target_column(df: pd.DataFrame, target: str) -> None:
     hint = f"; did you mean {', '.join(repr(h) for h in hints)}?" if hints else (
         f"; the columns are: {', '.join(names[:12])}{'...' if len(names) > 12 else ''}")
     raise TargetError(f"target {target!r} is not a column of the table{hint}")
+
+
+def read_training_data(source: Any, target: str, na_values: list[str] | None = None,
+                       validation_data: str | None = None) -> tuple[pd.DataFrame, int | None]:
+    """The training table, with a separate validation table's rows appended after it.
+
+    Returns the table and how many validation rows end it (None without a validation
+    table); those rows then form the validation split.
+    """
+    df = read_table(source, na_values)
+    if not validation_data:
+        return df, None
+    valid = read_table(validation_data, na_values)
+    check_target_column(valid, target)
+    missing = [c for c in df.columns if c not in valid.columns]
+    if missing:
+        raise DataError(f"validation data lacks column(s) {', '.join(missing[:5])}; "
+                        "it needs the training table's columns")
+    valid = valid.loc[valid[target].notna(), list(df.columns)]
+    n_train = int(df[target].notna().sum())
+    df = pd.concat([df.loc[df[target].notna()], valid], ignore_index=True)
+    if len(valid) == 0 or n_train == 0:
+        raise DataError("training and validation data both need rows with a target")
+    return df, len(valid)
 
 
 def prepare(df: pd.DataFrame, target: str, problem_type: ProblemType | None = None,
