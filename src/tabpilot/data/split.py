@@ -63,3 +63,12 @@ def make_split(y: np.ndarray, stratify: bool, validation_fraction: float = 0.2,
     train, valid = train_test_split(np.arange(n), test_size=validation_fraction,
                                     random_state=seed, stratify=strat)
     return Split([(np.sort(train), np.sort(valid))], "holdout")
+
+
+def subsample(rows: np.ndarray, cap: int | None, seed: int) -> np.ndarray:
+    """At most `cap` of `rows` drawn without replacement, in ascending order; all of them
+    when `cap` is None or not smaller. The same seed gives the same rows."""
+    if cap is None or len(rows) <= cap:
+        return rows
+    rng = np.random.default_rng(seed)
+    return np.sort(rng.choice(rows, size=cap, replace=False))

@@ -58,6 +58,7 @@ class TrialTask:
     number: int = 0
     # set for a refit on all training rows: candidate, infos, objective, metrics, threshold
     refit_of: dict[str, Any] | None = None
+    train_rows: int | None = None  # fit on a subsample of this many rows per fold (large data)
 
 
 @dataclass

@@ -20,6 +20,7 @@ import numpy as np
 from tabpilot.artifacts import package
 from tabpilot.artifacts.latency import measure
 from tabpilot.artifacts.predictor import Predictor
+from tabpilot.data.split import subsample
 from tabpilot.execution.base import TrialContext, TrialResult, TrialTask
 from tabpilot.features import build_encoder
 from tabpilot.metrics import score, score_all, tune_threshold
@@ -37,17 +38,24 @@ def run_trial(ctx: TrialContext, task: TrialTask) -> TrialResult:
     family = get_family(task.family)
     fit_deadline = task.soft_deadline - PACKAGING_SECONDS
     n_classes = len(ctx.classes) if ctx.classes else 0
-    rows = ctx.split.training_rows(include_holdout=task.refit_of is not None)
+    rows = subsample(ctx.split.training_rows(include_holdout=task.refit_of is not None),
+                     task.train_rows, ctx.seed)
+    folds = [(subsample(tr, task.train_rows, ctx.seed + i), va)
+             for i, (tr, va) in enumerate(ctx.split.folds)]
     encoder = build_encoder(ctx.schema, family.style).fit(ctx.X.iloc[rows])
-    encoded = encoder.transform(ctx.X)
+    # encode only the rows this trial touches: a subsample's trial stays small in memory
+    needed = np.unique(np.concatenate([rows, *[np.concatenate(f) for f in folds]]))
+    at = np.full(len(ctx.y), -1, dtype=np.int64)
+    at[needed] = np.arange(len(needed))
+    encoded = encoder.transform(ctx.X if len(needed) == len(ctx.y) else ctx.X.iloc[needed])
     cats = encoder.categorical_indices_ if family.style == "native" else []
 
     def fit_data(fit_rows: np.ndarray, valid: np.ndarray | None, deadline: float) -> FitData:
         return FitData(
-            X=encoded[fit_rows], y=ctx.y[fit_rows], problem_type=ctx.problem_type,
+            X=encoded[at[fit_rows]], y=ctx.y[fit_rows], problem_type=ctx.problem_type,
             n_classes=n_classes, categorical_indices=cats,
             weights=None if ctx.weights is None else ctx.weights[fit_rows],
-            X_valid=None if valid is None else encoded[valid],
+            X_valid=None if valid is None else encoded[at[valid]],
             y_valid=None if valid is None else ctx.y[valid],
             deadline=deadline, n_threads=ctx.n_threads, seed=ctx.seed)
 
@@ -65,8 +73,8 @@ def run_trial(ctx: TrialContext, task: TrialTask) -> TrialResult:
                   "seconds": refit_seconds}]
         scores = (parent["objective"], parent["metrics"], parent["threshold"])
     else:
-        estimators, infos, scores, valid_pred = _fit_folds(ctx, task, family, encoded,
-                                                           fit_data, fit_deadline, n_classes)
+        estimators, infos, scores, valid_pred = _fit_folds(
+            ctx, task, family, lambda r: encoded[at[r]], folds, fit_data, fit_deadline, n_classes)
         # kept beside the model for ensemble selection (rows in the split's validation order)
         out_dir = Path(task.output_dir).parent
         out_dir.mkdir(parents=True, exist_ok=True)
@@ -86,25 +94,26 @@ def run_trial(ctx: TrialContext, task: TrialTask) -> TrialResult:
         fit_seconds=fit_seconds, latency_ms_p50=timing["latency_ms_p50"],
         throughput_rows_s=timing["throughput_rows_s"], model_bytes=package.directory_bytes(out),
         artifact_dir=str(out),
-        details={"infos": infos, "estimators": len(estimators),
+        details={"infos": infos, "estimators": len(estimators), "train_rows": task.train_rows,
                  "package_seconds": time.time() - started - fit_seconds},
     )
 
 
-def _fit_folds(ctx: TrialContext, task: TrialTask, family: ModelFamily, encoded: Any,
+def _fit_folds(ctx: TrialContext, task: TrialTask, family: ModelFamily,
+               encoded: Callable[[np.ndarray], Any], folds: list[tuple[np.ndarray, np.ndarray]],
                fit_data: FitDataFn, fit_deadline: float, n_classes: int):
     """Fit on each fold's training part; score the out-of-fold predictions."""
     shape = (len(ctx.y), n_classes) if n_classes else (len(ctx.y),)
     oof = np.full(shape, np.nan)
     estimators, infos = [], []
-    n_fits = len(ctx.split.folds)
-    for i, (tr, va) in enumerate(ctx.split.folds):
+    n_fits = len(folds)
+    for i, (tr, va) in enumerate(folds):
         share = (fit_deadline - time.time()) / (n_fits - i)  # an equal share of what is left
         data = fit_data(tr, va, time.time() + max(share, 0.5))
         fit_started = time.time()
         est = family.fit(dict(task.params), data)
         data.info["seconds"] = time.time() - fit_started
-        oof[va] = family.predict(est, encoded[va], ctx.problem_type)
+        oof[va] = family.predict(est, encoded(va), ctx.problem_type)
         estimators.append(est)
         infos.append(data.info)
     valid_rows = ctx.split.validation_rows()
@@ -138,5 +147,6 @@ def _metadata(ctx: TrialContext, task: TrialTask, label: str, objective: float,
         "features": ctx.schema.features,
         "fits": infos,
         "estimators": n_estimators,
+        "train_rows": task.train_rows,  # a subsample's size per fold; None: every row
         "created": time.time(),
     }

@@ -333,6 +333,8 @@ class JobRunner:
         """
         name = progress.best_candidate
         best = self._results[name]
+        if best.details.get("train_rows"):
+            return False  # trained on a subsample of a large table: all rows would cost too much
         row = self.store.get_candidate(self.name, name)
         now = time.time()
         if soft_end - now < self._refit_seconds(progress, self.request.validation_fraction) * 0.7:
@@ -373,11 +375,13 @@ class JobRunner:
         self.store.add_candidate(job=self.name, name=name, number=proposal.number,
                                  algorithm=family.label, family=family.name,
                                  params=proposal.params, source=proposal.source,
-                                 status=st.CANDIDATE_IN_PROGRESS)
+                                 status=st.CANDIDATE_IN_PROGRESS,
+                                 trained_on=f"{proposal.train_rows // 1000}k-sample"
+                                 if proposal.train_rows else "train")
         return TrialTask(name, proposal.family, proposal.params, str(out),
                          soft_deadline=min(soft_end, now + per_trial),
                          hard_deadline=min(kill_at, now + per_trial * 1.25 + 5),
-                         number=proposal.number)
+                         number=proposal.number, train_rows=proposal.train_rows)
 
     def _record(self, result: TrialResult, prepared: Prepared, progress: Progress) -> None:
         done = result.status == st.COMPLETED

@@ -47,7 +47,8 @@ def leaderboard(store: Store, job: str) -> pd.DataFrame:
             **{m: values.get(m) for m in names},
             "fit_seconds": c.fit_seconds, "latency_ms_p50": c.latency_ms_p50,
             "throughput_rows_s": c.throughput_rows_s, "model_bytes": c.model_bytes,
-            "_partial": c.trained_on == "train",  # on a tie, a model refit on all rows first
+            # on a tie, a model refit on every row first, one trained on a subsample last
+            "_partial": {"train+holdout": 0, "refit-full": 0, "train": 1}.get(c.trained_on, 2),
         })
     columns = ["rank", "candidate", "algorithm", "objective", *names, *LEADERBOARD_TAIL]
     if not records:

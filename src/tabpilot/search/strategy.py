@@ -17,6 +17,7 @@ import optuna
 
 from tabpilot.metrics import Metric
 from tabpilot.models import FAMILIES
+from tabpilot.search.halving import Promotions, RowBudget
 from tabpilot.tasks import ProblemType
 
 log = logging.getLogger("tabpilot.search")
@@ -35,7 +36,8 @@ class Proposal:
     number: int
     family: str
     params: dict[str, Any]
-    source: str  # "portfolio" | "tpe"
+    source: str  # "portfolio" | "tpe" | "promoted"
+    train_rows: int | None = None  # train on a subsample of this many rows (None: all)
 
 
 class SearchStrategy(ABC):
@@ -65,6 +67,16 @@ class PortfolioThenTPE(SearchStrategy):
         self._trials: dict[int, optuna.Trial] = {}
         self._outcomes: dict[str, list[bool]] = {f: [] for f in self.families}
         self._family_of: dict[int, str] = {}
+        # large tables: portfolio configurations screened on a subsample, the best promoted
+        self.rows = RowBudget(n_rows)
+        self.promotions = Promotions(metric.greater_is_better)
+        self._screening: dict[int, Proposal] = {}
+        self._next = 0  # proposal numbers: optuna's trial numbers plus promotions
+
+    @property
+    def n_portfolio(self) -> int:
+        """How many proposals come from the portfolio before TPE takes over."""
+        return self._n_portfolio
 
     def _banned(self, family: str) -> bool:
         """A family that failed every one of its first trials is not proposed again."""
@@ -85,6 +97,11 @@ class PortfolioThenTPE(SearchStrategy):
         return [config for _, _, config in sorted(entries, key=lambda e: (e[0], e[1]))]
 
     def ask(self) -> Proposal:
+        promoted = self.promotions.next() if self.rows.large else None
+        if promoted is not None:
+            self._family_of[self._next] = promoted.family
+            return self._proposal(promoted.family, promoted.params, "promoted",
+                                  self.rows.full(promoted.family))
         trial = self.study.ask()
         family = trial.suggest_categorical("algorithm", self.families)
         allowed = [f for f in self.families if not self._banned(f)]
@@ -95,17 +112,32 @@ class PortfolioThenTPE(SearchStrategy):
             trial = self.study.ask()
             family = trial.suggest_categorical("algorithm", self.families)
         params = FAMILIES[family].params(trial, self.n_rows)
-        self._trials[trial.number] = trial
-        self._family_of[trial.number] = family
         source = "portfolio" if trial.number < self._n_portfolio else "tpe"
-        return Proposal(trial.number, family, params, source)
+        rows = self.rows.screen(family) if source == "portfolio" else self.rows.full(family)
+        self._trials[self._next] = trial
+        self._family_of[self._next] = family
+        proposal = self._proposal(family, params, source, rows)
+        if source == "portfolio" and self.rows.large:
+            self._screening[proposal.number] = proposal
+        return proposal
+
+    def _proposal(self, family: str, params: dict[str, Any], source: str,
+                  rows: int | None) -> Proposal:
+        proposal = Proposal(self._next, family, params, source, rows)
+        self._next += 1
+        return proposal
 
     def tell(self, number: int, value: float | None) -> None:
-        trial = self._trials.pop(number, None)
-        if trial is None:
-            return
+        screened = self._screening.pop(number, None)
+        if screened is not None:
+            self.promotions.add(screened.family, screened.params, value)
         ok = value is not None and value == value
-        self._outcomes[self._family_of.pop(number)].append(ok)
+        family = self._family_of.pop(number, None)
+        if family is not None:
+            self._outcomes[family].append(ok)
+        trial = self._trials.pop(number, None)
+        if trial is None:  # a promotion: the study saw its configuration when screened
+            return
         if not ok:  # failed or NaN
             self.study.tell(trial, state=optuna.trial.TrialState.FAIL)
         else:
