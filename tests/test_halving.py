@@ -7,7 +7,15 @@ import numpy as np
 from tabpilot.data.split import subsample
 from tabpilot.metrics import METRICS
 from tabpilot.search import PortfolioThenTPE
-from tabpilot.search.halving import ETA, LARGE_ROWS, SLOW_ROWS, Promotions, RowBudget
+from tabpilot.search.halving import (
+    ETA,
+    LARGE_ROWS,
+    SCREEN_MAX_ROWS,
+    SCREEN_MIN_ROWS,
+    SLOW_ROWS,
+    Promotions,
+    RowBudget,
+)
 from tabpilot.tasks import ProblemType
 
 
@@ -19,9 +27,15 @@ def test_small_tables_train_on_every_row() -> None:
 def test_large_tables_screen_the_portfolio_then_promote_the_best_third() -> None:
     n = 400_000
     strategy = PortfolioThenTPE(["lightgbm", "xgboost"], METRICS["AUC"], ProblemType.BINARY, n)
-    screened = [strategy.ask() for _ in range(strategy.n_portfolio)]
-    assert {p.source for p in screened} == {"portfolio"}
-    assert {p.train_rows for p in screened} == {n // 8}
+    portfolio = [strategy.ask() for _ in range(strategy.n_portfolio)]
+    assert {p.source for p in portfolio} == {"portfolio"}
+    # each family's first configuration trains on every row; the others are screened
+    leads = [p for p in portfolio if p.train_rows is None]
+    assert sorted(p.family for p in leads) == ["lightgbm", "xgboost"]
+    screened = [p for p in portfolio if p.train_rows is not None]
+    assert {p.train_rows for p in screened} == {n // 20}
+    for p in leads:
+        strategy.tell(p.number, 0.5)
     scores = np.linspace(0.70, 0.80, len(screened))
     for p, value in zip(screened, scores, strict=True):
         strategy.tell(p.number, float(value))
@@ -31,7 +45,7 @@ def test_large_tables_screen_the_portfolio_then_promote_the_best_third() -> None
     assert len(promoted) == len(screened) // ETA
     assert promoted[0].params == screened[-1].params  # the best screened first
     assert all(p.train_rows is None for p in promoted)  # boosting: every row
-    numbers = [q.number for q in screened + promoted + [p]]
+    numbers = [q.number for q in portfolio + promoted + [p]]
     assert len(set(numbers)) == len(numbers)  # candidate names stay unique
     assert p.source == "tpe" and p.train_rows is None
 
@@ -41,6 +55,8 @@ def test_slow_families_are_capped_on_large_tables() -> None:
     assert rows.full("random_forest") == SLOW_ROWS and rows.full("lightgbm") is None
     assert rows.screen("random_forest") <= SLOW_ROWS
     assert RowBudget(50_000).full("random_forest") is None
+    assert RowBudget(5_000_000).screen("lightgbm") == SCREEN_MAX_ROWS
+    assert RowBudget(LARGE_ROWS).screen("lightgbm") == SCREEN_MIN_ROWS
 
 
 def test_promotion_follows_the_metric_direction_and_ignores_failures() -> None:

@@ -318,8 +318,8 @@ class JobRunner:
     def _refit_seconds(self, progress: Progress, validation_fraction: float) -> float:
         """Time to keep for retraining the best candidate on train + holdout."""
         best = self._results.get(progress.best_candidate or "")
-        if best is None:
-            return 0.0
+        if best is None or best.details.get("train_rows"):
+            return 0.0  # nothing to refit: no best yet, or a subsample's model (kept as it is)
         # the whole trial (encoding, fitting, scoring), scaled to the larger training set
         return best.fit_seconds / (1 - validation_fraction) * 1.25 + \
             best.details.get("package_seconds", 1.0)
@@ -378,6 +378,8 @@ class JobRunner:
                                  status=st.CANDIDATE_IN_PROGRESS,
                                  trained_on=f"{proposal.train_rows // 1000}k-sample"
                                  if proposal.train_rows else "train")
+        if proposal.source == "promoted" and not self.request.per_trial_time_limit:
+            per_trial *= 2  # every row of a large table, after a screening on a subsample
         return TrialTask(name, proposal.family, proposal.params, str(out),
                          soft_deadline=min(soft_end, now + per_trial),
                          hard_deadline=min(kill_at, now + per_trial * 1.25 + 5),

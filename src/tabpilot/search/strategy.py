@@ -17,6 +17,7 @@ import optuna
 
 from tabpilot.metrics import Metric
 from tabpilot.models import FAMILIES
+from tabpilot.models.portfolio import portfolio
 from tabpilot.search.halving import Promotions, RowBudget
 from tabpilot.tasks import ProblemType
 
@@ -91,10 +92,13 @@ class PortfolioThenTPE(SearchStrategy):
         entries = []
         for order, family in enumerate(self.families):
             delay = SLOW_DELAY if FAMILIES[family].slow and self.n_rows >= LARGE_ROWS else 0
-            for rank, params in enumerate(FAMILIES[family].portfolio(problem_type)):
+            for rank, params in enumerate(portfolio(FAMILIES[family], problem_type)):
                 config = {f"{family}.{k}": v for k, v in params.items()}
                 entries.append((rank + delay, order, {"algorithm": family, **config}))
-        return [config for _, _, config in sorted(entries, key=lambda e: (e[0], e[1]))]
+        ordered = sorted(entries, key=lambda e: (e[0], e[1]))
+        # on large tables each fast family's first configuration trains on every row at once
+        self._leads = [rank == 0 and not FAMILIES[c["algorithm"]].slow for rank, _, c in ordered]
+        return [config for _, _, config in ordered]
 
     def ask(self) -> Proposal:
         promoted = self.promotions.next() if self.rows.large else None
@@ -113,11 +117,13 @@ class PortfolioThenTPE(SearchStrategy):
             family = trial.suggest_categorical("algorithm", self.families)
         params = FAMILIES[family].params(trial, self.n_rows)
         source = "portfolio" if trial.number < self._n_portfolio else "tpe"
-        rows = self.rows.screen(family) if source == "portfolio" else self.rows.full(family)
+        lead = source == "portfolio" and self._leads[trial.number]
+        rows = self.rows.screen(family) if source == "portfolio" and not lead \
+            else self.rows.full(family)
         self._trials[self._next] = trial
         self._family_of[self._next] = family
         proposal = self._proposal(family, params, source, rows)
-        if source == "portfolio" and self.rows.large:
+        if source == "portfolio" and not lead and self.rows.large:
             self._screening[proposal.number] = proposal
         return proposal
 
