@@ -140,6 +140,10 @@ CASES = [
     pytest.param(_good, ["--time-limit", "0"], ["time limit", "more than 0"],
                  id="time-limit-zero"),
     pytest.param(_good, ["--time-limit", "-5"], ["time limit", "-5"], id="time-limit-negative"),
+    pytest.param(_good, ["--max-latency-ms", "0"], ["max latency", "more than 0 ms", "got 0"],
+                 id="max-latency-zero"),
+    pytest.param(_good, ["--max-latency-ms", "-2.5"], ["max latency", "got -2.5"],
+                 id="max-latency-negative"),
 ]
 
 

@@ -46,18 +46,25 @@ def _fmt(value: Any) -> str:
     return str(value)
 
 
-def _leaderboard_table(board: pd.DataFrame, metric: str | None, limit: int = 15) -> Table:
-    """The leaderboard's key columns; every metric is in --json and leaderboard.csv."""
+def _leaderboard_table(board: pd.DataFrame, metric: str | None, limit: int = 15,
+                       best: str | None = None) -> Table:
+    """The leaderboard's key columns; every metric is in --json and leaderboard.csv.
+
+    `*` marks the job's best candidate (not rank 1 when a latency bound ruled that out);
+    `pareto` the accuracy-latency front."""
     table = Table(title=f"Leaderboard (objective: {metric})")
-    headers = ["#", "candidate", "algorithm", str(metric), "fit s", "ms/row", "rows/s", "MB"]
+    headers = ["#", "candidate", "algorithm", str(metric), "fit s", "ms/row", "rows/s", "MB",
+               "pareto"]
     for h in headers:
         table.add_column(h, justify="left" if h in ("candidate", "algorithm") else "right")
     for _, row in board.head(limit).iterrows():
         size = row["model_bytes"]
-        table.add_row(str(row["rank"]), row["candidate"], row["algorithm"],
+        mark = "*" if row["candidate"] == best else ""
+        table.add_row(f"{mark}{row['rank']}", row["candidate"], row["algorithm"],
                       _fmt(row["objective"]), f"{row['fit_seconds']:.1f}",
                       _fmt(row["latency_ms_p50"]), f"{row['throughput_rows_s']:,.0f}",
-                      "-" if pd.isna(size) else f"{size / 1e6:.2f}")
+                      "-" if pd.isna(size) else f"{size / 1e6:.2f}",
+                      "yes" if row["pareto"] else "")
     if len(board) > limit:
         table.caption = f"{len(board) - limit} more: tabpilot candidates JOB"
     return table
@@ -108,6 +115,8 @@ def run(
     na_values: Annotated[list[str] | None, typer.Option("--na-value", help="extra missing marker")] = None,
     algorithms: Annotated[str | None, typer.Option(help="comma list, e.g. lightgbm,xgboost")] = None,
     workers: Annotated[int | None, typer.Option(help="parallel trials (default: cores)")] = None,
+    max_latency_ms: Annotated[float | None, typer.Option(
+        help="best candidate: the best answering one row within this many ms")] = None,
     seed: Annotated[int | None, typer.Option()] = None,
     workspace: Workspace = None,
     as_json: JsonFlag = False,
@@ -124,6 +133,7 @@ def run(
         n_folds=folds, validation_data=validation_data, sample_weight=sample_weight,
         feature_types=feature_types, na_values=na_values or None,
         algorithms=algorithms.split(",") if algorithms else None, n_workers=workers, seed=seed,
+        max_latency_ms=max_latency_ms,
     )
     interrupted = False
     if quiet or as_json or not err.is_terminal:
@@ -145,14 +155,20 @@ def run(
 
 def _show_result(job, desc: dict[str, Any]) -> None:
     board = job.leaderboard()
+    best = (desc["BestCandidate"] or {}).get("CandidateName")
     if not board.empty:
-        out.print(_leaderboard_table(board, desc["AutoMLJobObjective"]["MetricName"]))
+        out.print(_leaderboard_table(board, desc["AutoMLJobObjective"]["MetricName"],
+                                     best=best))
     status = f"{desc['AutoMLJobStatus']} ({desc['AutoMLJobSecondaryStatus']})"
     out.print(f"job [bold]{desc['AutoMLJobName']}[/]: {status} in {desc['ElapsedSeconds']}s")
     if desc.get("FailureReason"):
         out.print(f"reason: {desc['FailureReason']}")
+    if desc.get("SelectionNote"):
+        out.print(f"note: {desc['SelectionNote']}")
     if desc["BestCandidate"]:
         out.print(f"best model: {desc['BestCandidate']['ModelLocation']}")
+    if desc.get("FastCandidate"):
+        out.print(f"fast choice (nearly as good, far faster): {desc['FastCandidate']}")
 
 
 # -- inspect ------------------------------------------------------------------------------
@@ -216,8 +232,10 @@ def candidates(job: str, workspace: Workspace = None, as_json: JsonFlag = False,
         _print_json({"Candidates": handle.candidates()})
         return
     board = handle.leaderboard()
-    out.print(_leaderboard_table(board, handle.describe()["AutoMLJobObjective"]["MetricName"],
-                                 limit=len(board)))
+    desc = handle.describe()
+    out.print(_leaderboard_table(board, desc["AutoMLJobObjective"]["MetricName"],
+                                 limit=len(board),
+                                 best=(desc["BestCandidate"] or {}).get("CandidateName")))
     if all_:
         for c in handle.candidates():
             if c["CandidateStatus"] != "Completed":

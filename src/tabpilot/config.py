@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import os
 import re
 from pathlib import Path
@@ -46,6 +47,8 @@ class JobRequest(BaseModel):
     n_workers: int | None = None
     keep_candidates: int = 20
     ensemble: bool = True  # end with a greedy ensemble of the best candidates
+    # the best candidate is the best whose single-row latency (p50) is within this bound
+    max_latency_ms: float | None = None
     seed: int = 0
 
     @field_validator("time_limit")
@@ -54,6 +57,14 @@ class JobRequest(BaseModel):
         if not v > 0:
             raise ValueError(f"time limit must be more than 0 seconds, got {v:g}; "
                              "pass e.g. --time-limit 120")
+        return v
+
+    @field_validator("max_latency_ms")
+    @classmethod
+    def _positive_latency(cls, v: float | None) -> float | None:
+        if v is not None and not (v > 0 and math.isfinite(v)):
+            raise ValueError(f"max latency must be more than 0 ms, got {v:g}; "
+                             "pass e.g. --max-latency-ms 10")
         return v
 
     @field_validator("max_candidates")

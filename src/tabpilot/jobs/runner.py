@@ -26,7 +26,8 @@ from tabpilot.data.profile import profile
 from tabpilot.data.split import make_split
 from tabpilot.errors import TargetError
 from tabpilot.execution import Executor, LocalProcessExecutor, TrialContext, TrialResult, TrialTask
-from tabpilot.jobs import ensembling
+from tabpilot.execution.trial import VALIDATION_PREDICTIONS
+from tabpilot.jobs import ensembling, selection
 from tabpilot.jobs import status as st
 from tabpilot.jobs.views import leaderboard
 from tabpilot.models import FAMILIES
@@ -217,6 +218,7 @@ class JobRunner:
         progress = Progress(self.name, st.IN_PROGRESS, st.MODEL_TUNING, 0.0, limit,
                             metric=prepared.metric.name)
         refit = split.kind == "holdout"
+        collapse = split.is_cv and r.max_latency_ms is not None  # a too-slow bag: refit-full
         submitted, last_stop_check = 0, 0.0
         while True:
             now = time.time()
@@ -228,7 +230,8 @@ class JobRunner:
                         strategy.tell(proposals[result.candidate].number, None)
                         self._record(result, prepared, progress)
                     return st.STOPPED, st.STOPPED, "stopped by request"
-            reserve = self._refit_seconds(progress, r.validation_fraction) if refit else 0.0
+            reserve = self._refit_seconds(progress, r.validation_fraction) if refit else \
+                self._refit_full_seconds(prepared, len(split.folds)) if collapse else 0.0
             soft_end = deadline - margin - ensemble_reserve - reserve
             out_of_candidates = r.max_candidates is not None and submitted >= r.max_candidates
             out_of_time = soft_end - now < MIN_TRIAL_SECONDS
@@ -260,10 +263,16 @@ class JobRunner:
         # the ensemble may use the finalisation margin: finalising takes well under a second
         ensembled = ensemble and self._ensemble(prepared, split, job_dir, progress, deadline)
         if refit and progress.best_candidate and not ensembled:
-            # the leaderboard's first (ties on the objective go to the faster model) is refit
-            progress.best_candidate = self._ranked(job_dir)[0][0]
-            if self._refit_best(progress, deadline - margin, kill_at):
+            # the leaderboard's first within any latency bound (ties on the objective go to
+            # the faster model) is refit
+            progress.best_candidate, _ = selection.choose(leaderboard(self.store, self.name),
+                                                          r.max_latency_ms)
+            if progress.best_candidate in self._results and \
+                    self._refit_best(progress, deadline - margin, kill_at):
                 return st.STOPPED, st.STOPPED, "stopped by request"
+        if collapse and self._refit_full(prepared, split, job_dir, progress, deadline - margin,
+                                         kill_at):
+            return st.STOPPED, st.STOPPED, "stopped by request"
         return st.COMPLETED, secondary, None
 
     def _ranked(self, job_dir: Path) -> list[tuple[str, Path]]:
@@ -275,6 +284,8 @@ class JobRunner:
                        ) -> bool:
         if progress.best_value is None or progress.done == self._ensemble_checked_at:
             return False  # checked already with these candidates
+        if self.request.max_latency_ms is not None:
+            return False  # an ensemble seldom meets a latency bound: keep the refit's time
         self._ensemble_checked_at = progress.done
         try:
             return ensembling.would_win(prepared, split, self._ranked(job_dir),
@@ -308,6 +319,8 @@ class JobRunner:
             fit_seconds=result.seconds, latency_ms_p50=result.latency_ms_p50,
             throughput_rows_s=result.throughput_rows_s, model_bytes=result.model_bytes,
             artifact_dir=str(result.directory), ended=time.time())
+        if not selection.within(result.latency_ms_p50, self.request.max_latency_ms):
+            return False  # a candidate on the leaderboard, but too slow to be the model
         progress.best_value, progress.best_candidate = result.objective, name
         self.store.update_job(self.name, best_candidate=name)
         return True
@@ -367,6 +380,68 @@ class JobRunner:
                 break
         return False
 
+    def _refit_full_seconds(self, prepared: Prepared, n_folds: int) -> float:
+        """Time to keep for collapsing the best bag into one model, when the bound rules
+        the bag out: one fit on every row, about its k fold fits / (k - 1)."""
+        done = [r for r in self._results.values()
+                if r.status == st.COMPLETED and r.objective is not None]
+        if not done:
+            return 0.0
+        best = max(done, key=lambda r: prepared.metric.sign() * r.objective)
+        if selection.within(best.latency_ms_p50, self.request.max_latency_ms):
+            return 0.0
+        return best.fit_seconds / max(n_folds - 1, 1) * 1.25 + \
+            best.details.get("package_seconds", 1.0)
+
+    def _refit_full(self, prepared: Prepared, split, job_dir: Path, progress: Progress,
+                    soft_end: float, kill_at: float) -> bool:
+        """Collapse the best k-fold bag that the latency bound rules out into one model
+        refit on every row, as a candidate of its own. True when a stop request arrived.
+
+        The refit keeps the bag's validation scores. They are the out-of-fold scores of
+        its fold models, each fitted on (k-1)/k of the rows, so one model fitted on all
+        of them is expected to do at least as well on new rows; the bag itself usually does
+        a little better than either, which is what the bound costs.
+        """
+        k = len(split.folds)
+        bag = selection.refit_full_target(leaderboard(self.store, self.name),
+                                          self.request.max_latency_ms or 0.0, k)
+        parent = self._results.get(bag or "")
+        if bag is None or parent is None:
+            return False
+        needed = parent.fit_seconds / max(k - 1, 1) + parent.details.get("package_seconds", 1.0)
+        if soft_end - time.time() < needed:
+            log.info("no time left to refit %s on every row", bag)
+            return False
+        row = self.store.get_candidate(self.name, bag)
+        name = f"{bag}-full"
+        number = 1 + max(c.number for c in self.store.list_candidates(self.name))
+        out = job_dir / "candidates" / name / "model"
+        out.parent.mkdir(parents=True, exist_ok=True)
+        # the predictions its (inherited) scores come from; reports read them
+        shutil.copyfile(Path(parent.artifact_dir).parent / VALIDATION_PREDICTIONS,
+                        out.parent / VALIDATION_PREDICTIONS)
+        self.store.add_candidate(job=self.name, name=name, number=number,
+                                 algorithm=row.algorithm, family=row.family, params=row.params,
+                                 source=selection.REFIT_FULL, status=st.CANDIDATE_IN_PROGRESS)
+        self.store.update_job(self.name, secondary_status=st.TRAINING_MODELS)
+        self.executor.submit(TrialTask(name, row.family, row.params, str(out), soft_end,
+                                       kill_at, number, refit_of={
+                                           "candidate": bag, "infos": parent.details["infos"],
+                                           "objective": parent.objective,
+                                           "metrics": parent.metrics,
+                                           "threshold": parent.threshold}))
+        while self.executor.running():
+            if self._stop_requested():
+                return True  # finalising stops the refit and marks it Stopped
+            for result in self.executor.poll(timeout=0.2):
+                if result.status == st.COMPLETED:
+                    self.store.update_candidate(self.name, name, trained_on=selection.REFIT_FULL)
+                self._record(result, prepared, progress)
+            if time.time() >= kill_at:
+                break
+        return False
+
     def _task(self, proposal: Proposal, job_dir: Path, now: float, soft_end: float,
               per_trial: float, kill_at: float) -> TrialTask:
         family = FAMILIES[proposal.family]
@@ -400,8 +475,9 @@ class JobRunner:
             log.warning("candidate %s failed: %s", result.candidate, result.failure_reason)
             return
         progress.done += 1
-        if result.objective is not None and prepared.metric.is_better(result.objective,
-                                                                      progress.best_value):
+        if result.objective is not None and prepared.metric.is_better(
+                result.objective, progress.best_value) and selection.within(
+                result.latency_ms_p50, self.request.max_latency_ms):
             progress.best_value = result.objective
             progress.best_candidate = result.candidate
             self.store.update_job(self.name, best_candidate=result.candidate)
@@ -420,21 +496,27 @@ class JobRunner:
             status, secondary = st.FAILED, st.FAILED
             reason = ("no candidate finished within the time limit; raise --time-limit or "
                       "check the failure reasons with `tabpilot candidates JOB`")
-        self._prune(board)
+        best, note = selection.choose(board, self.request.max_latency_ms)
+        if note:
+            log.warning(note)
+        self._prune(board, keep={best, *board.loc[board["pareto"].astype(bool), "candidate"]})
         if not board.empty:
             board.to_csv(job_dir / "leaderboard.csv", index=False)
-        best = None if board.empty else str(board.iloc[0]["candidate"])
         self.store.update_job(self.name, status=status, secondary_status=secondary,
                               failure_reason=reason, best_candidate=best, ended=time.time(),
                               stats=dict(self.store.get_job(self.name).stats,
-                                         seconds=round(time.time() - t0, 3)))
+                                         seconds=round(time.time() - t0, 3),
+                                         selection_note=note))
         progress = Progress(self.name, status, secondary, time.time() - t0,
                             self.request.time_limit)
         self.on_progress(progress)
 
-    def _prune(self, board: pd.DataFrame) -> None:
-        """Keep the model directories of the best `keep_candidates`; drop the rest."""
+    def _prune(self, board: pd.DataFrame, keep: set[str | None]) -> None:
+        """Keep the model directories of the best `keep_candidates` and of `keep` (the
+        chosen one and the accuracy-latency front); drop the rest."""
         for name in board["candidate"].iloc[self.request.keep_candidates:]:
+            if name in keep:
+                continue
             row = self.store.get_candidate(self.name, name)
             if row.artifact_dir:
                 shutil.rmtree(Path(row.artifact_dir).parent, ignore_errors=True)

@@ -14,6 +14,7 @@ import pandas as pd
 import psutil
 
 from tabpilot.jobs import status as st
+from tabpilot.jobs.selection import fast_choice, pareto_front
 from tabpilot.metrics import METRICS, STANDARD_METRICS
 from tabpilot.store import CandidateRow, JobRow, Store
 from tabpilot.tasks import ProblemType
@@ -50,7 +51,8 @@ def leaderboard(store: Store, job: str) -> pd.DataFrame:
             # on a tie, a model refit on every row first, one trained on a subsample last
             "_partial": {"train+holdout": 0, "refit-full": 0, "train": 1}.get(c.trained_on, 2),
         })
-    columns = ["rank", "candidate", "algorithm", "objective", *names, *LEADERBOARD_TAIL]
+    columns = ["rank", "candidate", "algorithm", "objective", *names, *LEADERBOARD_TAIL,
+               "pareto"]
     if not records:
         return pd.DataFrame(columns=columns)
     board = pd.DataFrame(records)
@@ -59,6 +61,10 @@ def leaderboard(store: Store, job: str) -> pd.DataFrame:
                               ascending=[ascending, True, True],
                               na_position="last", kind="stable").reset_index(drop=True)
     board.insert(0, "rank", range(1, len(board) + 1))
+    # on the accuracy-latency front: no other candidate is both as good and as fast
+    board["pareto"] = pareto_front(board["objective"].to_numpy(dtype=float),
+                                   board["latency_ms_p50"].to_numpy(dtype=float),
+                                   metric is None or metric.greater_is_better)
     board.attrs["objective_metric"] = row.metric
     return board[columns]
 
@@ -82,7 +88,7 @@ def _report_locations(artifact_dir: str | None) -> dict[str, str]:
 
 
 def candidate_view(job: JobRow, c: CandidateRow, metrics: dict[str, float | None],
-                   rank: int | None = None) -> dict[str, Any]:
+                   rank: int | None = None, pareto: bool | None = None) -> dict[str, Any]:
     metric = METRICS.get(job.metric or "")
     objective_status = {"Completed": "Succeeded", "InProgress": "Pending"}.get(c.status, "Failed")
     view: dict[str, Any] = {
@@ -121,6 +127,7 @@ def candidate_view(job: JobRow, c: CandidateRow, metrics: dict[str, float | None
         "ModelBytes": c.model_bytes,
         "ModelLocation": c.artifact_dir,
         "TrainedOn": c.trained_on,
+        "ParetoOptimal": pareto,  # on the leaderboard's accuracy-latency front
     }
     if c.failure_reason:
         view["FailureReason"] = c.failure_reason
@@ -132,11 +139,13 @@ def candidates_view(store: Store, job: str) -> dict[str, Any]:
     row = store.get_job(job)
     board = leaderboard(store, job)
     ranks = {name: i + 1 for i, name in enumerate(board["candidate"])}
+    front = dict(zip(board["candidate"], board["pareto"].astype(bool), strict=True))
     metrics = store.metrics(job)
     rows = store.list_candidates(job)
     rows.sort(key=lambda c: (ranks.get(c.name, len(ranks) + 1), c.number))
     return {"Candidates": [
-        candidate_view(row, c, metrics.get(c.name, {}).get("validation", {}), ranks.get(c.name))
+        candidate_view(row, c, metrics.get(c.name, {}).get("validation", {}), ranks.get(c.name),
+                       front.get(c.name))
         for c in rows
     ]}
 
@@ -145,10 +154,16 @@ def describe_job(store: Store, job: str) -> dict[str, Any]:
     """DescribeAutoMLJobV2's fields, plus tabpilot's own."""
     row = check_alive(store, store.get_job(job))
     req = row.request
-    best = None
+    board = leaderboard(store, job)
+    best = fast = None
     if row.best_candidate:
         c = store.get_candidate(job, row.best_candidate)
-        best = candidate_view(row, c, store.metrics(job).get(c.name, {}).get("validation", {}), 1)
+        at = board.index[board["candidate"] == c.name]
+        best = candidate_view(row, c, store.metrics(job).get(c.name, {}).get("validation", {}),
+                              int(board.at[at[0], "rank"]) if len(at) else None,
+                              bool(board.at[at[0], "pareto"]) if len(at) else None)
+        metric = METRICS.get(row.metric or "")
+        fast = fast_choice(board, c.name, metric is None or metric.greater_is_better)
     ptype = ProblemType(row.problem_type) if row.problem_type else None
     job_dir = Path(row.job_dir)
     leaderboard_csv = job_dir / "leaderboard.csv"
@@ -206,4 +221,8 @@ def describe_job(store: Store, job: str) -> dict[str, Any]:
         "DataExplorationLocation": str(job_dir / "data_exploration.json")
         if (job_dir / "data_exploration.json").exists() else None,
         "ElapsedSeconds": (row.stats or {}).get("seconds"),
+        "MaxLatencyMs": req.get("max_latency_ms"),
+        "SelectionNote": (row.stats or {}).get("selection_note"),
+        # nearly as good as the best candidate (FAST_TOLERANCE) and much faster, if any
+        "FastCandidate": fast,
     }

@@ -1,0 +1,119 @@
+"""Latency-aware selection: which candidate a job hands out, and the accuracy-latency front.
+
+Every candidate's single-row latency (p50 of one-row predictions on the packaged model,
+`artifacts.latency.measure`) is in the store. A job's best candidate is the best by the
+objective whose latency is within the request's `max_latency_ms`; without a bound, simply
+the best by the objective. The functions here work on leaderboard rows (best first), so
+the runner, the views and the CLI agree on one definition.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pandas as pd
+
+# A "fast choice" may lose this share of the objective (relative to the chosen candidate's)
+# for at least FAST_SPEEDUP times less single-row latency.
+FAST_TOLERANCE = 0.005
+FAST_SPEEDUP = 2.0
+REFIT_FULL = "refit-full"  # `trained_on` of a bag collapsed into one model on every row
+
+
+def within(latency_ms: float | None, bound_ms: float | None) -> bool:
+    """Whether a measured latency meets the bound; unmeasured never does, no bound always."""
+    if bound_ms is None:
+        return True
+    return latency_ms is not None and math.isfinite(latency_ms) and latency_ms <= bound_ms
+
+
+def pareto_front(objective: np.ndarray, latency: np.ndarray, greater_is_better: bool
+                 ) -> np.ndarray:
+    """True for the rows no other row dominates: at least as good on the objective and at
+    least as fast, and strictly better on one of the two. Rows lacking either are off it."""
+    gain = np.asarray(objective, dtype=float) * (1.0 if greater_is_better else -1.0)
+    cost = np.asarray(latency, dtype=float)
+    valid = np.isfinite(gain) & np.isfinite(cost)
+    front = np.zeros(len(gain), dtype=bool)
+    for i in np.flatnonzero(valid):
+        dominated = valid & (gain >= gain[i]) & (cost <= cost[i]) & (
+            (gain > gain[i]) | (cost < cost[i]))
+        front[i] = not dominated.any()
+    return front
+
+
+def choose(board: pd.DataFrame, bound_ms: float | None) -> tuple[str | None, str | None]:
+    """The candidate to hand out, and a note when no candidate met the bound.
+
+    `board` is the leaderboard (best first). When nothing answers within the bound the
+    fastest candidate is handed out rather than none, and the note says so.
+    """
+    if board.empty:
+        return None, None
+    for name, latency in zip(board["candidate"], board["latency_ms_p50"], strict=True):
+        if within(_num(latency), bound_ms):
+            return str(name), None
+    latencies = pd.to_numeric(board["latency_ms_p50"], errors="coerce")
+    if latencies.notna().any():
+        fastest = board.loc[latencies.idxmin()]
+        return str(fastest["candidate"]), (
+            f"no candidate answers one row within {bound_ms:g} ms; the fastest, "
+            f"{fastest['candidate']} ({float(fastest['latency_ms_p50']):.3g} ms), was chosen")
+    return str(board.iloc[0]["candidate"]), (
+        f"no candidate's latency was measured; {board.iloc[0]['candidate']} was chosen "
+        f"without checking the {bound_ms:g} ms bound")
+
+
+def fast_choice(board: pd.DataFrame, chosen: str | None, greater_is_better: bool,
+                tolerance: float = FAST_TOLERANCE, speedup: float = FAST_SPEEDUP) -> str | None:
+    """The fastest candidate at least `speedup` times faster than `chosen` whose objective
+    is within `tolerance` (relative) of its objective; None when there is none.
+
+    An ensemble or a k-fold bag answers one row several times slower than one model of it;
+    this names the cheaper model that costs (almost) nothing in accuracy.
+    """
+    rows = board.set_index("candidate")
+    if chosen is None or chosen not in rows.index:
+        return None
+    best_obj, best_ms = _num(rows.at[chosen, "objective"]), _num(rows.at[chosen, "latency_ms_p50"])
+    if best_obj is None or best_ms is None:
+        return None
+    sign = 1.0 if greater_is_better else -1.0
+    allowed = tolerance * max(abs(best_obj), 1e-12)
+    found, found_ms = None, best_ms / speedup
+    for name, obj, ms in zip(board["candidate"], board["objective"], board["latency_ms_p50"],
+                             strict=True):
+        obj, ms = _num(obj), _num(ms)
+        if obj is None or ms is None or name == chosen:
+            continue
+        if sign * (best_obj - obj) <= allowed and ms <= found_ms:
+            found, found_ms = str(name), ms
+    return found
+
+
+def refit_full_target(board: pd.DataFrame, bound_ms: float, n_folds: int) -> str | None:
+    """The best k-fold bag that misses the bound but whose one-model refit might meet it.
+
+    Only candidates ranked above the best one within the bound are worth collapsing, and
+    ensembles are not bags of one pipeline. One model of a bag of k answers about k times
+    faster (a little less: the preprocessing is shared).
+    """
+    for name, algorithm, ms in zip(board["candidate"], board["algorithm"],
+                                   board["latency_ms_p50"], strict=True):
+        ms = _num(ms)
+        if within(ms, bound_ms):
+            return None  # this one is chosen already; nothing below it is better
+        if algorithm == "Ensemble" or ms is None:
+            continue
+        if ms / n_folds <= bound_ms:
+            return str(name)
+    return None
+
+
+def _num(value: object) -> float | None:
+    try:
+        out = float(value)  # type: ignore[arg-type]
+    except (TypeError, ValueError):
+        return None
+    return out if math.isfinite(out) else None

@@ -1,0 +1,226 @@
+"""Latency-aware selection: --max-latency-ms, the accuracy-latency Pareto front, refit-full.
+
+The jobs use a random forest (accurate on an XOR target, ~40 ms per row as a 5-fold bag,
+~8 ms as one forest) and a linear model (~0.6 ms per row, near chance on XOR). The bounds
+are set from the latencies the unbounded job measured, at the geometric middle of the two
+latencies they separate, so a machine busier or quieter by up to 2x changes nothing.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from tabpilot import AutoML
+from tabpilot.jobs.selection import REFIT_FULL, choose, fast_choice, pareto_front
+
+ALGORITHMS = ["random_forest", "linear"]
+FOLDS = 5  # the k-fold of a 400-row table: a bag answers about 5 times slower than one model
+
+
+@pytest.fixture(scope="module")
+def xor_frame() -> pd.DataFrame:
+    rng = np.random.default_rng(0)
+    n = 400
+    a, b, noise = rng.normal(size=n), rng.normal(size=n), rng.normal(size=n)
+    y = np.where((a > 0) ^ (b > 0), "yes", "no")
+    return pd.DataFrame({"a": a, "b": b, "noise": noise, "y": y})
+
+
+def _job(frame: pd.DataFrame, ws: Path, name: str, bound: float | None) -> AutoML:
+    job = AutoML(target="y", time_limit=30, max_candidates=2, algorithms=ALGORITHMS,
+                 n_workers=2, name=name, workspace=ws, max_latency_ms=bound)
+    return job.fit(frame)
+
+
+def bounds(free: AutoML) -> dict[str, float]:
+    """From the unbounded job: between one forest and the bag of them; between the linear
+    model and one forest (a bag's latency / FOLDS)."""
+    ms = free.leaderboard().set_index("algorithm")["latency_ms_p50"]
+    bag, linear = float(ms["RandomForest"]), float(ms["Linear"])
+    assert bag / FOLDS > 4 * linear, ms  # what the two bounds below need
+    return {"bag": bag / np.sqrt(FOLDS), "tight": np.sqrt(linear * bag / FOLDS)}
+
+
+@pytest.fixture(scope="module")
+def jobs(tmp_path_factory, xor_frame) -> dict[str, AutoML]:
+    ws = tmp_path_factory.mktemp("latency-ws")
+    free = _job(xor_frame, ws, "free", None)
+    bound = bounds(free)
+    return {"free": free,
+            "bag": _job(xor_frame, ws, "bag", bound["bag"]),
+            "tight": _job(xor_frame, ws, "tight", bound["tight"]),
+            "none": _job(xor_frame, ws, "none", 1e-6)}
+
+
+def _show(job: AutoML) -> str:
+    cols = ["candidate", "objective", "latency_ms_p50", "pareto"]
+    return f"bound {job.describe()['MaxLatencyMs']}:\n{job.leaderboard()[cols]}"
+
+
+def _dominated(board: pd.DataFrame, i: int, greater_is_better: bool) -> bool:
+    """Whether another row is at least as good and as fast, and strictly better in one."""
+    me = board.iloc[i]
+    for j in range(len(board)):
+        other = board.iloc[j]
+        if j == i:
+            continue
+        better = other.objective > me.objective if greater_is_better else \
+            other.objective < me.objective
+        as_good = better or other.objective == me.objective
+        if as_good and other.latency_ms_p50 <= me.latency_ms_p50 and (
+                better or other.latency_ms_p50 < me.latency_ms_p50):
+            return True
+    return False
+
+
+def _best(job: AutoML) -> dict:
+    return job.describe()["BestCandidate"]
+
+
+# -- the bound ------------------------------------------------------------------------------
+
+def test_without_a_bound_the_best_is_the_slow_accurate_bag(jobs) -> None:
+    job = jobs["free"]
+    board = job.leaderboard()
+    best = _best(job)
+    assert best["CandidateName"] == board["candidate"].iloc[0]
+    assert best["Algorithm"] == "RandomForest"
+    assert job.describe()["MaxLatencyMs"] is None
+    # no refit-full without a bound: the bag is the better model
+    assert not any(c["TrainedOn"] == REFIT_FULL for c in job.candidates())
+
+
+@pytest.mark.parametrize("which", ["bag", "tight"])
+def test_best_candidate_is_the_best_within_the_bound(jobs, which) -> None:
+    job = jobs[which]
+    desc = job.describe()
+    bound = desc["MaxLatencyMs"]
+    best = desc["BestCandidate"]
+    assert best["InferenceLatencyMs"] <= bound
+    board = job.leaderboard()
+    within = board[board["latency_ms_p50"] <= bound]
+    assert best["CandidateName"] == within["candidate"].iloc[0]  # the best of those
+    assert best["Rank"] == int(within["rank"].iloc[0])
+    assert desc["SelectionNote"] is None
+    # the deployed / loaded model is that candidate
+    assert Path(job.best_model().path).resolve() == Path(best["ModelLocation"]).resolve()
+
+
+def test_a_bag_too_slow_for_the_bound_is_collapsed_into_one_refit_model(jobs, xor_frame
+                                                                         ) -> None:
+    job = jobs["bag"]
+    best = _best(job)
+    board = job.leaderboard().set_index("candidate")
+    bag = best["CandidateName"].removesuffix("-full")
+    assert best["CandidateName"] == f"{bag}-full", _show(job)
+    assert best["TrainedOn"] == REFIT_FULL
+    assert board.at[bag, "latency_ms_p50"] > job.describe()["MaxLatencyMs"]
+    assert board.at[bag, "objective"] == best["FinalAutoMLJobObjectiveMetric"]["Value"]
+    model = job.best_model()
+    assert model.metadata["refit_of"] == bag
+    assert model.metadata["estimators"] == 1  # one forest, not five
+    accuracy = (model.predict(xor_frame.drop(columns="y")) == xor_frame["y"]).mean()
+    assert accuracy > 0.9
+
+
+def test_a_tight_bound_picks_the_fast_model_and_no_refit(jobs) -> None:
+    job = jobs["tight"]
+    assert _best(job)["Algorithm"] == "Linear", _show(job)
+    # one forest would not meet the bound either, so nothing was refit
+    assert not any(c["TrainedOn"] == REFIT_FULL for c in job.candidates())
+
+
+def test_when_nothing_meets_the_bound_the_fastest_is_chosen_with_a_note(jobs) -> None:
+    job = jobs["none"]
+    desc = job.describe()
+    board = job.leaderboard()
+    fastest = board.loc[board["latency_ms_p50"].idxmin(), "candidate"]
+    assert desc["BestCandidate"]["CandidateName"] == fastest
+    assert "no candidate answers one row within" in desc["SelectionNote"]
+    assert fastest in desc["SelectionNote"]
+
+
+# -- the Pareto front -----------------------------------------------------------------------
+
+@pytest.mark.parametrize("which", ["free", "bag", "tight"])
+def test_pareto_flags_match_the_definition(jobs, which) -> None:
+    job = jobs[which]
+    board = job.leaderboard()
+    expected = [not _dominated(board, i, greater_is_better=True) for i in range(len(board))]
+    assert board["pareto"].tolist() == expected
+    assert board["pareto"].iloc[0]  # the best is on it (its latency breaks objective ties)
+    assert board.loc[board["latency_ms_p50"].idxmin(), "pareto"]  # and so is the fastest
+    # leaderboard.csv and ListCandidates carry the same flags
+    csv = pd.read_csv(Path(job.describe()["JobDirectory"]) / "leaderboard.csv")
+    assert csv["pareto"].tolist() == expected
+    flags = {c["CandidateName"]: c["ParetoOptimal"] for c in job.candidates()}
+    assert [flags[n] for n in board["candidate"]] == expected
+
+
+def test_the_refit_model_pushes_its_bag_off_the_front(jobs) -> None:
+    board = jobs["bag"].leaderboard().set_index("candidate")
+    full = next((n for n in board.index if n.endswith("-full")), None)
+    assert full, _show(jobs["bag"])
+    assert board.at[full, "pareto"]
+    assert not board.at[full.removesuffix("-full"), "pareto"]  # as good, but slower
+
+
+def test_pareto_front_unit_cases() -> None:
+    objective = np.array([0.9, 0.9, 0.8, 0.8, 0.7, np.nan])
+    latency = np.array([5.0, 5.0, 1.0, 2.0, 0.5, 0.1])
+    # equal rows do not dominate each other; a missing objective is off the front
+    assert pareto_front(objective, latency, True).tolist() == [True, True, True, False,
+                                                               True, False]
+    # minimised metric (RMSE): smaller is better
+    rmse = np.array([1.0, 2.0, 3.0])
+    assert pareto_front(rmse, np.array([3.0, 1.0, 2.0]), False).tolist() == [True, True, False]
+
+
+def test_choose_and_fast_choice_on_a_board() -> None:
+    board = pd.DataFrame({"candidate": ["ens", "bag", "one", "lin"],
+                          "algorithm": ["Ensemble", "LightGBM", "LightGBM", "Linear"],
+                          "objective": [0.950, 0.948, 0.946, 0.80],
+                          "latency_ms_p50": [12.0, 6.0, 1.5, 0.2]})
+    assert choose(board, None) == ("ens", None)
+    assert choose(board, 6.0) == ("bag", None)
+    assert choose(board, 0.1)[0] == "lin"
+    # within 0.5 % of 0.950 and at least twice as fast: the fastest such is "one"
+    assert fast_choice(board, "ens", greater_is_better=True) == "one"
+    assert fast_choice(board, "one", greater_is_better=True) is None
+    assert fast_choice(board, "ens", greater_is_better=True, tolerance=1e-4) is None
+
+
+# -- the CLI --------------------------------------------------------------------------------
+
+def test_cli_run_with_max_latency_ms(tmp_path: Path, xor_frame) -> None:
+    data = tmp_path / "xor.csv"
+    xor_frame.to_csv(data, index=False)
+    ws = tmp_path / "ws"
+    base = [sys.executable, "-m", "tabpilot.cli"]
+    proc = subprocess.run(
+        [*base, "run", str(data), "--target", "y", "--time-limit", "30",
+         "--max-candidates", "2", "--algorithms", ",".join(ALGORITHMS), "--workers", "2",
+         "--name", "cli-bound", "--max-latency-ms", "2.5",
+         "--workspace", str(ws), "--json"], capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 0, proc.stderr
+    desc = json.loads(proc.stdout)
+    assert desc["MaxLatencyMs"] == 2.5
+    # whatever the machine's speed: the chosen one meets the bound, or nothing did
+    best = desc["BestCandidate"]
+    assert best["InferenceLatencyMs"] <= 2.5 or desc["SelectionNote"], desc
+    shown = subprocess.run([*base, "candidates", "cli-bound", "--workspace", str(ws)],
+                           capture_output=True, text=True, timeout=60,
+                           env={**os.environ, "COLUMNS": "200"})
+    assert shown.returncode == 0, shown.stderr
+    assert "pareto" in shown.stdout
+    cells = [[c.strip() for c in line.split("│")] for line in shown.stdout.splitlines()]
+    marked = [row[2] for row in cells if len(row) > 2 and row[1].startswith("*")]
+    assert marked == [best["CandidateName"]]  # the chosen candidate, and only it, is marked
