@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-$(shell cksum pyproject.toml | cut -d' ' -f1)
 
-.PHONY: demo test test-slow bench lint clean
+.PHONY: demo test test-slow bench bench-anchors lint clean
 
 $(STAMP): pyproject.toml
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -25,10 +25,24 @@ test-slow: $(STAMP)
 bench: $(STAMP)
 	$(BIN)/python -m bench.timelimit
 	$(BIN)/python -m bench.latency
-	$(BIN)/python -m bench.anchors --budget 60
+	$(BIN)/python -m bench.automl --budget 60
+
+# FLAML and AutoGluon for `python -m bench.automl --systems ...,flaml,autogluon`, in a venv
+# of their own (their pins clash with tabpilot's); about 1 GB.
+ANCHORS_VENV := bench/.venv-anchors
+ANCHORS_STAMP := $(ANCHORS_VENV)/.installed-$(shell cksum bench/anchors-requirements.txt | cut -d' ' -f1)
+
+bench-anchors: $(ANCHORS_STAMP)
+
+$(ANCHORS_STAMP): bench/anchors-requirements.txt
+	@test -x $(ANCHORS_VENV)/bin/python || $(PYTHON) -m venv $(ANCHORS_VENV)
+	$(ANCHORS_VENV)/bin/python -m pip install --quiet --upgrade pip
+	$(ANCHORS_VENV)/bin/python -m pip install --quiet -r bench/anchors-requirements.txt
+	@rm -f $(ANCHORS_VENV)/.installed-*
+	@touch $(ANCHORS_STAMP)
 
 lint: $(STAMP)
 	$(BIN)/ruff check src tests bench
 
 clean:
-	rm -rf $(VENV) demo-output .pytest_cache
+	rm -rf $(VENV) $(ANCHORS_VENV) demo-output .pytest_cache

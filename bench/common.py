@@ -167,16 +167,22 @@ def one_row_frames(test: pd.DataFrame, target: str, n: int) -> list[pd.DataFrame
 
 
 def call_times_ms(fn: Callable[[pd.DataFrame], Any], frames: list[pd.DataFrame],
-                  warmup: int = 5) -> np.ndarray:
-    """Milliseconds of each call of fn on each frame, after a few warm-up calls."""
+                  warmup: int = 5, max_seconds: float | None = None) -> np.ndarray:
+    """Milliseconds of each call of fn on each frame, after a few warm-up calls.
+
+    With `max_seconds`, the timing stops once that much time has gone (after at least 10
+    calls), so a model answering in a second per row does not take minutes."""
     for frame in frames[:warmup]:
         fn(frame)
-    times = np.empty(len(frames))
-    for i, frame in enumerate(frames):
+    times: list[float] = []
+    box = None if max_seconds is None else time.perf_counter() + max_seconds
+    for frame in frames:
         start = time.perf_counter()
         fn(frame)
-        times[i] = time.perf_counter() - start
-    return times * 1000.0
+        times.append(time.perf_counter() - start)
+        if box is not None and len(times) >= 10 and time.perf_counter() > box:
+            break
+    return np.asarray(times) * 1000.0
 
 
 # -- anchors.md -------------------------------------------------------------------------------
