@@ -94,7 +94,8 @@ def run_trial(ctx: TrialContext, task: TrialTask) -> TrialResult:
         fit_seconds=fit_seconds, latency_ms_p50=timing["latency_ms_p50"],
         throughput_rows_s=timing["throughput_rows_s"], model_bytes=package.directory_bytes(out),
         artifact_dir=str(out),
-        details={"infos": infos, "estimators": len(estimators), "train_rows": task.train_rows,
+        details={"infos": infos, "estimators": len(estimators), "n_threads": ctx.n_threads,
+                 "train_rows": task.train_rows,
                  "package_seconds": time.time() - started - fit_seconds},
     )
 
@@ -147,6 +148,7 @@ def _metadata(ctx: TrialContext, task: TrialTask, label: str, objective: float,
         "features": ctx.schema.features,
         "fits": infos,
         "estimators": n_estimators,
+        "n_threads": ctx.n_threads,
         "train_rows": task.train_rows,  # a subsample's size per fold; None: every row
         "created": time.time(),
     }

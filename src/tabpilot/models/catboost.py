@@ -45,8 +45,8 @@ class CatBoostFamily(ModelFamily):
         if data.problem_type.is_classification:
             p["class_names"] = list(range(data.n_classes))
         model = CatBoost(dict(p, iterations=rounds, loss_function=loss,
-                              thread_count=data.n_threads, random_seed=data.seed,
-                              verbose=False, allow_writing_files=False))
+                              **full_run_settings(loss), thread_count=data.n_threads,
+                              random_seed=data.seed, verbose=False, allow_writing_files=False))
         train = _pool(data.X, data.categorical_indices, data.y, data.weights)
         eval_set = None
         if data.X_valid is not None and "n_estimators" not in params:
@@ -67,6 +67,17 @@ class CatBoostFamily(ModelFamily):
         threads = predict_threads(X.shape[0]) or -1
         out = estimator.model.predict(pool, prediction_type=kind, thread_count=threads)
         return np.asarray(out, dtype=np.float64)
+
+
+def full_run_settings(loss: str) -> dict[str, int]:
+    """Settings CatBoost would choose itself for a long run, pinned.
+
+    Below about 150 iterations CatBoost picks cheaper ones (max_ctr_complexity 1, one leaf
+    estimation step for Logloss), so a refit or a rerun with the number of trees a trial
+    kept would otherwise train different trees from those the trial scored.
+    """
+    return {"max_ctr_complexity": 4, **({"leaf_estimation_iterations": 10}
+                                         if loss == "Logloss" else {})}
 
 
 class FittedCatBoost:

@@ -19,6 +19,7 @@ from tabpilot.models.base import FitData, ModelFamily
 from tabpilot.tasks import ProblemType
 
 TREE_CHUNK = 25
+MAX_EPOCHS = 200
 
 
 class _ForestFamily(ModelFamily):
@@ -53,6 +54,7 @@ class _ForestFamily(ModelFamily):
             if time.time() + per_tree * TREE_CHUNK >= data.deadline:
                 data.info["stopped_by_deadline"] = model.n_estimators < target
                 break
+        data.info["n_estimators"] = model.n_estimators  # the trees grown, deadline or not
         model.set_params(n_jobs=1)
         model.n_classes_total_ = data.n_classes
         return model
@@ -123,15 +125,14 @@ class MLPFamily(ModelFamily):
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", ConvergenceWarning)
             # one epoch per call, so that the deadline is checked between epochs
-            for _ in range(200):
+            for epoch in range(1, MAX_EPOCHS + 1):
                 model.fit(data.X, y)
+                data.info["epochs"] = epoch  # what a rerun needs to train the same network
                 if model._no_improvement_count > model.n_iter_no_change or \
                         data.out_of_time():
                     break
         model.n_classes_total_ = data.n_classes
         return model if data.problem_type.is_classification else _Rescaled(model, data.info)
-
-
 
 
 def _standardise(data: FitData) -> np.ndarray:

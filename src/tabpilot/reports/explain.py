@@ -32,7 +32,11 @@ def _tree_contributions(predictor: Predictor, X: pd.DataFrame) -> np.ndarray:
     outs = []
     for est in predictor.estimators:
         if predictor.family == "lightgbm":
-            raw = np.asarray(est.predict(encoded, pred_contrib=True, num_threads=1))
+            raw = est.predict(encoded, pred_contrib=True, num_threads=1)
+            # sparse input (text columns) gives sparse contributions, one matrix per class
+            parts = raw if isinstance(raw, list) else [raw]
+            raw = np.hstack([p.toarray() if hasattr(p, "toarray") else np.asarray(p)
+                             for p in parts])
         elif predictor.family == "xgboost":
             import xgboost as xgb
 
