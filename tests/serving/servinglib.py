@@ -36,8 +36,9 @@ def churn_table(n: int = N, seed: int = 0) -> pd.DataFrame:
 
 
 def build_model(directory: Path, ptype: ProblemType = ProblemType.BINARY, seed: int = 0,
-                n_estimators: int = 40, inverted: bool = False) -> Path:
-    """Train a real LightGBM pipeline on generated data and package it.
+                n_estimators: int = 40, inverted: bool = False, compiled: bool = True) -> Path:
+    """Train a real LightGBM pipeline on generated data and package it, with its compiled
+    path as a job packages it (unless `compiled` is False).
 
     `inverted` learns the opposite labels, so two models visibly disagree.
     """
@@ -60,7 +61,7 @@ def build_model(directory: Path, ptype: ProblemType = ProblemType.BINARY, seed: 
     meta = {"candidate": directory.parent.name, "algorithm": "LightGBM",
             "problem_type": ptype.value, "input_schema": schema.to_dict(),
             "features": schema.features, "classes": classes}
-    return save(predictor, meta, directory)
+    return save(predictor, meta, directory, sample=X.iloc[:100] if compiled else None)
 
 
 def free_port() -> int:

@@ -7,13 +7,14 @@ import subprocess
 import sys
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 import pytest
 from servinglib import churn_table
 
 from tabpilot.artifacts import load
 from tabpilot.errors import DataError
-from tabpilot.serving.batch import TransformSettings, select_columns, transform
+from tabpilot.serving.batch import TransformSettings, csv_text, select_columns, transform
 
 TABLE = churn_table(1000, seed=9).drop(columns="label")
 
@@ -117,3 +118,46 @@ def test_cli_transform(tmp_path: Path, models) -> None:
     assert len(pd.read_csv(tmp_path / "out" / "in.csv.out")) == 100
     bad = subprocess.run(cmd[:-1] + ["0"], capture_output=True, text=True, timeout=120)
     assert bad.returncode == 2 and "chunk rows" in bad.stderr
+
+
+def test_the_compiled_path_writes_what_the_python_path_writes(tmp_path: Path, models,
+                                                              monkeypatch) -> None:
+    src = tmp_path / "in.csv"
+    TABLE.to_csv(src, index=False)
+    settings = TransformSettings(chunk_rows=256, output_keys="predicted_label,probability,"
+                                                            "probabilities")
+    fast = load(models["binary"])
+    assert fast.compiled
+    transform(fast, src, tmp_path / "fast", settings)
+    monkeypatch.setenv("TABPILOT_COMPILED", "0")
+    slow = load(models["binary"])
+    assert not slow.compiled
+    transform(slow, src, tmp_path / "slow", settings)
+    a, b = (pd.read_csv(tmp_path / d / "in.csv.out") for d in ("fast", "slow"))
+    assert list(a["predicted_label"]) == list(b["predicted_label"])
+    assert np.allclose(a["probability"], b["probability"], rtol=0, atol=1e-6)
+    assert np.allclose(np.array([json.loads(p) for p in a["probabilities"]]),
+                       np.array([json.loads(p) for p in b["probabilities"]]), atol=1e-6)
+
+
+@pytest.mark.parametrize("frame", [
+    pd.DataFrame({"p": [0.1 + 0.2, 1.0, -0.0, 1e-5, 1e20, np.nan, np.inf], "n": range(7)}),
+    pd.DataFrame({"label": ["a", "b,c", 'say "hi"', "two\nlines", " pad ", None, ""]}),
+    pd.DataFrame({"": ["", "x"]}),
+    pd.DataFrame({"mixed": [1, 2.5, True, None, float("nan"), "t", "[0.1, 0.9]"]}, dtype=object),
+    pd.DataFrame({"flag": [True, False], "count": np.array([3, 4], dtype=np.uint8)}),
+    pd.DataFrame({"a": [], "b": []}),
+], ids=["floats", "text", "empty-names", "objects", "bools-ints", "no-rows"])
+@pytest.mark.parametrize("header", [True, False])
+def test_csv_text_is_what_pandas_writes(frame: pd.DataFrame, header: bool) -> None:
+    assert csv_text(frame, header) == frame.to_csv(index=False, header=header)
+
+
+def test_a_read_error_in_the_reading_thread_reaches_the_caller(tmp_path: Path, model) -> None:
+    src = tmp_path / "bad.csv"
+    TABLE.iloc[:50].to_csv(src, index=False)
+    with open(src, "a") as f:
+        f.write("C9,1,2,3,4,5,6,7,8\n")  # too many fields, past the first block
+    with pytest.raises(DataError, match="bad.csv"):
+        transform(model, src, tmp_path / "out", TransformSettings(chunk_rows=10))
+    assert not (tmp_path / "out" / "bad.csv.out").exists()

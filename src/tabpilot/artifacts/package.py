@@ -3,9 +3,12 @@
     model/
       predictor.pkl     the fitted pipeline (encoder, estimator, label encoding)
       metadata.json     problem type, classes, threshold, input schema, metrics, params
+      compiled.npz      gradient boosting only: the compiled path (artifacts/compiled),
+      compiled-kernel.so    when it was checked equal to the Python path at packaging
       manifest.json     sha256 and size of every other file
 
-`load` verifies the manifest before unpickling anything.
+`load` verifies the manifest before unpickling anything, and attaches the compiled path
+when the model has one and this machine can run it (else the Python path serves).
 """
 
 from __future__ import annotations
@@ -23,7 +26,8 @@ import numpy as np
 import pandas as pd
 
 from tabpilot import __version__
-from tabpilot.artifacts.predictor import Predictor, as_frame
+from tabpilot.artifacts import compiled
+from tabpilot.artifacts.predictor import BasePredictor, as_frame
 from tabpilot.errors import ModelIntegrityError, NotFoundError
 
 MANIFEST = "manifest.json"
@@ -34,11 +38,17 @@ METADATA = "metadata.json"
 class Model:
     """A loaded, verified model. `predict` returns labels; `predict_proba` a DataFrame."""
 
-    def __init__(self, predictor: Predictor, metadata: dict[str, Any], path: Path | None = None
-                 ) -> None:
+    def __init__(self, predictor: BasePredictor, metadata: dict[str, Any],
+                 path: Path | None = None, python_reason: str | None = None) -> None:
         self.predictor = predictor
         self.metadata = metadata
         self.path = path
+        self.python_reason = python_reason  # why the compiled path does not serve, if so
+
+    @property
+    def compiled(self) -> bool:
+        """Whether predictions take the compiled path (see artifacts/compiled)."""
+        return self.predictor.__dict__.get("compiled_") is not None
 
     @property
     def problem_type(self):
@@ -77,8 +87,14 @@ def _sha256(path: Path) -> str:
     return h.hexdigest()
 
 
-def save(predictor: Predictor, metadata: dict[str, Any], directory: str | Path) -> Path:
-    """Write the model directory atomically (a temp dir renamed into place)."""
+def save(predictor: BasePredictor, metadata: dict[str, Any], directory: str | Path,
+         sample: pd.DataFrame | None = None, deadline: float | None = None) -> Path:
+    """Write the model directory atomically (a temp dir renamed into place).
+
+    With `sample` rows (validation rows), a gradient-boosting model also gets its compiled
+    path, checked on them against the Python path, unless `deadline` (time.time()) comes
+    first; metadata["compiled"] records the outcome.
+    """
     directory = Path(directory)
     directory.parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix=".tmp-model-", dir=directory.parent))
@@ -86,6 +102,8 @@ def save(predictor: Predictor, metadata: dict[str, Any], directory: str | Path) 
         with open(tmp / PREDICTOR, "wb") as f:
             pickle.dump(predictor, f, protocol=pickle.HIGHEST_PROTOCOL)
         meta = dict(metadata, tabpilot_version=__version__, format=1)
+        if sample is not None:
+            meta["compiled"] = compiled.package(predictor, sample, tmp, deadline)
         (tmp / METADATA).write_text(json.dumps(meta, indent=2, default=_json_default))
         files = {p.name: {"sha256": _sha256(p), "bytes": p.stat().st_size}
                  for p in sorted(tmp.iterdir())}
@@ -118,11 +136,14 @@ def verify(directory: str | Path) -> dict[str, Any]:
 
 def load(directory: str | Path) -> Model:
     directory = Path(directory)
-    verify(directory)
+    manifest = verify(directory)
     metadata = json.loads((directory / METADATA).read_text())
     with open(directory / PREDICTOR, "rb") as f:
         predictor = pickle.load(f)  # verified against the manifest above
-    return Model(predictor, metadata, directory)
+    reason = (metadata.get("compiled") or {}).get("reason", "no compiled path")
+    if compiled.FOREST_FILE in manifest["files"]:
+        reason = compiled.attach(predictor, directory)
+    return Model(predictor, metadata, directory, reason)
 
 
 def directory_bytes(directory: str | Path) -> int:

@@ -82,10 +82,20 @@ class Predictor(BasePredictor):
     threshold: float | None = None
 
     def _raw(self, X: pd.DataFrame) -> np.ndarray:
+        compiled = self.__dict__.get("compiled_")  # attached by package.load (artifacts/compiled)
+        if compiled is not None:
+            return compiled.raw(X)
+        return self.python_raw(X)
+
+    def python_raw(self, X: pd.DataFrame) -> np.ndarray:
+        """The reference path: the encoder, then each estimator's own predict."""
         encoded = self.encoder.transform(X)
         family = get_family(self.family)
         outs = [family.predict(est, encoded, self.problem_type) for est in self.estimators]
         return outs[0] if len(outs) == 1 else np.mean(outs, axis=0)
+
+    def __getstate__(self) -> dict[str, Any]:
+        return {k: v for k, v in self.__dict__.items() if k != "compiled_"}
 
 
 def as_frame(data: Any) -> pd.DataFrame:

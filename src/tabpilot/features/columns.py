@@ -48,7 +48,8 @@ def _is_missing(v: object) -> bool:
     return v is None or v is pd.NA or v is pd.NaT or (isinstance(v, float) and math.isnan(v))
 
 
-def _scalar_float(v: object) -> float:
+def scalar_float(v: object) -> float:
+    """One value as `as_float` reads it (NaN when missing or not a number)."""
     if _is_missing(v):
         return math.nan
     if isinstance(v, pd.Timestamp | np.datetime64):
@@ -70,7 +71,7 @@ def as_float(values: np.ndarray) -> np.ndarray:
         ns = values.astype("datetime64[ns]")
         return np.where(np.isnat(ns), np.nan, ns.astype(np.int64).astype(np.float64))
     if len(values) <= SMALL:
-        return np.array([_scalar_float(v) for v in values], dtype=np.float64)
+        return np.array([scalar_float(v) for v in values], dtype=np.float64)
     series = pd.Series(values, dtype=object)
     numeric = pd.to_numeric(series, errors="coerce")
     strings = series.map(lambda v: v.strip() if isinstance(v, str) else v)

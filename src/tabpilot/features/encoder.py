@@ -104,12 +104,20 @@ class TabularEncoder(TransformerMixin, BaseEstimator):
 
     # -- transforming ------------------------------------------------------------------
     def _codes(self, values: np.ndarray, col: str) -> np.ndarray:
-        """Category index per row, -1 for missing or unseen."""
+        """Category index per row of labels, -1 for missing or unseen."""
         if len(values) <= SMALL:
             lookup = self._lookup[col]
             return np.fromiter((lookup.get(v, -1) for v in values), dtype=np.int64,
                                count=len(values))
         return self._index[col].get_indexer(values.astype(object))
+
+    def _raw_codes(self, values: np.ndarray, col: str) -> np.ndarray:
+        """Category index per row of raw values: each distinct text is labelled once."""
+        if len(values) > SMALL and pd.api.types.infer_dtype(values, skipna=True) == "string":
+            rows, distinct = pd.factorize(values)  # -1 where missing
+            codes = self._codes(as_category_strings(np.asarray(distinct, dtype=object)), col)
+            return np.where(rows < 0, -1, codes[rows])
+        return self._codes(as_category_strings(values), col)
 
     def _dense_raw(self, cols: dict[str, np.ndarray], n: int) -> np.ndarray:
         """Numeric and date-part columns, NaN where missing (before any scaling)."""
@@ -132,8 +140,11 @@ class TabularEncoder(TransformerMixin, BaseEstimator):
         else:
             blocks.append(dense)
         for col in self.categorical:
-            labels = as_category_strings(cols[col])
-            codes = self._codes(labels, col)
+            if self.categorical_encoding == "onehot":
+                labels = as_category_strings(cols[col])
+                codes = self._codes(labels, col)
+            else:
+                codes = self._raw_codes(cols[col], col)
             if self.categorical_encoding == "codes":
                 blocks.append(np.where(codes < 0, np.nan, codes).astype(np.float64)[:, None])
             elif self.categorical_encoding == "ordinal":

@@ -1,0 +1,189 @@
+"""Fast inference: a compiled path for gradient-boosting models, beside the Python one.
+
+At packaging (`package.save` with sample rows) a LightGBM, XGBoost or CatBoost candidate,
+one model or a bag of fold models, is flattened into arrays (forest.py) that a small C
+kernel (kernel.c, built once per machine) scores; a one-row request is encoded straight
+to floats (rows.py). The compiled path is written into the model directory only when it
+gives the Python path's predictions on the sample rows plus a row of missing values and
+a row of unseen categories: the same labels, probabilities and values within 1e-6.
+Otherwise, or when it would take too long, nothing is written and metadata.json's
+"compiled" entry says why.
+
+    model/compiled.npz          the forest (plain arrays, no pickle)
+    model/compiled-kernel.so    the kernel it was checked with (for machines without a compiler)
+
+`load` attaches the compiled path when those files are there and the kernel loads on
+this machine; any failure leaves the Python path, with the reason logged.
+Set TABPILOT_COMPILED=0 to use the Python path everywhere.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import shutil
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from tabpilot.artifacts.compiled import catboost, lightgbm, xgboost
+from tabpilot.artifacts.compiled.builder import ForestBuilder
+from tabpilot.artifacts.compiled.forest import Forest, Unsupported
+from tabpilot.artifacts.compiled.native import Kernel, KernelUnavailable, library
+from tabpilot.artifacts.compiled.rows import RowEncoder
+
+log = logging.getLogger("tabpilot.artifacts.compiled")
+
+ENGINE = "tabpilot-trees"
+FOREST_FILE = "compiled.npz"
+KERNEL_FILE = "compiled-kernel.so"
+TOLERANCE = 1e-6  # on probabilities; relative (floor 1) on regression values
+SINGLE_ROW_CHECKS = 8  # sample rows also checked one at a time (the one-row encoder)
+MAX_NODES = 5_000_000  # larger forests are left to the Python path (memory, build time)
+CONVERTERS = {"lightgbm": lightgbm.add, "xgboost": xgboost.add, "catboost": catboost.add}
+
+__all__ = ["FOREST_FILE", "KERNEL_FILE", "CompiledPredictor", "KernelUnavailable", "Mismatch",
+           "attach", "build_forest", "check", "enabled", "package"]
+
+
+class CompiledPredictor:
+    """The compiled replacement of `Predictor._raw`: rows -> probabilities or values."""
+
+    def __init__(self, predictor: Any, forest: Forest, kernel_path: Path) -> None:
+        self.rows = RowEncoder(predictor.encoder)
+        self.forest = forest
+        self.kernel = Kernel(forest, kernel_path)
+
+    def raw(self, X: pd.DataFrame) -> np.ndarray:
+        return self.forest.combine(self.kernel.raw(self.rows.encode(X)))
+
+
+def enabled() -> bool:
+    return os.environ.get("TABPILOT_COMPILED", "1").strip().lower() not in ("0", "false", "no",
+                                                                            "off")
+
+
+def package(predictor: Any, sample: pd.DataFrame, directory: Path,
+            deadline: float | None = None) -> dict[str, Any]:
+    """Compile, check and write the compiled path into `directory`; returns its record."""
+    started = time.time()
+    record: dict[str, Any] = {"engine": ENGINE}
+    try:
+        if not enabled():
+            raise Unsupported("disabled by TABPILOT_COMPILED")
+        forest = build_forest(predictor, deadline)
+        kernel = library()
+        compiled = CompiledPredictor(predictor, forest, kernel)
+        record.update(check(predictor, compiled, sample, deadline))
+        forest.save(directory / FOREST_FILE)
+        shutil.copyfile(kernel, directory / KERNEL_FILE)
+        record["status"] = "compiled"
+    except (Unsupported, KernelUnavailable, Mismatch, TimeoutError) as exc:
+        record.update(status="python", reason=str(exc))
+        log.info("compiled path not written: %s", exc)
+    except Exception as exc:  # a converter meeting a model it does not know: keep Python
+        record.update(status="python", reason=f"compilation failed: {type(exc).__name__}: {exc}")
+        log.warning("compiled path not written", exc_info=True)
+    record["seconds"] = round(time.time() - started, 3)
+    return record
+
+
+def attach(predictor: Any, directory: Path) -> str | None:
+    """Give a loaded predictor its compiled path; returns why not, or None when attached."""
+    if not enabled():
+        return "disabled by TABPILOT_COMPILED"
+    try:
+        forest = Forest.load(directory / FOREST_FILE)
+        kernel = library(bundled=directory / KERNEL_FILE)
+        predictor.compiled_ = CompiledPredictor(predictor, forest, kernel)
+        return None
+    except (KernelUnavailable, OSError, ValueError, KeyError) as exc:
+        log.warning("%s: using the Python path (%s)", directory, exc)
+        return str(exc)
+
+
+def build_forest(predictor: Any, deadline: float | None = None) -> Forest:
+    from tabpilot.artifacts.predictor import Predictor
+
+    if type(predictor) is not Predictor:
+        raise Unsupported(f"{type(predictor).__name__} (only single candidates are compiled)")
+    convert = CONVERTERS.get(predictor.family)
+    if convert is None:
+        raise Unsupported(f"the {predictor.family} family has no compiled path")
+    if predictor.encoder.text:
+        raise Unsupported("text columns (sparse features)")
+    encoder = predictor.encoder
+    n_codes = max((len(c) for c in encoder.categories_.values()), default=0)
+    builder = ForestBuilder(encoder.n_features_out_, predictor.problem_type, n_codes, deadline)
+    for estimator in predictor.estimators:
+        _in_time(deadline)
+        convert(builder, estimator, predictor.problem_type)
+        if builder.size > MAX_NODES:
+            raise Unsupported(f"over {MAX_NODES:,} tree nodes")
+    return builder.build()
+
+
+class Mismatch(Exception):
+    """The compiled path's predictions are not the Python path's."""
+
+
+def check(predictor: Any, compiled: CompiledPredictor, sample: pd.DataFrame,
+          deadline: float | None = None) -> dict[str, Any]:
+    """Compare both paths on the frames of `check_frames`; raise Mismatch when they differ."""
+    frames = check_frames(predictor, sample)
+    _in_time(deadline)
+    attached = predictor.__dict__.pop("compiled_", None)  # a loaded model's, if any
+    try:
+        expected = [predictor.raw_predict(f) for f in frames]
+        predictor.compiled_ = compiled
+        got = [predictor.raw_predict(f) for f in frames]
+    finally:
+        predictor.__dict__.pop("compiled_", None)
+        if attached is not None:
+            predictor.compiled_ = attached
+    diff, changed = 0.0, 0
+    for e, g in zip(expected, got, strict=True):
+        diff = max(diff, _difference(predictor, e, g))
+        if predictor.problem_type.is_classification and e.shape == g.shape:
+            changed += int((predictor.labels_from_index(e) != predictor.labels_from_index(g)).sum())
+    if diff > TOLERANCE:
+        raise Mismatch(f"compiled predictions differ from the Python path by {diff:.3g} "
+                       f"(tolerance {TOLERANCE:g})")
+    if changed:
+        raise Mismatch(f"compiled labels differ from the Python path on {changed} rows")
+    return {"checked_rows": sum(len(f) for f in frames), "max_difference": float(diff)}
+
+
+def check_frames(predictor: Any, sample: pd.DataFrame) -> list[pd.DataFrame]:
+    """The sample as a batch; a row of missing values and a row of unseen categories;
+    the first rows one at a time, as they are and as the text a CSV request carries."""
+    features = list(predictor.features)
+    base = sample[features].reset_index(drop=True)
+    edge = pd.DataFrame([[None] * len(features)] * 2, columns=features, dtype=object)
+    if len(base):
+        edge.iloc[1] = base.iloc[0].astype(object)
+    for col in predictor.encoder.categorical:
+        edge.loc[1, col] = "\x00unseen"
+    singles = [base.iloc[[i]] for i in range(min(SINGLE_ROW_CHECKS, len(base)))]
+    text = [row.astype(str).where(row.notna(), None) for row in singles[:SINGLE_ROW_CHECKS // 2]]
+    return [base, edge, *singles, *text]
+
+
+def _difference(predictor: Any, expected: np.ndarray, got: np.ndarray) -> float:
+    """The largest difference: absolute on probabilities, relative (floor 1) on values;
+    NaN against a number is infinite, NaN against NaN nothing."""
+    if expected.shape != got.shape:
+        return float("inf")
+    diff = np.abs(expected - got)
+    if not predictor.problem_type.is_classification:
+        diff = diff / np.maximum(1.0, np.abs(expected))
+    diff = np.where(np.isnan(expected) & np.isnan(got), 0.0, diff)
+    return float(np.max(np.nan_to_num(diff, nan=np.inf), initial=0.0))
+
+
+def _in_time(deadline: float | None) -> None:
+    if deadline is not None and time.time() > deadline:
+        raise TimeoutError("no time left for compiling in the time allowed for packaging")

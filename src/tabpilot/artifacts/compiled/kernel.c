@@ -1,0 +1,263 @@
+/* tabpilot's tree-ensemble kernel: raw scores of a flattened forest (see forest.py).
+ *
+ * Built once per machine by native.py (cc -O3 -shared), loaded with ctypes; every array
+ * of tp_model is owned by numpy on the Python side. A row meets three parts in turn:
+ *
+ *   1. CTR columns (CatBoost target statistics on categorical codes): a hash of the row's
+ *      projection is looked up in a sorted table; the value is appended to the row.
+ *   2. Binary trees (LightGBM, XGBoost) on bit words. Each row is first turned into
+ *      32-bit words: for a numeric column, bit k says "x <= threshold k" of that column's
+ *      sorted thresholds; for a categorical column, bit c says "the code is c". Every
+ *      column has two copies of its words, one where a missing value sets all bits and
+ *      one where it clears them, so a node only ever asks `words[node.word] & node.mask`:
+ *      whether the value is below its threshold (or in its category set), with missing
+ *      values going the node's default way. Leaves are nodes that lead to themselves,
+ *      so that several rows walk a tree together without branches, their walks
+ *      overlapping in the CPU.
+ *   3. Oblivious trees (CatBoost): split d gives bit d of the leaf index.
+ *
+ * Rows are scored in blocks so that a tree's nodes stay in cache across the block.
+ */
+#include <math.h>
+#include <stdint.h>
+#include <string.h>
+
+#define TP_NUMERIC 1        /* column kinds */
+#define TP_CATEGORICAL 2
+
+#define TP_GREATER 0        /* oblivious split: bit = x > border, NaN gives 0 */
+#define TP_GREATER_NAN 1    /* bit = x > border, NaN gives 1 */
+#define TP_EQUAL 2          /* bit = code == border, NaN is code -1 */
+
+#define TP_CTR_CAT 0        /* projection element: the code's hash */
+#define TP_CTR_GREATER 1    /* 1 if x > border */
+#define TP_CTR_EQUAL 2      /* 1 if code == border */
+
+#define BLOCK 32            /* rows per block */
+#define LANES 16             /* rows walked down one tree together */
+
+typedef struct {
+    uint32_t mask;
+    uint32_t word;
+    int32_t child[2];   /* left (bit set), right; nodes from first_leaf on are leaves */
+} tp_node;
+
+typedef struct {
+    double border;
+    int32_t kind;
+    int32_t column;
+} tp_split;
+
+typedef struct {
+    double border;
+    int32_t kind;
+    int32_t column;
+    int32_t hashes;     /* offset of the code -> hash table (codes -1 .. n-2) */
+    int32_t n_hashes;
+} tp_ctr_elem;
+
+typedef struct {
+    int32_t n_cols;
+    int32_t n_ext;          /* n_cols + n_ctrs */
+    int32_t n_slots;        /* raw outputs per row */
+    int32_t float32_inputs; /* compare features as float32 (XGBoost, CatBoost) */
+    int32_t float32_sums;   /* add leaf values in float32, as XGBoost does */
+    const double *init;     /* n_slots starting values of the sums */
+    /* binary trees */
+    int32_t n_words;                /* bit words per row */
+    const uint8_t *col_kind;        /* n_cols: 0 unused, TP_NUMERIC, TP_CATEGORICAL */
+    const int32_t *col_word;        /* first word; missing-sets copy, then missing-clears */
+    const int32_t *col_words;       /* words in one copy */
+    const int32_t *edge_begin;      /* n_cols + 1 */
+    const double *edges;            /* each numeric column's thresholds, sorted */
+    int32_t n_trees;
+    int32_t first_leaf;             /* node i >= first_leaf is leaf i - first_leaf */
+    const int32_t *roots;
+    const int32_t *slots;
+    const tp_node *nodes;
+    const double *leaves;
+    /* oblivious trees */
+    int32_t n_otrees;
+    const int32_t *odepth;
+    const int32_t *osplit_begin;
+    const int64_t *oleaf_begin;
+    const int32_t *oslot;
+    const int32_t *odim;
+    const tp_split *osplits;
+    const double *oleaves;
+    /* CTR columns */
+    int32_t n_ctrs;
+    const int32_t *ctr_elem_begin;  /* n_ctrs + 1 */
+    const tp_ctr_elem *ctr_elems;
+    const int64_t *ctr_key_begin;   /* n_ctrs + 1 */
+    const uint64_t *ctr_keys;       /* sorted within each ctr */
+    const double *ctr_values;
+    const double *ctr_default;
+    const int64_t *hash_values;
+} tp_model;
+
+static inline double feature(const tp_model *m, double x) {
+    return m->float32_inputs ? (double)(float)x : x;
+}
+
+static inline int64_t code_of(double x) {
+    return isnan(x) ? -1 : (int64_t)x;
+}
+
+/* -- 1. CTR columns ------------------------------------------------------------------ */
+
+static inline uint64_t combine(uint64_t a, uint64_t b) {
+    const uint64_t magic = 0x4906ba494954cb65ULL;
+    return magic * (a + magic * b);
+}
+
+static double ctr_value(const tp_model *m, int32_t c, const double *row) {
+    uint64_t h = 0;
+    for (int32_t e = m->ctr_elem_begin[c]; e < m->ctr_elem_begin[c + 1]; ++e) {
+        const tp_ctr_elem *el = &m->ctr_elems[e];
+        double x = feature(m, row[el->column]);
+        if (el->kind == TP_CTR_CAT) {
+            int64_t code = code_of(x);
+            if (code < -1 || code >= el->n_hashes - 1) return m->ctr_default[c];
+            h = combine(h, (uint64_t)m->hash_values[el->hashes + code + 1]);
+        } else if (el->kind == TP_CTR_GREATER) {
+            h = combine(h, x > el->border ? 1 : 0);
+        } else {
+            h = combine(h, (double)code_of(x) == el->border ? 1 : 0);
+        }
+    }
+    int64_t lo = m->ctr_key_begin[c], hi = m->ctr_key_begin[c + 1];
+    while (lo < hi) {
+        int64_t mid = lo + (hi - lo) / 2;
+        if (m->ctr_keys[mid] < h) lo = mid + 1; else hi = mid;
+    }
+    if (lo < m->ctr_key_begin[c + 1] && m->ctr_keys[lo] == h) return m->ctr_values[lo];
+    return m->ctr_default[c];
+}
+
+/* -- 2. binary trees on bit words ----------------------------------------------------- */
+
+static void row_words(const tp_model *m, const double *row, uint32_t *w) {
+    for (int32_t f = 0; f < m->n_cols; ++f) {
+        const int32_t kind = m->col_kind[f];
+        if (!kind) continue;
+        const int32_t n = m->col_words[f];
+        uint32_t *set = w + m->col_word[f], *clear = set + n;
+        const double x = feature(m, row[f]);
+        if (isnan(x)) {
+            for (int32_t i = 0; i < n; ++i) { set[i] = ~0U; clear[i] = 0; }
+        } else if (kind == TP_CATEGORICAL) {
+            for (int32_t i = 0; i < n; ++i) set[i] = clear[i] = 0;
+            if (x >= 0 && x < 32.0 * n) {
+                const uint32_t code = (uint32_t)x;
+                set[code >> 5] = clear[code >> 5] = 1U << (code & 31);
+            }
+        } else {
+            int32_t lo = m->edge_begin[f], hi = m->edge_begin[f + 1];
+            while (lo < hi) {  /* b = the number of thresholds below x */
+                int32_t mid = lo + (hi - lo) / 2;
+                if (m->edges[mid] < x) lo = mid + 1; else hi = mid;
+            }
+            const int32_t b = lo - m->edge_begin[f];  /* bits k >= b: x <= threshold k */
+            for (int32_t i = 0; i < n; ++i) {
+                const int32_t first = b - 32 * i;
+                const uint32_t bits = first <= 0 ? ~0U : first >= 32 ? 0 : ~0U << first;
+                set[i] = clear[i] = bits;
+            }
+        }
+    }
+}
+
+static inline void add_leaf(const tp_model *m, double *o, int32_t at) {
+    const double leaf = m->leaves[at - m->first_leaf];
+    *o = m->float32_sums ? (double)((float)*o + (float)leaf) : *o + leaf;
+}
+
+static void score_trees(const tp_model *m, const uint32_t *words, int64_t n, double *out) {
+    const int32_t nw = m->n_words, first_leaf = m->first_leaf;
+    for (int32_t t = 0; t < m->n_trees; ++t) {
+        const int32_t root = m->roots[t], slot = m->slots[t];
+        int64_t r0 = 0;
+        for (; r0 + LANES <= n; r0 += LANES) {
+            int32_t at[LANES];
+            for (int32_t k = 0; k < LANES; ++k) at[k] = root;
+            int32_t active;
+            do {  /* a leaf's node leads to itself: lanes that arrived wait there */
+                active = 0;
+                for (int32_t k = 0; k < LANES; ++k) {
+                    const tp_node *nd = &m->nodes[at[k]];
+                    const uint32_t *w = words + (r0 + k) * nw;
+                    at[k] = nd->child[(w[nd->word] & nd->mask) == 0];
+                    active |= at[k] < first_leaf;
+                }
+            } while (active);
+            for (int32_t k = 0; k < LANES; ++k)
+                add_leaf(m, out + (r0 + k) * m->n_slots + slot, at[k]);
+        }
+        for (; r0 < n; ++r0) {  /* the last rows (and one-row requests) one by one */
+            const uint32_t *w = words + r0 * nw;
+            int32_t at = root;
+            while (at < first_leaf) {
+                const tp_node *nd = &m->nodes[at];
+                at = nd->child[(w[nd->word] & nd->mask) == 0];
+            }
+            add_leaf(m, out + r0 * m->n_slots + slot, at);
+        }
+    }
+}
+
+/* -- 3. oblivious trees --------------------------------------------------------------- */
+
+static void score_oblivious(const tp_model *m, const double *rows, int64_t n, double *out) {
+    for (int32_t t = 0; t < m->n_otrees; ++t) {
+        const tp_split *s = m->osplits + m->osplit_begin[t];
+        const int32_t depth = m->odepth[t], dim = m->odim[t], slot = m->oslot[t];
+        const double *leaves = m->oleaves + m->oleaf_begin[t];
+        for (int64_t r = 0; r < n; ++r) {
+            const double *row = rows + r * m->n_ext;
+            uint32_t index = 0;
+            for (int32_t d = 0; d < depth; ++d) {
+                double x = feature(m, row[s[d].column]);
+                int bit;
+                if (s[d].kind == TP_EQUAL) bit = (double)code_of(x) == s[d].border;
+                else if (isnan(x)) bit = s[d].kind == TP_GREATER_NAN;
+                else bit = x > s[d].border;
+                index |= (uint32_t)bit << d;
+            }
+            double *o = out + r * m->n_slots + slot;
+            const double *leaf = leaves + (int64_t)index * dim;
+            for (int32_t k = 0; k < dim; ++k) o[k] += leaf[k];
+        }
+    }
+}
+
+/* Raw scores of n_rows rows of X (row-major, n_cols wide) into out (n_rows x n_slots),
+ * starting from init. Scratch space: ext holds BLOCK * n_ext doubles (CTR columns),
+ * words BLOCK * n_words words (binary trees). */
+void tp_predict(const tp_model *m, const double *X, int64_t n_rows, double *out, double *ext,
+                uint32_t *words) {
+    for (int64_t r = 0; r < n_rows; ++r)
+        memcpy(out + r * m->n_slots, m->init, sizeof(double) * (size_t)m->n_slots);
+    for (int64_t start = 0; start < n_rows; start += BLOCK) {
+        const int64_t n = n_rows - start < BLOCK ? n_rows - start : BLOCK;
+        const double *rows = X + start * m->n_cols;
+        double *o = out + start * m->n_slots;
+        if (m->n_ctrs) {
+            for (int64_t r = 0; r < n; ++r) {
+                double *e = ext + r * m->n_ext;
+                memcpy(e, rows + r * m->n_cols, sizeof(double) * (size_t)m->n_cols);
+                for (int32_t c = 0; c < m->n_ctrs; ++c) e[m->n_cols + c] = ctr_value(m, c, e);
+            }
+            rows = ext;
+        }
+        if (m->n_trees) {
+            for (int64_t r = 0; r < n; ++r) row_words(m, rows + r * m->n_ext, words + r * m->n_words);
+            score_trees(m, words, n, o);
+        }
+        if (m->n_otrees) score_oblivious(m, rows, n, o);
+    }
+}
+
+int tp_abi_version(void) { return 4; }
+
+int tp_block(void) { return BLOCK; }
