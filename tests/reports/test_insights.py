@@ -3,6 +3,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
+from tabpilot.metrics import score_all
+from tabpilot.reports.bootstrap import resampled_metrics
 from tabpilot.reports.insights import model_insights
 from tabpilot.tasks import ProblemType
 
@@ -73,3 +75,38 @@ def test_regression_insights_list_large_standardized_residuals() -> None:
     assert sum(r["residual_histogram"]["counts"]) == 800
     assert len(r["actual_vs_predicted"]["actual"]) == 800
     assert set(out["metrics"]) == {"MSE", "RMSE", "MAE", "R2"}
+
+
+def _loop_draws(problem_type: ProblemType, y, pred, threshold, rounds: int, seed: int = 0):
+    """The reference: each resample drawn and scored with scikit-learn, one by one."""
+    rng = np.random.default_rng(seed)
+    draws: dict[str, list[float]] = {}
+    for _ in range(rounds):
+        idx = rng.integers(0, len(y), len(y))
+        for name, value in score_all(problem_type, y[idx], pred[idx], None, threshold).items():
+            draws.setdefault(name, []).append(value)
+    return {name: np.array(v) for name, v in draws.items()}
+
+
+@pytest.mark.parametrize("n", [9, 40, 400])
+def test_vectorised_bootstrap_equals_scoring_each_resample(n: int) -> None:
+    rng = np.random.default_rng(n)
+    y2 = rng.integers(0, 2, n)
+    p = np.round(np.clip(0.3 + 0.4 * y2 + rng.normal(0, 0.25, n), 0.01, 0.99), 1)  # ties
+    yk = rng.integers(0, 4, n)
+    proba = rng.dirichlet(np.ones(4), n)
+    proba[np.arange(n), yk] += 0.4
+    proba /= proba.sum(axis=1, keepdims=True)
+    yr = rng.normal(1e6, 3.0, n)  # a large mean: sums of squares must not cancel
+    cases = [(ProblemType.BINARY, y2, np.column_stack([1 - p, p]), 0.45),
+             (ProblemType.MULTICLASS, yk, proba, None),
+             (ProblemType.REGRESSION, yr, yr + rng.normal(0, 1.0, n), None)]
+    for problem_type, y, pred, threshold in cases:
+        fast = resampled_metrics(problem_type, y, pred, threshold, rounds=60)
+        slow = _loop_draws(problem_type, y, pred, threshold, rounds=60)
+        assert set(fast) == set(slow)
+        for name in slow:
+            undefined = np.isnan(slow[name])  # e.g. AUC of a resample with one class
+            assert np.array_equal(np.isnan(fast[name]), undefined), (problem_type, name)
+            assert np.allclose(fast[name][~undefined], slow[name][~undefined], rtol=1e-9,
+                               atol=1e-9), (problem_type, name)

@@ -53,10 +53,13 @@ def test_report_writes_insights_for_every_kept_candidate(job) -> None:
     kept = [c["CandidateName"] for c in automl.candidates() if c["ModelLocation"]]
     assert sorted(written) == sorted(kept)
     for name, where in written.items():
-        doc = json.loads(Path(where["Explainability"]).read_text())
+        doc = json.loads(Path(where["ModelInsights"]).with_suffix(".json").read_text())
         assert doc["candidate"] == name and doc["problem_type"] == task
         assert task in doc  # the section of the problem type
         assert all("lower" in m and "upper" in m for m in doc["metrics"].values())
+        explained = json.loads(Path(where["Explainability"]).read_text())
+        assert explained["candidate"] == name
+        assert explained["feature_importance"] == doc["feature_importance"]
         features = [f["feature"] for f in doc["feature_importance"]["importance"]]
         assert set(features) == {"signal", "noise", "plan"}  # raw columns, not encoded ones
         assert features[0] == "signal" or features[1] == "signal"

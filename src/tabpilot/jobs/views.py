@@ -79,11 +79,11 @@ def check_alive(store: Store, job: JobRow) -> JobRow:
 
 
 def _report_locations(artifact_dir: str | None) -> dict[str, str]:
-    """Where the candidate's insights are, once `tabpilot report` (or the job) wrote them."""
+    """Where the candidate's reports are, once the job (or `tabpilot report`) wrote them."""
     if not artifact_dir:
         return {}
     folder = Path(artifact_dir).parent
-    found = {"ModelInsights": folder / "insights.html", "Explainability": folder / "insights.json"}
+    found = {"ModelInsights": folder / "insights.html", "Explainability": folder / "explanations.json"}
     return {k: str(v) for k, v in found.items() if v.is_file()}
 
 

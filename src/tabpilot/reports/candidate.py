@@ -1,4 +1,5 @@
-"""insights.json and insights.html for a candidate, from what its job saved on disk.
+"""A candidate's reports, from what its job saved on disk: explanations.json
+(Explainability: raw-column importance) and insights.json / insights.html (ModelInsights).
 
 A job keeps the validation targets (`validation_target.npy`), a sample of validation rows
 (`validation_sample.pkl`) and each candidate's validation predictions, so reports can be
@@ -17,6 +18,7 @@ import numpy as np
 import pandas as pd
 
 from tabpilot.artifacts import load
+from tabpilot.artifacts.package import METADATA
 from tabpilot.errors import NotFoundError
 from tabpilot.execution.trial import VALIDATION_PREDICTIONS
 from tabpilot.metrics import METRICS
@@ -28,6 +30,8 @@ from tabpilot.tasks import ProblemType
 VALIDATION_TARGET = "validation_target.npy"
 VALIDATION_SAMPLE = "validation_sample.pkl"
 SAMPLE_ROWS = 1000
+EXPLANATIONS = "explanations.json"  # the candidate's Explainability artifact
+INSIGHTS_JSON, INSIGHTS_HTML = "insights.json", "insights.html"  # its ModelInsights
 
 
 def save_validation_data(job_dir: Path, X: pd.DataFrame, y: np.ndarray,
@@ -42,31 +46,76 @@ def save_validation_data(job_dir: Path, X: pd.DataFrame, y: np.ndarray,
         pickle.dump({"X": sample, "y": y[valid_rows[pick]]}, f)
 
 
-def write_candidate_report(job_dir: Path, candidate: str, metric_name: str) -> dict[str, Any]:
-    """Write insights.json and insights.html beside the candidate's model; return locations."""
-    started = time.time()
+def _candidate_dir(job_dir: Path, candidate: str) -> Path:
     cand_dir = job_dir / "candidates" / candidate
-    preds = cand_dir / VALIDATION_PREDICTIONS
-    if not (cand_dir / "model").is_dir() or not preds.is_file():
+    if not (cand_dir / "model").is_dir() or not (cand_dir / VALIDATION_PREDICTIONS).is_file():
         raise NotFoundError(f"candidate {candidate!r} has no packaged model and validation "
                             "predictions to report on")
+    return cand_dir
+
+
+def _write(path: Path, text: str) -> None:
+    """Replace the file whole: a reader never sees half a report."""
+    tmp = path.with_name(f".{path.name}.tmp")
+    try:
+        tmp.write_text(text)
+        tmp.replace(path)
+    finally:
+        tmp.unlink(missing_ok=True)
+
+
+def write_explanations(job_dir: Path, candidate: str, metric_name: str,
+                       max_rows: int = SAMPLE_ROWS, seed: int = 0) -> Path:
+    """explanations.json: each raw column's importance, on up to `max_rows` validation rows."""
+    started = time.time()
+    cand_dir = _candidate_dir(job_dir, candidate)
     model = load(cand_dir / "model")
     predictor = model.predictor
-    metric = METRICS[metric_name]
-    y = np.load(job_dir / VALIDATION_TARGET)
-    pred = np.load(preds).astype(np.float64)
-    insights = model_insights(ProblemType(predictor.problem_type), y, pred, predictor.classes,
-                              predictor.threshold)
     with open(job_dir / VALIDATION_SAMPLE, "rb") as f:
         sample = pickle.load(f)
-    importance = global_importance(predictor, sample["X"], sample["y"], metric,
-                                   predictor.threshold)
-    algorithm = model.metadata.get("algorithm", "")
+    X, y = sample["X"], sample["y"]
+    if len(X) > max_rows:  # a seeded subset keeps the report within its time share
+        pick = np.sort(np.random.default_rng(seed).choice(len(X), max_rows, replace=False))
+        X, y = X.iloc[pick].reset_index(drop=True), y[pick]
+    importance = global_importance(predictor, X, y, METRICS[metric_name], predictor.threshold)
+    path = cand_dir / EXPLANATIONS
+    _write(path, json.dumps({
+        "candidate": candidate, "algorithm": model.metadata.get("algorithm", ""),
+        "problem_type": predictor.problem_type.value, "rows": len(X),
+        "feature_importance": importance, "seconds": round(time.time() - started, 3),
+    }, indent=1, default=float))
+    return path
+
+
+def write_insights(job_dir: Path, candidate: str) -> Path:
+    """insights.json and insights.html from the validation predictions (no prediction).
+
+    The feature importance comes from explanations.json when it was written.
+    """
+    started = time.time()
+    cand_dir = _candidate_dir(job_dir, candidate)
+    meta = json.loads((cand_dir / "model" / METADATA).read_text())
+    y = np.load(job_dir / VALIDATION_TARGET)
+    pred = np.load(cand_dir / VALIDATION_PREDICTIONS).astype(np.float64)
+    insights = model_insights(ProblemType(meta["problem_type"]), y, pred, meta.get("classes"),
+                              meta.get("threshold"))
+    explanations = cand_dir / EXPLANATIONS
+    importance = json.loads(explanations.read_text())["feature_importance"] \
+        if explanations.is_file() else {"method": "not computed", "importance": []}
+    algorithm = meta.get("algorithm", "")
     document = {"candidate": candidate, "algorithm": algorithm, **insights,
                 "feature_importance": importance,
                 "seconds": round(time.time() - started, 3)}
-    json_path, html_path = cand_dir / "insights.json", cand_dir / "insights.html"
-    json_path.write_text(json.dumps(document, indent=1, default=float))
-    html_path.write_text(render(candidate, algorithm, insights, importance))
-    return {"ModelInsights": str(html_path), "Explainability": str(json_path),
+    html_path = cand_dir / INSIGHTS_HTML
+    _write(cand_dir / INSIGHTS_JSON, json.dumps(document, indent=1, default=float))
+    _write(html_path, render(candidate, algorithm, insights, importance))
+    return html_path
+
+
+def write_candidate_report(job_dir: Path, candidate: str, metric_name: str) -> dict[str, Any]:
+    """Explanations, then insights, for one candidate; returns their locations."""
+    started = time.time()
+    explanations = write_explanations(job_dir, candidate, metric_name)
+    insights = write_insights(job_dir, candidate)
+    return {"Explainability": str(explanations), "ModelInsights": str(insights),
             "seconds": time.time() - started}

@@ -12,7 +12,8 @@ from typing import Any
 import numpy as np
 from sklearn import metrics as skm
 
-from tabpilot.metrics import STANDARD_METRICS, labels_from_proba, score_all
+from tabpilot.metrics import labels_from_proba, score_all
+from tabpilot.reports.bootstrap import resampled_metrics
 from tabpilot.tasks import ProblemType
 
 BOOTSTRAP_ROUNDS = 200
@@ -31,18 +32,15 @@ def bootstrap_intervals(problem_type: ProblemType, y: np.ndarray, pred: np.ndarr
                         threshold: float | None, rounds: int = BOOTSTRAP_ROUNDS, seed: int = 0
                         ) -> dict[str, dict[str, float]]:
     """95 % percentile intervals of every standard metric over bootstrap resamples."""
-    rng = np.random.default_rng(seed)
-    draws: dict[str, list[float]] = {m: [] for m in STANDARD_METRICS[problem_type]}
-    for _ in range(rounds):
-        idx = rng.integers(0, len(y), len(y))
-        for name, value in score_all(problem_type, y[idx], pred[idx], None, threshold).items():
-            if np.isfinite(value):
-                draws[name].append(value)
+    draws = resampled_metrics(problem_type, y, pred, threshold, rounds, seed)
     point = score_all(problem_type, y, pred, None, threshold)
-    return {name: {"value": point[name],
-                   "lower": float(np.quantile(v, 0.025)) if v else float("nan"),
-                   "upper": float(np.quantile(v, 0.975)) if v else float("nan")}
-            for name, v in draws.items()}
+    out = {}
+    for name, values in draws.items():
+        v = values[np.isfinite(values)]
+        out[name] = {"value": point[name],
+                     "lower": float(np.quantile(v, 0.025)) if len(v) else float("nan"),
+                     "upper": float(np.quantile(v, 0.975)) if len(v) else float("nan")}
+    return out
 
 
 def _downsample_curve(x: np.ndarray, y: np.ndarray) -> tuple[list[float], list[float]]:

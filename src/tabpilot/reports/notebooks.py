@@ -67,7 +67,7 @@ def exploration_notebook(job_dir: Path, job: str, execute: bool = True,
     if execute:
         from nbclient import NotebookClient
 
-        NotebookClient(nb, timeout=timeout, kernel_name="python3",
+        NotebookClient(nb, timeout=timeout, startup_timeout=timeout, kernel_name="python3",
                        resources={"metadata": {"path": str(job_dir)}}).execute()
     path = job_dir / EXPLORATION
     nbformat.write(nb, path)
