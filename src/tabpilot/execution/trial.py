@@ -28,6 +28,8 @@ from tabpilot.models import FitData, ModelFamily, get_family
 
 VALIDATION_PREDICTIONS = "validation_predictions.npy"
 PACKAGING_SECONDS = 1.0  # kept free before the soft deadline for saving and timing the model
+COMPILE_CHECK_ROWS = 500  # validation rows on which the compiled path must match the Python one
+COMPILE_SECONDS = 1.0  # what the compiled path may add to a trial that used all its time
 
 FitDataFn = Callable[[np.ndarray, "np.ndarray | None", float], FitData]
 
@@ -84,8 +86,14 @@ def run_trial(ctx: TrialContext, task: TrialTask) -> TrialResult:
     predictor = Predictor(encoder, family.name, estimators, ctx.problem_type,
                           ctx.schema.features, ctx.classes, threshold)
     out = Path(task.output_dir)
+    # the compiled path is checked on validation rows; it may take the trial up to
+    # COMPILE_SECONDS past its soft deadline, never near the hard one
+    check_rows = ctx.split.validation_rows()[:COMPILE_CHECK_ROWS]
+    compile_by = min(max(task.soft_deadline, time.time() + COMPILE_SECONDS),
+                     task.hard_deadline - 3 * COMPILE_SECONDS)
     package.save(predictor, _metadata(ctx, task, family.label, objective, metrics, threshold,
-                                      infos, len(estimators)), out)
+                                      infos, len(estimators)), out,
+                 sample=ctx.X.iloc[check_rows], deadline=compile_by)
     model = package.load(out)
     sample_rows = ctx.split.folds[0][1][:200]
     timing = measure(model, ctx.X.iloc[sample_rows])
