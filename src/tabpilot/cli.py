@@ -119,6 +119,10 @@ def run(
         help="best candidate: the best answering one row within this many ms")] = None,
     seed: Annotated[int | None, typer.Option()] = None,
     workspace: Workspace = None,
+    generate_candidates_only: Annotated[bool, typer.Option(
+        "--generate-candidates-only",
+        help="analyse the data and write the notebooks (DataExploration, CandidateDefinitions "
+             "with the pipelines the search would try first); train nothing")] = False,
     as_json: JsonFlag = False,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="no live progress")] = False,
 ) -> None:
@@ -133,7 +137,7 @@ def run(
         n_folds=folds, validation_data=validation_data, sample_weight=sample_weight,
         feature_types=feature_types, na_values=na_values or None,
         algorithms=algorithms.split(",") if algorithms else None, n_workers=workers, seed=seed,
-        max_latency_ms=max_latency_ms,
+        max_latency_ms=max_latency_ms, generate_candidates_only=generate_candidates_only or None,
     )
     interrupted = False
     if quiet or as_json or not err.is_terminal:
@@ -163,6 +167,10 @@ def _show_result(job, desc: dict[str, Any]) -> None:
     out.print(f"job [bold]{desc['AutoMLJobName']}[/]: {status} in {desc['ElapsedSeconds']}s")
     if desc.get("FailureReason"):
         out.print(f"reason: {desc['FailureReason']}")
+    for partial in desc.get("PartialFailureReasons") or []:
+        out.print(f"partial failure: {partial['PartialFailureMessage']}")
+    for key, location in desc["AutoMLJobArtifacts"].items():
+        out.print(f"{key.removesuffix('Location')}: {location}")
     if desc.get("SelectionNote"):
         out.print(f"note: {desc['SelectionNote']}")
     if desc["BestCandidate"]:
@@ -274,7 +282,8 @@ def predict(
 def report(job: str, candidate: Annotated[str | None, typer.Option(
                help="one candidate (default: every kept one)")] = None,
            workspace: Workspace = None, as_json: JsonFlag = False) -> None:
-    """Write model insights and explanations (insights.html, insights.json) per candidate."""
+    """Write explanations and model insights (explanations.json, insights.html) per
+    candidate, and execute the DataExploration notebook."""
     from tabpilot.reports.candidate import write_candidate_report
 
     store = _store(workspace)
@@ -296,6 +305,28 @@ def report(job: str, candidate: Annotated[str | None, typer.Option(
         out.print(f"data exploration: {notebook}")
     for name, where in written.items():
         out.print(f"{name}: {where['ModelInsights']} ({where['seconds']:.1f}s)")
+
+
+@app.command()
+def export(
+    job: str,
+    candidate: Annotated[str | None, typer.Option(help="candidate (default: the best)")] = None,
+    output: Annotated[Path | None, typer.Option(
+        "--output", "-o", help="file to write (default: standard output)")] = None,
+    workspace: Workspace = None,
+) -> None:
+    """Write a candidate's preprocessing and algorithm as a standalone Python script that
+    retrains it on the job's split and prints its validation score."""
+    from tabpilot.reports.definitions import script
+
+    row = _store(workspace).get_job(job)
+    text = script(Path(row.job_dir), candidate or row.best_candidate)
+    if output is None:
+        sys.stdout.write(text)
+        return
+    output.parent.mkdir(parents=True, exist_ok=True)
+    output.write_text(text)
+    err.print(f"wrote {output}")
 
 
 @app.command()

@@ -47,6 +47,9 @@ class JobRequest(BaseModel):
     n_workers: int | None = None
     keep_candidates: int = 20
     ensemble: bool = True  # end with a greedy ensemble of the best candidates
+    # Autopilot's GenerateCandidateDefinitionsOnly: analyse the data and write both
+    # notebooks (the candidates the search would try first), without training any
+    generate_candidates_only: bool = False
     # the best candidate is the best whose single-row latency (p50) is within this bound
     max_latency_ms: float | None = None
     seed: int = 0

@@ -23,15 +23,17 @@ import pandas as pd
 from tabpilot.config import JobRequest
 from tabpilot.data.prepare import Prepared, prepare, read_training_data
 from tabpilot.data.profile import profile
-from tabpilot.data.split import make_split
+from tabpilot.data.split import Split, make_split
 from tabpilot.errors import TargetError
 from tabpilot.execution import Executor, LocalProcessExecutor, TrialContext, TrialResult, TrialTask
 from tabpilot.execution.trial import VALIDATION_PREDICTIONS
-from tabpilot.jobs import ensembling, selection
+from tabpilot.jobs import ensembling, reporting, selection
 from tabpilot.jobs import status as st
 from tabpilot.jobs.views import leaderboard
 from tabpilot.models import FAMILIES
+from tabpilot.reports import definitions
 from tabpilot.reports.candidate import save_validation_data
+from tabpilot.reports.notebooks import exploration_notebook
 from tabpilot.search import PortfolioThenTPE, Proposal
 from tabpilot.store import Store
 
@@ -39,6 +41,17 @@ log = logging.getLogger("tabpilot.jobs")
 
 STOP_POLL_SECONDS = 0.5
 MIN_TRIAL_SECONDS = 2.0
+REPORT_SHARE = 0.1  # of the time limit, for explanations and insights after training
+REPORT_MAX_SECONDS = 60.0
+
+
+def report_seconds(limit: float) -> float:
+    return min(REPORT_SHARE * limit, REPORT_MAX_SECONDS)
+
+
+def finalisation_margin(limit: float) -> float:
+    """Time kept after everything else for ending the job (well under a second)."""
+    return min(max(2.0, 0.04 * limit), 30.0)
 
 
 @dataclass
@@ -122,9 +135,14 @@ class JobRunner:
         t0 = time.time()
         prepared, n_valid, uri = self._load(source)
         job_dir = self.workspace / "jobs" / self.name
-        self._create(prepared, uri, job_dir)
+        self._create(prepared, uri, job_dir, source)
         try:
-            outcome = self._search(prepared, n_valid, job_dir, t0)
+            if self.request.generate_candidates_only:
+                outcome = self._definitions_only(prepared, n_valid, job_dir, t0)
+            else:
+                outcome = self._search(prepared, n_valid, job_dir, t0)
+                if outcome[0] == st.COMPLETED:
+                    outcome = self._reports(job_dir, outcome, t0)
         except BaseException as exc:
             self.executor.shutdown()
             reason = "stopped by the user (interrupt)" if isinstance(exc, KeyboardInterrupt) \
@@ -138,7 +156,7 @@ class JobRunner:
         self._finalize(job_dir, *outcome, t0=t0)
         return self.name
 
-    def _create(self, prepared: Prepared, uri: str, job_dir: Path) -> None:
+    def _create(self, prepared: Prepared, uri: str, job_dir: Path, source: Any) -> None:
         r = self.request
         self.mode = resolve_mode(r.mode, prepared)
         fields = dict(status=st.IN_PROGRESS, secondary_status=st.ANALYZING,
@@ -157,6 +175,9 @@ class JobRunner:
             (job_dir / "job.json").write_text(json.dumps({
                 "request": r.model_dump(mode="json"),
                 "input": uri,
+                # where the candidate notebook reloads the data (absolute, or a copy)
+                "data": definitions.record_inputs(source, r.validation_data, r.feature_types,
+                                                  job_dir),
                 "resolved": {
                     "problem_type": prepared.problem_type.value,
                     "metric": prepared.metric.name,
@@ -180,10 +201,67 @@ class JobRunner:
         except Exception:
             log.exception("data analysis failed; training goes on without it")
             analysis = {"insights": []}
+        else:  # readable and runnable now; executed (plots embedded) after training
+            try:
+                exploration_notebook(job_dir, self.name, execute=False)
+            except Exception:
+                log.exception("writing DataExploration.ipynb failed")
         self.store.update_job(self.name, stats={"rows": len(prepared.y),
                                                 "warnings": prepared.warnings,
                                                 "insights": analysis["insights"],
                                                 "schema": prepared.schema.to_dict()})
+
+    def _split(self, prepared: Prepared, n_valid: int | None) -> Split:
+        r = self.request
+        # hpo tunes single models on a holdout; ensembling bags them (k-fold on small data)
+        n_folds = r.n_folds if r.n_folds is not None or self.mode == "ensembling" else 1
+        split = make_split(prepared.y, prepared.problem_type.is_classification,
+                           r.validation_fraction, n_folds, r.seed, n_valid)
+        self._n_folds = len(split.folds) if split.is_cv else 1  # as candidate code redoes it
+        return split
+
+    def _n_threads(self) -> int:
+        return max(1, (os.cpu_count() or 1) // self.n_workers)
+
+    def _definitions_only(self, prepared: Prepared, n_valid: int | None, job_dir: Path,
+                          t0: float) -> tuple[str, str, str | None]:
+        """Autopilot's GenerateCandidateDefinitionsOnly: both notebooks, nothing trained."""
+        r = self.request
+        self._split(prepared, n_valid)
+        strategy = PortfolioThenTPE(r.algorithms, prepared.metric, prepared.problem_type,
+                                    len(prepared.y), r.seed)
+        proposals = [strategy.ask() for _ in range(strategy.n_portfolio)]
+        definitions.save_definitions(job_dir, definitions.portfolio_definitions(proposals),
+                                     self._n_folds, self._n_threads(), trained=False)
+        definitions.write_notebook(job_dir)
+        end = t0 + r.time_limit - finalisation_margin(r.time_limit)
+        self._report_outcome = reporting.write_reports(
+            job_dir, [], prepared.metric.name, end, lambda status: None,
+            self._stop_requested, "the job's time limit")
+        return st.COMPLETED, st.CANDIDATE_DEFINITIONS_GENERATED, None
+
+    def _reports(self, job_dir: Path, outcome: tuple[str, str, str | None], t0: float
+                 ) -> tuple[str, str, str | None]:
+        """Explanations and insights of the kept candidates, best first, in their time share.
+
+        A report that fails marks the job with Autopilot's ExplainabilityError or
+        ModelInsightsError; the job still completes with its candidates and leaderboard.
+        """
+        limit = self.request.time_limit
+        deadline = min(time.time() + report_seconds(limit),
+                       t0 + limit - finalisation_margin(limit))
+        names = [n for n, _ in self._ranked(job_dir)][: self.request.keep_candidates]
+        report = reporting.write_reports(
+            job_dir, names, self.store.get_job(self.name).metric or "", deadline,
+            lambda status: self.store.update_job(self.name, secondary_status=status),
+            self._stop_requested, f"{REPORT_SHARE:.0%} of the time limit, at most "
+                                  f"{REPORT_MAX_SECONDS:g}s")
+        self._report_outcome = report
+        if report.stopped:
+            return st.STOPPED, st.STOPPED, "stopped by request"
+        if report.failures:
+            return outcome[0], report.failures[0][0], outcome[2]
+        return outcome
 
     # -- the trial loop ---------------------------------------------------------------
     def _search(self, prepared: Prepared, n_valid: int | None, job_dir: Path, t0: float
@@ -192,11 +270,9 @@ class JobRunner:
         self.store.update_job(self.name, secondary_status=st.FEATURE_ENGINEERING)
         # hpo tunes single models on a holdout; ensembling bags them (k-fold on small data)
         ensemble = r.ensemble and self.mode == "ensembling"
-        n_folds = r.n_folds if r.n_folds is not None or self.mode == "ensembling" else 1
-        split = make_split(prepared.y, prepared.problem_type.is_classification,
-                           r.validation_fraction, n_folds, r.seed, n_valid)
+        split = self._split(prepared, n_valid)
         save_validation_data(job_dir, prepared.X, prepared.y, split.validation_rows(), r.seed)
-        n_threads = max(1, (os.cpu_count() or 1) // self.n_workers)
+        n_threads = self._n_threads()
         self.executor.start(TrialContext(
             X=prepared.X, y=prepared.y, split=split, schema=prepared.schema,
             problem_type=prepared.problem_type, metric=prepared.metric,
@@ -205,8 +281,8 @@ class JobRunner:
         strategy = PortfolioThenTPE(r.algorithms, prepared.metric, prepared.problem_type,
                                     len(prepared.y), r.seed)
         limit = r.time_limit
-        deadline = t0 + limit
-        margin = min(max(2.0, 0.04 * limit), 30.0)
+        deadline = t0 + limit - report_seconds(limit)  # the reports' share comes after
+        margin = finalisation_margin(limit)
         # loading, saving and timing the ensemble's members (a few seconds at most)
         ensemble_reserve = min(max(1.0, 0.08 * limit), 30.0) if ensemble else 0.0
         per_trial = r.per_trial_time_limit or max(10.0, 0.25 * limit)
@@ -492,7 +568,7 @@ class JobRunner:
                                         failure_reason="stopped when the job ended",
                                         ended=time.time())
         board = leaderboard(self.store, self.name)
-        if board.empty and status == st.COMPLETED:
+        if board.empty and status == st.COMPLETED and not self.request.generate_candidates_only:
             status, secondary = st.FAILED, st.FAILED
             reason = ("no candidate finished within the time limit; raise --time-limit or "
                       "check the failure reasons with `tabpilot candidates JOB`")
@@ -502,6 +578,12 @@ class JobRunner:
         self._prune(board, keep={best, *board.loc[board["pareto"].astype(bool), "candidate"]})
         if not board.empty:
             board.to_csv(job_dir / "leaderboard.csv", index=False)
+            self._write_definitions(job_dir, board)
+        report = getattr(self, "_report_outcome", None)
+        if report is not None:  # what the reports wrote, skipped and failed
+            self.store.update_job(self.name, stats=dict(
+                self.store.get_job(self.name).stats, reports=report.summary,
+                partial_failures=[message for _, message in report.failures]))
         self.store.update_job(self.name, status=status, secondary_status=secondary,
                               failure_reason=reason, best_candidate=best, ended=time.time(),
                               stats=dict(self.store.get_job(self.name).stats,
@@ -510,6 +592,18 @@ class JobRunner:
         progress = Progress(self.name, status, secondary, time.time() - t0,
                             self.request.time_limit)
         self.on_progress(progress)
+
+    def _write_definitions(self, job_dir: Path, board: pd.DataFrame) -> None:
+        """CandidateDefinitions.ipynb: every completed candidate as code that reruns it."""
+        try:
+            details = {n: r.details for n, r in getattr(self, "_results", {}).items()}
+            found = definitions.trained_definitions(board, self.store.list_candidates(self.name),
+                                                    details)
+            definitions.save_definitions(job_dir, found, getattr(self, "_n_folds", 1),
+                                         self._n_threads(), trained=True)
+            definitions.write_notebook(job_dir)
+        except Exception:  # the candidates and the leaderboard stand without it
+            log.exception("writing CandidateDefinitions.ipynb failed")
 
     def _prune(self, board: pd.DataFrame, keep: set[str | None]) -> None:
         """Keep the model directories of the best `keep_candidates` and of `keep` (the

@@ -13,6 +13,12 @@ MODEL_TUNING = "ModelTuning"
 TRAINING_MODELS = "TrainingModels"
 MAX_CANDIDATES = "MaxCandidatesReached"
 MAX_RUNTIME = "MaxAutoMLJobRuntimeReached"
+GENERATING_EXPLAINABILITY = "GeneratingExplainabilityReport"
+GENERATING_MODEL_INSIGHTS = "GeneratingModelInsightsReport"
+CANDIDATE_DEFINITIONS_GENERATED = "CandidateDefinitionsGenerated"  # --generate-candidates-only
+# a report failed: the job still ends Completed, with its candidates and leaderboard
+EXPLAINABILITY_ERROR = "ExplainabilityError"
+MODEL_INSIGHTS_ERROR = "ModelInsightsError"
 
 CANDIDATE_IN_PROGRESS, CANDIDATE_COMPLETED, CANDIDATE_FAILED, CANDIDATE_STOPPED = (
     "InProgress", "Completed", "Failed", "Stopped")

@@ -195,6 +195,9 @@ def describe_job(store: Store, job: str) -> dict[str, Any]:
         "EndTime": _iso(row.ended),
         "LastModifiedTime": _iso(row.modified),
         "FailureReason": row.failure_reason,
+        # reports that failed (ExplainabilityError, ModelInsightsError): the job still completed
+        "PartialFailureReasons": [{"PartialFailureMessage": m}
+                                  for m in (row.stats or {}).get("partial_failures", [])],
         "BestCandidate": best,
         "AutoMLJobStatus": row.status,
         "AutoMLJobSecondaryStatus": row.secondary_status,
@@ -221,6 +224,8 @@ def describe_job(store: Store, job: str) -> dict[str, Any]:
         "DataExplorationLocation": str(job_dir / "data_exploration.json")
         if (job_dir / "data_exploration.json").exists() else None,
         "ElapsedSeconds": (row.stats or {}).get("seconds"),
+        # which reports the job wrote in its time share, and which it skipped and why
+        "Reports": (row.stats or {}).get("reports"),
         "MaxLatencyMs": req.get("max_latency_ms"),
         "SelectionNote": (row.stats or {}).get("selection_note"),
         # nearly as good as the best candidate (FAST_TOLERANCE) and much faster, if any
