@@ -24,7 +24,7 @@ log = logging.getLogger("tabpilot.jobs.reporting")
 
 EXPLAIN_SHARE = 0.5  # explanations may use this share of the budget, insights the rest
 MIN_ROWS = 100  # fewer validation rows than this make no useful explanation
-FIRST_SECONDS_PER_ROW = 0.003  # a cautious guess until the first explanation is timed
+MIN_PROBE_SECONDS = 0.2  # below this, not even a probe of MIN_ROWS rows is started
 FIRST_INSIGHTS_SECONDS = 0.6  # likewise for insights (the first one imports matplotlib)
 NOTEBOOK_SECONDS = 5.0  # executing DataExploration.ipynb: a kernel start and some plots
 SAFETY = 1.5  # estimates are multiplied by this before they are trusted
@@ -72,26 +72,31 @@ def write_reports(job_dir: Path, candidates: list[str], metric_name: str, deadli
 
 def _explanations(job_dir: Path, candidates: list[str], metric_name: str, end: float,
                   stop_requested: Callable[[], bool], out: ReportOutcome, note: str) -> None:
-    per_row = FIRST_SECONDS_PER_ROW
+    """Each candidate is explained on a probe of MIN_ROWS rows first; its time says how
+    many rows (up to SAMPLE_ROWS) the time left allows, and the explanation is redone on
+    those. A model's cost varies too much (TreeSHAP on deep trees, text columns) to be
+    guessed from another's."""
     for name in candidates:
         if stop_requested():
             out.stopped = True
             return
-        left = end - time.time()
-        rows = min(SAMPLE_ROWS, int(left / (per_row * SAFETY)))
-        if rows < MIN_ROWS:
+        if end - time.time() < MIN_PROBE_SECONDS:
             out.skip(name, "Explainability", f"no time left in the report share ({note})")
             continue
         t = time.time()
+        rows = MIN_ROWS
         try:
             write_explanations(job_dir, name, metric_name, max_rows=rows)
+            per_row = (time.time() - t) / rows  # fixed costs included: an overestimate
+            more = min(SAMPLE_ROWS, int((end - time.time()) / (per_row * SAFETY)))
+            if more >= 2 * rows:
+                write_explanations(job_dir, name, metric_name, max_rows=more)
+                rows = more
         except Exception as exc:
             out.fail(st.EXPLAINABILITY_ERROR, name, "Explainability", exc)
             continue
-        seconds = time.time() - t
-        per_row = max(per_row if out.summary["explained"] else 0.0, seconds / rows)
         out.summary["explained"].append({"candidate": name, "rows": rows,
-                                         "seconds": round(seconds, 3)})
+                                         "seconds": round(time.time() - t, 3)})
 
 
 def _insights(job_dir: Path, candidates: list[str], end: float,

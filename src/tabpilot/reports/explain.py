@@ -10,6 +10,7 @@ value).
 
 from __future__ import annotations
 
+import os
 from typing import Any
 
 import numpy as np
@@ -20,6 +21,7 @@ from tabpilot.metrics import Metric, score
 from tabpilot.tasks import ProblemType
 
 TREE_SHAP_FAMILIES = ("lightgbm", "xgboost", "catboost")
+MANY_ROWS = 100
 
 
 def _raw_columns(predictor: Predictor) -> list[str]:
@@ -29,10 +31,12 @@ def _raw_columns(predictor: Predictor) -> list[str]:
 def _tree_contributions(predictor: Predictor, X: pd.DataFrame) -> np.ndarray:
     """(rows, classes or 1, encoded features + 1) contributions in margin units."""
     encoded = predictor.encoder.transform(X)
+    # a report's hundreds of rows use every core; a row or two, one thread (no pool wake-up)
+    threads = (os.cpu_count() or 1) if len(X) >= MANY_ROWS else 1
     outs = []
     for est in predictor.estimators:
         if predictor.family == "lightgbm":
-            raw = est.predict(encoded, pred_contrib=True, num_threads=1)
+            raw = est.predict(encoded, pred_contrib=True, num_threads=threads)
             # sparse input (text columns) gives sparse contributions, one matrix per class
             parts = raw if isinstance(raw, list) else [raw]
             raw = np.hstack([p.toarray() if hasattr(p, "toarray") else np.asarray(p)
@@ -41,12 +45,17 @@ def _tree_contributions(predictor: Predictor, X: pd.DataFrame) -> np.ndarray:
             import xgboost as xgb
 
             dm = xgb.DMatrix(encoded, feature_types=est.feature_types, enable_categorical=True)
-            raw = np.asarray(est.predict(dm, pred_contribs=True))
+            est.set_param({"nthread": threads})
+            try:
+                raw = np.asarray(est.predict(dm, pred_contribs=True))
+            finally:
+                est.set_param({"nthread": 1})  # as packaged: serving answers row by row
         else:
             from tabpilot.models.catboost import _pool
 
             raw = np.asarray(est.model.get_feature_importance(
-                _pool(encoded, est.categorical_indices), type="ShapValues"))
+                _pool(encoded, est.categorical_indices), type="ShapValues",
+                thread_count=threads))
         outs.append(raw)
     raw = np.mean(outs, axis=0)
     width = encoded.shape[1] + 1
