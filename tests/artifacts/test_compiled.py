@@ -249,3 +249,33 @@ def test_a_large_batch_is_scored_on_every_core_with_the_same_result(compiled_dir
     rows = pd.concat([_table(N, seed=s) for s in range(20)], ignore_index=True)
     assert len(rows) >= 5000 and (os.cpu_count() or 1) >= 1
     _assert_same(load(compiled_dir), _python_twin(compiled_dir, monkeypatch), rows)
+
+
+def test_an_ensemble_keeps_the_compiled_paths_of_its_members(tmp_path: Path,
+                                                             monkeypatch) -> None:
+    from tabpilot.ensemble.predictor import EnsemblePredictor
+
+    ptype = ProblemType.BINARY
+    members = []
+    for i, (name, folds) in enumerate([("lightgbm", 2), ("catboost", 1), ("random_forest", 1)]):
+        directory = save(_predictor(name, ptype, folds), {"candidate": name},
+                         tmp_path / f"m{i}" / "model", sample=_table(100, 5))
+        members.append(load(directory).predictor)  # as jobs/ensembling.py loads them
+    ensemble = EnsemblePredictor(members, [0.5, 0.3, 0.2], ["a", "b", "c"], ptype,
+                                 CLASSES[ptype], 0.5)
+    directory = save(ensemble, {"candidate": "ensemble"}, tmp_path / "ensemble" / "model")
+    files = json.loads((directory / MANIFEST).read_text())["files"]
+    assert {"compiled-member-0.npz", "compiled-member-1.npz", compiled.KERNEL_FILE} <= set(files)
+    assert "compiled-member-2.npz" not in files  # the forest has no compiled path
+    model = load(directory)
+    assert model.compiled
+    assert [m.__dict__.get("compiled_") is not None for m in model.predictor.members] == \
+        [True, True, False]
+    twin = _python_twin(directory, monkeypatch)
+    assert not twin.compiled
+    rows = _requests().iloc[:-1]  # a random forest refuses the row of 1e300
+    _assert_same(model, twin, rows)
+    _assert_same(model, twin, rows.iloc[[0]])
+    (directory / "compiled-member-1.npz").write_bytes(b"changed")
+    with pytest.raises(ModelIntegrityError):
+        load(directory)

@@ -3,7 +3,7 @@
     model/
       predictor.pkl     the fitted pipeline (encoder, estimator, label encoding)
       metadata.json     problem type, classes, threshold, input schema, metrics, params
-      compiled.npz      gradient boosting only: the compiled path (artifacts/compiled),
+      compiled*.npz     gradient boosting only: the compiled path (artifacts/compiled),
       compiled-kernel.so    when it was checked equal to the Python path at packaging
       manifest.json     sha256 and size of every other file
 
@@ -47,8 +47,9 @@ class Model:
 
     @property
     def compiled(self) -> bool:
-        """Whether predictions take the compiled path (see artifacts/compiled)."""
-        return self.predictor.__dict__.get("compiled_") is not None
+        """Whether predictions take the compiled path (an ensemble's: some members' do)."""
+        parts = getattr(self.predictor, "members", None) or [self.predictor]
+        return any(p.__dict__.get("compiled_") is not None for p in parts)
 
     @property
     def problem_type(self):
@@ -93,7 +94,8 @@ def save(predictor: BasePredictor, metadata: dict[str, Any], directory: str | Pa
 
     With `sample` rows (validation rows), a gradient-boosting model also gets its compiled
     path, checked on them against the Python path, unless `deadline` (time.time()) comes
-    first; metadata["compiled"] records the outcome.
+    first; an ensemble keeps its members' compiled paths; metadata["compiled"] records
+    the outcome.
     """
     directory = Path(directory)
     directory.parent.mkdir(parents=True, exist_ok=True)
@@ -102,8 +104,9 @@ def save(predictor: BasePredictor, metadata: dict[str, Any], directory: str | Pa
         with open(tmp / PREDICTOR, "wb") as f:
             pickle.dump(predictor, f, protocol=pickle.HIGHEST_PROTOCOL)
         meta = dict(metadata, tabpilot_version=__version__, format=1)
-        if sample is not None:
-            meta["compiled"] = compiled.package(predictor, sample, tmp, deadline)
+        record = compiled.package(predictor, sample, tmp, deadline)
+        if record is not None:
+            meta["compiled"] = record
         (tmp / METADATA).write_text(json.dumps(meta, indent=2, default=_json_default))
         files = {p.name: {"sha256": _sha256(p), "bytes": p.stat().st_size}
                  for p in sorted(tmp.iterdir())}
@@ -141,7 +144,7 @@ def load(directory: str | Path) -> Model:
     with open(directory / PREDICTOR, "rb") as f:
         predictor = pickle.load(f)  # verified against the manifest above
     reason = (metadata.get("compiled") or {}).get("reason", "no compiled path")
-    if compiled.FOREST_FILE in manifest["files"]:
+    if compiled.files(manifest["files"]):
         reason = compiled.attach(predictor, directory)
     return Model(predictor, metadata, directory, reason)
 

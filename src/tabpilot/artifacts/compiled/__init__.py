@@ -7,9 +7,10 @@ to floats (rows.py). The compiled path is written into the model directory only 
 gives the Python path's predictions on the sample rows plus a row of missing values and
 a row of unseen categories: the same labels, probabilities and values within 1e-6.
 Otherwise, or when it would take too long, nothing is written and metadata.json's
-"compiled" entry says why.
+"compiled" entry says why. An ensemble keeps its members' compiled paths.
 
     model/compiled.npz          the forest (plain arrays, no pickle)
+    model/compiled-member-<i>.npz   an ensemble's: member i's forest
     model/compiled-kernel.so    the kernel it was checked with (for machines without a compiler)
 
 `load` attaches the compiled path when those files are there and the kernel loads on
@@ -66,9 +67,22 @@ def enabled() -> bool:
                                                                             "off")
 
 
-def package(predictor: Any, sample: pd.DataFrame, directory: Path,
-            deadline: float | None = None) -> dict[str, Any]:
-    """Compile, check and write the compiled path into `directory`; returns its record."""
+def package(predictor: Any, sample: pd.DataFrame | None, directory: Path,
+            deadline: float | None = None) -> dict[str, Any] | None:
+    """Write the compiled path into `directory`; returns its record, None if not tried.
+
+    A candidate is compiled and checked on `sample`. An ensemble keeps the compiled
+    paths its members were loaded with (each checked when the member was packaged).
+    """
+    if getattr(predictor, "members", None) is not None:
+        return _package_members(predictor, directory)
+    if sample is None:
+        return None
+    return _package_one(predictor, sample, directory, deadline)
+
+
+def _package_one(predictor: Any, sample: pd.DataFrame, directory: Path,
+                 deadline: float | None) -> dict[str, Any]:
     started = time.time()
     record: dict[str, Any] = {"engine": ENGINE}
     try:
@@ -91,16 +105,47 @@ def package(predictor: Any, sample: pd.DataFrame, directory: Path,
     return record
 
 
+def _package_members(ensemble: Any, directory: Path) -> dict[str, Any]:
+    kernel = None
+    for i, member in enumerate(ensemble.members):
+        attached = member.__dict__.get("compiled_")
+        if attached is not None:
+            attached.forest.save(directory / member_file(i))
+            kernel = attached.kernel.path
+    if kernel is None:
+        return {"engine": ENGINE, "status": "python", "reason": "no member has a compiled path"}
+    shutil.copyfile(kernel, directory / KERNEL_FILE)
+    compiled = [i for i in range(len(ensemble.members)) if (directory / member_file(i)).exists()]
+    return {"engine": ENGINE, "status": "compiled", "members": compiled}
+
+
+def member_file(i: int) -> str:
+    return f"compiled-member-{i}.npz"
+
+
+def files(names: Any) -> list[str]:
+    """The compiled path's forests among a model directory's file names."""
+    return [n for n in names if n == FOREST_FILE or (n.startswith("compiled-member-")
+                                                     and n.endswith(".npz"))]
+
+
 def attach(predictor: Any, directory: Path) -> str | None:
-    """Give a loaded predictor its compiled path; returns why not, or None when attached."""
+    """Give a loaded predictor (or an ensemble's members) its compiled path; returns why
+    not, or None when attached."""
     if not enabled():
         return "disabled by TABPILOT_COMPILED"
+    members = getattr(predictor, "members", None)
+    targets = [(predictor, directory / FOREST_FILE)] if members is None else \
+        [(m, directory / member_file(i)) for i, m in enumerate(members)]
     try:
-        forest = Forest.load(directory / FOREST_FILE)
         kernel = library(bundled=directory / KERNEL_FILE)
-        predictor.compiled_ = CompiledPredictor(predictor, forest, kernel)
+        for target, path in targets:
+            if path.is_file():
+                target.compiled_ = CompiledPredictor(target, Forest.load(path), kernel)
         return None
     except (KernelUnavailable, OSError, ValueError, KeyError) as exc:
+        for target, _ in targets:
+            target.__dict__.pop("compiled_", None)
         log.warning("%s: using the Python path (%s)", directory, exc)
         return str(exc)
 
