@@ -19,6 +19,7 @@ from tabpilot.models.base import FitData, ModelFamily
 from tabpilot.tasks import ProblemType
 
 TREE_CHUNK = 25
+FIRST_CHUNK = 5
 MAX_EPOCHS = 200
 
 
@@ -45,13 +46,17 @@ class _ForestFamily(ModelFamily):
         model = cls(n_estimators=0, max_features=params["max_features"],
                     min_samples_leaf=params["min_samples_leaf"], n_jobs=data.n_threads,
                     random_state=data.seed, warm_start=True)
-        # grow the forest in chunks so a deadline stops it with the trees grown so far
+        # grow the forest in chunks so a deadline stops it with the trees grown so far: a
+        # few trees first to time one, then chunks that fit in the time left (a chunk of
+        # 25 trees on a wide sparse table can take longer than a whole trial's share)
         started = time.time()
+        step = FIRST_CHUNK
         while model.n_estimators < target:
-            model.n_estimators = min(target, model.n_estimators + TREE_CHUNK)
+            model.n_estimators = min(target, model.n_estimators + step)
             model.fit(data.X, data.y, sample_weight=data.weights)
-            per_tree = (time.time() - started) / model.n_estimators
-            if time.time() + per_tree * TREE_CHUNK >= data.deadline:
+            per_tree = max(time.time() - started, 1e-9) / model.n_estimators
+            step = int(min(TREE_CHUNK, (data.deadline - time.time()) / per_tree))
+            if step < 1:
                 data.info["stopped_by_deadline"] = model.n_estimators < target
                 break
         data.info["n_estimators"] = model.n_estimators  # the trees grown, deadline or not
