@@ -16,7 +16,8 @@
  *      overlapping in the CPU.
  *   3. Oblivious trees (CatBoost): split d gives bit d of the leaf index.
  *
- * Rows are scored in blocks so that a tree's nodes stay in cache across the block.
+ * Rows are scored in blocks so that a tree's nodes stay in cache across the block, and
+ * a block's words in the core's cache.
  */
 #include <math.h>
 #include <stdint.h>
@@ -33,7 +34,6 @@
 #define TP_CTR_GREATER 1    /* 1 if x > border */
 #define TP_CTR_EQUAL 2      /* 1 if code == border */
 
-#define BLOCK 32            /* rows per block */
 #define LANES 16             /* rows walked down one tree together */
 
 typedef struct {
@@ -57,6 +57,7 @@ typedef struct {
 } tp_ctr_elem;
 
 typedef struct {
+    int32_t block_shift;    /* rows per block: 1 << block_shift (>= LANES), from native.py */
     int32_t n_cols;
     int32_t n_ext;          /* n_cols + n_ctrs */
     int32_t n_slots;        /* raw outputs per row */
@@ -137,20 +138,23 @@ static double ctr_value(const tp_model *m, int32_t c, const double *row) {
 
 /* -- 2. binary trees on bit words ----------------------------------------------------- */
 
+/* Word i of row r of a block sits at words[(i << block_shift) + r]: the rows walking a tree
+ * together read their words side by side, from one base. */
 static void row_words(const tp_model *m, const double *row, uint32_t *w) {
+    const int32_t S = m->block_shift;
     for (int32_t f = 0; f < m->n_cols; ++f) {
         const int32_t kind = m->col_kind[f];
         if (!kind) continue;
         const int32_t n = m->col_words[f];
-        uint32_t *set = w + m->col_word[f], *clear = set + n;
+        uint32_t *set = w + ((int64_t)m->col_word[f] << S), *clear = set + ((int64_t)n << S);
         const double x = feature(m, row[f]);
         if (isnan(x)) {
-            for (int32_t i = 0; i < n; ++i) { set[i] = ~0U; clear[i] = 0; }
+            for (int32_t i = 0; i < n; ++i) { set[(int64_t)i << S] = ~0U; clear[(int64_t)i << S] = 0; }
         } else if (kind == TP_CATEGORICAL) {
-            for (int32_t i = 0; i < n; ++i) set[i] = clear[i] = 0;
+            for (int32_t i = 0; i < n; ++i) set[(int64_t)i << S] = clear[(int64_t)i << S] = 0;
             if (x >= 0 && x < 32.0 * n) {
                 const uint32_t code = (uint32_t)x;
-                set[code >> 5] = clear[code >> 5] = 1U << (code & 31);
+                set[(int64_t)(code >> 5) << S] = clear[(int64_t)(code >> 5) << S] = 1U << (code & 31);
             }
         } else {
             int32_t lo = m->edge_begin[f], hi = m->edge_begin[f + 1];
@@ -162,7 +166,7 @@ static void row_words(const tp_model *m, const double *row, uint32_t *w) {
             for (int32_t i = 0; i < n; ++i) {
                 const int32_t first = b - 32 * i;
                 const uint32_t bits = first <= 0 ? ~0U : first >= 32 ? 0 : ~0U << first;
-                set[i] = clear[i] = bits;
+                set[(int64_t)i << S] = clear[(int64_t)i << S] = bits;
             }
         }
     }
@@ -174,11 +178,13 @@ static inline void add_leaf(const tp_model *m, double *o, int32_t at) {
 }
 
 static void score_trees(const tp_model *m, const uint32_t *words, int64_t n, double *out) {
-    const int32_t nw = m->n_words, first_leaf = m->first_leaf;
+    const int32_t first_leaf = m->first_leaf;
+    const int32_t S = m->block_shift;
     for (int32_t t = 0; t < m->n_trees; ++t) {
         const int32_t root = m->roots[t], slot = m->slots[t];
         int64_t r0 = 0;
         for (; r0 + LANES <= n; r0 += LANES) {
+            const uint32_t *w = words + r0;
             int32_t at[LANES];
             for (int32_t k = 0; k < LANES; ++k) at[k] = root;
             int32_t active;
@@ -186,8 +192,7 @@ static void score_trees(const tp_model *m, const uint32_t *words, int64_t n, dou
                 active = 0;
                 for (int32_t k = 0; k < LANES; ++k) {
                     const tp_node *nd = &m->nodes[at[k]];
-                    const uint32_t *w = words + (r0 + k) * nw;
-                    at[k] = nd->child[(w[nd->word] & nd->mask) == 0];
+                    at[k] = nd->child[(w[((int64_t)nd->word << S) + k] & nd->mask) == 0];
                     active |= at[k] < first_leaf;
                 }
             } while (active);
@@ -195,11 +200,11 @@ static void score_trees(const tp_model *m, const uint32_t *words, int64_t n, dou
                 add_leaf(m, out + (r0 + k) * m->n_slots + slot, at[k]);
         }
         for (; r0 < n; ++r0) {  /* the last rows (and one-row requests) one by one */
-            const uint32_t *w = words + r0 * nw;
+            const uint32_t *w = words + r0;
             int32_t at = root;
             while (at < first_leaf) {
                 const tp_node *nd = &m->nodes[at];
-                at = nd->child[(w[nd->word] & nd->mask) == 0];
+                at = nd->child[(w[(int64_t)nd->word << S] & nd->mask) == 0];
             }
             add_leaf(m, out + r0 * m->n_slots + slot, at);
         }
@@ -232,14 +237,15 @@ static void score_oblivious(const tp_model *m, const double *rows, int64_t n, do
 }
 
 /* Raw scores of n_rows rows of X (row-major, n_cols wide) into out (n_rows x n_slots),
- * starting from init. Scratch space: ext holds BLOCK * n_ext doubles (CTR columns),
- * words BLOCK * n_words words (binary trees). */
+ * starting from init. Scratch space: ext holds block * n_ext doubles (CTR columns),
+ * words block * n_words words (binary trees). */
 void tp_predict(const tp_model *m, const double *X, int64_t n_rows, double *out, double *ext,
                 uint32_t *words) {
     for (int64_t r = 0; r < n_rows; ++r)
         memcpy(out + r * m->n_slots, m->init, sizeof(double) * (size_t)m->n_slots);
-    for (int64_t start = 0; start < n_rows; start += BLOCK) {
-        const int64_t n = n_rows - start < BLOCK ? n_rows - start : BLOCK;
+    const int64_t block = (int64_t)1 << m->block_shift;
+    for (int64_t start = 0; start < n_rows; start += block) {
+        const int64_t n = n_rows - start < block ? n_rows - start : block;
         const double *rows = X + start * m->n_cols;
         double *o = out + start * m->n_slots;
         if (m->n_ctrs) {
@@ -251,13 +257,13 @@ void tp_predict(const tp_model *m, const double *X, int64_t n_rows, double *out,
             rows = ext;
         }
         if (m->n_trees) {
-            for (int64_t r = 0; r < n; ++r) row_words(m, rows + r * m->n_ext, words + r * m->n_words);
+            for (int64_t r = 0; r < n; ++r) row_words(m, rows + r * m->n_ext, words + r);
             score_trees(m, words, n, o);
         }
         if (m->n_otrees) score_oblivious(m, rows, n, o);
     }
 }
 
-int tp_abi_version(void) { return 4; }
+int tp_abi_version(void) { return 6; }
 
-int tp_block(void) { return BLOCK; }
+int tp_lanes(void) { return LANES; }

@@ -30,8 +30,10 @@ from tabpilot.artifacts.compiled.forest import ARRAYS, Forest
 log = logging.getLogger("tabpilot.artifacts.compiled")
 
 SOURCE = Path(__file__).with_name("kernel.c")
-ABI_VERSION = 4
+ABI_VERSION = 6
 PARALLEL_FROM = 5000  # rows; below, one thread answers fastest
+BLOCK_BYTES = 1 << 19  # a block's row words stay in a core's L2 cache beside the trees
+MAX_BLOCK = 256  # rows; more gains nothing
 BUILD_SECONDS = 60
 
 
@@ -128,7 +130,8 @@ def library(bundled: Path | None = None, allow_build: bool = True) -> Path:
 
 class _Model(ctypes.Structure):
     _fields_ = [
-        ("n_cols", ctypes.c_int32), ("n_ext", ctypes.c_int32), ("n_slots", ctypes.c_int32),
+        ("block_shift", ctypes.c_int32), ("n_cols", ctypes.c_int32), ("n_ext", ctypes.c_int32),
+        ("n_slots", ctypes.c_int32),
         ("float32_inputs", ctypes.c_int32), ("float32_sums", ctypes.c_int32),
         ("init", ctypes.c_void_p),
         ("n_words", ctypes.c_int32), ("col_kind", ctypes.c_void_p),
@@ -168,13 +171,18 @@ class Kernel:
         self.path = path
         lib = _open(str(path))
         self._fn = lib.tp_predict
-        block = lib.tp_block()  # rows per block: the scratch space is sized by it
+        # rows per block: a power of two (the kernel shifts), at least the lanes
+        n_words = int(forest.arrays["n_words"][0])
+        shift = max(int(lib.tp_lanes()).bit_length() - 1,
+                    min(MAX_BLOCK.bit_length() - 1,
+                        (BLOCK_BYTES // (4 * max(n_words, 1))).bit_length() - 1))
+        block = 1 << shift
         a = {k: np.ascontiguousarray(forest.arrays[k]) for k in ARRAYS}
         self._arrays = a  # the struct points into these; keep them alive
         self.n_ext = forest.n_cols + forest.n_ctrs
         self.n_slots = forest.n_slots
         self._struct = _Model(
-            forest.n_cols, self.n_ext, self.n_slots, int(forest.float32_inputs),
+            shift, forest.n_cols, self.n_ext, self.n_slots, int(forest.float32_inputs),
             int(forest.float32_sums), _ptr(a["init"]),
             int(a["n_words"][0]), _ptr(a["col_kind"]), _ptr(a["col_word"]),
             _ptr(a["col_words"]), _ptr(a["edge_begin"]), _ptr(a["edges"]),
