@@ -205,7 +205,7 @@ def test_no_job_is_listed_after_bad_input(tmp_path: Path) -> None:
 def test_duplicate_job_name_is_rejected_and_first_job_untouched(tmp_path: Path) -> None:
     ws = tmp_path / "ws"
     data = _good(tmp_path)
-    args = ["run", str(data), "--target", "label", "--time-limit", "8", "--max-candidates", "2",
+    args = ["run", str(data), "--target", "label", "--time-limit", "30", "--max-candidates", "2",
             "--algorithms", "linear", "--name", "dup", "--workers", "2", "--json"]
     first = run_cli(*args, workspace=ws)
     assert first.returncode == 0, first.stderr

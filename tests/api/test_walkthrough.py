@@ -13,7 +13,7 @@ from apilib import ROLE, churn, job_request
 FINAL = ("Completed", "Failed", "Stopped")
 
 
-def wait_job(sm, name: str, limit: float = 120) -> dict:
+def wait_job(sm, name: str, limit: float = 240) -> dict:
     seen = []
     deadline = time.time() + limit
     while time.time() < deadline:
@@ -59,7 +59,7 @@ def test_autopilot_walkthrough(api) -> None:
 
     assert done["ModelDeployResult"]["EndpointName"] == "walk-auto"  # deployed as asked
     sm.get_waiter("endpoint_in_service").wait(EndpointName="walk-auto",
-                                              WaiterConfig={"Delay": 1, "MaxAttempts": 30})
+                                              WaiterConfig={"Delay": 1, "MaxAttempts": 120})
 
     container = best["InferenceContainers"][0]
     sm.create_model(ModelName="walk-model", ExecutionRoleArn=ROLE, Containers=[container])
@@ -69,7 +69,7 @@ def test_autopilot_walkthrough(api) -> None:
         "InstanceType": "ml.m5.large"}])
     sm.create_endpoint(EndpointName="walk-endpoint", EndpointConfigName="walk-config")
     sm.get_waiter("endpoint_in_service").wait(EndpointName="walk-endpoint",
-                                              WaiterConfig={"Delay": 1, "MaxAttempts": 30})
+                                              WaiterConfig={"Delay": 1, "MaxAttempts": 120})
 
     rows = churn(5, seed=7).drop(columns="churn")
     body = rows.to_csv(header=False, index=False)
@@ -88,7 +88,7 @@ def test_autopilot_walkthrough(api) -> None:
             {"CaptureMode": "Input"}, {"CaptureMode": "Output"}]})
     sm.update_endpoint(EndpointName="walk-endpoint", EndpointConfigName="walk-capture")
     sm.get_waiter("endpoint_in_service").wait(EndpointName="walk-endpoint",
-                                              WaiterConfig={"Delay": 1, "MaxAttempts": 30})
+                                              WaiterConfig={"Delay": 1, "MaxAttempts": 120})
     described = sm.describe_endpoint(EndpointName="walk-endpoint")
     assert described["EndpointConfigName"] == "walk-capture"
     assert described["DataCaptureConfig"]["CurrentSamplingPercentage"] == 100
@@ -108,7 +108,7 @@ def test_autopilot_walkthrough(api) -> None:
         TransformOutput={"S3OutputPath": "s3://bucket/batch-out", "Accept": "text/csv"},
         TransformResources={"InstanceType": "ml.m5.large", "InstanceCount": 1})
     sm.get_waiter("transform_job_completed_or_stopped").wait(
-        TransformJobName="walk-batch", WaiterConfig={"Delay": 1, "MaxAttempts": 60})
+        TransformJobName="walk-batch", WaiterConfig={"Delay": 1, "MaxAttempts": 180})
     described = sm.describe_transform_job(TransformJobName="walk-batch")
     assert described["TransformJobStatus"] == "Completed", described.get("FailureReason")
     out = Path(api.s3_root / "bucket" / "batch-out" / "rows.csv.out").read_text().split()
@@ -129,7 +129,7 @@ def test_stop_a_job_midway(api) -> None:
     sm.stop_auto_ml_job(AutoMLJobName="halt")
     assert sm.describe_auto_ml_job_v2(AutoMLJobName="halt")["AutoMLJobStatus"] in (
         "Stopping", "Stopped")
-    done = wait_job(sm, "halt", limit=60)
+    done = wait_job(sm, "halt", limit=120)
     assert done["AutoMLJobStatus"] == "Stopped"
     assert done["AutoMLJobSecondaryStatus"] == "Stopped"
     summaries = sm.list_auto_ml_jobs(StatusEquals="Stopped")["AutoMLJobSummaries"]
