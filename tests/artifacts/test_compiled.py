@@ -121,6 +121,24 @@ def test_compiled_predictions_equal_the_python_path(tmp_path: Path, monkeypatch,
         _assert_same(model, twin, rows.iloc[[i]])
 
 
+def test_catboost_on_numbers_only_compiles(tmp_path: Path, monkeypatch) -> None:
+    """No categorical column: nothing is hashed (this once failed with KeyError '-1')."""
+    df = _table().drop(columns=["city", "size"])
+    schema = infer_schema(df)
+    family = get_family("catboost")
+    encoder = build_encoder(schema, family.style).fit(df)
+    y = (df["x1"].fillna(0) + df["x2"] / 50 > 0.5).astype(int).to_numpy()
+    data = FitData(encoder.transform(df), y, ProblemType.BINARY, 2, encoder.categorical_indices_)
+    params = dict(family.portfolio(ProblemType.BINARY)[0], n_estimators=40)
+    predictor = Predictor(encoder, "catboost", [family.fit(params, data)], ProblemType.BINARY,
+                          schema.features, ["no", "yes"], threshold=0.5)
+    directory = save(predictor, {"candidate": "c"}, tmp_path / "model", sample=df.head(100))
+    record = json.loads((directory / "metadata.json").read_text())["compiled"]
+    assert record["status"] == "compiled", record
+    rows = _table(50, seed=9).drop(columns=["city", "size"])
+    _assert_same(load(directory), _python_twin(directory, monkeypatch), rows)
+
+
 @pytest.fixture(scope="module")
 def bag() -> Predictor:
     return _predictor("lightgbm", ProblemType.BINARY, folds=2)

@@ -119,6 +119,8 @@ def _consistent(split: dict, kind: str, index: int, border: float, info: dict) -
 
 def _codes(builder: ForestBuilder, model, cats: list[int]) -> dict[int, float]:
     """hash -> code for every code a categorical column can carry; fills the hash table."""
+    if not cats:  # numbers only: no category is ever hashed
+        return {}
     n = builder.n_codes + 1  # codes -1 .. n_codes - 1
     names = [str(c) for c in range(-1, n - 1)]
     missing = [s for s in names if s not in _HASHES]
