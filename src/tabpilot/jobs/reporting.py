@@ -22,12 +22,19 @@ from tabpilot.reports.candidate import SAMPLE_ROWS, write_explanations, write_in
 
 log = logging.getLogger("tabpilot.jobs.reporting")
 
+REPORT_SHARE = 0.1  # of the time limit, for explanations and insights after training
+REPORT_MAX_SECONDS = 60.0
 EXPLAIN_SHARE = 0.5  # explanations may use this share of the budget, insights the rest
 MIN_ROWS = 100  # fewer validation rows than this make no useful explanation
 MIN_PROBE_SECONDS = 0.2  # below this, not even a probe of MIN_ROWS rows is started
 FIRST_INSIGHTS_SECONDS = 0.6  # likewise for insights (the first one imports matplotlib)
 NOTEBOOK_SECONDS = 5.0  # executing DataExploration.ipynb: a kernel start and some plots
 SAFETY = 1.5  # estimates are multiplied by this before they are trusted
+
+
+def report_seconds(limit: float) -> float:
+    """The reports' share of a job's time limit."""
+    return min(REPORT_SHARE * limit, REPORT_MAX_SECONDS)
 
 
 @dataclass

@@ -26,9 +26,9 @@ from tabpilot.data.profile import profile
 from tabpilot.data.split import Split, make_split
 from tabpilot.errors import TargetError
 from tabpilot.execution import Executor, LocalProcessExecutor, TrialContext, TrialResult, TrialTask
-from tabpilot.execution.trial import VALIDATION_PREDICTIONS
 from tabpilot.jobs import ensembling, reporting, selection
 from tabpilot.jobs import status as st
+from tabpilot.jobs.refits import Refits
 from tabpilot.jobs.views import leaderboard
 from tabpilot.models import FAMILIES
 from tabpilot.reports import definitions
@@ -41,12 +41,6 @@ log = logging.getLogger("tabpilot.jobs")
 
 STOP_POLL_SECONDS = 0.5
 MIN_TRIAL_SECONDS = 2.0
-REPORT_SHARE = 0.1  # of the time limit, for explanations and insights after training
-REPORT_MAX_SECONDS = 60.0
-
-
-def report_seconds(limit: float) -> float:
-    return min(REPORT_SHARE * limit, REPORT_MAX_SECONDS)
 
 
 def finalisation_margin(limit: float) -> float:
@@ -73,15 +67,6 @@ class Progress:
         return max(0.0, self.time_limit - self.elapsed)
 
 
-def _swap_in(new: Path, current: Path) -> None:
-    """Replace a model directory by another; at every moment one complete copy exists."""
-    old = current.with_name(current.name + "-replaced")
-    shutil.rmtree(old, ignore_errors=True)
-    os.replace(current, old)
-    os.replace(new, current)
-    shutil.rmtree(old, ignore_errors=True)
-
-
 def new_job_name() -> str:
     return f"tp-{time.strftime('%Y%m%d-%H%M%S')}-{secrets.token_hex(2)}"
 
@@ -97,7 +82,7 @@ def resolve_mode(mode: str, prepared: Prepared) -> str:
     return "ensembling" if size < AUTO_HPO_BYTES else "hpo"
 
 
-class JobRunner:
+class JobRunner(Refits):
     """Runs a job in this process; trials run in the executor's processes."""
 
     def __init__(self, request: JobRequest, workspace: Path, store: Store | None = None,
@@ -248,14 +233,14 @@ class JobRunner:
         ModelInsightsError; the job still completes with its candidates and leaderboard.
         """
         limit = self.request.time_limit
-        deadline = min(time.time() + report_seconds(limit),
+        deadline = min(time.time() + reporting.report_seconds(limit),
                        t0 + limit - finalisation_margin(limit))
         names = [n for n, _ in self._ranked(job_dir)][: self.request.keep_candidates]
         report = reporting.write_reports(
             job_dir, names, self.store.get_job(self.name).metric or "", deadline,
             lambda status: self.store.update_job(self.name, secondary_status=status),
-            self._stop_requested, f"{REPORT_SHARE:.0%} of the time limit, at most "
-                                  f"{REPORT_MAX_SECONDS:g}s")
+            self._stop_requested, f"{reporting.REPORT_SHARE:.0%} of the time limit, at most "
+                                  f"{reporting.REPORT_MAX_SECONDS:g}s")
         self._report_outcome = report
         if report.stopped:
             return st.STOPPED, st.STOPPED, "stopped by request"
@@ -281,7 +266,7 @@ class JobRunner:
         strategy = PortfolioThenTPE(r.algorithms, prepared.metric, prepared.problem_type,
                                     len(prepared.y), r.seed)
         limit = r.time_limit
-        deadline = t0 + limit - report_seconds(limit)  # the reports' share comes after
+        deadline = t0 + limit - reporting.report_seconds(limit)  # the reports' share comes after
         margin = finalisation_margin(limit)
         # loading, saving and timing the ensemble's members (a few seconds at most)
         ensemble_reserve = min(max(1.0, 0.08 * limit), 30.0) if ensemble else 0.0
@@ -403,120 +388,6 @@ class JobRunner:
 
     def _stop_requested(self) -> bool:
         return self.store.get_job(self.name).status == st.STOPPING
-
-    def _refit_seconds(self, progress: Progress, validation_fraction: float) -> float:
-        """Time to keep for retraining the best candidate on train + holdout."""
-        best = self._results.get(progress.best_candidate or "")
-        if best is None or best.details.get("train_rows"):
-            return 0.0  # nothing to refit: no best yet, or a subsample's model (kept as it is)
-        # the whole trial (encoding, fitting, scoring), scaled to the larger training set
-        return best.fit_seconds / (1 - validation_fraction) * 1.25 + \
-            best.details.get("package_seconds", 1.0)
-
-    def _refit_best(self, progress: Progress, soft_end: float, kill_at: float) -> bool:
-        """Retrain the best candidate on every training row, replacing its model in place.
-
-        The candidate keeps its validation scores (measured before the refit). If the refit
-        fails or runs out of time, the holdout-trained model stays. Returns True when a
-        stop request arrived meanwhile.
-        """
-        name = progress.best_candidate
-        best = self._results[name]
-        if best.details.get("train_rows"):
-            return False  # trained on a subsample of a large table: all rows would cost too much
-        row = self.store.get_candidate(self.name, name)
-        now = time.time()
-        if soft_end - now < self._refit_seconds(progress, self.request.validation_fraction) * 0.7:
-            return False
-        refit_dir = Path(best.artifact_dir).with_name("model-refit")
-        task = TrialTask(name, row.family, row.params, str(refit_dir), soft_end,
-                         kill_at, row.number, refit_of={
-                             "candidate": name, "infos": best.details.get("infos", []),
-                             "objective": best.objective, "metrics": best.metrics,
-                             "threshold": best.threshold})
-        self.store.update_job(self.name, secondary_status=st.TRAINING_MODELS)
-        self.executor.submit(task)
-        while self.executor.running():
-            if self._stop_requested():
-                self.executor.shutdown()
-                shutil.rmtree(refit_dir, ignore_errors=True)
-                return True
-            for result in self.executor.poll(timeout=0.2):
-                if result.status == st.COMPLETED:
-                    _swap_in(refit_dir, Path(best.artifact_dir))
-                    self.store.update_candidate(
-                        self.name, name, trained_on="train+holdout",
-                        latency_ms_p50=result.latency_ms_p50, model_bytes=result.model_bytes,
-                        throughput_rows_s=result.throughput_rows_s)
-                else:
-                    shutil.rmtree(refit_dir, ignore_errors=True)
-                    log.warning("refit of %s failed (%s); keeping the holdout-trained model",
-                                name, result.failure_reason)
-            if time.time() >= kill_at:
-                break
-        return False
-
-    def _refit_full_seconds(self, prepared: Prepared, n_folds: int) -> float:
-        """Time to keep for collapsing the best bag into one model, when the bound rules
-        the bag out: one fit on every row, about its k fold fits / (k - 1)."""
-        done = [r for r in self._results.values()
-                if r.status == st.COMPLETED and r.objective is not None]
-        if not done:
-            return 0.0
-        best = max(done, key=lambda r: prepared.metric.sign() * r.objective)
-        if selection.within(best.latency_ms_p50, self.request.max_latency_ms):
-            return 0.0
-        return best.fit_seconds / max(n_folds - 1, 1) * 1.25 + \
-            best.details.get("package_seconds", 1.0)
-
-    def _refit_full(self, prepared: Prepared, split, job_dir: Path, progress: Progress,
-                    soft_end: float, kill_at: float) -> bool:
-        """Collapse the best k-fold bag that the latency bound rules out into one model
-        refit on every row, as a candidate of its own. True when a stop request arrived.
-
-        The refit keeps the bag's validation scores. They are the out-of-fold scores of
-        its fold models, each fitted on (k-1)/k of the rows, so one model fitted on all
-        of them is expected to do at least as well on new rows; the bag itself usually does
-        a little better than either, which is what the bound costs.
-        """
-        k = len(split.folds)
-        bag = selection.refit_full_target(leaderboard(self.store, self.name),
-                                          self.request.max_latency_ms or 0.0, k)
-        parent = self._results.get(bag or "")
-        if bag is None or parent is None:
-            return False
-        needed = parent.fit_seconds / max(k - 1, 1) + parent.details.get("package_seconds", 1.0)
-        if soft_end - time.time() < needed:
-            log.info("no time left to refit %s on every row", bag)
-            return False
-        row = self.store.get_candidate(self.name, bag)
-        name = f"{bag}-full"
-        number = 1 + max(c.number for c in self.store.list_candidates(self.name))
-        out = job_dir / "candidates" / name / "model"
-        out.parent.mkdir(parents=True, exist_ok=True)
-        # the predictions its (inherited) scores come from; reports read them
-        shutil.copyfile(Path(parent.artifact_dir).parent / VALIDATION_PREDICTIONS,
-                        out.parent / VALIDATION_PREDICTIONS)
-        self.store.add_candidate(job=self.name, name=name, number=number,
-                                 algorithm=row.algorithm, family=row.family, params=row.params,
-                                 source=selection.REFIT_FULL, status=st.CANDIDATE_IN_PROGRESS)
-        self.store.update_job(self.name, secondary_status=st.TRAINING_MODELS)
-        self.executor.submit(TrialTask(name, row.family, row.params, str(out), soft_end,
-                                       kill_at, number, refit_of={
-                                           "candidate": bag, "infos": parent.details["infos"],
-                                           "objective": parent.objective,
-                                           "metrics": parent.metrics,
-                                           "threshold": parent.threshold}))
-        while self.executor.running():
-            if self._stop_requested():
-                return True  # finalising stops the refit and marks it Stopped
-            for result in self.executor.poll(timeout=0.2):
-                if result.status == st.COMPLETED:
-                    self.store.update_candidate(self.name, name, trained_on=selection.REFIT_FULL)
-                self._record(result, prepared, progress)
-            if time.time() >= kill_at:
-                break
-        return False
 
     def _task(self, proposal: Proposal, job_dir: Path, now: float, soft_end: float,
               per_trial: float, kill_at: float) -> TrialTask:
