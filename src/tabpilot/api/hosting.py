@@ -177,7 +177,8 @@ def describe_endpoint(ctx: ApiContext, p: dict[str, Any]) -> dict[str, Any]:
     if row is None:
         raise _missing(ENDPOINT, p["EndpointName"])
     status, failure = _endpoint_status(ctx, row)
-    spec = (ctx.store.find_resource(ENDPOINT, row.name) or _Empty).spec
+    resource = ctx.store.find_resource(ENDPOINT, row.name)  # none for a `tabpilot deploy`
+    spec = resource.spec if resource is not None else {}
     out: dict[str, Any] = {
         "EndpointName": row.name, "EndpointArn": arn(ENDPOINT, row.name),
         "EndpointConfigName": spec.get("EndpointConfigName"),
@@ -193,10 +194,6 @@ def describe_endpoint(ctx: ApiContext, p: dict[str, Any]) -> dict[str, Any]:
             "CurrentSamplingPercentage": int(row.capture_percent),
             "DestinationS3Uri": row.capture_dir or str(ctx.workspace / "capture"), "KmsKeyId": ""}
     return out
-
-
-class _Empty:
-    spec: dict[str, Any] = {}
 
 
 def delete_endpoint(ctx: ApiContext, p: dict[str, Any]) -> dict[str, Any]:

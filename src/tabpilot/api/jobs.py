@@ -194,8 +194,7 @@ def _relocate(value: Any, local: str, remote: str) -> Any:
     return value
 
 
-def _outputs(ctx: ApiContext, row: JobRow, value: Any) -> Any:
-    spec = _sagemaker_request(ctx, row.name)
+def _outputs(row: JobRow, spec: dict[str, Any], value: Any) -> Any:
     if not spec.get("published"):
         return value
     remote = join(spec["request"]["OutputDataConfig"]["S3OutputPath"], row.name)
@@ -239,11 +238,10 @@ def describe_v2(ctx: ApiContext, p: dict[str, Any]) -> dict[str, Any]:
     view["AutoMLProblemTypeConfig"]["TabularJobConfig"].setdefault("Mode", "AUTO")
     if spec.get("endpoint"):
         view["ModelDeployResult"] = {"EndpointName": spec["endpoint"]}
-    if spec.get("partial_failures") or (row.stats or {}).get("partial_failures"):
-        view["PartialFailureReasons"] = [
-            {"PartialFailureMessage": m}
-            for m in (spec.get("partial_failures", []) + (row.stats or {}).get("partial_failures", []))[:5]]
-    return _outputs(ctx, row, view)
+    # the job's own (reports) are in the view already; add the worker's (copying outputs)
+    view["PartialFailureReasons"] = (view.get("PartialFailureReasons", []) + [
+        {"PartialFailureMessage": m} for m in spec.get("partial_failures", [])])[:5]
+    return _outputs(row, spec, view)
 
 
 def describe_v1(ctx: ApiContext, p: dict[str, Any]) -> dict[str, Any]:
@@ -313,7 +311,8 @@ def list_candidates(ctx: ApiContext, p: dict[str, Any]) -> dict[str, Any]:
     chosen, token = page(candidates, p, {
         "CreationTime": lambda c: c["CreationTime"], "Status": lambda c: c["CandidateStatus"],
         "FinalObjectiveMetricValue": objective}, None, default_size=100)
-    return {"Candidates": _outputs(ctx, row, chosen), "NextToken": token}
+    return {"Candidates": _outputs(row, _sagemaker_request(ctx, row.name), chosen),
+            "NextToken": token}
 
 
 def stop(ctx: ApiContext, p: dict[str, Any]) -> dict[str, Any]:

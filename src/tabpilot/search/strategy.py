@@ -103,7 +103,6 @@ class PortfolioThenTPE(SearchStrategy):
     def ask(self) -> Proposal:
         promoted = self.promotions.next() if self.rows.large else None
         if promoted is not None:
-            self._family_of[self._next] = promoted.family
             return self._proposal(promoted.family, promoted.params, "promoted",
                                   self.rows.full(promoted.family))
         trial = self.study.ask()
@@ -121,7 +120,6 @@ class PortfolioThenTPE(SearchStrategy):
         rows = self.rows.screen(family) if source == "portfolio" and not lead \
             else self.rows.full(family)
         self._trials[self._next] = trial
-        self._family_of[self._next] = family
         proposal = self._proposal(family, params, source, rows)
         if source == "portfolio" and not lead and self.rows.large:
             self._screening[proposal.number] = proposal
@@ -130,6 +128,7 @@ class PortfolioThenTPE(SearchStrategy):
     def _proposal(self, family: str, params: dict[str, Any], source: str,
                   rows: int | None) -> Proposal:
         proposal = Proposal(self._next, family, params, source, rows)
+        self._family_of[proposal.number] = family
         self._next += 1
         return proposal
 
