@@ -8,6 +8,9 @@ served and explained the same way.
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
+from collections.abc import Iterator
+from contextlib import contextmanager
+from contextvars import ContextVar
 from dataclasses import dataclass
 from typing import Any
 
@@ -19,6 +22,27 @@ from tabpilot.features.encoder import TabularEncoder
 from tabpilot.metrics import labels_from_proba
 from tabpilot.models import get_family
 from tabpilot.tasks import ProblemType
+
+# One request's memo (a predictor's call, with its members' nested calls): the members of
+# an ensemble with equal encoders encode the frame once (artifacts/compiled/rows.py).
+_REQUEST: ContextVar[dict | None] = ContextVar("tabpilot_request", default=None)
+
+
+def request_memo() -> dict | None:
+    """The current request's memo, None outside a `raw_predict` call."""
+    return _REQUEST.get()
+
+
+@contextmanager
+def _request() -> Iterator[None]:
+    if _REQUEST.get() is not None:  # a member's call inside its ensemble's: the same request
+        yield
+        return
+    token = _REQUEST.set({})
+    try:
+        yield
+    finally:
+        _REQUEST.reset(token)
 
 
 class BasePredictor(ABC):
@@ -42,7 +66,8 @@ class BasePredictor(ABC):
     def raw_predict(self, X: pd.DataFrame) -> np.ndarray:
         """Probabilities (rows, classes) or regression values (rows,)."""
         self.check_columns(X)
-        raw = self._raw(X)
+        with _request():
+            raw = self._raw(X)
         if self.problem_type.is_classification:  # float32 boosters sum to 1 only roughly
             raw = raw / raw.sum(axis=1, keepdims=True)
         return raw

@@ -1,9 +1,10 @@
-"""Fast inference: a compiled path for gradient-boosting models, beside the Python one.
+"""Fast inference: a compiled path for tree models, beside the Python one.
 
-At packaging (`package.save` with sample rows) a LightGBM, XGBoost or CatBoost candidate,
-one model or a bag of fold models, is flattened into arrays (forest.py) that a small C
-kernel (kernel.c, built once per machine) scores; a one-row request is encoded straight
-to floats (rows.py). The compiled path is written into the model directory only when it
+At packaging (`package.save` with sample rows) a LightGBM, XGBoost, CatBoost,
+RandomForest or ExtraTrees candidate, one model or a bag of fold models, is flattened
+into arrays (forest.py) that a small C kernel (kernel.c, built once per machine) scores;
+a one-row request is encoded straight to floats (rows.py), text columns by the
+encoder's vectorizers, densified. The compiled path is written into the model directory only when it
 gives the Python path's predictions on the sample rows plus a row of missing values and
 a row of unseen categories: the same labels, probabilities and values within 1e-6.
 Otherwise, or when it would take too long, nothing is written and metadata.json's
@@ -14,7 +15,8 @@ Otherwise, or when it would take too long, nothing is written and metadata.json'
     model/compiled-kernel.so    the kernel it was checked with (for machines without a compiler)
 
 `load` attaches the compiled path when those files are there and the kernel loads on
-this machine; any failure leaves the Python path, with the reason logged.
+this machine; any failure leaves the Python path, with the reason logged. Members of an
+ensemble with equal encoders share one row encoder, so a request is encoded once for them.
 Set TABPILOT_COMPILED=0 to use the Python path everywhere.
 """
 
@@ -22,6 +24,7 @@ from __future__ import annotations
 
 import logging
 import os
+import pickle
 import shutil
 import time
 from pathlib import Path
@@ -30,7 +33,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from tabpilot.artifacts.compiled import catboost, lightgbm, xgboost
+from tabpilot.artifacts.compiled import catboost, lightgbm, sklearn, xgboost
 from tabpilot.artifacts.compiled.builder import ForestBuilder
 from tabpilot.artifacts.compiled.forest import Forest, Unsupported
 from tabpilot.artifacts.compiled.native import Kernel, KernelUnavailable, library
@@ -44,7 +47,10 @@ KERNEL_FILE = "compiled-kernel.so"
 TOLERANCE = 1e-6  # on probabilities; relative (floor 1) on regression values
 SINGLE_ROW_CHECKS = 8  # sample rows also checked one at a time (the one-row encoder)
 MAX_NODES = 5_000_000  # larger forests are left to the Python path (memory, build time)
-CONVERTERS = {"lightgbm": lightgbm.add, "xgboost": xgboost.add, "catboost": catboost.add}
+CONVERTERS = {"lightgbm": lightgbm.add, "xgboost": xgboost.add, "catboost": catboost.add,
+              "random_forest": sklearn.add, "extra_trees": sklearn.add}
+ABSENT_IS_MISSING = {"xgboost"}  # families reading a sparse (text) matrix's zeros as missing
+CHUNK_VALUES = 1 << 22  # a large batch is encoded densely this many values at a time
 
 __all__ = ["FOREST_FILE", "KERNEL_FILE", "CompiledPredictor", "KernelUnavailable", "Mismatch",
            "attach", "build_forest", "check", "enabled", "package"]
@@ -53,13 +59,24 @@ __all__ = ["FOREST_FILE", "KERNEL_FILE", "CompiledPredictor", "KernelUnavailable
 class CompiledPredictor:
     """The compiled replacement of `Predictor._raw`: rows -> probabilities or values."""
 
-    def __init__(self, predictor: Any, forest: Forest, kernel_path: Path) -> None:
-        self.rows = RowEncoder(predictor.encoder)
+    def __init__(self, predictor: Any, forest: Forest, kernel_path: Path,
+                 rows: RowEncoder | None = None) -> None:
+        self.rows = rows or RowEncoder(predictor.encoder)
         self.forest = forest
         self.kernel = Kernel(forest, kernel_path)
 
     def raw(self, X: pd.DataFrame) -> np.ndarray:
-        return self.forest.combine(self.kernel.raw(self.rows.encode(X)))
+        step = max(1024, CHUNK_VALUES // max(self.forest.n_cols, 1))
+        if len(X) <= step:
+            return self._raw(X)
+        # wide dense encodings (text) of a large batch would not fit in memory at once
+        return np.concatenate([self._raw(X.iloc[i:i + step]) for i in range(0, len(X), step)])
+
+    def _raw(self, X: pd.DataFrame) -> np.ndarray:
+        encoded = self.rows.encode(X)
+        if self.forest.zeros_missing:  # as a sparse matrix's absent (and zero) entries
+            encoded = np.where(encoded == 0.0, np.nan, encoded)
+        return self.forest.combine(self.kernel.raw(encoded))
 
 
 def enabled() -> bool:
@@ -139,15 +156,29 @@ def attach(predictor: Any, directory: Path) -> str | None:
         [(m, directory / member_file(i)) for i, m in enumerate(members)]
     try:
         kernel = library(bundled=directory / KERNEL_FILE)
+        shared = _shared_rows([t for t, path in targets if path.is_file()])
         for target, path in targets:
             if path.is_file():
-                target.compiled_ = CompiledPredictor(target, Forest.load(path), kernel)
+                target.compiled_ = CompiledPredictor(target, Forest.load(path), kernel,
+                                                     shared[id(target)])
         return None
     except (KernelUnavailable, OSError, ValueError, KeyError) as exc:
         for target, _ in targets:
             target.__dict__.pop("compiled_", None)
         log.warning("%s: using the Python path (%s)", directory, exc)
         return str(exc)
+
+
+def _shared_rows(predictors: list[Any]) -> dict[int, RowEncoder]:
+    """One RowEncoder per distinct encoder (equal pickles) among an ensemble's members."""
+    by_state: dict[bytes, RowEncoder] = {}
+    shared = {}
+    for p in predictors:
+        state = pickle.dumps(p.encoder, protocol=pickle.HIGHEST_PROTOCOL)
+        if state not in by_state:
+            by_state[state] = RowEncoder(p.encoder)
+        shared[id(p)] = by_state[state]
+    return shared
 
 
 def build_forest(predictor: Any, deadline: float | None = None) -> Forest:
@@ -158,11 +189,10 @@ def build_forest(predictor: Any, deadline: float | None = None) -> Forest:
     convert = CONVERTERS.get(predictor.family)
     if convert is None:
         raise Unsupported(f"the {predictor.family} family has no compiled path")
-    if predictor.encoder.text:
-        raise Unsupported("text columns (sparse features)")
     encoder = predictor.encoder
     n_codes = max((len(c) for c in encoder.categories_.values()), default=0)
     builder = ForestBuilder(encoder.n_features_out_, predictor.problem_type, n_codes, deadline)
+    builder.zeros_missing = bool(encoder.text) and predictor.family in ABSENT_IS_MISSING
     for estimator in predictor.estimators:
         _in_time(deadline)
         convert(builder, estimator, predictor.problem_type)

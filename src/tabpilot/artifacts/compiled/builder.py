@@ -4,7 +4,8 @@ Binary trees become bit tests (kernel.c, part 2): each numeric column's threshol
 sorted and a node keeps its threshold's rank k, to test bit k of the row's words for
 that column ("x <= threshold k"); a categorical node tests its category set against the
 row's one-hot words, as a chain of nodes when the set spans several 32-bit words. Leaves
-become nodes that lead to themselves, after all the others.
+become nodes that lead to themselves, after all the others. A leaf holds `leaf_dim`
+values (a forest classifier's class fractions), added to the tree's slot and the next.
 """
 
 from __future__ import annotations
@@ -76,12 +77,14 @@ class ForestBuilder:
         self.init: list[float] = []
         self.float32_inputs = False
         self.float32_sums = False
+        self.leaf_dim = 1  # values per binary-tree leaf (set before adding trees)
+        self.zeros_missing = False
         self.hash_values = np.zeros(0, dtype=np.int64)  # CatBoost's hash of code c at c + 1
         self._trees: list[_Tree] = []
         self._roots: list[int] = []
         self._slots: list[int] = []
         self._leaves: list[np.ndarray] = []
-        self._n_nodes = self._n_leaves = 0
+        self._n_nodes = self._n_leaves = self._n_leaf_values = 0
         self._oblivious = _Oblivious()
         self._ctrs = _Ctrs()
 
@@ -91,9 +94,9 @@ class ForestBuilder:
 
     @property
     def size(self) -> int:
-        """Nodes, oblivious splits and leaves so far: what memory and time grow with."""
+        """Nodes, oblivious splits and leaf values so far: what memory and time grow with."""
         o = self._oblivious
-        return self._n_nodes + self._n_leaves + o.n_splits + o.n_leaves
+        return self._n_nodes + self._n_leaf_values + o.n_splits + o.n_leaves
 
     def in_time(self) -> None:
         """Raise TimeoutError once the deadline has passed (checked every 64 trees)."""
@@ -116,7 +119,7 @@ class ForestBuilder:
         A numeric node goes left when x <= threshold (x < threshold with STRICT); a
         categorical node (CATEGORICAL, with its uint32 bitset words in cat_sets) when the
         code's bit is set; a missing value goes left with DEFAULT_LEFT. A tree that is one
-        leaf has no nodes.
+        leaf has no nodes. `leaves` is (leaves,) or (leaves, leaf_dim).
         """
         if len(self._roots) % 64 == 0:
             self.in_time()
@@ -132,9 +135,11 @@ class ForestBuilder:
                                  dict(cat_sets or {}), self._n_nodes))
         self._roots.append(self._n_nodes if n else ~self._n_leaves)
         self._slots.append(slot)
-        self._leaves.append(np.asarray(leaves, dtype=np.float64))
+        leaves = np.asarray(leaves, dtype=np.float64).reshape(-1, self.leaf_dim)
+        self._leaves.append(leaves.ravel())
         self._n_nodes += n
         self._n_leaves += len(leaves)
+        self._n_leaf_values += leaves.size
 
     def add_oblivious(self, splits: np.ndarray, leaves: np.ndarray, slot: int, dim: int
                       ) -> None:
@@ -168,6 +173,8 @@ class ForestBuilder:
 
     def build(self) -> Forest:
         o, c = self._oblivious, self._ctrs
+        if self.leaf_dim > 1 and self.float32_sums:
+            raise Unsupported("float32 sums of vector leaves")
         arrays = {
             "init": np.asarray(self.init, dtype=np.float64),
             **self._binary(),
@@ -186,7 +193,7 @@ class ForestBuilder:
             "hash_values": np.ascontiguousarray(self.hash_values, dtype=np.int64),
         }
         return Forest(self.n_cols, self.problem_type, self.members, arrays,
-                      self.float32_inputs, self.float32_sums)
+                      self.float32_inputs, self.float32_sums, self.leaf_dim, self.zeros_missing)
 
     # -- binary trees as bit tests ---------------------------------------------------------
     def _binary(self) -> dict[str, np.ndarray]:

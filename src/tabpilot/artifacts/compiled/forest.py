@@ -3,10 +3,11 @@
 A `Forest` holds every tree of every model of a bag, so one kernel call gives all their
 raw sums. Each model (a `Member`) owns a range of output slots and says how its sums
 become a prediction (link, scale and bias); `Forest.combine` applies that and averages
-the members, as `Predictor._raw` averages the fold models.
+the members, as `Predictor._raw` averages the fold models. A leaf adds `leaf_dim` values
+to consecutive slots (a forest classifier's class fractions), else one.
 
-The family converters (lightgbm.py, xgboost.py, catboost.py) fill a `ForestBuilder`
-(builder.py), which lays the trees out for the kernel.
+The family converters (lightgbm.py, xgboost.py, catboost.py, sklearn.py) fill a
+`ForestBuilder` (builder.py), which lays the trees out for the kernel.
 """
 
 from __future__ import annotations
@@ -50,7 +51,7 @@ class Member:
 
     slot: int
     dim: int
-    link: str  # sigmoid | softmax | identity
+    link: str  # sigmoid | softmax | identity | probability (averaged class fractions)
     scale: float = 1.0
     bias: list[float] = field(default_factory=list)
 
@@ -63,6 +64,8 @@ class Forest:
     arrays: dict[str, np.ndarray]
     float32_inputs: bool = False
     float32_sums: bool = False
+    leaf_dim: int = 1
+    zeros_missing: bool = False  # read exact zeros as missing (XGBoost on sparse input)
 
     @property
     def n_slots(self) -> int:
@@ -89,6 +92,9 @@ class Forest:
         if first.link == "softmax":
             e = np.exp(z - z.max(axis=2, keepdims=True))
             return (e / e.sum(axis=2, keepdims=True)).mean(axis=1)
+        if first.link == "probability":
+            p = z.mean(axis=1)
+            return np.column_stack([1.0 - p[:, 0], p[:, 0]]) if d == 1 else p
         return z[:, :, 0].mean(axis=1)
 
     def _side_by_side(self) -> bool:
@@ -100,7 +106,8 @@ class Forest:
     def save(self, path) -> None:
         meta = {"n_cols": self.n_cols, "problem_type": self.problem_type.value,
                 "members": [asdict(m) for m in self.members],
-                "float32_inputs": self.float32_inputs, "float32_sums": self.float32_sums}
+                "float32_inputs": self.float32_inputs, "float32_sums": self.float32_sums,
+                "leaf_dim": self.leaf_dim, "zeros_missing": self.zeros_missing}
         blob = np.frombuffer(json.dumps(meta).encode(), dtype=np.uint8)
         with open(path, "wb") as f:
             np.savez(f, meta=blob, **self.arrays)
@@ -112,7 +119,7 @@ class Forest:
             arrays = {name: data[name] for name in ARRAYS}
         return cls(meta["n_cols"], ProblemType(meta["problem_type"]),
                    [Member(**m) for m in meta["members"]], arrays, meta["float32_inputs"],
-                   meta["float32_sums"])
+                   meta["float32_sums"], meta.get("leaf_dim", 1), meta.get("zeros_missing", False))
 
 
 def _apply(raw: np.ndarray, m: Member) -> np.ndarray:
@@ -124,4 +131,6 @@ def _apply(raw: np.ndarray, m: Member) -> np.ndarray:
     if m.link == "softmax":
         e = np.exp(z - z.max(axis=1, keepdims=True))
         return e / e.sum(axis=1, keepdims=True)
+    if m.link == "probability":
+        return np.column_stack([1.0 - z[:, 0], z[:, 0]]) if m.dim == 1 else z
     return z[:, 0].copy()

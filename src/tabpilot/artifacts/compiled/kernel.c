@@ -5,7 +5,7 @@
  *
  *   1. CTR columns (CatBoost target statistics on categorical codes): a hash of the row's
  *      projection is looked up in a sorted table; the value is appended to the row.
- *   2. Binary trees (LightGBM, XGBoost) on bit words. Each row is first turned into
+ *   2. Binary trees (LightGBM, XGBoost, scikit-learn forests) on bit words. Each row is first turned into
  *      32-bit words: for a numeric column, bit k says "x <= threshold k" of that column's
  *      sorted thresholds; for a categorical column, bit c says "the code is c". Every
  *      column has two copies of its words, one where a missing value sets all bits and
@@ -76,7 +76,8 @@ typedef struct {
     const int32_t *roots;
     const int32_t *slots;
     const tp_node *nodes;
-    const double *leaves;
+    const double *leaves;           /* leaf_dim values per leaf, added to slots slot.. */
+    int32_t leaf_dim;               /* 1, or a forest classifier's class count */
     /* oblivious trees */
     int32_t n_otrees;
     const int32_t *odepth;
@@ -173,8 +174,10 @@ static void row_words(const tp_model *m, const double *row, uint32_t *w) {
 }
 
 static inline void add_leaf(const tp_model *m, double *o, int32_t at) {
-    const double leaf = m->leaves[at - m->first_leaf];
-    *o = m->float32_sums ? (double)((float)*o + (float)leaf) : *o + leaf;
+    const int32_t d = m->leaf_dim;
+    const double *leaf = m->leaves + (int64_t)(at - m->first_leaf) * d;
+    if (m->float32_sums) { *o = (double)((float)*o + (float)*leaf); return; }  /* d is 1 */
+    for (int32_t k = 0; k < d; ++k) o[k] += leaf[k];
 }
 
 static void score_trees(const tp_model *m, const uint32_t *words, int64_t n, double *out) {
@@ -264,6 +267,6 @@ void tp_predict(const tp_model *m, const double *X, int64_t n_rows, double *out,
     }
 }
 
-int tp_abi_version(void) { return 6; }
+int tp_abi_version(void) { return 7; }
 
 int tp_lanes(void) { return LANES; }

@@ -30,7 +30,7 @@ from tabpilot.artifacts.compiled.forest import ARRAYS, Forest
 log = logging.getLogger("tabpilot.artifacts.compiled")
 
 SOURCE = Path(__file__).with_name("kernel.c")
-ABI_VERSION = 6
+ABI_VERSION = 7
 PARALLEL_FROM = 5000  # rows; below, one thread answers fastest
 BLOCK_BYTES = 1 << 19  # a block's row words stay in a core's L2 cache beside the trees
 MAX_BLOCK = 256  # rows; more gains nothing
@@ -139,7 +139,7 @@ class _Model(ctypes.Structure):
         ("edge_begin", ctypes.c_void_p), ("edges", ctypes.c_void_p),
         ("n_trees", ctypes.c_int32), ("first_leaf", ctypes.c_int32),
         ("roots", ctypes.c_void_p), ("slots", ctypes.c_void_p),
-        ("nodes", ctypes.c_void_p), ("leaves", ctypes.c_void_p),
+        ("nodes", ctypes.c_void_p), ("leaves", ctypes.c_void_p), ("leaf_dim", ctypes.c_int32),
         ("n_otrees", ctypes.c_int32), ("odepth", ctypes.c_void_p),
         ("osplit_begin", ctypes.c_void_p), ("oleaf_begin", ctypes.c_void_p),
         ("oslot", ctypes.c_void_p), ("odim", ctypes.c_void_p), ("osplits", ctypes.c_void_p),
@@ -188,7 +188,7 @@ class Kernel:
             _ptr(a["col_words"]), _ptr(a["edge_begin"]), _ptr(a["edges"]),
             len(a["roots"]), int(a["first_leaf"][0]), _ptr(a["roots"]), _ptr(a["slots"]),
             _ptr(a["nodes"]),
-            _ptr(a["leaves"]),
+            _ptr(a["leaves"]), forest.leaf_dim,
             len(a["odepth"]), _ptr(a["odepth"]), _ptr(a["osplit_begin"]),
             _ptr(a["oleaf_begin"]), _ptr(a["oslot"]), _ptr(a["odim"]), _ptr(a["osplits"]),
             _ptr(a["oleaves"]),

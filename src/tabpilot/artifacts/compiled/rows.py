@@ -1,10 +1,15 @@
 """Raw rows -> the encoder's float matrix, without the per-column numpy set-up.
 
 A one-row request spends most of its time in the encoder's per-column numpy calls,
-not in the trees. For the encoding the gradient-boosting families use (numeric columns
-as they are, categories as integer codes, NaN when missing or unseen) a few rows are
-encoded here value by value with the very functions the encoder applies to small
-batches, so the result is the same matrix; anything else goes to the encoder.
+not in the trees. For the encodings the tree families use (numeric columns as they are,
+or imputed and standardised with missing indicators; categories as integer codes, NaN
+or -1 when missing or unseen) a few rows are encoded here value by value with the very
+functions and float64 operations the encoder applies to small batches, so the result is
+the same matrix. Text columns take the encoder's own vectorizers, densified. Anything
+else (dates, one-hot) goes to the encoder.
+
+Members of an ensemble with equal encoders share one RowEncoder; within one request
+(`predictor.request_memo`) it encodes a frame once for all of them.
 """
 
 from __future__ import annotations
@@ -14,7 +19,8 @@ import math
 import numpy as np
 import pandas as pd
 
-from tabpilot.features.columns import SMALL, category_string, scalar_float
+from tabpilot.artifacts.predictor import request_memo
+from tabpilot.features.columns import SMALL, as_text, category_string, scalar_float
 from tabpilot.features.encoder import TabularEncoder
 
 
@@ -23,14 +29,37 @@ class RowEncoder:
         self.encoder = encoder
         self.numeric = list(encoder.numeric)
         self.categorical = list(encoder.categorical)
-        self.inputs = self.numeric + self.categorical
-        self.direct = (encoder.categorical_encoding == "codes" and not encoder.scale
-                       and not encoder.datetime and not encoder.text)
+        self.text = list(encoder.text)
+        self.inputs = self.numeric + self.categorical + self.text
+        self.direct = (encoder.categorical_encoding in ("codes", "ordinal")
+                       and not encoder.datetime)
+        self._missing = -1.0 if encoder.categorical_encoding == "ordinal" else math.nan
+        self._scale = bool(encoder.scale) and bool(self.numeric)
+        self._indicators: list[int] = []
+        if self._scale:  # plain floats: the same IEEE operations as the encoder's arrays
+            self._medians = [float(v) for v in encoder.medians_]
+            self._means = [float(v) for v in encoder.means_]
+            self._stds = [float(v) for v in encoder.stds_]
+            self._indicators = [int(i) for i in encoder.missing_cols_]
+        self._width = (len(self.numeric) + len(self._indicators)
+                       + len(self.categorical))  # before the text columns
         self._lookups = [encoder._lookup[c] for c in self.categorical] if self.direct else []
-        self._positions: dict[tuple, tuple[list[int], list[int]] | None] = {}
+        self._positions: dict[tuple, tuple[list[int], list[int], list[int]] | None] = {}
 
     def encode(self, X: pd.DataFrame) -> np.ndarray:
         """(rows, features) float64 in C order, equal to the encoder's dense output."""
+        memo = request_memo()
+        if memo is None:
+            return self._encode(X)
+        key = (id(self), id(X))
+        hit = memo.get(key)
+        if hit is not None and hit[0] is X:  # the frame is held, so its id is not reused
+            return hit[1]
+        out = self._encode(X)
+        memo[key] = (X, out)
+        return out
+
+    def _encode(self, X: pd.DataFrame) -> np.ndarray:
         if self.direct and len(X) <= SMALL:
             positions = self._columns(X)
             if positions is not None:
@@ -40,7 +69,7 @@ class RowEncoder:
             out = out.toarray()
         return np.ascontiguousarray(out, dtype=np.float64)
 
-    def _columns(self, X: pd.DataFrame) -> tuple[list[int], list[int]] | None:
+    def _columns(self, X: pd.DataFrame) -> tuple[list[int], list[int], list[int]] | None:
         key = tuple(X.columns)
         if key not in self._positions:
             if len(self._positions) >= 64:  # clients sending ever new column sets
@@ -50,20 +79,35 @@ class RowEncoder:
                 index.setdefault(c, i)
             if all(c in index for c in self.inputs):
                 self._positions[key] = ([index[c] for c in self.numeric],
-                                        [index[c] for c in self.categorical])
+                                        [index[c] for c in self.categorical],
+                                        [index[c] for c in self.text])
             else:
                 self._positions[key] = None  # the encoder raises its own error
         return self._positions[key]
 
-    def _encode_small(self, X: pd.DataFrame, numeric: list[int], categorical: list[int]
-                      ) -> np.ndarray:
+    def _encode_small(self, X: pd.DataFrame, numeric: list[int], categorical: list[int],
+                      text: list[int]) -> np.ndarray:
         matrix = X.to_numpy(dtype=object)
         rows = []
-        nan = math.nan
+        missing = self._missing
         for row in matrix:
             values = [scalar_float(row[p]) for p in numeric]
+            if self._scale:
+                values = self._scaled(values)
             for p, lookup in zip(categorical, self._lookups, strict=True):
                 code = lookup.get(category_string(row[p]), -1)
-                values.append(nan if code < 0 else float(code))
+                values.append(missing if code < 0 else float(code))
             rows.append(values)
-        return np.array(rows, dtype=np.float64).reshape(len(matrix), len(self.inputs))
+        out = np.array(rows, dtype=np.float64).reshape(len(matrix), self._width)
+        if not text:
+            return out
+        vectors = self.encoder.vectorizers_
+        parts = [vectors[c].transform(as_text(matrix[:, p])).toarray()
+                 for c, p in zip(self.text, text, strict=True)]
+        return np.ascontiguousarray(np.hstack([out, *parts]), dtype=np.float64)
+
+    def _scaled(self, values: list[float]) -> list[float]:
+        """Impute with the median, standardise, then the missing indicators."""
+        scaled = [((self._medians[i] if math.isnan(v) else v) - self._means[i]) / self._stds[i]
+                  for i, v in enumerate(values)]
+        return scaled + [1.0 if math.isnan(values[i]) else 0.0 for i in self._indicators]
