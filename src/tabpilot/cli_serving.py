@@ -17,6 +17,8 @@ Token = Annotated[str | None, typer.Option(envvar="TABPILOT_TOKEN",
 
 
 def _model_dir(job_or_dir: str, candidate: str | None, workspace: Path | None) -> str:
+    if (Path(job_or_dir) / "manifest.json").is_file():  # a model directory: no job lookup
+        return str(Path(job_or_dir).resolve())
     from tabpilot.automl import model_directory
 
     return str(model_directory(job_or_dir, candidate, workspace))

@@ -1,23 +1,52 @@
-"""Algorithm families: one adapter per family, registered by name."""
+"""Algorithm families: one adapter per family, registered by name.
+
+The registry imports a family's module (and so its library: CatBoost, XGBoost, ...) the
+first time the family is looked up, so that loading a LightGBM model for serving does not
+pay for importing every other library.
+"""
 
 from __future__ import annotations
 
-from tabpilot.models.base import FitData, ModelFamily
-from tabpilot.models.catboost import CatBoostFamily
-from tabpilot.models.lightgbm import LightGBMFamily
-from tabpilot.models.sklearn_models import (
-    ExtraTreesFamily,
-    LinearFamily,
-    MLPFamily,
-    RandomForestFamily,
-)
-from tabpilot.models.xgboost import XGBoostFamily
+import importlib
+from collections.abc import Iterator, Mapping
 
-FAMILIES: dict[str, ModelFamily] = {
-    f.name: f
-    for f in [LightGBMFamily(), XGBoostFamily(), CatBoostFamily(), RandomForestFamily(),
-              ExtraTreesFamily(), LinearFamily(), MLPFamily()]
+from tabpilot.models.base import FitData, ModelFamily
+
+# name -> (module, class), in the order the families are listed to users
+_WHERE = {
+    "lightgbm": ("tabpilot.models.lightgbm", "LightGBMFamily"),
+    "xgboost": ("tabpilot.models.xgboost", "XGBoostFamily"),
+    "catboost": ("tabpilot.models.catboost", "CatBoostFamily"),
+    "random_forest": ("tabpilot.models.sklearn_models", "RandomForestFamily"),
+    "extra_trees": ("tabpilot.models.sklearn_models", "ExtraTreesFamily"),
+    "linear": ("tabpilot.models.sklearn_models", "LinearFamily"),
+    "mlp": ("tabpilot.models.sklearn_models", "MLPFamily"),
 }
+
+
+class _Registry(Mapping[str, ModelFamily]):
+    """name -> family adapter, each created on first use."""
+
+    def __init__(self) -> None:
+        self._made: dict[str, ModelFamily] = {}
+
+    def __getitem__(self, name: str) -> ModelFamily:
+        if name not in self._made:
+            module, cls = _WHERE[name]  # KeyError for unknown names, as a dict
+            self._made[name] = getattr(importlib.import_module(module), cls)()
+        return self._made[name]
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(_WHERE)
+
+    def __len__(self) -> int:
+        return len(_WHERE)
+
+    def __contains__(self, name: object) -> bool:
+        return name in _WHERE
+
+
+FAMILIES: Mapping[str, ModelFamily] = _Registry()
 
 
 def get_family(name: str) -> ModelFamily:

@@ -11,12 +11,14 @@ from __future__ import annotations
 import time
 from abc import ABC, abstractmethod
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
-import optuna
 
 from tabpilot.tasks import ProblemType
+
+if TYPE_CHECKING:
+    import optuna
 
 
 @dataclass
