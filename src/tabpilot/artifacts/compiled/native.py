@@ -19,6 +19,7 @@ import shutil
 import subprocess
 import sys
 import tempfile
+import threading
 from concurrent.futures import ThreadPoolExecutor
 from functools import lru_cache
 from pathlib import Path
@@ -198,11 +199,21 @@ class Kernel:
         self._ref = ctypes.addressof(self._struct)
         self._work_size = block * self.n_ext if forest.n_ctrs else 1
         self._words_size = max(1, block * int(a["n_words"][0]))
+        # a few rows: blocks of one row, so a row's words lie together (a forest with
+        # thousands of thresholds per column has 100 kB of them), in scratch kept per thread
+        self._lanes = int(lib.tp_lanes())
+        self._single = _Model.from_buffer_copy(self._struct)
+        self._single.block_shift = 0
+        self._single_ref = ctypes.addressof(self._single)
+        self._scratch = threading.local()
 
     def raw(self, X: np.ndarray) -> np.ndarray:
         """X: (rows, n_cols) float64, C order."""
         n = X.shape[0]
         out = np.empty((n, self.n_slots))
+        if 0 < n < self._lanes:
+            self._call_few(X, out)
+            return out
         if n < PARALLEL_FROM:
             self._call(X, out, 0, n)
             return out
@@ -219,6 +230,16 @@ class Kernel:
         words = np.empty(self._words_size, dtype=np.uint32)
         self._fn(self._ref, X.ctypes.data + start * X.strides[0], stop - start,
                  out.ctypes.data + start * out.strides[0], work.ctypes.data, words.ctypes.data)
+
+
+    def _call_few(self, X: np.ndarray, out: np.ndarray) -> None:
+        scratch = self._scratch.__dict__.get("buffers")
+        if scratch is None:
+            scratch = (np.empty(self.n_ext if self.forest.n_ctrs else 1),
+                       np.empty(max(1, int(self._arrays["n_words"][0])), dtype=np.uint32))
+            self._scratch.buffers = scratch
+        self._fn(self._single_ref, X.ctypes.data, X.shape[0], out.ctypes.data,
+                 scratch[0].ctypes.data, scratch[1].ctypes.data)
 
 
 def _ptr(array: np.ndarray) -> int:
