@@ -129,6 +129,7 @@ def test_a_compiled_forest_equals_the_python_path(tmp_path: Path, monkeypatch, n
     assert forest.leaf_dim == (4 if ptype is ProblemType.MULTICLASS else 1)
     rows = _requests()
     _assert_same(model, twin, rows)  # a batch (the encoder's vectorised path)
+    _assert_same(model, twin, rows.iloc[2:7])  # fewer rows than the kernel's lanes
     for i in [0, 3, len(rows) - 3, len(rows) - 2, len(rows) - 1]:  # one row at a time
         _assert_same(model, twin, rows.iloc[[i]])
 
@@ -226,3 +227,33 @@ def test_a_forest_file_of_the_previous_format_loads(tmp_path: Path) -> None:
     np.savez(tmp_path / "old.npz", **arrays)
     old = Forest.load(tmp_path / "old.npz")
     assert old.leaf_dim == 1 and not old.zeros_missing
+
+
+def test_an_ensemble_compiles_the_members_whose_trial_could_not(tmp_path: Path,
+                                                                monkeypatch) -> None:
+    from tabpilot.ensemble.predictor import EnsemblePredictor
+
+    ptype = ProblemType.BINARY
+    members = []
+    for i, name in enumerate(["random_forest", "lightgbm", "linear"]):
+        # packaged past its deadline, as a trial that used all its time
+        directory = save(_predictor(name, ptype), {"candidate": name},
+                         tmp_path / f"m{i}" / "model", sample=_table(50), deadline=0.0)
+        members.append(load(directory).predictor)
+        assert not load(directory).compiled
+    ensemble = EnsemblePredictor(members, [0.5, 0.3, 0.2], list("abc"), ptype, CLASSES[ptype])
+    directory = save(ensemble, {"candidate": "ensemble"}, tmp_path / "ensemble" / "model",
+                     sample=_table(100, 5))
+    record = json.loads((directory / "metadata.json").read_text())["compiled"]
+    assert record["members"] == [0, 1]
+    assert set(record["compiled_here"]) == {"0", "1"}  # the linear member is not tried
+    model, twin = load(directory), _python_twin(directory, monkeypatch)
+    assert [m.__dict__.get("compiled_") is not None for m in model.predictor.members] == \
+        [True, True, False]
+    _assert_same(model, twin, _requests())
+    _assert_same(model, twin, _requests().iloc[[1]])
+    late = save(ensemble, {"candidate": "ensemble"}, tmp_path / "late" / "model",
+                sample=_table(100, 5), deadline=0.0)
+    record = json.loads((late / "metadata.json").read_text())["compiled"]
+    assert record["status"] == "python" and not load(late).compiled
+    assert all("time" in r["reason"] for r in record["compiled_here"].values())

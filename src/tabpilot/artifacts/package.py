@@ -3,7 +3,7 @@
     model/
       predictor.pkl     the fitted pipeline (encoder, estimator, label encoding)
       metadata.json     problem type, classes, threshold, input schema, metrics, params
-      compiled*.npz     gradient boosting only: the compiled path (artifacts/compiled),
+      compiled*.npz     tree models only: the compiled path (artifacts/compiled),
       compiled-kernel.so    when it was checked equal to the Python path at packaging
       manifest.json     sha256 and size of every other file
 
@@ -92,10 +92,10 @@ def save(predictor: BasePredictor, metadata: dict[str, Any], directory: str | Pa
          sample: pd.DataFrame | None = None, deadline: float | None = None) -> Path:
     """Write the model directory atomically (a temp dir renamed into place).
 
-    With `sample` rows (validation rows), a gradient-boosting model also gets its compiled
-    path, checked on them against the Python path, unless `deadline` (time.time()) comes
-    first; an ensemble keeps its members' compiled paths; metadata["compiled"] records
-    the outcome.
+    With `sample` rows (validation rows), a tree model also gets its compiled path,
+    checked on them against the Python path, unless `deadline` (time.time()) comes first;
+    an ensemble keeps its members' compiled paths and, with `sample`, compiles those of
+    members that have none; metadata["compiled"] records the outcome.
     """
     directory = Path(directory)
     directory.parent.mkdir(parents=True, exist_ok=True)

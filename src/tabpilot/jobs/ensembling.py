@@ -116,7 +116,7 @@ def build(prepared: Prepared, split: Split, ranked: list[tuple[str, Path]], best
         "objective_metric": metric.name, "objective_value": objective,
         "validation_metrics": metrics, "threshold": threshold, "classes": prepared.classes,
         "input_schema": prepared.schema.to_dict(), "features": predictor.features,
-    }, out)
+    }, out, sample=prepared.X.iloc[split.folds[0][1][:500]], deadline=deadline)
     timing = measure(load(out), prepared.X.iloc[split.folds[0][1][:200]])
     return EnsembleResult(weights, objective, metrics, threshold, out, timing["latency_ms_p50"],
                           timing["throughput_rows_s"], package.directory_bytes(out),

@@ -89,28 +89,33 @@ def package(predictor: Any, sample: pd.DataFrame | None, directory: Path,
     """Write the compiled path into `directory`; returns its record, None if not tried.
 
     A candidate is compiled and checked on `sample`. An ensemble keeps the compiled
-    paths its members were loaded with (each checked when the member was packaged).
+    paths its members were loaded with (each checked when the member was packaged); with
+    `sample`, members without one (their trial ran out of time) are compiled now.
     """
     if getattr(predictor, "members", None) is not None:
-        return _package_members(predictor, directory)
+        return _package_members(predictor, directory, sample, deadline)
     if sample is None:
         return None
-    return _package_one(predictor, sample, directory, deadline)
+    compiled, record = _compile(predictor, sample, deadline)
+    if compiled is not None:
+        compiled.forest.save(directory / FOREST_FILE)
+        shutil.copyfile(compiled.kernel.path, directory / KERNEL_FILE)
+    return record
 
 
-def _package_one(predictor: Any, sample: pd.DataFrame, directory: Path,
-                 deadline: float | None) -> dict[str, Any]:
+def _compile(predictor: Any, sample: pd.DataFrame, deadline: float | None
+             ) -> tuple[CompiledPredictor | None, dict[str, Any]]:
+    """The compiled path checked on `sample`, or None; and the record saying why not."""
     started = time.time()
     record: dict[str, Any] = {"engine": ENGINE}
+    compiled = None
     try:
         if not enabled():
             raise Unsupported("disabled by TABPILOT_COMPILED")
         forest = build_forest(predictor, deadline)
-        kernel = library()
-        compiled = CompiledPredictor(predictor, forest, kernel)
-        record.update(check(predictor, compiled, sample, deadline))
-        forest.save(directory / FOREST_FILE)
-        shutil.copyfile(kernel, directory / KERNEL_FILE)
+        candidate = CompiledPredictor(predictor, forest, library())
+        record.update(check(predictor, candidate, sample, deadline))
+        compiled = candidate
         record["status"] = "compiled"
     except (Unsupported, KernelUnavailable, Mismatch, TimeoutError) as exc:
         record.update(status="python", reason=str(exc))
@@ -119,21 +124,27 @@ def _package_one(predictor: Any, sample: pd.DataFrame, directory: Path,
         record.update(status="python", reason=f"compilation failed: {type(exc).__name__}: {exc}")
         log.warning("compiled path not written", exc_info=True)
     record["seconds"] = round(time.time() - started, 3)
-    return record
+    return compiled, record
 
 
-def _package_members(ensemble: Any, directory: Path) -> dict[str, Any]:
+def _package_members(ensemble: Any, directory: Path, sample: pd.DataFrame | None,
+                     deadline: float | None) -> dict[str, Any]:
     kernel = None
+    here: dict[str, dict[str, Any]] = {}  # members compiled at this packaging
     for i, member in enumerate(ensemble.members):
         attached = member.__dict__.get("compiled_")
+        if attached is None and sample is not None and getattr(member, "family", None) \
+                in CONVERTERS:
+            attached, here[str(i)] = _compile(member, sample, deadline)
         if attached is not None:
             attached.forest.save(directory / member_file(i))
             kernel = attached.kernel.path
+    record: dict[str, Any] = {"engine": ENGINE, **({"compiled_here": here} if here else {})}
     if kernel is None:
-        return {"engine": ENGINE, "status": "python", "reason": "no member has a compiled path"}
+        return {**record, "status": "python", "reason": "no member has a compiled path"}
     shutil.copyfile(kernel, directory / KERNEL_FILE)
     compiled = [i for i in range(len(ensemble.members)) if (directory / member_file(i)).exists()]
-    return {"engine": ENGINE, "status": "compiled", "members": compiled}
+    return {**record, "status": "compiled", "members": compiled}
 
 
 def member_file(i: int) -> str:

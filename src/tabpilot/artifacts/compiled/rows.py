@@ -23,6 +23,8 @@ from tabpilot.artifacts.predictor import request_memo
 from tabpilot.features.columns import SMALL, as_text, category_string, scalar_float
 from tabpilot.features.encoder import TabularEncoder
 
+MEMO_VALUES = 1 << 20  # larger encodings are not kept for the request (memory of batches)
+
 
 class RowEncoder:
     def __init__(self, encoder: TabularEncoder) -> None:
@@ -49,7 +51,7 @@ class RowEncoder:
     def encode(self, X: pd.DataFrame) -> np.ndarray:
         """(rows, features) float64 in C order, equal to the encoder's dense output."""
         memo = request_memo()
-        if memo is None:
+        if memo is None or len(X) * self.encoder.n_features_out_ > MEMO_VALUES:
             return self._encode(X)
         key = (id(self), id(X))
         hit = memo.get(key)
