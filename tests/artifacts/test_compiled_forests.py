@@ -177,26 +177,32 @@ def test_an_ensemble_encodes_a_request_once_per_encoder(tmp_path: Path, monkeypa
 
     ptype = ProblemType.MULTICLASS
     members = []
-    for i, name in enumerate(["lightgbm", "xgboost", "random_forest", "extra_trees", "linear"]):
+    names = ["lightgbm", "xgboost", "random_forest", "extra_trees", "linear", "linear"]
+    for i, name in enumerate(names):
         predictor = _predictor(name, ptype, text=True)
         directory = save(predictor, {"candidate": name}, tmp_path / f"m{i}" / "model",
                          sample=_table(100, 5, text=True))
         members.append(load(directory).predictor)
-    ensemble = EnsemblePredictor(members, [0.3, 0.2, 0.2, 0.2, 0.1], list("abcde"), ptype,
-                                 CLASSES[ptype])
+    ensemble = EnsemblePredictor(members, [0.3, 0.2, 0.2, 0.2, 0.05, 0.05], list("abcdef"),
+                                 ptype, CLASSES[ptype])
     directory = save(ensemble, {"candidate": "ensemble"}, tmp_path / "ensemble" / "model")
     model, twin = load(directory), _python_twin(directory, monkeypatch)
     parts = [m.__dict__.get("compiled_") for m in model.predictor.members]
-    assert [p is not None for p in parts] == [True, True, True, True, False]
+    assert [p is not None for p in parts] == [True, True, True, True, False, False]
     assert parts[0].rows is parts[1].rows  # both "native": one row encoder
     assert parts[2].rows is parts[3].rows and parts[2].rows is not parts[0].rows
+    linear = model.predictor.members[4:]
+    assert linear[0].encoder is linear[1].encoder  # equal "onehot" encoders: one object
     calls = []
     for rows in {id(p.rows): p.rows for p in parts if p is not None}.values():
         encode = rows._encode
         monkeypatch.setattr(rows, "_encode", lambda X, f=encode: calls.append(1) or f(X))
+    transform = linear[0].encoder.transform
+    monkeypatch.setattr(linear[0].encoder, "transform",
+                        lambda X: calls.append(1) or transform(X))
     request = _requests(text=True)
     _assert_same(model, twin, request.iloc[[4]])
-    assert len(calls) == 2 * 2  # predict_proba and predict: each encoder once per request
+    assert len(calls) == 2 * 3  # predict_proba and predict: each encoder once per request
     _assert_same(model, twin, request)
 
 

@@ -8,7 +8,7 @@ served and explained the same way.
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from contextvars import ContextVar
 from dataclasses import dataclass
@@ -24,13 +24,29 @@ from tabpilot.models import get_family
 from tabpilot.tasks import ProblemType
 
 # One request's memo (a predictor's call, with its members' nested calls): the members of
-# an ensemble with equal encoders encode the frame once (artifacts/compiled/rows.py).
+# an ensemble sharing an encoder (artifacts/compiled.attach) encode the frame once.
 _REQUEST: ContextVar[dict | None] = ContextVar("tabpilot_request", default=None)
+MEMO_VALUES = 1 << 20  # larger encodings are not kept for the request (memory of batches)
 
 
 def request_memo() -> dict | None:
     """The current request's memo, None outside a `raw_predict` call."""
     return _REQUEST.get()
+
+
+def encoded_once(owner: object, X: pd.DataFrame, width: int,
+                 encode: Callable[[pd.DataFrame], Any]) -> Any:
+    """`encode(X)`, computed once per request for `owner` (an encoder) and this frame."""
+    memo = _REQUEST.get()
+    if memo is None or len(X) * width > MEMO_VALUES:
+        return encode(X)
+    key = (id(owner), id(X))
+    hit = memo.get(key)
+    if hit is not None and hit[0] is X:  # the frame is held, so its id is not reused
+        return hit[1]
+    out = encode(X)
+    memo[key] = (X, out)
+    return out
 
 
 @contextmanager
@@ -114,7 +130,8 @@ class Predictor(BasePredictor):
 
     def python_raw(self, X: pd.DataFrame) -> np.ndarray:
         """The reference path: the encoder, then each estimator's own predict."""
-        encoded = self.encoder.transform(X)
+        encoder = self.encoder
+        encoded = encoded_once(encoder, X, encoder.n_features_out_, encoder.transform)
         family = get_family(self.family)
         outs = [family.predict(est, encoded, self.problem_type) for est in self.estimators]
         return outs[0] if len(outs) == 1 else np.mean(outs, axis=0)

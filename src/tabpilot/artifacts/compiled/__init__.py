@@ -167,7 +167,7 @@ def attach(predictor: Any, directory: Path) -> str | None:
         [(m, directory / member_file(i)) for i, m in enumerate(members)]
     try:
         kernel = library(bundled=directory / KERNEL_FILE)
-        shared = _shared_rows([t for t, path in targets if path.is_file()])
+        shared = _shared_rows([t for t, _ in targets])
         for target, path in targets:
             if path.is_file():
                 target.compiled_ = CompiledPredictor(target, Forest.load(path), kernel,
@@ -181,13 +181,19 @@ def attach(predictor: Any, directory: Path) -> str | None:
 
 
 def _shared_rows(predictors: list[Any]) -> dict[int, RowEncoder]:
-    """One RowEncoder per distinct encoder (equal pickles) among an ensemble's members."""
+    """One encoder and RowEncoder per distinct encoder (equal pickles) among an ensemble's
+    members: members with equal encoders get the same object, so that a request is
+    encoded once for them (the Python path's encoding as well)."""
     by_state: dict[bytes, RowEncoder] = {}
     shared = {}
     for p in predictors:
-        state = pickle.dumps(p.encoder, protocol=pickle.HIGHEST_PROTOCOL)
+        encoder = getattr(p, "encoder", None)
+        if encoder is None:  # not a single candidate (a nested ensemble)
+            continue
+        state = pickle.dumps(encoder, protocol=pickle.HIGHEST_PROTOCOL)
         if state not in by_state:
-            by_state[state] = RowEncoder(p.encoder)
+            by_state[state] = RowEncoder(encoder)
+        p.encoder = by_state[state].encoder
         shared[id(p)] = by_state[state]
     return shared
 

@@ -9,7 +9,7 @@ the same matrix. Text columns take the encoder's own vectorizers, densified. Any
 else (dates, one-hot) goes to the encoder.
 
 Members of an ensemble with equal encoders share one RowEncoder; within one request
-(`predictor.request_memo`) it encodes a frame once for all of them.
+(`predictor.encoded_once`) it encodes a frame once for all of them.
 """
 
 from __future__ import annotations
@@ -19,11 +19,9 @@ import math
 import numpy as np
 import pandas as pd
 
-from tabpilot.artifacts.predictor import request_memo
+from tabpilot.artifacts.predictor import encoded_once
 from tabpilot.features.columns import SMALL, as_text, category_string, scalar_float
 from tabpilot.features.encoder import TabularEncoder
-
-MEMO_VALUES = 1 << 20  # larger encodings are not kept for the request (memory of batches)
 
 
 class RowEncoder:
@@ -50,16 +48,7 @@ class RowEncoder:
 
     def encode(self, X: pd.DataFrame) -> np.ndarray:
         """(rows, features) float64 in C order, equal to the encoder's dense output."""
-        memo = request_memo()
-        if memo is None or len(X) * self.encoder.n_features_out_ > MEMO_VALUES:
-            return self._encode(X)
-        key = (id(self), id(X))
-        hit = memo.get(key)
-        if hit is not None and hit[0] is X:  # the frame is held, so its id is not reused
-            return hit[1]
-        out = self._encode(X)
-        memo[key] = (X, out)
-        return out
+        return encoded_once(self, X, self.encoder.n_features_out_, self._encode)
 
     def _encode(self, X: pd.DataFrame) -> np.ndarray:
         if self.direct and len(X) <= SMALL:
