@@ -38,7 +38,7 @@
 
 typedef struct {
     uint32_t mask;
-    uint32_t word;
+    uint32_t word;      /* the word's index, shifted left by the model's node_shift */
     int32_t child[2];   /* left (bit set), right; nodes from first_leaf on are leaves */
 } tp_node;
 
@@ -58,6 +58,8 @@ typedef struct {
 
 typedef struct {
     int32_t block_shift;    /* rows per block: 1 << block_shift (>= LANES), from native.py */
+    int32_t node_shift;     /* the shift the nodes' word indexes carry (native.py sets it to
+                               the block shift, so a walk adds the lane instead of shifting) */
     int32_t n_cols;
     int32_t n_ext;          /* n_cols + n_ctrs */
     int32_t n_slots;        /* raw outputs per row */
@@ -182,11 +184,12 @@ static inline void add_leaf(const tp_model *m, double *o, int32_t at) {
 
 static void score_trees(const tp_model *m, const uint32_t *words, int64_t n, double *out) {
     const int32_t first_leaf = m->first_leaf;
-    const int32_t S = m->block_shift;
+    const int32_t S = m->block_shift, N = m->node_shift;
+    const int64_t lanes_until = N == S ? n : 0;  /* lanes need words laid out as the nodes say */
     for (int32_t t = 0; t < m->n_trees; ++t) {
         const int32_t root = m->roots[t], slot = m->slots[t];
         int64_t r0 = 0;
-        for (; r0 + LANES <= n; r0 += LANES) {
+        for (; r0 + LANES <= lanes_until; r0 += LANES) {
             const uint32_t *w = words + r0;
             int32_t at[LANES];
             for (int32_t k = 0; k < LANES; ++k) at[k] = root;
@@ -195,7 +198,7 @@ static void score_trees(const tp_model *m, const uint32_t *words, int64_t n, dou
                 active = 0;
                 for (int32_t k = 0; k < LANES; ++k) {
                     const tp_node *nd = &m->nodes[at[k]];
-                    at[k] = nd->child[(w[((int64_t)nd->word << S) + k] & nd->mask) == 0];
+                    at[k] = nd->child[(w[nd->word + k] & nd->mask) == 0];
                     active |= at[k] < first_leaf;
                 }
             } while (active);
@@ -207,7 +210,7 @@ static void score_trees(const tp_model *m, const uint32_t *words, int64_t n, dou
             int32_t at = root;
             while (at < first_leaf) {
                 const tp_node *nd = &m->nodes[at];
-                at = nd->child[(w[(int64_t)nd->word << S] & nd->mask) == 0];
+                at = nd->child[(w[(int64_t)(nd->word >> N) << S] & nd->mask) == 0];
             }
             add_leaf(m, out + r0 * m->n_slots + slot, at);
         }
@@ -267,6 +270,6 @@ void tp_predict(const tp_model *m, const double *X, int64_t n_rows, double *out,
     }
 }
 
-int tp_abi_version(void) { return 7; }
+int tp_abi_version(void) { return 8; }
 
 int tp_lanes(void) { return LANES; }
