@@ -232,3 +232,16 @@ def test_mixed_type_labels_give_a_user_error_or_work() -> None:
     except TabpilotError:
         return
     assert len(prepared.classes) == 3
+
+
+def test_features_share_the_tables_arrays_and_leave_the_table_as_it_was() -> None:
+    """X is the table minus the target, without copying the other columns (a copy costs
+    the table's size again); the caller's table keeps its target column."""
+    rng = np.random.default_rng(0)
+    df = pd.DataFrame({"a": rng.normal(size=50), "b": rng.choice(["u", "v"], 50),
+                       "y": rng.normal(size=50)})
+    prepared = prepare(df, "y")
+    assert list(prepared.X.columns) == ["a", "b"]
+    assert prepared.X.index.equals(df.index)
+    assert np.shares_memory(prepared.X["a"].to_numpy(), df["a"].to_numpy())
+    assert list(df.columns) == ["a", "b", "y"]

@@ -48,8 +48,10 @@ def echo_trial(ctx: TrialContext, task: TrialTask) -> TrialResult:
     """Reports what it saw of the shared context."""
     return TrialResult(
         task.candidate, "Completed", objective=float(len(ctx.y)), threshold=0.5,
-        details={"pid": os.getpid(), "columns": list(ctx.X.columns), "job": ctx.job_name,
-                 "classes": ctx.classes, "params": task.params},
+        details={"pid": os.getpid(), "columns": ctx.columns, "job": ctx.job_name,
+                 "classes": ctx.classes, "params": task.params,
+                 "features": list(ctx.features(np.arange(3)).columns),
+                 "whole_frame_shipped": ctx.X is not None},
     )
 
 
@@ -135,6 +137,9 @@ def test_completed_trial_returns_its_result_computed_on_the_shared_context(
     assert result.objective == float(len(trial_context.y))
     assert result.threshold == 0.5
     assert result.details["columns"] == list(trial_context.X.columns)
+    # the table came as a column store, not as a pickled frame
+    assert result.details["whole_frame_shipped"] is False
+    assert result.details["features"] == trial_context.schema.features
     assert result.details["job"] == "executor-test"
     assert result.details["classes"] == ["neg", "pos"]
     assert result.details["params"] == {"alpha": 2}

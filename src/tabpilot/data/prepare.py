@@ -111,13 +111,25 @@ def prepare(df: pd.DataFrame, target: str, problem_type: ProblemType | None = No
                 raise ConfigError(f"the feature types file names {special!r}, which is the "
                                   "target or weight column; remove it from the file")
     drop = [target] + ([sample_weight] if sample_weight else [])
-    X = df.drop(columns=drop)
+    X = _columns_without(df, drop)
     schema = infer_schema(X, feature_types=types, feature_names=names)
     if not schema.features:
         raise DataError("no usable feature columns remain (all are constant or id-like); "
                         "add informative columns or set their types with --feature-types")
     resolved = resolve_metric(metric, ptype)
     return Prepared(X, y, ptype, resolved, schema, classes, weights, int(missing.sum()), notes)
+
+
+def _columns_without(df: pd.DataFrame, drop: list[str]) -> pd.DataFrame:
+    """`df` without the `drop` columns, sharing the arrays of the others: `df.drop` would
+    copy them, as much memory again as the table. Nothing in a job writes into X."""
+    dropped = set(drop)
+    keep = [i for i, c in enumerate(df.columns) if c not in dropped]
+    if not keep:
+        return df.drop(columns=drop)
+    X = pd.concat([df.iloc[:, i] for i in keep], axis=1, copy=False)
+    X.index = df.index
+    return X
 
 
 def _encode_target(y_raw: pd.Series, ptype: ProblemType, target: str

@@ -17,7 +17,8 @@ A trial that crashes, runs out of memory or passes its hard deadline comes back 
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -25,15 +26,24 @@ import pandas as pd
 
 from tabpilot.data.schema import Schema
 from tabpilot.data.split import Split
+from tabpilot.execution.columnar import ColumnStore, write_columns
 from tabpilot.metrics import Metric
 from tabpilot.tasks import ProblemType
 
 
 @dataclass
 class TrialContext:
-    """What every trial of a job shares: the data, its split, what to optimise."""
+    """What every trial of a job shares: the data, its split, what to optimise.
 
-    X: pd.DataFrame
+    The feature table travels in one of two forms. `X`, the whole frame, is what an
+    executor without a shared filesystem ships (pickled with the context). A local
+    executor stores it once instead (`stored`): `X` is then None, `table` names a column
+    store that each trial memory-maps and reads only its rows from, and `raw_rows` keeps
+    the few original rows that packaging checks and latency timing run on. Trials read
+    the table through `features` and `raw`, whichever form it has.
+    """
+
+    X: pd.DataFrame | None
     y: np.ndarray
     split: Split
     schema: Schema
@@ -45,6 +55,53 @@ class TrialContext:
     weights: np.ndarray | None = None
     n_threads: int = 1
     seed: int = 0
+    table: str | None = None  # folder of an execution.columnar store of X's features
+    raw_rows: pd.DataFrame | None = None  # with `table`: original rows, by position in X
+    raw_positions: np.ndarray | None = None
+
+    @property
+    def columns(self) -> list[str]:
+        frame = self.X if self.X is not None else self.raw_rows
+        return [] if frame is None else list(frame.columns)
+
+    def features(self, rows: np.ndarray | None = None) -> pd.DataFrame:
+        """The rows (all when None), in that order, as the encoders should see them."""
+        if self.table is None:
+            assert self.X is not None
+            return self.X if rows is None else self.X.iloc[rows]
+        return ColumnStore(self.table).frame(rows)
+
+    def raw(self, rows: np.ndarray) -> pd.DataFrame:
+        """Original rows (for packaging checks and timing): any row with `X`, else those
+        that `stored` kept (the validation rows those use)."""
+        if self.X is not None:
+            return self.X.iloc[rows]
+        assert self.raw_rows is not None and self.raw_positions is not None
+        at = np.searchsorted(self.raw_positions, rows)
+        if len(rows) and (at.max() >= len(self.raw_positions)
+                          or not np.array_equal(self.raw_positions[at], rows)):
+            raise KeyError("rows not kept with the stored table")
+        return self.raw_rows.iloc[at]
+
+    def stored(self, folder: str | Path, keep: np.ndarray) -> TrialContext:
+        """This context with its table written to a column store in `folder` (which
+        must stay while trials run) and only the original rows `keep` in memory."""
+        if self.X is None:
+            return self
+        write_columns(self.X, self.schema, folder)
+        keep = np.unique(keep)
+        return replace(self, X=None, table=str(folder), raw_rows=self.X.iloc[keep],
+                       raw_positions=keep)
+
+
+RAW_VALIDATION_ROWS = 500  # validation rows a trial checks a compiled model on
+RAW_TIMING_ROWS = 200  # rows of the first fold's validation part its latency is timed on
+
+
+def raw_rows_needed(split: Split) -> np.ndarray:
+    """The original rows trials read: compiled-path checks and latency timing."""
+    return np.concatenate([split.validation_rows()[:RAW_VALIDATION_ROWS],
+                           split.folds[0][1][:RAW_TIMING_ROWS]])
 
 
 @dataclass

@@ -3,8 +3,12 @@
 Trial processes are forked from a clean *fork server* (multiprocessing's "forkserver"
 start method, with tabpilot's training modules preloaded), never from the caller: a
 caller that has already used OpenMP (any LightGBM or XGBoost prediction in a notebook)
-would otherwise hand its children a broken OpenMP runtime, and they would hang. The job's
-data is pickled once to a temporary file that each trial loads.
+would otherwise hand its children a broken OpenMP runtime, and they would hang.
+
+The job's feature table is written once to a column store in a temporary folder (compact
+columns that each trial memory-maps, reading only the rows it trains and validates on),
+and the rest of the context is pickled beside it: a trial never holds a copy of the whole
+table as pandas holds it.
 """
 
 from __future__ import annotations
@@ -24,7 +28,13 @@ from dataclasses import dataclass
 from multiprocessing import popen_forkserver, spawn
 from multiprocessing.connection import Connection, wait
 
-from tabpilot.execution.base import Executor, TrialContext, TrialResult, TrialTask
+from tabpilot.execution.base import (
+    Executor,
+    TrialContext,
+    TrialResult,
+    TrialTask,
+    raw_rows_needed,
+)
 
 log = logging.getLogger("tabpilot.execution.local")
 
@@ -101,8 +111,10 @@ class LocalProcessExecutor(Executor):
     def start(self, context: TrialContext) -> None:
         self._remove_context()
         self._context_dir = tempfile.mkdtemp(prefix="tabpilot-context-")
+        stored = context.stored(os.path.join(self._context_dir, "table"),
+                                keep=raw_rows_needed(context.split))
         with open(self._context_path, "wb") as f:
-            pickle.dump(context, f, protocol=pickle.HIGHEST_PROTOCOL)
+            pickle.dump(stored, f, protocol=pickle.HIGHEST_PROTOCOL)
 
     @property
     def _context_path(self) -> str:

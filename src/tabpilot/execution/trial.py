@@ -21,14 +21,19 @@ from tabpilot.artifacts import package
 from tabpilot.artifacts.latency import measure
 from tabpilot.artifacts.predictor import Predictor
 from tabpilot.data.split import subsample
-from tabpilot.execution.base import TrialContext, TrialResult, TrialTask
+from tabpilot.execution.base import (
+    RAW_TIMING_ROWS,
+    RAW_VALIDATION_ROWS,
+    TrialContext,
+    TrialResult,
+    TrialTask,
+)
 from tabpilot.features import build_encoder
 from tabpilot.metrics import score, score_all, tune_threshold
 from tabpilot.models import FitData, ModelFamily, get_family
 
 VALIDATION_PREDICTIONS = "validation_predictions.npy"
 PACKAGING_SECONDS = 1.0  # kept free before the soft deadline for saving and timing the model
-COMPILE_CHECK_ROWS = 500  # validation rows on which the compiled path must match the Python one
 COMPILE_SECONDS = 1.0  # what the compiled path may add to a trial that used all its time
 
 FitDataFn = Callable[[np.ndarray, "np.ndarray | None", float], FitData]
@@ -44,22 +49,10 @@ def run_trial(ctx: TrialContext, task: TrialTask) -> TrialResult:
                      task.train_rows, ctx.seed)
     folds = [(subsample(tr, task.train_rows, ctx.seed + i), va)
              for i, (tr, va) in enumerate(ctx.split.folds)]
-    encoder = build_encoder(ctx.schema, family.style).fit(ctx.X.iloc[rows])
-    # encode only the rows this trial touches: a subsample's trial stays small in memory
-    needed = np.unique(np.concatenate([rows, *[np.concatenate(f) for f in folds]]))
-    at = np.full(len(ctx.y), -1, dtype=np.int64)
-    at[needed] = np.arange(len(needed))
-    encoded = encoder.transform(ctx.X if len(needed) == len(ctx.y) else ctx.X.iloc[needed])
-    cats = encoder.categorical_indices_ if family.style == "native" else []
-
-    def fit_data(fit_rows: np.ndarray, valid: np.ndarray | None, deadline: float) -> FitData:
-        return FitData(
-            X=encoded[at[fit_rows]], y=ctx.y[fit_rows], problem_type=ctx.problem_type,
-            n_classes=n_classes, categorical_indices=cats,
-            weights=None if ctx.weights is None else ctx.weights[fit_rows],
-            X_valid=None if valid is None else encoded[at[valid]],
-            y_valid=None if valid is None else ctx.y[valid],
-            deadline=deadline, n_threads=ctx.n_threads, seed=ctx.seed)
+    # a fit may overwrite its rows in place when no later fit reads them (one fit, or a copy)
+    encoded = _Encoded(ctx, family.style, rows, folds, n_classes,
+                       writable_views=task.refit_of is not None or len(folds) == 1)
+    fit_data = encoded.fit_data
 
     if task.refit_of is not None:
         parent = task.refit_of
@@ -74,13 +67,16 @@ def run_trial(ctx: TrialContext, task: TrialTask) -> TrialResult:
         infos = [{"refit_of": parent["candidate"], "n_estimators": params.get("n_estimators"),
                   "seconds": refit_seconds}]
         scores = (parent["objective"], parent["metrics"], parent["threshold"])
+        del data
     else:
         estimators, infos, scores, valid_pred = _fit_folds(
-            ctx, task, family, lambda r: encoded[at[r]], folds, fit_data, fit_deadline, n_classes)
+            ctx, task, family, encoded.matrix, folds, fit_data, fit_deadline, n_classes)
         # kept beside the model for ensemble selection (rows in the split's validation order)
         out_dir = Path(task.output_dir).parent
         out_dir.mkdir(parents=True, exist_ok=True)
         np.save(out_dir / VALIDATION_PREDICTIONS, valid_pred.astype(np.float32))
+    encoder = encoded.encoder
+    del encoded, fit_data  # the encoded rows: packaging needs only a few original rows
     objective, metrics, threshold = scores
     fit_seconds = time.time() - started  # preprocessing, folds, scoring and any refit
     predictor = Predictor(encoder, family.name, estimators, ctx.problem_type,
@@ -88,15 +84,15 @@ def run_trial(ctx: TrialContext, task: TrialTask) -> TrialResult:
     out = Path(task.output_dir)
     # the compiled path is checked on validation rows; it may take the trial up to
     # COMPILE_SECONDS past its soft deadline, never near the hard one
-    check_rows = ctx.split.validation_rows()[:COMPILE_CHECK_ROWS]
+    check_rows = ctx.split.validation_rows()[:RAW_VALIDATION_ROWS]
     compile_by = min(max(task.soft_deadline, time.time() + COMPILE_SECONDS),
                      task.hard_deadline - 3 * COMPILE_SECONDS)
     package.save(predictor, _metadata(ctx, task, family.label, objective, metrics, threshold,
                                       infos, len(estimators)), out,
-                 sample=ctx.X.iloc[check_rows], deadline=compile_by)
+                 sample=ctx.raw(check_rows), deadline=compile_by)
     model = package.load(out)
-    sample_rows = ctx.split.folds[0][1][:200]
-    timing = measure(model, ctx.X.iloc[sample_rows])
+    sample_rows = ctx.split.folds[0][1][:RAW_TIMING_ROWS]
+    timing = measure(model, ctx.raw(sample_rows))
     return TrialResult(
         task.candidate, "Completed", objective=objective, metrics=metrics, threshold=threshold,
         fit_seconds=fit_seconds, latency_ms_p50=timing["latency_ms_p50"],
@@ -106,6 +102,69 @@ def run_trial(ctx: TrialContext, task: TrialTask) -> TrialResult:
                  "train_rows": task.train_rows,
                  "package_seconds": time.time() - started - fit_seconds},
     )
+
+
+class _Encoded:
+    """The encoder fitted on a trial's training rows, and every row the trial touches,
+    encoded once.
+
+    Rows are laid out fit rows first, then each fold's rows not yet placed: a holdout's
+    fit and validation parts are then contiguous, and a model gets views of them rather
+    than copies. Only these rows are read from the table (a subsample's trial stays small).
+    """
+
+    def __init__(self, ctx: TrialContext, style: str, rows: np.ndarray,
+                 folds: list[tuple[np.ndarray, np.ndarray]], n_classes: int,
+                 writable_views: bool) -> None:
+        self._ctx, self._n_classes, self._writable_views = ctx, n_classes, writable_views
+        order = _layout([rows, *[part for fold in folds for part in fold]])
+        self._at = np.full(len(ctx.y), -1, dtype=np.int64)
+        self._at[order] = np.arange(len(order))
+        identity = len(order) == len(ctx.y) and bool(np.all(order[1:] > order[:-1]))
+        frame = ctx.features(None if identity else order)
+        start, is_view = self._positions(rows)
+        fit_frame = frame.iloc[start] if not is_view else frame.iloc[start: start + len(rows)]
+        self.encoder = build_encoder(ctx.schema, style).fit(fit_frame)
+        del fit_frame
+        self._encoded = self.encoder.transform(frame)
+        self._cats = self.encoder.categorical_indices_ if style == "native" else []
+
+    def _positions(self, rows: np.ndarray) -> tuple[Any, bool]:
+        """Where `rows` lie: (first position, True) when contiguous, else (positions, False)."""
+        at = self._at[rows]
+        if len(at) and at[-1] - at[0] == len(at) - 1 and bool(np.all(np.diff(at) == 1)):
+            return int(at[0]), True
+        return at, False
+
+    def rows(self, rows: np.ndarray) -> tuple[Any, bool]:
+        """The encoded `rows` and whether they are a view of the shared matrix."""
+        where, is_view = self._positions(rows)
+        if is_view:
+            return self._encoded[where: where + len(rows)], True
+        return self._encoded[where], False
+
+    def matrix(self, rows: np.ndarray) -> Any:
+        return self.rows(rows)[0]
+
+    def fit_data(self, fit_rows: np.ndarray, valid: np.ndarray | None, deadline: float
+                 ) -> FitData:
+        ctx = self._ctx
+        X, is_view = self.rows(fit_rows)
+        return FitData(
+            X=X, y=ctx.y[fit_rows], problem_type=ctx.problem_type,
+            n_classes=self._n_classes, categorical_indices=self._cats,
+            weights=None if ctx.weights is None else ctx.weights[fit_rows],
+            X_valid=None if valid is None else self.matrix(valid),
+            y_valid=None if valid is None else ctx.y[valid],
+            deadline=deadline, n_threads=ctx.n_threads, seed=ctx.seed,
+            X_writable=self._writable_views or not is_view)
+
+
+def _layout(parts: list[np.ndarray]) -> np.ndarray:
+    """The distinct rows of `parts`, in the order they first appear."""
+    every = np.concatenate(parts)
+    _, first = np.unique(every, return_index=True)
+    return every[np.sort(first)]
 
 
 def _fit_folds(ctx: TrialContext, task: TrialTask, family: ModelFamily,

@@ -129,38 +129,65 @@ class TabularEncoder(TransformerMixin, BaseEstimator):
 
     def transform(self, X: pd.DataFrame):
         cols = columns_of(X, self._inputs())
-        dense = self._dense_raw(cols, len(X))
-        blocks: list[np.ndarray] = []
-        if self.scale and dense.shape[1]:
-            missing = np.isnan(dense)
-            filled = np.where(missing, self.medians_, dense)
-            blocks.append((filled - self.means_) / self.stds_)
-            if len(self.missing_cols_):
-                blocks.append(missing[:, self.missing_cols_].astype(np.float64))
-        else:
-            blocks.append(dense)
+        n = len(X)
+        # every block is written straight into one matrix: no per-block copies to stack
+        out = np.empty((n, self._dense_width()), dtype=np.float64)
+        at = self._fill_numbers(out, cols, n)
         for col in self.categorical:
-            if self.categorical_encoding == "onehot":
-                labels = as_category_strings(cols[col])
-                codes = self._codes(labels, col)
-            else:
-                codes = self._raw_codes(cols[col], col)
-            if self.categorical_encoding == "codes":
-                blocks.append(np.where(codes < 0, np.nan, codes).astype(np.float64)[:, None])
-            elif self.categorical_encoding == "ordinal":
-                blocks.append(codes.astype(np.float64)[:, None])
-            else:
-                onehot = np.zeros((len(codes), len(self.categories_[col])), dtype=np.float64)
-                seen = codes >= 0
-                onehot[np.flatnonzero(seen), codes[seen]] = 1.0
-                freq = self.frequencies_[col]
-                blocks.append(onehot)
-                blocks.append(np.array([freq.get(v, 0.0) for v in labels])[:, None])
-        out = np.hstack(blocks) if blocks else np.zeros((len(X), 0))
+            at = self._fill_category(out, at, cols[col], col)
         if not self.text:
             return out
         texts = [self.vectorizers_[c].transform(as_text(cols[c])) for c in self.text]
         return sp.hstack([sp.csr_matrix(out)] + texts, format="csr")
+
+    def _dense_width(self) -> int:
+        width = len(self.numeric) + len(DATE_PARTS) * len(self.datetime)
+        if self.scale and width:
+            width += len(self.missing_cols_)
+        for col in self.categorical:
+            width += len(self.categories_[col]) + 1 if self.categorical_encoding == "onehot" \
+                else 1
+        return width
+
+    def _fill_numbers(self, out: np.ndarray, cols: dict[str, np.ndarray], n: int) -> int:
+        """Numeric and date-part columns (imputed, standardised and with missing indicators
+        when scaling) from column 0; returns the next free column."""
+        at = 0
+        missing_at = len(self.numeric) + len(DATE_PARTS) * len(self.datetime)
+        flagged = {int(j): missing_at + i for i, j in enumerate(self.missing_cols_)} \
+            if self.scale else {}
+        parts = [as_float(cols[c])[:, None] for c in self.numeric]
+        for part in [*parts, *(date_parts(cols[c]) for c in self.datetime)]:
+            for k in range(part.shape[1]):
+                values, j = part[:, k], at + k
+                if self.scale:
+                    missing = np.isnan(values)
+                    filled = np.where(missing, self.medians_[j], values)
+                    out[:, j] = (filled - self.means_[j]) / self.stds_[j]
+                    if j in flagged:
+                        out[:, flagged[j]] = missing
+                else:
+                    out[:, j] = values
+            at += part.shape[1]
+        return at + len(flagged)
+
+    def _fill_category(self, out: np.ndarray, at: int, values: np.ndarray, col: str) -> int:
+        """One categorical column's encoding from column `at`; returns the next free column."""
+        if self.categorical_encoding != "onehot":
+            codes = self._raw_codes(values, col)
+            out[:, at] = np.where(codes < 0, np.nan, codes) \
+                if self.categorical_encoding == "codes" else codes
+            return at + 1
+        labels = as_category_strings(values)
+        codes = self._codes(labels, col)
+        width = len(self.categories_[col])
+        onehot = out[:, at: at + width]
+        onehot[:] = 0.0
+        seen = codes >= 0
+        onehot[np.flatnonzero(seen), codes[seen]] = 1.0
+        freq = self.frequencies_[col]
+        out[:, at + width] = [freq.get(v, 0.0) for v in labels]
+        return at + width + 1
 
     # -- introspection -----------------------------------------------------------------
     def get_feature_names_out(self, input_features=None) -> np.ndarray:

@@ -35,6 +35,9 @@ class FitData:
     n_threads: int = 1
     seed: int = 0
     info: dict[str, Any] = field(default_factory=dict)  # filled by fit (e.g. best iteration)
+    # True: fit may overwrite X in place (the caller never reads these rows again), so a
+    # model that centres or scales its input need not copy it first
+    X_writable: bool = False
 
     def out_of_time(self) -> bool:
         """True once the deadline has passed; the fit then records that it was cut short."""

@@ -93,10 +93,15 @@ def _pool(X: np.ndarray, cats: list[int], y=None, weights=None) -> Pool:
     X = np.asarray(X.toarray() if hasattr(X, "toarray") else X)
     cat_set = set(cats)
     num_idx = [i for i in range(X.shape[1]) if i not in cat_set]
-    num = np.ascontiguousarray(X[:, num_idx], dtype=np.float32)
+    # column by column: no float64 copy of the numeric block on the way to float32
+    num = np.empty((X.shape[0], len(num_idx)), dtype=np.float32)
+    for k, i in enumerate(num_idx):
+        num[:, k] = X[:, i]
     if cats:
         codes = np.nan_to_num(X[:, cats], nan=-1).astype(np.int64)
-        cat = codes.astype(str).astype(object)
+        # one string object per distinct code, shared by its rows (not one per cell)
+        distinct, inverse = np.unique(codes, return_inverse=True)
+        cat = distinct.astype(str).astype(object)[inverse.reshape(codes.shape)]
         features = FeaturesData(num_feature_data=num, cat_feature_data=cat)
     else:
         features = FeaturesData(num_feature_data=num)
