@@ -117,6 +117,9 @@ def run(
     workers: Annotated[int | None, typer.Option(help="parallel trials (default: cores)")] = None,
     max_latency_ms: Annotated[float | None, typer.Option(
         help="best candidate: the best answering one row within this many ms")] = None,
+    stacking: Annotated[str | None, typer.Option(
+        help="auto | on | off: a level-2 model on the candidates' out-of-fold predictions "
+             "(auto: in ensembling mode)")] = None,
     seed: Annotated[int | None, typer.Option()] = None,
     workspace: Workspace = None,
     generate_candidates_only: Annotated[bool, typer.Option(
@@ -138,6 +141,7 @@ def run(
         feature_types=feature_types, na_values=na_values or None,
         algorithms=algorithms.split(",") if algorithms else None, n_workers=workers, seed=seed,
         max_latency_ms=max_latency_ms, generate_candidates_only=generate_candidates_only or None,
+        stacking=stacking,
     )
     interrupted = False
     if quiet or as_json or not err.is_terminal:

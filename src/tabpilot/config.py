@@ -47,6 +47,9 @@ class JobRequest(BaseModel):
     n_workers: int | None = None
     keep_candidates: int = 20
     ensemble: bool = True  # end with a greedy ensemble of the best candidates
+    # a level-2 model on the candidates' out-of-fold predictions, a candidate of its own
+    # (and in the greedy ensemble's pool); auto: in ensembling mode, without a latency bound
+    stacking: Literal["auto", "on", "off"] = "auto"
     # Autopilot's GenerateCandidateDefinitionsOnly: analyse the data and write both
     # notebooks (the candidates the search would try first), without training any
     generate_candidates_only: bool = False

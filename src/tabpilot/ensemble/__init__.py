@@ -1,6 +1,6 @@
-"""Ensembles of candidates: greedy ensemble selection (Caruana et al., 2004)."""
+"""Ensembles of candidates: greedy ensemble selection (Caruana et al., 2004) and stacking."""
 
 from tabpilot.ensemble.caruana import greedy_weights
-from tabpilot.ensemble.predictor import EnsemblePredictor
+from tabpilot.ensemble.predictor import EnsemblePredictor, StackPredictor
 
-__all__ = ["EnsemblePredictor", "greedy_weights"]
+__all__ = ["EnsemblePredictor", "StackPredictor", "greedy_weights"]

@@ -1,7 +1,8 @@
 """The job's last step: a greedy ensemble of the best candidates, kept when it scores higher.
 
 Selection works on the candidates' saved validation predictions (out-of-fold under
-k-fold), so it costs no training. Label metrics (F1, Accuracy, ...) are selected on log
+k-fold), so it costs no training; its pool holds the stack (jobs/stacking.py) when the job
+built one. Label metrics (F1, Accuracy, ...) are selected on log
 loss, a smooth stand-in; the ensemble's own threshold is then tuned like any candidate's.
 """
 
@@ -11,6 +12,7 @@ import logging
 import time
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 
@@ -20,7 +22,12 @@ from tabpilot.data.prepare import Prepared
 from tabpilot.data.split import Split
 from tabpilot.ensemble import EnsemblePredictor, greedy_weights
 from tabpilot.execution.trial import VALIDATION_PREDICTIONS
+from tabpilot.jobs import selection
+from tabpilot.jobs import status as st
 from tabpilot.metrics import METRICS, Metric, score, score_all, tune_threshold
+
+if TYPE_CHECKING:
+    from tabpilot.jobs.runner import Progress
 
 log = logging.getLogger("tabpilot.jobs.ensembling")
 
@@ -121,3 +128,51 @@ def build(prepared: Prepared, split: Split, ranked: list[tuple[str, Path]], best
     return EnsembleResult(weights, objective, metrics, threshold, out, timing["latency_ms_p50"],
                           timing["throughput_rows_s"], package.directory_bytes(out),
                           time.time() - started)
+
+
+class Ensembling:
+    """The job runner's part (a mixin of JobRunner: its store, request and job name)."""
+
+    def _ensemble_wins(self, prepared: Prepared, split: Split, job_dir: Path,
+                       progress: Progress) -> bool:
+        if progress.best_value is None or progress.done == self._ensemble_checked_at:
+            return False  # checked already with these candidates
+        if self.request.max_latency_ms is not None:
+            return False  # an ensemble seldom meets a latency bound: keep the refit's time
+        self._ensemble_checked_at = progress.done
+        try:
+            return would_win(prepared, split, self._ranked(job_dir), progress.best_value)
+        except Exception:
+            log.exception("checking the ensemble failed")
+            return False
+
+    def _ensemble(self, prepared: Prepared, split: Split, job_dir: Path, progress: Progress,
+                  deadline: float) -> bool:
+        """Add a greedy ensemble of the best candidates when it beats them; True if added."""
+        if progress.best_value is None or time.time() >= deadline:
+            return False
+        ranked = self._ranked(job_dir)
+        number = 1 + max((c.number for c in self.store.list_candidates(self.name)), default=0)
+        name = f"ensemble-{number:03d}"
+        try:
+            result = build(prepared, split, ranked, progress.best_value,
+                           job_dir / "candidates" / name / "model", deadline)
+        except Exception:  # the single candidates stay; an ensemble is a bonus
+            log.exception("building the ensemble failed")
+            return False
+        if result is None:
+            return False
+        self.store.add_candidate(job=self.name, name=name, number=number, algorithm="Ensemble",
+                                 family="ensemble", params={"members": result.weights},
+                                 source="ensemble", status=st.CANDIDATE_IN_PROGRESS)
+        self.store.update_candidate(
+            self.name, name, metrics=result.metrics, status=st.CANDIDATE_COMPLETED,
+            objective=result.objective, threshold=result.threshold,
+            fit_seconds=result.seconds, latency_ms_p50=result.latency_ms_p50,
+            throughput_rows_s=result.throughput_rows_s, model_bytes=result.model_bytes,
+            artifact_dir=str(result.directory), ended=time.time())
+        if not selection.within(result.latency_ms_p50, self.request.max_latency_ms):
+            return False  # a candidate on the leaderboard, but too slow to be the model
+        progress.best_value, progress.best_candidate = result.objective, name
+        self.store.update_job(self.name, best_candidate=name)
+        return True

@@ -26,9 +26,11 @@ from tabpilot.data.profile import profile
 from tabpilot.data.split import Split, make_split
 from tabpilot.errors import TargetError
 from tabpilot.execution import Executor, LocalProcessExecutor, TrialContext, TrialResult, TrialTask
-from tabpilot.jobs import ensembling, reporting, selection
+from tabpilot.jobs import reporting, selection, stacking
 from tabpilot.jobs import status as st
+from tabpilot.jobs.ensembling import Ensembling
 from tabpilot.jobs.refits import Refits
+from tabpilot.jobs.stacking import Stacking
 from tabpilot.jobs.views import leaderboard
 from tabpilot.models import FAMILIES
 from tabpilot.reports import definitions
@@ -82,7 +84,7 @@ def resolve_mode(mode: str, prepared: Prepared) -> str:
     return "ensembling" if size < AUTO_HPO_BYTES else "hpo"
 
 
-class JobRunner(Refits):
+class JobRunner(Refits, Stacking, Ensembling):
     """Runs a job in this process; trials run in the executor's processes."""
 
     def __init__(self, request: JobRequest, workspace: Path, store: Store | None = None,
@@ -167,6 +169,7 @@ class JobRunner(Refits):
                     "problem_type": prepared.problem_type.value,
                     "metric": prepared.metric.name,
                     "mode": self.mode,
+                    "stacking": stacking.resolve(r.stacking, self.mode, r.max_latency_ms),
                     "schema": prepared.schema.to_dict(),
                     "rows": len(prepared.y),
                     "classes": prepared.classes,
@@ -255,6 +258,7 @@ class JobRunner(Refits):
         self.store.update_job(self.name, secondary_status=st.FEATURE_ENGINEERING)
         # hpo tunes single models on a holdout; ensembling bags them (k-fold on small data)
         ensemble = r.ensemble and self.mode == "ensembling"
+        stack = stacking.resolve(r.stacking, self.mode, r.max_latency_ms)
         split = self._split(prepared, n_valid)
         save_validation_data(job_dir, prepared.X, prepared.y, split.validation_rows(), r.seed)
         n_threads = self._n_threads()
@@ -269,7 +273,10 @@ class JobRunner(Refits):
         deadline = t0 + limit - reporting.report_seconds(limit)  # the reports' share comes after
         margin = finalisation_margin(limit)
         # loading, saving and timing the ensemble's members (a few seconds at most)
-        ensemble_reserve = min(max(1.0, 0.08 * limit), 30.0) if ensemble else 0.0
+        ensemble_share = min(max(1.0, 0.08 * limit), 30.0) if ensemble else 0.0
+        # the stack's: fitting the stacker (linear, on the saved predictions), loading its
+        # members, packaging and timing it
+        level2_reserve = ensemble_share + (min(max(1.0, 0.05 * limit), 20.0) if stack else 0.0)
         per_trial = r.per_trial_time_limit or max(10.0, 0.25 * limit)
         kill_at = t0 + limit * 1.05
         self.store.update_job(self.name, secondary_status=st.MODEL_TUNING)
@@ -293,14 +300,14 @@ class JobRunner(Refits):
                     return st.STOPPED, st.STOPPED, "stopped by request"
             reserve = self._refit_seconds(progress, r.validation_fraction) if refit else \
                 self._refit_full_seconds(prepared, len(split.folds)) if collapse else 0.0
-            soft_end = deadline - margin - ensemble_reserve - reserve
+            soft_end = deadline - margin - level2_reserve - reserve
             out_of_candidates = r.max_candidates is not None and submitted >= r.max_candidates
             out_of_time = soft_end - now < MIN_TRIAL_SECONDS
             if out_of_time and reserve and ensemble and self._ensemble_wins(prepared, split,
                                                                              job_dir, progress):
                 # the ensemble will be the model: the time kept for a refit buys more trials
                 refit, reserve = False, 0.0
-                soft_end = deadline - margin - ensemble_reserve
+                soft_end = deadline - margin - level2_reserve
                 out_of_time = soft_end - now < MIN_TRIAL_SECONDS
             while self.executor.free_slots() > 0 and not out_of_candidates and not out_of_time:
                 proposal = strategy.ask()
@@ -321,9 +328,12 @@ class JobRunner(Refits):
             if time.time() >= kill_at:
                 return st.COMPLETED, st.MAX_RUNTIME, None
         secondary = st.MAX_CANDIDATES if out_of_candidates else st.MAX_RUNTIME
-        # the ensemble may use the finalisation margin: finalising takes well under a second
+        # the stack leaves the ensemble half its share; the ensemble (whose pool holds the
+        # stack) may use the finalisation margin: finalising takes well under a second
+        stacked = stack and self._stack(prepared, split, job_dir, progress,
+                                        deadline - margin - ensemble_share / 2)
         ensembled = ensemble and self._ensemble(prepared, split, job_dir, progress, deadline)
-        if refit and progress.best_candidate and not ensembled:
+        if refit and progress.best_candidate and not (ensembled or stacked):
             # the leaderboard's first within any latency bound (ties on the objective go to
             # the faster model) is refit
             progress.best_candidate, _ = selection.choose(leaderboard(self.store, self.name),
@@ -340,51 +350,6 @@ class JobRunner(Refits):
         """Completed candidates, best first, with their folders."""
         board = leaderboard(self.store, self.name)
         return [(n, job_dir / "candidates" / n) for n in board["candidate"]]
-
-    def _ensemble_wins(self, prepared: Prepared, split, job_dir: Path, progress: Progress
-                       ) -> bool:
-        if progress.best_value is None or progress.done == self._ensemble_checked_at:
-            return False  # checked already with these candidates
-        if self.request.max_latency_ms is not None:
-            return False  # an ensemble seldom meets a latency bound: keep the refit's time
-        self._ensemble_checked_at = progress.done
-        try:
-            return ensembling.would_win(prepared, split, self._ranked(job_dir),
-                                        progress.best_value)
-        except Exception:
-            log.exception("checking the ensemble failed")
-            return False
-
-    def _ensemble(self, prepared: Prepared, split, job_dir: Path, progress: Progress,
-                  deadline: float) -> bool:
-        """Add a greedy ensemble of the best candidates when it beats them; True if added."""
-        if progress.best_value is None or time.time() >= deadline:
-            return False
-        ranked = self._ranked(job_dir)
-        number = 1 + max((c.number for c in self.store.list_candidates(self.name)), default=0)
-        name = f"ensemble-{number:03d}"
-        try:
-            result = ensembling.build(prepared, split, ranked, progress.best_value,
-                                      job_dir / "candidates" / name / "model", deadline)
-        except Exception:  # the single candidates stay; an ensemble is a bonus
-            log.exception("building the ensemble failed")
-            return False
-        if result is None:
-            return False
-        self.store.add_candidate(job=self.name, name=name, number=number, algorithm="Ensemble",
-                                 family="ensemble", params={"members": result.weights},
-                                 source="ensemble", status=st.CANDIDATE_IN_PROGRESS)
-        self.store.update_candidate(
-            self.name, name, metrics=result.metrics, status=st.CANDIDATE_COMPLETED,
-            objective=result.objective, threshold=result.threshold,
-            fit_seconds=result.seconds, latency_ms_p50=result.latency_ms_p50,
-            throughput_rows_s=result.throughput_rows_s, model_bytes=result.model_bytes,
-            artifact_dir=str(result.directory), ended=time.time())
-        if not selection.within(result.latency_ms_p50, self.request.max_latency_ms):
-            return False  # a candidate on the leaderboard, but too slow to be the model
-        progress.best_value, progress.best_candidate = result.objective, name
-        self.store.update_job(self.name, best_candidate=name)
-        return True
 
     def _stop_requested(self) -> bool:
         return self.store.get_job(self.name).status == st.STOPPING

@@ -96,15 +96,15 @@ def refit_full_target(board: pd.DataFrame, bound_ms: float, n_folds: int) -> str
     """The best k-fold bag that misses the bound but whose one-model refit might meet it.
 
     Only candidates ranked above the best one within the bound are worth collapsing, and
-    ensembles are not bags of one pipeline. One model of a bag of k answers about k times
-    faster (a little less: the preprocessing is shared).
+    ensembles and stacks are not bags of one pipeline. One model of a bag of k answers
+    about k times faster (a little less: the preprocessing is shared).
     """
     for name, algorithm, ms in zip(board["candidate"], board["algorithm"],
                                    board["latency_ms_p50"], strict=True):
         ms = _num(ms)
         if within(ms, bound_ms):
             return None  # this one is chosen already; nothing below it is better
-        if algorithm == "Ensemble" or ms is None:
+        if algorithm in ("Ensemble", "Stacking") or ms is None:
             continue
         if ms / n_folds <= bound_ms:
             return str(name)

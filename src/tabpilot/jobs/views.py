@@ -228,6 +228,8 @@ def describe_job(store: Store, job: str) -> dict[str, Any]:
         "Reports": (row.stats or {}).get("reports"),
         "MaxLatencyMs": req.get("max_latency_ms"),
         "SelectionNote": (row.stats or {}).get("selection_note"),
+        # the stacking layer: built (its candidate, objective, members), skipped or failed, why
+        "Stacking": (row.stats or {}).get("stacking"),
         # nearly as good as the best candidate (FAST_TOLERANCE) and much faster, if any
         "FastCandidate": fast,
     }

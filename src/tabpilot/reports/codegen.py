@@ -35,7 +35,8 @@ WIDTH = 96
 EXACT = 1e-6
 # families whose fit is deterministic given its seed and inputs reproduce to EXACT;
 # the others get a stated tolerance
-TOLERANCE = {"mlp": 1e-4}
+# (a stack refits its linear model on its members' rerun predictions, rounded to float32)
+TOLERANCE = {"mlp": 1e-4, "stack": 1e-4}
 IMPORTS = {
     "lightgbm": "import lightgbm", "xgboost": "import xgboost", "catboost": "import catboost",
     "random_forest": "import sklearn.ensemble", "extra_trees": "import sklearn.ensemble",
@@ -70,6 +71,7 @@ class Pipeline:
     train_rows: int | None = None  # trained on a seeded subsample of this many rows per fold
     objective: float | None = None  # the leaderboard's value
     members: dict[str, float] = field(default_factory=dict)  # ensembles only
+    stacker: dict[str, Any] = field(default_factory=dict)  # stacks only: their level-2 model
 
     @property
     def rounds(self) -> list[int] | None:
@@ -81,7 +83,7 @@ class Pipeline:
 
     @property
     def reproduces(self) -> bool:
-        return self.objective is not None and (self.family in ("linear", "ensemble")
+        return self.objective is not None and (self.family in ("linear", "ensemble", "stack")
                                                or self.rounds is not None)
 
     @property
@@ -336,18 +338,56 @@ def ensemble_code(p: Pipeline) -> str:
     return "\n".join(lines)
 
 
+def stack_code(p: Pipeline) -> str:
+    """The stack: its level-2 model refitted on the members' predictions, fold by fold."""
+    folds = p.stacker["stack_folds"]
+    where = "the job's folds" if folds["kind"] == "job" else \
+        f"{folds['n_folds']} folds of the holdout rows"
+    kwargs = ", ".join(f"{k}={v!r}" for k, v in p.stacker["stacker_params"].items())
+    lines = [
+        "# stacking: a level-2 model learns from the members' validation predictions (the job",
+        "# kept them as float32); its own are out-of-fold too, over " + where + ":",
+        "# fold k's come from a stacker fitted on the other folds' rows only",
+        f"members = {literal(list(p.stacker['members']), 10)}",
+        "features = stack_features([predictions[m][valid_rows].astype(np.float32)"
+        ".astype(np.float64)",
+        "                           for m in members], prepared.problem_type)  "
+        f"# {p.stacker['stack_features']}",
+        "truth = y[valid_rows]",
+        "stacked = new_predictions()[valid_rows]",
+        "for train, valid in stacking_folds(split, truth, prepared.problem_type.is_classification,"
+        f" {folds.get('seed', p.seed)}):",
+        "    model = sklearn.pipeline.make_pipeline(",
+        "        sklearn.preprocessing.StandardScaler(),",
+        f"        sklearn.linear_model.{p.stacker['stacker']}({kwargs}),",
+        "    )",
+        "    model.fit(features[train], truth[train])",
+        "    stacked[valid] = stacker_predict(model, features[valid], len(classes or []))",
+        "pred = new_predictions()",
+        "pred[valid_rows] = stacked",
+        "predictions[" + repr(p.name) + "] = pred",
+        check_call(p, sample_weights=False),
+    ]
+    return "\n".join(lines)
+
+
 def check_call(p: Pipeline, sample_weights: bool = True) -> str:
     args = [repr(p.name), "pred"]
     if p.objective is not None and p.reproduces:
         args += [f"leaderboard={p.objective!r}",
                  f"tolerance={TOLERANCE.get(p.family, EXACT)!r}"]
     if p.weighted and not sample_weights:
-        args.append("sample_weights=False  # the job scores ensembles without sample weights")
+        args.append("sample_weights=False  # the job scores ensembles and stacks without weights")
     return f"check({', '.join(args)})"
 
 
 def imports(families: set[str]) -> list[str]:
     lines = sorted({IMPORTS[f] for f in families if f in IMPORTS})
+    if "stack" in families:
+        lines = sorted({*lines, "import sklearn.linear_model", "import sklearn.pipeline",
+                        "import sklearn.preprocessing"})
+        lines.append("from tabpilot.ensemble.stacking import stack_features, stacker_predict, "
+                     "stacking_folds")
     if "mlp" in families:
         lines.append("from sklearn.exceptions import ConvergenceWarning")
     return lines

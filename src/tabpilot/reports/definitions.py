@@ -5,7 +5,8 @@ hyperparameters, the trees or epochs each fold kept, threads, leaderboard value)
 how it read its data (`job.json`'s "data"). From those, the notebook has a setup section
 that reloads the table and makes the job's split, then a section per candidate that
 retrains it and prints its validation score beside the leaderboard's. An exported
-script is the setup plus one candidate's section (and, for an ensemble, its members').
+script is the setup plus one candidate's section (and, for an ensemble or a stack, its
+members').
 """
 
 from __future__ import annotations
@@ -32,6 +33,7 @@ log = logging.getLogger("tabpilot.reports.definitions")
 NOTEBOOK = "CandidateDefinitions.ipynb"
 DEFINITIONS = "candidate_definitions.json"
 DATA_COPY = "training_data.pkl"
+COMBINED = ("ensemble", "stack")  # families of candidates made of other candidates
 
 
 # -- what the job records ---------------------------------------------------------------
@@ -60,7 +62,8 @@ def record_inputs(source: Any, validation_data: str | None, feature_types: str |
 
 def trained_definitions(board: pd.DataFrame, rows: list[Any], details: dict[str, dict]
                         ) -> list[dict[str, Any]]:
-    """The completed candidates, best first (ensembles after the candidates they combine).
+    """The completed candidates, best first (ensembles and stacks after the candidates they
+    combine).
 
     `details` holds each trial's result details (per-fold fit records, threads); for a
     candidate without them, its model's metadata supplies them.
@@ -72,7 +75,7 @@ def trained_definitions(board: pd.DataFrame, rows: list[Any], details: dict[str,
         spec: dict[str, Any] = {"name": name, "family": row.family, "params": row.params,
                                 "rank": rank, "objective": row.objective,
                                 "source": row.source, "trained_on": row.trained_on}
-        if row.family == "ensemble":
+        if row.family in COMBINED:
             ensembles.append(spec)
             continue
         found = details.get(name) or _metadata_details(row.artifact_dir)
@@ -146,7 +149,8 @@ class _Job:
             train_rows=spec.get("train_rows"),
             n_threads=int(spec.get("n_threads") or self.definitions.get("n_threads") or 1),
             objective=spec.get("objective"),
-            members=dict(spec["params"].get("members", {})) if family == "ensemble" else {})
+            members=dict(spec["params"].get("members", {})) if family == "ensemble" else {},
+            stacker=dict(spec["params"]) if family == "stack" else {})
 
     def families(self, names: list[str]) -> set[str]:
         return {self.specs[n]["family"] for n in names}
@@ -233,6 +237,12 @@ def _section(job: _Job, spec: dict[str, Any]) -> list[tuple[str, str]]:
         head = (f"## {spec['name']}: ensemble\n\nA weighted average of {members}, chosen by "
                 "greedy ensemble selection on the validation predictions.")
         return [("md", head + _value_note(job, spec)), ("code", codegen.ensemble_code(p))]
+    if p.family == "stack":
+        members = ", ".join(f"`{m}`" for m in p.stacker["members"])
+        head = (f"## {spec['name']}: stack\n\nA level-2 {p.stacker['stacker']} trained on the "
+                f"validation predictions of {members}, and scored out of fold over the same "
+                "folds (each fold's predictions from a stacker that did not see its rows).")
+        return [("md", head + _value_note(job, spec)), ("code", codegen.stack_code(p))]
     family = FAMILIES[p.family]
     rank = f" (rank {spec['rank']})" if spec.get("rank") else ""
     params = ", ".join(f"{k}={v!r}" for k, v in p.params.items())
@@ -269,15 +279,20 @@ def _value_note(job: _Job, spec: dict[str, Any]) -> str:
 
 
 def _order(job: _Job, names: list[str]) -> list[str]:
-    """Members before the ensembles that combine them."""
+    """Members before the ensembles and stacks that combine them (an ensemble may hold a
+    stack, whose members come first)."""
     out: list[str] = []
-    for name in names:
-        for member in job.specs[name]["params"].get("members", {}) \
-                if job.specs[name]["family"] == "ensemble" else []:
+
+    def add(name: str) -> None:
+        spec = job.specs[name]
+        for member in spec["params"].get("members", {}) if spec["family"] in COMBINED else []:
             if member not in out and member in job.specs:
-                out.append(member)
+                add(member)
         if name not in out:
             out.append(name)
+
+    for name in names:
+        add(name)
     return out
 
 
@@ -345,7 +360,7 @@ def script(job_dir: Path, candidate: str | None) -> str:
                           "    raise SystemExit('a validation score differs from the "
                           "leaderboard')"))
     family = job.specs[candidate]["family"]
-    label = FAMILIES[family].label if family in FAMILIES else "ensemble"
+    label = FAMILIES[family].label if family in FAMILIES else family
     parts = [f'"""{candidate} ({label}) of tabpilot job {job_dir.name}, as a standalone '
              'script (`tabpilot export`)."""']
     for kind, text in cells:

@@ -1,0 +1,204 @@
+"""The job's stacking layer: a level-2 candidate over the best level-1 candidates.
+
+It runs after the search and before the greedy ensemble, whose pool then holds the stack
+too (AutoGluon's weighted ensemble over its last layer). It costs no level-1 training:
+the stacker learns from the candidates' saved validation predictions (out-of-fold under
+k-fold), and scores itself out-of-fold over the same folds (tabpilot.ensemble.stacking).
+The stack is packaged like the ensemble, with its members inside, and becomes a
+candidate of its own (`stack-NNN`, algorithm "Stacking"). It never costs the job: when
+time is short it is skipped with a logged reason, and a failure is logged and ignored.
+
+A mixin of JobRunner (it uses the runner's store, request and job name).
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+from tabpilot.artifacts import load, package
+from tabpilot.artifacts.latency import measure
+from tabpilot.data.prepare import Prepared
+from tabpilot.data.split import Split
+from tabpilot.ensemble import StackPredictor
+from tabpilot.ensemble.stacking import (
+    HOLDOUT_FOLDS,
+    STACKER_PARAMS,
+    fit_stack,
+    make_stacker,
+    stack_features,
+    stacking_folds,
+)
+from tabpilot.execution.trial import VALIDATION_PREDICTIONS
+from tabpilot.jobs import selection
+from tabpilot.jobs import status as st
+from tabpilot.metrics import score, score_all, tune_threshold
+
+if TYPE_CHECKING:
+    from tabpilot.jobs.runner import Progress
+
+log = logging.getLogger("tabpilot.jobs.stacking")
+
+AUTO_STACKING = True  # whether `stacking: auto` stacks in ensembling mode
+MAX_MEMBERS = 6  # level-1 candidates stacked: each adds its latency to the stack's
+SLOW_MEMBER_MS = 100.0  # a candidate slower than this per row is not stacked
+SECONDS_PER_MEMBER = 0.25  # loading and re-saving one member, roughly (0.4 s seen loaded)
+PACKAGE_SECONDS = 1.5  # saving the stack and timing its latency
+LEVEL_2 = frozenset({"ensemble", "stack"})  # families that combine candidates
+
+
+class Skipped(Exception):
+    """The stack was not built, for the reason given (not an error)."""
+
+
+def resolve(setting: str, mode: str, max_latency_ms: float | None) -> bool:
+    """Whether the job stacks: `on` always, `off` never, `auto` in ensembling mode unless a
+    latency bound is set (a stack answers no faster than all its members together)."""
+    if setting == "auto":
+        return AUTO_STACKING and mode == "ensembling" and max_latency_ms is None
+    return setting == "on"
+
+
+@dataclass
+class StackResult:
+    members: list[str]
+    objective: float
+    metrics: dict[str, float]
+    threshold: float | None
+    directory: Path
+    latency_ms_p50: float
+    throughput_rows_s: float
+    model_bytes: int
+    seconds: float
+    params: dict[str, Any]
+
+
+def choose_members(ranked: list[tuple[str, Path, str, float | None]], limit: int = MAX_MEMBERS
+                   ) -> list[tuple[str, Path]]:
+    """Up to `limit` level-1 candidates (name, folder, family, latency ms; best first) with
+    saved validation predictions: the best of each family first, since different
+    algorithms err differently and that is what a stacker uses, then the next best
+    overall. The stack answers a row by asking every member, so slow ones are left out."""
+    usable = [(n, d, f) for n, d, f, ms in ranked
+              if f not in LEVEL_2 and (d / VALIDATION_PREDICTIONS).is_file()
+              and (ms is None or ms <= SLOW_MEMBER_MS)]
+    firsts: dict[str, str] = {}
+    for name, _, family in usable:
+        firsts.setdefault(family, name)
+    order = [n for n, _, _ in usable if n in firsts.values()] + \
+        [n for n, _, _ in usable if n not in firsts.values()]
+    dirs = {n: d for n, d, _ in usable}
+    return [(n, dirs[n]) for n in order[:limit]]
+
+
+def stacker_params(prepared: Prepared, split: Split, seed: int) -> dict[str, Any]:
+    """What the candidate records of its stacker (the notebook rebuilds it from this)."""
+    model = make_stacker(prepared.problem_type)[-1]
+    features = {"binary": "logit", "multiclass": "centred log-probabilities",
+                "regression": "values"}[prepared.problem_type.value]
+    folds: dict[str, Any] = {"kind": "job"} if split.is_cv else \
+        {"kind": "holdout", "n_folds": HOLDOUT_FOLDS, "seed": seed}
+    return {"stacker": type(model).__name__,
+            "stacker_params": dict(STACKER_PARAMS[prepared.problem_type]),
+            "stack_features": features, "stack_folds": folds}
+
+
+def build(prepared: Prepared, split: Split, ranked: list[tuple[str, Path, str, float | None]],
+          out: Path, deadline: float, seed: int) -> StackResult:
+    """Fit, score (out of fold) and package the stack; Skipped when it cannot be built."""
+    started = time.time()
+    members = choose_members(ranked)
+    if len(members) < 2:
+        raise Skipped(f"{len(members)} level-1 candidate(s) with validation predictions; "
+                      "a stack needs two")
+    left = deadline - started
+    needed = SECONDS_PER_MEMBER * len(members) + PACKAGE_SECONDS
+    if left < needed + 0.5:
+        raise Skipped(f"{left:.1f}s left before the deadline, about {needed:.1f}s needed")
+    y = prepared.y[split.validation_rows()]
+    preds = [np.load(d / VALIDATION_PREDICTIONS).astype(np.float64) for _, d in members]
+    if not all(np.isfinite(p).all() for p in preds):
+        raise Skipped("a member's validation predictions are not all finite")
+    classification = prepared.problem_type.is_classification
+    n_classes = len(prepared.classes or []) if classification else 0
+    try:
+        fitted = fit_stack(stack_features(preds, prepared.problem_type), y,
+                           stacking_folds(split, y, classification, seed),
+                           prepared.problem_type, n_classes, deadline - needed)
+    except TimeoutError as exc:
+        raise Skipped(str(exc)) from None
+    metric = prepared.metric
+    threshold = tune_threshold(metric, y, fitted.oof) if n_classes == 2 else None
+    objective = score(metric, y, fitted.oof, None, threshold)
+    metrics = score_all(prepared.problem_type, y, fitted.oof, None, threshold)
+    names = [n for n, _ in members]
+    params = {"members": names, **stacker_params(prepared, split, seed)}
+    out.parent.mkdir(parents=True, exist_ok=True)
+    np.save(out.parent / VALIDATION_PREDICTIONS, fitted.oof.astype(np.float32))
+    loaded = [load(d / "model").predictor for _, d in members]
+    predictor = StackPredictor(loaded, names, fitted.model, prepared.problem_type,
+                               prepared.classes, threshold)
+    package.save(predictor, {
+        "candidate": out.parent.name, "algorithm": "Stacking", "family": "stack",
+        **params, "problem_type": prepared.problem_type.value,
+        "objective_metric": metric.name, "objective_value": objective,
+        "validation_metrics": metrics, "threshold": threshold, "classes": prepared.classes,
+        "input_schema": prepared.schema.to_dict(), "features": predictor.features,
+    }, out)
+    timing = measure(load(out), prepared.X.iloc[split.folds[0][1][:200]])
+    return StackResult(names, objective, metrics, threshold, out, timing["latency_ms_p50"],
+                       timing["throughput_rows_s"], package.directory_bytes(out),
+                       time.time() - started, params)
+
+
+class Stacking:
+    def _stack(self, prepared: Prepared, split: Split, job_dir: Path, progress: Progress,
+               deadline: float) -> bool:
+        """Add the stack as a candidate; True when it became the job's best."""
+        rows = {c.name: c for c in self.store.list_candidates(self.name)}
+        ranked = [(n, d, rows[n].family, rows[n].latency_ms_p50)
+                  for n, d in self._ranked(job_dir)]
+        number = 1 + max((c.number for c in rows.values()), default=0)
+        name = f"stack-{number:03d}"
+        best_before = progress.best_value
+        try:
+            result = build(prepared, split, ranked, job_dir / "candidates" / name / "model",
+                           deadline, self.request.seed)
+        except Skipped as exc:
+            log.info("no stack: %s", exc)
+            self._note_stacking(status="skipped", reason=str(exc))
+            return False
+        except Exception as exc:  # the level-1 candidates stand; a stack is a bonus
+            log.exception("building the stack failed; the job goes on without it")
+            self._note_stacking(status="failed", reason=f"{type(exc).__name__}: {exc}")
+            return False
+        self.store.add_candidate(job=self.name, name=name, number=number, algorithm="Stacking",
+                                 family="stack", params=result.params, source="stacking",
+                                 status=st.CANDIDATE_IN_PROGRESS)
+        self.store.update_candidate(
+            self.name, name, metrics=result.metrics, status=st.CANDIDATE_COMPLETED,
+            objective=result.objective, threshold=result.threshold,
+            fit_seconds=result.seconds, latency_ms_p50=result.latency_ms_p50,
+            throughput_rows_s=result.throughput_rows_s, model_bytes=result.model_bytes,
+            artifact_dir=str(result.directory), ended=time.time())
+        wins = prepared.metric.is_better(result.objective, best_before) and \
+            selection.within(result.latency_ms_p50, self.request.max_latency_ms)
+        log.info("%s: %s %.5f over %d members (best level-1 %s)", name, prepared.metric.name,
+                 result.objective, len(result.members), best_before)
+        self._note_stacking(status="built", candidate=name, objective=result.objective,
+                            best_level1=best_before, members=result.members,
+                            seconds=round(result.seconds, 3))
+        if wins:
+            progress.best_value, progress.best_candidate = result.objective, name
+            self.store.update_job(self.name, best_candidate=name)
+        return wins
+
+    def _note_stacking(self, **note: Any) -> None:
+        """What the stacking layer did, in the job's stats (describe shows it)."""
+        stats = dict(self.store.get_job(self.name).stats or {})
+        self.store.update_job(self.name, stats=dict(stats, stacking=note))

@@ -1,0 +1,119 @@
+"""The stacking layer of a job: a stack-NNN candidate that loads, predicts and reruns from
+the candidate notebook; `stacking=off` builds none; `auto` stacks in ensembling mode."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from tabpilot import AutoML
+from tabpilot.artifacts import load
+from tabpilot.jobs import selection, stacking
+from tabpilot.reports import definitions
+
+FAST = ["lightgbm", "linear"]
+
+
+@pytest.fixture(scope="module")
+def stacked_job(tmp_path_factory, breast_cancer):
+    ws = tmp_path_factory.mktemp("stacking")
+    job = AutoML(target="target", time_limit=40, max_candidates=3, algorithms=FAST, n_workers=2,
+                 n_folds=3, name="stacked", workspace=ws, mode="ensembling", stacking="on")
+    job.fit(breast_cancer[0])
+    return job, ws / "jobs" / "stacked"
+
+
+def _stacks(job: AutoML) -> list[dict]:
+    return [c for c in job.candidates() if c["Algorithm"] == "Stacking"]
+
+
+def test_the_stack_is_a_candidate_that_loads_and_predicts(stacked_job, breast_cancer) -> None:
+    job, job_dir = stacked_job
+    _, new_rows, truth = breast_cancer
+    note = job.describe()["Stacking"]
+    assert note["status"] == "built", note
+    [stack] = _stacks(job)
+    assert stack["CandidateName"] == note["candidate"]
+    assert stack["CandidateName"].startswith("stack-")
+    assert stack["InferenceLatencyMs"] > 0 and stack["ModelBytes"] > 0
+    assert np.isfinite(stack["FinalAutoMLJobObjectiveMetric"]["Value"])
+    members = stack["Hyperparameters"]["members"]
+    assert len(members) >= 2 and not any(m.startswith(("stack", "ensemble")) for m in members)
+    model = load(stack["ModelLocation"])
+    assert model.metadata["algorithm"] == "Stacking" and model.metadata["members"] == members
+    labels = model.predict(new_rows)
+    assert set(labels) <= {"malignant", "benign"}
+    assert (labels == truth.to_numpy()).mean() > 0.8
+    proba = model.predict_proba(new_rows)
+    assert np.allclose(proba.sum(axis=1), 1.0)
+    assert json.loads((job_dir / "job.json").read_text())["resolved"]["stacking"] is True
+
+
+def test_the_stack_s_score_is_out_of_fold_on_its_saved_predictions(stacked_job) -> None:
+    from tabpilot.execution.trial import VALIDATION_PREDICTIONS
+    from tabpilot.metrics import METRICS, score
+    from tabpilot.reports.candidate import VALIDATION_TARGET
+
+    job, job_dir = stacked_job
+    [stack] = _stacks(job)
+    name = stack["CandidateName"]
+    pred = np.load(job_dir / "candidates" / name / VALIDATION_PREDICTIONS).astype(np.float64)
+    y = np.load(job_dir / VALIDATION_TARGET)
+    metric = METRICS[stack["FinalAutoMLJobObjectiveMetric"]["MetricName"]]
+    assert score(metric, y, pred, None, stack["DecisionThreshold"]) == pytest.approx(
+        stack["FinalAutoMLJobObjectiveMetric"]["Value"], abs=1e-4)
+
+
+def test_the_notebook_reruns_the_stack_and_reproduces_its_score(stacked_job,
+                                                                tmp_path: Path) -> None:
+    job, job_dir = stacked_job
+    [stack] = _stacks(job)
+    name = stack["CandidateName"]
+    text = definitions.script(job_dir, name)
+    assert "sklearn.linear_model.LogisticRegression(C=" in text
+    ran = subprocess.run([sys.executable, "-c", text], capture_output=True, text=True,
+                         timeout=300, cwd=tmp_path)
+    assert ran.returncode == 0, ran.stdout + ran.stderr
+    assert f"{name}: validation" in ran.stdout and "DIFFERS" not in ran.stdout, ran.stdout
+
+
+def test_stacking_off_builds_no_stack(tmp_path: Path, breast_cancer) -> None:
+    job = AutoML(target="target", time_limit=30, max_candidates=2, algorithms=FAST, n_workers=2,
+                 n_folds=3, name="flat", workspace=tmp_path, mode="ensembling", stacking="off")
+    job.fit(breast_cancer[0])
+    assert not _stacks(job) and job.describe()["Stacking"] is None
+    resolved = json.loads((tmp_path / "jobs" / "flat" / "job.json").read_text())["resolved"]
+    assert resolved["stacking"] is False
+
+
+def test_auto_stacks_in_ensembling_mode_without_a_latency_bound() -> None:
+    assert stacking.resolve("auto", "ensembling", None) is stacking.AUTO_STACKING
+    assert stacking.resolve("auto", "hpo", None) is False
+    assert stacking.resolve("auto", "ensembling", 5.0) is False
+    assert stacking.resolve("on", "hpo", 5.0) is True
+    assert stacking.resolve("off", "ensembling", None) is False
+
+
+def test_a_stack_is_never_collapsed_into_a_refit_full_model() -> None:
+    board = pd.DataFrame({"candidate": ["stack-009", "lightgbm-001"],
+                          "algorithm": ["Stacking", "LightGBM"],
+                          "latency_ms_p50": [40.0, 12.0]})
+    assert selection.refit_full_target(board, bound_ms=10.0, n_folds=5) == "lightgbm-001"
+
+
+def test_fewer_than_two_usable_members_is_a_skip(tmp_path: Path) -> None:
+    ranked = [("lightgbm-000", tmp_path / "lightgbm-000", "lightgbm", 0.1),
+              ("ensemble-002", tmp_path / "ensemble-002", "ensemble", 0.3)]
+    for _, folder, _, _ in ranked:
+        folder.mkdir()
+        np.save(folder / "validation_predictions.npy", np.zeros(3))
+    assert stacking.choose_members(ranked) == [("lightgbm-000", tmp_path / "lightgbm-000")]
+    with pytest.raises(stacking.Skipped, match="needs two"):
+        stacking.build(None, None, ranked, tmp_path / "stack" / "model",  # type: ignore[arg-type]
+                       deadline=0.0, seed=0)
