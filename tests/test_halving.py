@@ -6,6 +6,7 @@ import numpy as np
 
 from tabpilot.data.split import subsample
 from tabpilot.metrics import METRICS
+from tabpilot.models import FAMILIES
 from tabpilot.search import PortfolioThenTPE
 from tabpilot.search.halving import (
     ETA,
@@ -72,3 +73,17 @@ def test_subsample_is_seeded_sorted_and_bounded() -> None:
     assert len(a) == 100 and np.array_equal(a, b) and np.all(np.diff(a) > 0)
     assert set(a) <= set(rows)
     assert subsample(rows, None, 0) is rows and subsample(rows, 10_000, 0) is rows
+
+
+def test_memory_heavy_families_keep_their_rows_under_their_cap_on_large_tables() -> None:
+    """Linear (a dense one-hot matrix) and CatBoost (CTR tables) cost several times the
+    table's memory per row: their lead configuration and promotions stop at max_rows."""
+    n = 1_000_000
+    strategy = PortfolioThenTPE(["linear", "catboost", "lightgbm"], METRICS["RMSE"],
+                                ProblemType.REGRESSION, n)
+    leads = {p.family: p.train_rows for p in (strategy.ask() for _ in range(strategy.n_portfolio))
+             if p.train_rows is None or p.train_rows > SCREEN_MAX_ROWS}
+    caps = {f: FAMILIES[f].max_rows for f in ("linear", "catboost")}
+    assert leads == {"linear": caps["linear"], "catboost": caps["catboost"], "lightgbm": None}
+    assert all(cap is not None and SCREEN_MAX_ROWS < cap < n for cap in caps.values())
+    assert RowBudget(caps["linear"]).full("linear") is None  # not past its cap: every row

@@ -60,7 +60,8 @@ def read_training_data(source: Any, target: str, na_values: list[str] | None = N
     Returns the table and how many validation rows end it (None without a validation
     table); those rows then form the validation split.
     """
-    df = read_table(source, na_values)
+    # a job only reads the table: sharing the caller's arrays saves a copy of it
+    df = read_table(source, na_values, copy=False)
     if not validation_data:
         return df, None
     valid = read_table(validation_data, na_values)

@@ -34,9 +34,11 @@ def detect_format(uri: str) -> str:
     return _FORMATS.get(suffixes[-1], "csv") if suffixes else "csv"
 
 
-def read_table(source: str | Path | pd.DataFrame, na_values: list[str] | None = None
-               ) -> pd.DataFrame:
-    """Read `source` into a DataFrame; a DataFrame is returned as a copy.
+def read_table(source: str | Path | pd.DataFrame, na_values: list[str] | None = None,
+               copy: bool = True) -> pd.DataFrame:
+    """Read `source` into a DataFrame; a DataFrame is returned as a copy (with `copy`
+    False, as a new frame sharing its column arrays: for readers that never write into
+    them, and that a deep copy would cost as much memory again as the table).
 
     Raises DataError with a one-line explanation for missing, unreadable, empty or
     header-less files.
@@ -44,7 +46,7 @@ def read_table(source: str | Path | pd.DataFrame, na_values: list[str] | None = 
     if isinstance(source, pd.DataFrame):
         if source.empty or len(source.columns) == 0:
             raise DataError("the DataFrame is empty; pass a table with a header row and data rows")
-        return source.copy()
+        return source.copy(deep=copy)
     uri = str(source)
     fmt = detect_format(uri)
     nas = list(DEFAULT_NA_VALUES) + list(na_values or [])

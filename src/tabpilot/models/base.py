@@ -52,6 +52,9 @@ class ModelFamily(ABC):
     label: str  # human-readable algorithm name
     style: str  # preprocessing style: native | ordinal | onehot
     slow: bool = False  # much costlier than LightGBM per row: tried later on large tables
+    # on large tables, train on at most this many rows: a family whose memory per row is
+    # several times the table's (a dense one-hot matrix, CatBoost's CTR tables)
+    max_rows: int | None = None
 
     def params(self, trial: optuna.Trial | optuna.trial.FrozenTrial, n_rows: int
                ) -> dict[str, Any]:

@@ -25,6 +25,9 @@ class CatBoostFamily(ModelFamily):
     name = "catboost"
     label = "CatBoost"
     style = "native"
+    # ~1 KB per training row (600k rows of diamonds-30: 1.1 GB); in a trial's time share
+    # 200k rows also grow more trees and score better (RMSE 977 against 2446 on 600k, 25 s)
+    max_rows = 200_000
 
     def _suggest(self, trial: Any, n_rows: int) -> dict[str, Any]:
         return {

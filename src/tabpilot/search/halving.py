@@ -7,7 +7,9 @@ sample, so screening it saves no time (on 750k rows of diamonds its RMSE went fr
 subsample, and promoted to every row (with twice a trial's time) once its score ranks in
 the top 1/ETA of the screened results so far (ASHA's asynchronous rule: no trial waits for
 a rung to fill). The slow families (forests, the MLP) never train on more than SLOW_ROWS
-rows: past that they cost minutes and gigabytes for little.
+rows: past that they cost minutes and gigabytes for little. A family with `max_rows`
+(memory per row several times the table's: linear's dense one-hot matrix, CatBoost)
+never trains on more than that many.
 """
 
 from __future__ import annotations
@@ -45,7 +47,9 @@ class RowBudget:
     def full(self, family: str) -> int | None:
         if not self.large:
             return None
-        return SLOW_ROWS if FAMILIES[family].slow and self.n_rows > SLOW_ROWS else None
+        spec = FAMILIES[family]
+        cap = SLOW_ROWS if spec.slow else spec.max_rows
+        return cap if cap is not None and self.n_rows > cap else None
 
 
 @dataclass
