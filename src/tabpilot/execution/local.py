@@ -39,7 +39,7 @@ from tabpilot.execution.base import (
 log = logging.getLogger("tabpilot.execution.local")
 
 TrialFn = Callable[[TrialContext, TrialTask], TrialResult]
-PRELOAD = ["tabpilot.execution.trial"]
+PRELOAD = ["tabpilot.execution.preload"]  # the trial module and every family
 
 
 @dataclass
