@@ -16,10 +16,11 @@ from tabpilot.data.split import make_split
 from tabpilot.execution import TrialContext, TrialTask
 from tabpilot.execution.base import raw_rows_needed
 from tabpilot.execution.columnar import MANIFEST, ColumnStore, write_columns
-from tabpilot.execution.trial import run_trial
+from tabpilot.execution.trial import narrow_exact, run_trial
 from tabpilot.features import build_encoder
 from tabpilot.features.builder import STYLES
-from tabpilot.models import FAMILIES
+from tabpilot.models import FAMILIES, FitData
+from tabpilot.tasks import ProblemType
 
 WORDS = "great bad good fine slow fast cheap pricey dull".split()
 
@@ -156,3 +157,33 @@ def test_trial_on_the_stored_table_trains_the_same_model(
                                       dtype=float))
     assert objectives[0] == objectives[1]
     np.testing.assert_array_equal(predictions[0], predictions[1])
+
+
+def test_exact_float32_matrices_are_narrowed_and_inexact_ones_kept() -> None:
+    exact = np.array([[1.5, np.nan], [2.0, 3.0]])
+    narrowed = narrow_exact(exact)
+    assert narrowed.dtype == np.float32
+    np.testing.assert_array_equal(narrowed, exact)
+    inexact = np.array([[0.1, 1.0], [2.0, 3.0]])  # 0.1 is no float32
+    assert narrow_exact(inexact) is inexact
+
+
+@pytest.mark.parametrize("family", ["lightgbm", "xgboost", "catboost"])
+def test_boosting_on_the_narrowed_matrix_trains_the_same_model(family: str) -> None:
+    """Numbers read as float32 and category codes: half the memory, the same model."""
+    df = mixed_frame(600, seed=4)[["f32", "count", "plan", "flag", "signup"]]
+    schema = infer_schema(df)
+    y = df["f32"].to_numpy() * 3 + (df["plan"] == "pro") + df["count"] / 10
+    encoded = build_encoder(schema, "native").fit(df).transform(df)
+    narrowed = narrow_exact(encoded)
+    assert narrowed.dtype == np.float32
+    spec = FAMILIES[family]
+    params = dict(spec.portfolio(ProblemType.REGRESSION)[0], n_estimators=40)
+    cats = build_encoder(schema, "native").fit(df).categorical_indices_
+    preds = []
+    for X in (encoded, narrowed):
+        data = FitData(X=X[:450], y=y[:450], problem_type=ProblemType.REGRESSION, n_classes=0,
+                       categorical_indices=cats, X_valid=X[450:], y_valid=y[450:])
+        model = spec.fit(params, data)
+        preds.append(spec.predict(model, encoded[450:], ProblemType.REGRESSION))
+    np.testing.assert_array_equal(preds[0], preds[1])

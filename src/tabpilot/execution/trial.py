@@ -126,7 +126,12 @@ class _Encoded:
         fit_frame = frame.iloc[start] if not is_view else frame.iloc[start: start + len(rows)]
         self.encoder = build_encoder(ctx.schema, style).fit(fit_frame)
         del fit_frame
-        self._encoded = self.encoder.transform(frame)
+        encoded = self.encoder.transform(frame)
+        del frame
+        # gradient boosting reads its input as float32 (XGBoost, CatBoost) or bins it
+        # (LightGBM): the same values in half the memory give the same model
+        self._encoded = narrow_exact(encoded) if style == "native" else encoded
+        del encoded
         self._cats = self.encoder.categorical_indices_ if style == "native" else []
 
     def _positions(self, rows: np.ndarray) -> tuple[Any, bool]:
@@ -158,6 +163,18 @@ class _Encoded:
             y_valid=None if valid is None else ctx.y[valid],
             deadline=deadline, n_threads=ctx.n_threads, seed=ctx.seed,
             X_writable=self._writable_views or not is_view)
+
+
+def narrow_exact(matrix: Any) -> Any:
+    """A dense float64 matrix as float32 when every value is exactly a float32 (numbers
+    read as float32, category codes); else the matrix itself."""
+    if not isinstance(matrix, np.ndarray) or matrix.dtype != np.float64:
+        return matrix
+    for j in range(matrix.shape[1]):
+        column = matrix[:, j]
+        if not np.array_equal(column.astype(np.float32), column, equal_nan=True):
+            return matrix
+    return matrix.astype(np.float32)
 
 
 def _layout(parts: list[np.ndarray]) -> np.ndarray:
