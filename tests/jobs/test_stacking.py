@@ -4,6 +4,8 @@ the candidate notebook; `stacking=off` builds none; `auto` stacks in ensembling 
 from __future__ import annotations
 
 import json
+import re
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -18,12 +20,14 @@ from tabpilot.jobs import selection, stacking
 from tabpilot.reports import definitions
 
 FAST = ["lightgbm", "linear"]
+RESULT = re.compile(r"^(?P<name>[\w-]+): validation \w+ = \S+, leaderboard \S+, difference "
+                    r"\S+ \(tolerance \S+\): (?P<verdict>\w+)$", re.MULTILINE)
 
 
 @pytest.fixture(scope="module")
 def stacked_job(tmp_path_factory, breast_cancer):
     ws = tmp_path_factory.mktemp("stacking")
-    job = AutoML(target="target", time_limit=40, max_candidates=3, algorithms=FAST, n_workers=2,
+    job = AutoML(target="target", time_limit=90, max_candidates=3, algorithms=FAST, n_workers=2,
                  n_folds=3, name="stacked", workspace=ws, mode="ensembling", stacking="on")
     job.fit(breast_cancer[0])
     return job, ws / "jobs" / "stacked"
@@ -70,21 +74,44 @@ def test_the_stack_s_score_is_out_of_fold_on_its_saved_predictions(stacked_job) 
         stack["FinalAutoMLJobObjectiveMetric"]["Value"], abs=1e-4)
 
 
-def test_the_notebook_reruns_the_stack_and_reproduces_its_score(stacked_job,
-                                                                tmp_path: Path) -> None:
+def test_the_notebook_reruns_the_stack_inside_an_ensemble(stacked_job, tmp_path: Path) -> None:
+    """An ensemble holding the stack (as the greedy ensemble's pool allows): the script
+    reruns the stack's members, then the stack, then the ensemble, each reproduced."""
+    from tabpilot.execution.trial import VALIDATION_PREDICTIONS
+    from tabpilot.metrics import METRICS, score, tune_threshold
+    from tabpilot.reports.candidate import VALIDATION_TARGET
+
     job, job_dir = stacked_job
     [stack] = _stacks(job)
-    name = stack["CandidateName"]
-    text = definitions.script(job_dir, name)
+    name, members = stack["CandidateName"], stack["Hyperparameters"]["members"]
+    copy = tmp_path / "jobs" / "stacked"
+    shutil.copytree(job_dir, copy)
+    saved = json.loads((copy / definitions.DEFINITIONS).read_text())
+    blend = {name: 0.5, members[0]: 0.5}
+    pred = sum(w * np.load(copy / "candidates" / m / VALIDATION_PREDICTIONS).astype(np.float64)
+               for m, w in blend.items())
+    metric = METRICS[stack["FinalAutoMLJobObjectiveMetric"]["MetricName"]]
+    y = np.load(copy / VALIDATION_TARGET)
+    objective = score(metric, y, pred, None, tune_threshold(metric, y, pred))
+    saved["candidates"].append({"name": "ensemble-100", "family": "ensemble",
+                                "params": {"members": blend}, "rank": 1,
+                                "objective": objective,
+                                "source": "ensemble"})
+    (copy / definitions.DEFINITIONS).write_text(json.dumps(saved))
+    text = definitions.script(copy, "ensemble-100")
     assert "sklearn.linear_model.LogisticRegression(C=" in text
+    order = [text.index(f"check({m!r}") for m in [*members, name, "ensemble-100"]]
+    assert order[-2] > max(order[:-2]) and order[-1] > order[-2]  # members, stack, ensemble
     ran = subprocess.run([sys.executable, "-c", text], capture_output=True, text=True,
                          timeout=300, cwd=tmp_path)
     assert ran.returncode == 0, ran.stdout + ran.stderr
-    assert f"{name}: validation" in ran.stdout and "DIFFERS" not in ran.stdout, ran.stdout
+    verdicts = {m["name"]: m["verdict"] for m in RESULT.finditer(ran.stdout)}
+    assert verdicts[name] == verdicts["ensemble-100"] == "reproduced", ran.stdout
+    assert set(members) <= set(verdicts) and "DIFFERS" not in ran.stdout, ran.stdout
 
 
 def test_stacking_off_builds_no_stack(tmp_path: Path, breast_cancer) -> None:
-    job = AutoML(target="target", time_limit=30, max_candidates=2, algorithms=FAST, n_workers=2,
+    job = AutoML(target="target", time_limit=60, max_candidates=2, algorithms=FAST, n_workers=2,
                  n_folds=3, name="flat", workspace=tmp_path, mode="ensembling", stacking="off")
     job.fit(breast_cancer[0])
     assert not _stacks(job) and job.describe()["Stacking"] is None
