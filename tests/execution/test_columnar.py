@@ -8,15 +8,17 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
+import scipy.sparse as sp
 
 from tabpilot.artifacts import load
 from tabpilot.data.prepare import prepare
 from tabpilot.data.schema import ColumnKind, Schema, infer_schema
 from tabpilot.data.split import make_split
 from tabpilot.execution import TrialContext, TrialTask
+from tabpilot.execution import trial as trial_module
 from tabpilot.execution.base import raw_rows_needed
 from tabpilot.execution.columnar import MANIFEST, ColumnStore, write_columns
-from tabpilot.execution.trial import narrow_exact, run_trial
+from tabpilot.execution.trial import encode_narrow, narrow_exact, run_trial
 from tabpilot.features import build_encoder
 from tabpilot.features.builder import STYLES
 from tabpilot.models import FAMILIES, FitData
@@ -187,3 +189,24 @@ def test_boosting_on_the_narrowed_matrix_trains_the_same_model(family: str) -> N
         model = spec.fit(params, data)
         preds.append(spec.predict(model, encoded[450:], ProblemType.REGRESSION))
     np.testing.assert_array_equal(preds[0], preds[1])
+
+
+def test_chunked_encoding_gives_the_whole_transform(monkeypatch) -> None:
+    """Encoded in chunks straight into the final matrix: float32 while every value is
+    exact, widened when a later chunk is not; text (sparse) encoded whole."""
+    monkeypatch.setattr(trial_module, "ENCODE_CHUNK_ROWS", 100)
+    df = mixed_frame(450, seed=6)[["f32", "count", "plan", "signup"]]
+    encoder = build_encoder(infer_schema(df), "native").fit(df)
+    whole = encoder.transform(df)
+    exact = encode_narrow(encoder, df)
+    assert exact.dtype == np.float32
+    np.testing.assert_array_equal(exact, whole)
+    df.loc[420, "f32"] = 0.1  # not a float32, in the last chunk
+    widened = encode_narrow(encoder, df)
+    assert widened.dtype == np.float64
+    np.testing.assert_array_equal(widened, encoder.transform(df))
+    texts = mixed_frame(300, seed=6)[["review", "count"]]
+    text_encoder = build_encoder(infer_schema(texts), "native").fit(texts)
+    sparse = encode_narrow(text_encoder, texts)
+    assert sp.issparse(sparse)
+    np.testing.assert_array_equal(sparse.toarray(), text_encoder.transform(texts).toarray())

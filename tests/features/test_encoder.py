@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import pickle
+import warnings
 
 import numpy as np
 import pandas as pd
@@ -336,3 +337,23 @@ def test_duplicated_unused_column_names_are_ignored_in_a_small_batch() -> None:
     both = pd.concat([df, extra], axis=1)
     full = enc.transform(both)
     np.testing.assert_array_equal(enc.transform(both.head(3)), full[:3])
+
+
+@pytest.mark.parametrize("n", [40, 900])  # numpy takes other paths below and above 600 rows
+def test_medians_are_those_of_all_numbers_at_once(n: int) -> None:
+    """Medians are computed a column at a time (no matrix of every number): the values
+    are those of numpy's median over the whole matrix, infinities and NaN ignored."""
+    rng = np.random.default_rng(3)
+    df = pd.DataFrame({"a": rng.normal(size=n), "b": rng.gamma(2.0, size=n),
+                       "c": np.full(n, np.nan), "when": pd.Timestamp("2022-01-01")
+                       + pd.to_timedelta(rng.integers(0, 10**5, n), unit="min")})
+    df.loc[::7, "a"] = np.nan
+    df.loc[::11, "b"] = np.inf
+    enc = TabularEncoder(numeric=["a", "b", "c"], datetime=["when"]).fit(df)
+    dense = enc._dense_raw({c: df[c].to_numpy() for c in df.columns}, n)
+    with np.errstate(all="ignore"), warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        expected = np.nan_to_num(np.nanmedian(np.where(np.isfinite(dense), dense, np.nan),
+                                              axis=0))
+    np.testing.assert_array_equal(enc.medians_, expected)
+    assert enc.medians_[2] == 0.0  # a column with no number

@@ -36,6 +36,8 @@ VALIDATION_PREDICTIONS = "validation_predictions.npy"
 PACKAGING_SECONDS = 1.0  # kept free before the soft deadline for saving and timing the model
 COMPILE_SECONDS = 1.0  # what the compiled path may add to a trial that used all its time
 
+ENCODE_CHUNK_ROWS = 100_000  # rows a boosting trial encodes at once
+
 FitDataFn = Callable[[np.ndarray, "np.ndarray | None", float], FitData]
 
 
@@ -126,12 +128,11 @@ class _Encoded:
         fit_frame = frame.iloc[start] if not is_view else frame.iloc[start: start + len(rows)]
         self.encoder = build_encoder(ctx.schema, style).fit(fit_frame)
         del fit_frame
-        encoded = self.encoder.transform(frame)
-        del frame
         # gradient boosting reads its input as float32 (XGBoost, CatBoost) or bins it
         # (LightGBM): the same values in half the memory give the same model
-        self._encoded = narrow_exact(encoded) if style == "native" else encoded
-        del encoded
+        self._encoded = encode_narrow(self.encoder, frame) if style == "native" \
+            else self.encoder.transform(frame)
+        del frame
         self._cats = self.encoder.categorical_indices_ if style == "native" else []
 
     def _positions(self, rows: np.ndarray) -> tuple[Any, bool]:
@@ -165,16 +166,40 @@ class _Encoded:
             X_writable=self._writable_views or not is_view)
 
 
+def _exact(matrix: np.ndarray) -> bool:
+    """Every value of a float64 matrix is exactly a float32 (NaN included)."""
+    return all(np.array_equal(matrix[:, j].astype(np.float32), matrix[:, j], equal_nan=True)
+               for j in range(matrix.shape[1]))
+
+
 def narrow_exact(matrix: Any) -> Any:
     """A dense float64 matrix as float32 when every value is exactly a float32 (numbers
     read as float32, category codes); else the matrix itself."""
-    if not isinstance(matrix, np.ndarray) or matrix.dtype != np.float64:
+    if not isinstance(matrix, np.ndarray) or matrix.dtype != np.float64 or not _exact(matrix):
         return matrix
-    for j in range(matrix.shape[1]):
-        column = matrix[:, j]
-        if not np.array_equal(column.astype(np.float32), column, equal_nan=True):
-            return matrix
     return matrix.astype(np.float32)
+
+
+def encode_narrow(encoder: Any, frame: Any) -> Any:
+    """`encoder.transform(frame)`, narrowed to float32 where that is exact (see
+    narrow_exact), encoded ENCODE_CHUNK_ROWS rows at a time into the final matrix, so the
+    float64 encoding of every row never exists beside it. Sparse (text) output: whole."""
+    if getattr(encoder, "text", None):
+        return narrow_exact(encoder.transform(frame))
+    n = len(frame)
+    # chunks of at least ENCODE_CHUNK_ROWS rows (all of them when fewer)
+    edges = np.linspace(0, n, max(1, n // ENCODE_CHUNK_ROWS) + 1).astype(int)
+    out: np.ndarray | None = None
+    for a, b in zip(edges[:-1], edges[1:], strict=True):
+        block = encoder.transform(frame.iloc[a:b])
+        exact = _exact(block)
+        if out is None:
+            out = np.empty((n, block.shape[1]), dtype=np.float32 if exact else np.float64)
+        elif out.dtype == np.float32 and not exact:
+            out = out.astype(np.float64)  # the rows so far were exact: widened unchanged
+        out[a:b] = block
+    assert out is not None
+    return out
 
 
 def _layout(parts: list[np.ndarray]) -> np.ndarray:

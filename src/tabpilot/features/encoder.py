@@ -66,12 +66,12 @@ class TabularEncoder(TransformerMixin, BaseEstimator):
             self.categories_[col] = [str(c) for c in counts.index[:limit]]
             self.frequencies_[col] = (counts / max(len(X), 1)).astype(float).to_dict()
         self._build_lookups()
-        dense = self._dense_raw(cols, len(X))
-        self.medians_ = np.nanmedian(np.where(np.isfinite(dense), dense, np.nan), axis=0) \
-            if dense.shape[1] else np.zeros(0)
-        self.medians_ = np.nan_to_num(self.medians_)
-        self.missing_cols_ = np.flatnonzero(np.isnan(dense).any(axis=0)) if self.scale else \
-            np.zeros(0, dtype=int)
+        self.medians_ = self._medians(cols)
+        self.missing_cols_ = np.zeros(0, dtype=int)
+        # the numbers as one matrix only when scaling needs it (means and deviations)
+        dense = self._dense_raw(cols, len(X)) if self.scale else np.zeros((len(X), 0))
+        if self.scale:
+            self.missing_cols_ = np.flatnonzero(np.isnan(dense).any(axis=0))
         if self.scale and dense.shape[1]:
             filled = np.where(np.isnan(dense), self.medians_, dense)
             self.means_ = filled.mean(axis=0)
@@ -89,6 +89,15 @@ class TabularEncoder(TransformerMixin, BaseEstimator):
             self.vectorizers_[col] = vec
         self.n_features_out_ = len(self.get_feature_names_out())
         return self
+
+    def _medians(self, cols: dict[str, np.ndarray]) -> np.ndarray:
+        """Median of each numeric and date-part column (0 where it has none), a column at
+        a time: no float64 copy of every number at once, and the same values."""
+        parts = [as_float(cols[c])[:, None] for c in self.numeric]
+        medians = [np.nanmedian(np.where(np.isfinite(v), v, np.nan))
+                   for part in [*parts, *(date_parts(cols[c]) for c in self.datetime)]
+                   for v in part.T]
+        return np.nan_to_num(np.array(medians, dtype=np.float64))
 
     def _build_lookups(self) -> None:
         self._lookup = {c: {v: i for i, v in enumerate(cats)} for c, cats in self.categories_.items()}
