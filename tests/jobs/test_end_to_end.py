@@ -346,7 +346,7 @@ def test_cli_run_candidates_describe_list_predict(tmp_path: Path, binary_frame) 
     binary_frame(200).to_csv(csv, index=False)
     run = cli("run", str(csv), "--target", "y", "--time-limit", "10", "--name", "j1",
               "--max-candidates", "2", "--algorithms", "lightgbm,linear", "--workers", "2",
-              "--json", workspace=ws)
+              "--stacking", "off", "--json", workspace=ws)  # exactly the two candidates
     desc = json.loads(run.stdout)
     assert desc["AutoMLJobName"] == "j1"
     assert desc["AutoMLJobStatus"] == "Completed"

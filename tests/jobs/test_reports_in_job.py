@@ -114,7 +114,8 @@ def test_a_failing_report_is_a_partial_failure_that_keeps_the_leaderboard(tmp_pa
     (job_dir / "candidates" / "linear-001" / "insights.html").mkdir(parents=True)
     data = table(400, seed=1)
     job = tabpilot.AutoML(target="y", time_limit=40, max_candidates=2, algorithms=FAST,
-                          n_workers=2, ensemble=False, name="partial", workspace=tmp_path)
+                          n_workers=2, ensemble=False, stacking="off", name="partial",
+                          workspace=tmp_path)
     job.fit(data)
     desc = job.describe()
     assert desc["AutoMLJobStatus"] == st.COMPLETED, desc["FailureReason"]
