@@ -119,6 +119,25 @@ def test_stacking_off_builds_no_stack(tmp_path: Path, breast_cancer) -> None:
     assert resolved["stacking"] is False
 
 
+def test_on_stacks_over_a_holdout_in_hpo_mode_and_a_winning_stack_is_not_refit(
+        tmp_path: Path, breast_cancer) -> None:
+    train, new_rows, _ = breast_cancer
+    job = AutoML(target="target", time_limit=60, max_candidates=3, algorithms=FAST,
+                 n_workers=2, name="hpo-stack", workspace=tmp_path, mode="hpo", stacking="on")
+    job.fit(train)
+    note = job.describe()["Stacking"]
+    assert note["status"] == "built", note
+    [stack] = _stacks(job)
+    assert stack["Hyperparameters"]["stack_folds"]["kind"] == "holdout"
+    assert stack["TrainedOn"] != "train+holdout"  # stacks are never refit
+    assert set(load(stack["ModelLocation"]).predict(new_rows)) <= {"malignant", "benign"}
+    best = job.describe()["BestCandidate"]
+    refit = [c["CandidateName"] for c in job.candidates() if c["TrainedOn"] == "train+holdout"]
+    # only the best single candidate is ever refit on every row (time allowing), and
+    # none when the stack won
+    assert set(refit) <= ({best["CandidateName"]} - {stack["CandidateName"]})
+
+
 def test_auto_stacks_in_ensembling_mode_without_a_latency_bound() -> None:
     assert stacking.resolve("auto", "ensembling", None) is stacking.AUTO_STACKING
     assert stacking.resolve("auto", "hpo", None) is False
