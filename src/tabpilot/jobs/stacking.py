@@ -14,6 +14,7 @@ A mixin of JobRunner (it uses the runner's store, request and job name).
 from __future__ import annotations
 
 import logging
+import shutil
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -163,6 +164,8 @@ def build(prepared: Prepared, split: Split, ranked: list[tuple[str, Path, str, f
 
 
 class Stacking:
+    """The job runner's part (a mixin of JobRunner: its store, request and job name)."""
+
     def _stack(self, prepared: Prepared, split: Split, job_dir: Path, progress: Progress,
                deadline: float) -> bool:
         """Add the stack as a candidate; True when it became the job's best."""
@@ -178,10 +181,12 @@ class Stacking:
         except Skipped as exc:
             log.info("no stack: %s", exc)
             self._note_stacking(status="skipped", reason=str(exc))
+            shutil.rmtree(job_dir / "candidates" / name, ignore_errors=True)
             return False
         except Exception as exc:  # the level-1 candidates stand; a stack is a bonus
             log.exception("building the stack failed; the job goes on without it")
             self._note_stacking(status="failed", reason=f"{type(exc).__name__}: {exc}")
+            shutil.rmtree(job_dir / "candidates" / name, ignore_errors=True)
             return False
         self.store.add_candidate(job=self.name, name=name, number=number, algorithm="Stacking",
                                  family="stack", params=result.params, source="stacking",
