@@ -263,3 +263,32 @@ def test_an_ensemble_compiles_the_members_whose_trial_could_not(tmp_path: Path,
     record = json.loads((late / "metadata.json").read_text())["compiled"]
     assert record["status"] == "python" and not load(late).compiled
     assert all("time" in r["reason"] for r in record["compiled_here"].values())
+
+
+def test_an_ensemble_holding_a_stack_serves_the_stack_s_members_compiled(
+        tmp_path: Path, monkeypatch) -> None:
+    """The members of a stack inside an ensemble keep their compiled paths (member files
+    number the single candidates depth first), equal to the Python path."""
+    from tabpilot.ensemble.predictor import EnsemblePredictor, StackPredictor
+    from tabpilot.ensemble.stacking import make_stacker, stack_features
+
+    ptype = ProblemType.BINARY
+    trees = [_predictor(name, ptype) for name in ["lightgbm", "random_forest"]]
+    df = _table()
+    stacker = make_stacker(ptype).fit(
+        stack_features([p.raw_predict(df) for p in trees], ptype), _target(df, ptype))
+    stack = StackPredictor(trees, ["a", "b"], stacker, ptype, CLASSES[ptype])
+    ensemble = EnsemblePredictor([stack, _predictor("xgboost", ptype)], [0.6, 0.4],
+                                 ["stack", "c"], ptype, CLASSES[ptype])
+    directory = save(ensemble, {"candidate": "ensemble"}, tmp_path / "ensemble" / "model",
+                     sample=_table(100, 5))
+    record = json.loads((directory / "metadata.json").read_text())["compiled"]
+    assert record["status"] == "compiled" and record["members"] == [0, 1, 2], record
+    model, twin = load(directory), _python_twin(directory, monkeypatch)
+    inside = compiled.single_predictors(model.predictor)
+    assert [p.family for p in inside] == ["lightgbm", "random_forest", "xgboost"]
+    assert all(p.__dict__.get("compiled_") is not None for p in inside)
+    assert not any(p.__dict__.get("compiled_") is not None
+                   for p in compiled.single_predictors(twin.predictor))
+    _assert_same(model, twin, _requests())
+    _assert_same(model, twin, _requests().iloc[[1]])

@@ -48,7 +48,7 @@ class Model:
     @property
     def compiled(self) -> bool:
         """Whether predictions take the compiled path (an ensemble's: some members' do)."""
-        parts = getattr(self.predictor, "members", None) or [self.predictor]
+        parts = compiled.single_predictors(self.predictor)
         return any(p.__dict__.get("compiled_") is not None for p in parts)
 
     @property

@@ -53,7 +53,7 @@ ABSENT_IS_MISSING = {"xgboost"}  # families reading a sparse (text) matrix's zer
 CHUNK_VALUES = 1 << 22  # a large batch is encoded densely this many values at a time
 
 __all__ = ["FOREST_FILE", "KERNEL_FILE", "CompiledPredictor", "KernelUnavailable", "Mismatch",
-           "attach", "build_forest", "check", "enabled", "package"]
+           "attach", "build_forest", "check", "enabled", "package", "single_predictors"]
 
 
 class CompiledPredictor:
@@ -127,11 +127,22 @@ def _compile(predictor: Any, sample: pd.DataFrame, deadline: float | None
     return compiled, record
 
 
+def single_predictors(predictor: Any) -> list[Any]:
+    """The single candidates inside an ensemble or stack, depth first (a stack inside an
+    ensemble gives its own members in turn); a single candidate is its own list. Member
+    file i belongs to the i-th of them."""
+    members = getattr(predictor, "members", None)
+    if members is None:
+        return [predictor]
+    return [p for m in members for p in single_predictors(m)]
+
+
 def _package_members(ensemble: Any, directory: Path, sample: pd.DataFrame | None,
                      deadline: float | None) -> dict[str, Any]:
     kernel = None
     here: dict[str, dict[str, Any]] = {}  # members compiled at this packaging
-    for i, member in enumerate(ensemble.members):
+    members = single_predictors(ensemble)
+    for i, member in enumerate(members):
         attached = member.__dict__.get("compiled_")
         if attached is None and sample is not None and getattr(member, "family", None) \
                 in CONVERTERS:
@@ -143,7 +154,7 @@ def _package_members(ensemble: Any, directory: Path, sample: pd.DataFrame | None
     if kernel is None:
         return {**record, "status": "python", "reason": "no member has a compiled path"}
     shutil.copyfile(kernel, directory / KERNEL_FILE)
-    compiled = [i for i in range(len(ensemble.members)) if (directory / member_file(i)).exists()]
+    compiled = [i for i in range(len(members)) if (directory / member_file(i)).exists()]
     return {**record, "status": "compiled", "members": compiled}
 
 
@@ -158,13 +169,13 @@ def files(names: Any) -> list[str]:
 
 
 def attach(predictor: Any, directory: Path) -> str | None:
-    """Give a loaded predictor (or an ensemble's members) its compiled path; returns why
-    not, or None when attached."""
+    """Give a loaded predictor (or the single candidates inside an ensemble or stack) its
+    compiled path; returns why not, or None when attached."""
     if not enabled():
         return "disabled by TABPILOT_COMPILED"
-    members = getattr(predictor, "members", None)
-    targets = [(predictor, directory / FOREST_FILE)] if members is None else \
-        [(m, directory / member_file(i)) for i, m in enumerate(members)]
+    targets = [(predictor, directory / FOREST_FILE)] \
+        if getattr(predictor, "members", None) is None else \
+        [(m, directory / member_file(i)) for i, m in enumerate(single_predictors(predictor))]
     try:
         kernel = library(bundled=directory / KERNEL_FILE)
         shared = _shared_rows([t for t, _ in targets])
