@@ -93,12 +93,18 @@ def _explanations(job_dir: Path, candidates: list[str], metric_name: str, end: f
         t = time.time()
         rows = MIN_ROWS
         try:
-            write_explanations(job_dir, name, metric_name, max_rows=rows)
+            write_explanations(job_dir, name, metric_name, max_rows=rows, deadline=end)
             per_row = (time.time() - t) / rows  # fixed costs included: an overestimate
             more = min(SAMPLE_ROWS, int((end - time.time()) / (per_row * SAFETY)))
             if more >= 2 * rows:
-                write_explanations(job_dir, name, metric_name, max_rows=more)
-                rows = more
+                try:
+                    write_explanations(job_dir, name, metric_name, max_rows=more, deadline=end)
+                    rows = more
+                except TimeoutError:  # the probe's explanation stays
+                    pass
+        except TimeoutError as exc:
+            out.skip(name, "Explainability", f"{exc} in the report share ({note})")
+            continue
         except Exception as exc:
             out.fail(st.EXPLAINABILITY_ERROR, name, "Explainability", exc)
             continue

@@ -65,8 +65,10 @@ def _write(path: Path, text: str) -> None:
 
 
 def write_explanations(job_dir: Path, candidate: str, metric_name: str,
-                       max_rows: int = SAMPLE_ROWS, seed: int = 0) -> Path:
-    """explanations.json: each raw column's importance, on up to `max_rows` validation rows."""
+                       max_rows: int = SAMPLE_ROWS, seed: int = 0,
+                       deadline: float | None = None) -> Path:
+    """explanations.json: each raw column's importance, on up to `max_rows` validation rows
+    (TimeoutError, and nothing written, when `deadline` passes first)."""
     started = time.time()
     cand_dir = _candidate_dir(job_dir, candidate)
     model = load(cand_dir / "model")
@@ -77,7 +79,8 @@ def write_explanations(job_dir: Path, candidate: str, metric_name: str,
     if len(X) > max_rows:  # a seeded subset keeps the report within its time share
         pick = np.sort(np.random.default_rng(seed).choice(len(X), max_rows, replace=False))
         X, y = X.iloc[pick].reset_index(drop=True), y[pick]
-    importance = global_importance(predictor, X, y, METRICS[metric_name], predictor.threshold)
+    importance = global_importance(predictor, X, y, METRICS[metric_name], predictor.threshold,
+                                   deadline=deadline)
     path = cand_dir / EXPLANATIONS
     _write(path, json.dumps({
         "candidate": candidate, "algorithm": model.metadata.get("algorithm", ""),

@@ -11,6 +11,7 @@ value).
 from __future__ import annotations
 
 import os
+import time
 from typing import Any
 
 import numpy as np
@@ -128,9 +129,12 @@ def explain(predictor: BasePredictor, X: pd.DataFrame, background: pd.DataFrame 
 
 
 def global_importance(predictor: BasePredictor, X: pd.DataFrame, y: np.ndarray,
-                      metric: Metric, threshold: float | None = None, seed: int = 0
-                      ) -> dict[str, Any]:
-    """Importance of each raw column: mean |TreeSHAP| where native, else permutation."""
+                      metric: Metric, threshold: float | None = None, seed: int = 0,
+                      deadline: float | None = None) -> dict[str, Any]:
+    """Importance of each raw column: mean |TreeSHAP| where native, else permutation.
+
+    With `deadline` (time.time()), permutation stops with TimeoutError once it has passed,
+    at most one prediction late: a slow model's report must not overrun the job's limit."""
     if isinstance(predictor, Predictor) and predictor.family in TREE_SHAP_FAMILIES:
         values = explain(predictor, X).abs().mean(axis=0)
         method = "tree_shap_mean_abs"
@@ -138,7 +142,10 @@ def global_importance(predictor: BasePredictor, X: pd.DataFrame, y: np.ndarray,
         rng = np.random.default_rng(seed)
         base = score(metric, y, predictor.raw_predict(X), None, threshold)
         drops = {}
-        for col in predictor.features:
+        for i, col in enumerate(predictor.features):
+            if deadline is not None and time.time() > deadline:
+                raise TimeoutError(f"permutation importance ran out of time after {i} of "
+                                   f"{len(predictor.features)} columns")
             shuffled = X.copy()
             shuffled[col] = rng.permutation(shuffled[col].to_numpy())
             drop = base - score(metric, y, predictor.raw_predict(shuffled), None, threshold)
