@@ -1,11 +1,13 @@
 """The zero-shot portfolio: each family's ordered configurations, learned offline.
 
-`bench/portfolio.py` evaluates every family's hand-written configurations and random draws
-from its search space on many tables, and keeps, per family and task kind, the greedy
-sequence of configurations that best covers the tables (the one that is best on the most
-tables first, then the one that adds most where the first fell short...). It writes
-`portfolio.json` beside this file. A family missing from the file, or whose learned
-configurations no longer match its search space, uses its hand-written portfolio.
+`bench/portfolio.py` evaluates the boosting families' (LightGBM, XGBoost, CatBoost)
+hand-written configurations and random draws from their search spaces on many tables, and
+keeps, per family and task kind, the greedy sequence of configurations that best covers the
+tables (the one closest to each table's best on average first, then the one that adds most
+where the first fell short...), where it beats the hand-written list on tables left out. It
+writes `portfolio.json` beside this file. The other families (linear, forests, MLP) are not
+learned and keep their hand-written `portfolio()`; so does a family or task kind missing
+from the file, or whose learned configurations no longer match its search space.
 """
 
 from __future__ import annotations
