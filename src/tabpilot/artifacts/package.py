@@ -153,16 +153,6 @@ def directory_bytes(directory: str | Path) -> int:
     return sum(p.stat().st_size for p in Path(directory).rglob("*") if p.is_file())
 
 
-# Packaging a model made of members loads each, saves them again (hashed into the manifest)
-# and loads the result to time it: a 1.27 GB ensemble of forests took 15.4 s, ~80 MB/s
-PACKAGE_BYTES_PER_SECOND = 80e6
-
-
-def packaging_seconds(member_dirs: list[Path]) -> float:
-    """About how long packaging an ensemble or stack of these model directories takes."""
-    return sum(directory_bytes(d) for d in member_dirs) / PACKAGE_BYTES_PER_SECOND
-
-
 def _json_default(value: Any) -> Any:
     if isinstance(value, np.generic):
         return value.item()

@@ -120,8 +120,7 @@ def build(prepared: Prepared, split: Split, ranked: list[tuple[str, Path, str, f
         raise Skipped(f"{len(members)} level-1 candidate(s) with validation predictions; "
                       "a stack needs two")
     left = deadline - started
-    needed = SECONDS_PER_MEMBER * len(members) + PACKAGE_SECONDS + \
-        package.packaging_seconds([d / "model" for _, d in members])
+    needed = SECONDS_PER_MEMBER * len(members) + PACKAGE_SECONDS
     if left < needed + 0.5:
         raise Skipped(f"{left:.1f}s left before the deadline, about {needed:.1f}s needed")
     y = prepared.y[split.validation_rows()]
