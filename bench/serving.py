@@ -116,7 +116,7 @@ def latency(folder: Path, budget: float, workspace: Path) -> dict[str, Any]:
     table = select(load_manifest(folder), "churn_sagemaker")[0]
     train, test = prepared_split(folder, table)
     automl, _ = fit_tabpilot(train, table, budget, workspace, "serving", algorithms=GBM,
-                             ensemble=False)
+                             ensemble=False, stacking="off")
     model = automl.best_model()
     frames = one_row_frames(test, table.target, 2000)
     in_process = call_times_ms(model.predict, frames)
@@ -166,7 +166,7 @@ def batch(folder: Path, budget: float, workspace: Path, rows: int) -> list[dict[
     table = select(load_manifest(folder), "diamonds")[0]
     train, test = prepared_split(folder, table)
     automl, _ = fit_tabpilot(train, table, budget, workspace, "batch", algorithms=["lightgbm"],
-                             ensemble=False)
+                             ensemble=False, stacking="off")
     best = automl.best_model()  # the best single LightGBM model
     model_dir = str(best.path)
     log(f"batch model: {best.metadata['candidate']}, {best.metadata.get('estimators')} "
