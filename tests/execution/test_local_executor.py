@@ -55,6 +55,12 @@ def echo_trial(ctx: TrialContext, task: TrialTask) -> TrialResult:
     )
 
 
+def settings_trial(ctx: TrialContext, task: TrialTask) -> TrialResult:
+    """Reports the TABPILOT_* settings its process sees."""
+    seen = {k: v for k, v in os.environ.items() if k.startswith("TABPILOT_TEST_")}
+    return TrialResult(task.candidate, "Completed", objective=1.0, details={"seen": seen})
+
+
 def rendezvous_trial(ctx: TrialContext, task: TrialTask) -> TrialResult:
     """Completes only if its peer trial is running at the same time."""
     meeting = Path(task.params["meeting"])
@@ -279,3 +285,19 @@ def test_real_trial_fits_and_packages_a_model(
     model = load(result.artifact_dir)
     labels = model.predict(trial_context.X.head(5))
     assert set(np.asarray(labels).tolist()) <= {"neg", "pos"}
+
+
+def test_a_trial_sees_the_caller_s_tabpilot_settings_of_now(
+        executor, tmp_path: Path, monkeypatch) -> None:
+    """The fork server outlives a job: a setting changed since it started (e.g.
+    TABPILOT_COMPILED=0 before the second job of a notebook) still reaches the trials."""
+    ex = executor(1, settings_trial)
+    monkeypatch.setenv("TABPILOT_TEST_A", "1")
+    monkeypatch.setenv("TABPILOT_TEST_B", "gone later")
+    ex.submit(make_task(tmp_path, "first"))
+    assert collect(ex, 1)["first"].details["seen"] == {"TABPILOT_TEST_A": "1",
+                                                       "TABPILOT_TEST_B": "gone later"}
+    monkeypatch.setenv("TABPILOT_TEST_A", "2")
+    monkeypatch.delenv("TABPILOT_TEST_B")
+    ex.submit(make_task(tmp_path, "second"))
+    assert collect(ex, 1)["second"].details["seen"] == {"TABPILOT_TEST_A": "2"}

@@ -81,8 +81,18 @@ class _TrialProcess(mp.context.ForkServerProcess):
         return _Popen(process_obj)
 
 
-def _child(fn: TrialFn, task: TrialTask, conn: Connection, context_path: str) -> None:
+def _settings() -> dict[str, str]:
+    """The caller's TABPILOT_* environment now: the fork server holds the one it was
+    started with (the first job of the process), so a trial is handed the current one."""
+    return {k: v for k, v in os.environ.items() if k.startswith("TABPILOT_")}
+
+
+def _child(fn: TrialFn, task: TrialTask, conn: Connection, context_path: str,
+           settings: dict[str, str]) -> None:
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # the parent decides when trials stop
+    for key in [k for k in os.environ if k.startswith("TABPILOT_") and k not in settings]:
+        del os.environ[key]
+    os.environ.update(settings)
     try:
         with open(context_path, "rb") as f:
             context = pickle.load(f)
@@ -135,7 +145,8 @@ class LocalProcessExecutor(Executor):
             raise RuntimeError("no free slot; call poll() until free_slots() > 0")
         reader, writer = self._mp.Pipe(duplex=False)
         process = _TrialProcess(target=_child,
-                                args=(self.trial_fn, task, writer, self._context_path),
+                                args=(self.trial_fn, task, writer, self._context_path,
+                                      _settings()),
                                 name=f"trial-{task.candidate}", daemon=True)
         process.start()
         writer.close()
