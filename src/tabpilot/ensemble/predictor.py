@@ -14,14 +14,10 @@ from tabpilot.ensemble.stacking import stack_features, stacker_predict
 from tabpilot.tasks import ProblemType
 
 
-@dataclass
-class EnsemblePredictor(BasePredictor):
+class _Members:
+    """A predictor made of member predictors: its input columns are theirs, in order."""
+
     members: list[BasePredictor]
-    weights: list[float]
-    names: list[str]
-    problem_type: ProblemType
-    classes: list | None = None
-    threshold: float | None = None
 
     @property
     def features(self) -> list[str]:  # type: ignore[override]
@@ -29,6 +25,16 @@ class EnsemblePredictor(BasePredictor):
         for member in self.members:
             seen.update(dict.fromkeys(member.features))
         return list(seen)
+
+
+@dataclass
+class EnsemblePredictor(_Members, BasePredictor):
+    members: list[BasePredictor]
+    weights: list[float]
+    names: list[str]
+    problem_type: ProblemType
+    classes: list | None = None
+    threshold: float | None = None
 
     def _raw(self, X: pd.DataFrame) -> np.ndarray:
         total = None
@@ -40,7 +46,7 @@ class EnsemblePredictor(BasePredictor):
 
 
 @dataclass
-class StackPredictor(BasePredictor):
+class StackPredictor(_Members, BasePredictor):
     """A level-2 model over member predictors (tabpilot.ensemble.stacking)."""
 
     members: list[BasePredictor]
@@ -49,13 +55,6 @@ class StackPredictor(BasePredictor):
     problem_type: ProblemType
     classes: list | None = None
     threshold: float | None = None
-
-    @property
-    def features(self) -> list[str]:  # type: ignore[override]
-        seen: dict[str, None] = {}
-        for member in self.members:
-            seen.update(dict.fromkeys(member.features))
-        return list(seen)
 
     def _raw(self, X: pd.DataFrame) -> np.ndarray:
         features = stack_features([m.raw_predict(X) for m in self.members], self.problem_type)
