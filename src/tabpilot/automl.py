@@ -10,6 +10,7 @@ import pandas as pd
 
 from tabpilot.artifacts import Model
 from tabpilot.artifacts import load as load_dir
+from tabpilot.artifacts.package import is_model_directory
 from tabpilot.config import JobRequest, workspace_path
 from tabpilot.errors import NotFoundError
 from tabpilot.jobs import JobRunner, Progress, candidates_view, describe_job, leaderboard
@@ -77,7 +78,7 @@ def model_directory(job_or_path: str | Path, candidate: str | None = None,
                     workspace: str | Path | None = None, store: Store | None = None) -> Path:
     """The model directory itself, or the one of a job's best (or named) candidate."""
     path = Path(job_or_path)
-    if (path / "manifest.json").is_file():
+    if is_model_directory(path):
         return path.resolve()
     store = store or Store.for_workspace(workspace_path(workspace))
     job = store.get_job(str(job_or_path))

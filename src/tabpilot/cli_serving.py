@@ -17,7 +17,9 @@ Token = Annotated[str | None, typer.Option(envvar="TABPILOT_TOKEN",
 
 
 def _model_dir(job_or_dir: str, candidate: str | None, workspace: Path | None) -> str:
-    if (Path(job_or_dir) / "manifest.json").is_file():  # a model directory: no job lookup
+    from tabpilot.artifacts.package import is_model_directory
+
+    if is_model_directory(job_or_dir):  # no job lookup (nor the job machinery's imports)
         return str(Path(job_or_dir).resolve())
     from tabpilot.automl import model_directory
 

@@ -12,6 +12,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
+from compiledlib import assert_same, python_twin
 
 from tabpilot.artifacts import Predictor, compiled, load, save
 from tabpilot.artifacts.compiled.native import library
@@ -84,21 +85,6 @@ def _requests() -> pd.DataFrame:
     return pd.concat([df.astype(object), edge], ignore_index=True)
 
 
-def _python_twin(directory: Path, monkeypatch: pytest.MonkeyPatch):
-    with monkeypatch.context() as m:
-        m.setenv("TABPILOT_COMPILED", "0")
-        return load(directory)
-
-
-def _assert_same(model, twin, rows: pd.DataFrame) -> None:
-    if model.problem_type.is_classification:
-        np.testing.assert_allclose(model.predict_proba(rows).to_numpy(),
-                                   twin.predict_proba(rows).to_numpy(), rtol=0, atol=1e-6)
-        assert list(model.predict(rows)) == list(twin.predict(rows))
-    else:
-        np.testing.assert_allclose(model.predict(rows), twin.predict(rows), rtol=1e-6)
-
-
 FAMILIES = ["lightgbm", "xgboost", "catboost"]
 TYPES = [ProblemType.BINARY, ProblemType.MULTICLASS, ProblemType.REGRESSION]
 
@@ -113,12 +99,12 @@ def test_compiled_predictions_equal_the_python_path(tmp_path: Path, monkeypatch,
     record = json.loads((directory / "metadata.json").read_text())["compiled"]
     assert record["status"] == "compiled", record
     assert record["max_difference"] <= 1e-6
-    model, twin = load(directory), _python_twin(directory, monkeypatch)
+    model, twin = load(directory), python_twin(directory, monkeypatch)
     assert model.compiled and not twin.compiled
     rows = _requests()
-    _assert_same(model, twin, rows)  # a batch (the encoder's vectorised path)
+    assert_same(model, twin, rows)  # a batch (the encoder's vectorised path)
     for i in [0, 1, 5, len(rows) - 3, len(rows) - 2, len(rows) - 1]:  # one row at a time
-        _assert_same(model, twin, rows.iloc[[i]])
+        assert_same(model, twin, rows.iloc[[i]])
 
 
 def test_catboost_on_numbers_only_compiles(tmp_path: Path, monkeypatch) -> None:
@@ -136,7 +122,7 @@ def test_catboost_on_numbers_only_compiles(tmp_path: Path, monkeypatch) -> None:
     record = json.loads((directory / "metadata.json").read_text())["compiled"]
     assert record["status"] == "compiled", record
     rows = _table(50, seed=9).drop(columns=["city", "size"])
-    _assert_same(load(directory), _python_twin(directory, monkeypatch), rows)
+    assert_same(load(directory), python_twin(directory, monkeypatch), rows)
 
 
 @pytest.fixture(scope="module")
@@ -199,19 +185,19 @@ def _no_compiler(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
 
 def test_without_a_compiler_the_kernel_in_the_model_serves(compiled_dir: Path, tmp_path: Path,
                                                           monkeypatch) -> None:
-    twin = _python_twin(compiled_dir, monkeypatch)
+    twin = python_twin(compiled_dir, monkeypatch)
     _no_compiler(monkeypatch, tmp_path)
     with pytest.raises(compiled.KernelUnavailable, match="no C compiler"):
         library()
     model = load(compiled_dir)
     assert model.compiled
-    _assert_same(model, twin, _requests())
+    assert_same(model, twin, _requests())
 
 
 def test_without_a_usable_kernel_the_python_path_serves(compiled_dir: Path, tmp_path: Path,
                                                        monkeypatch) -> None:
     """A model packaged on another platform, on a machine without a compiler."""
-    twin = _python_twin(compiled_dir, monkeypatch)
+    twin = python_twin(compiled_dir, monkeypatch)
     (compiled_dir / compiled.KERNEL_FILE).write_bytes(b"\x7fELF not for this machine")
     manifest = json.loads((compiled_dir / MANIFEST).read_text())
     manifest["files"][compiled.KERNEL_FILE] = {
@@ -222,7 +208,7 @@ def test_without_a_usable_kernel_the_python_path_serves(compiled_dir: Path, tmp_
     model = load(compiled_dir)
     assert not model.compiled
     assert "compiler" in (model.python_reason or "")
-    _assert_same(model, twin, _requests())
+    assert_same(model, twin, _requests())
 
 
 def test_a_family_without_a_compiled_path_records_why(tmp_path: Path) -> None:
@@ -266,7 +252,7 @@ def test_a_large_batch_is_scored_on_every_core_with_the_same_result(compiled_dir
                                                                     monkeypatch) -> None:
     rows = pd.concat([_table(N, seed=s) for s in range(20)], ignore_index=True)
     assert len(rows) >= 5000 and (os.cpu_count() or 1) >= 1
-    _assert_same(load(compiled_dir), _python_twin(compiled_dir, monkeypatch), rows)
+    assert_same(load(compiled_dir), python_twin(compiled_dir, monkeypatch), rows)
 
 
 def test_an_ensemble_keeps_the_compiled_paths_of_its_members(tmp_path: Path,
@@ -289,11 +275,11 @@ def test_an_ensemble_keeps_the_compiled_paths_of_its_members(tmp_path: Path,
     assert model.compiled
     assert [m.__dict__.get("compiled_") is not None for m in model.predictor.members] == \
         [True, True, False]
-    twin = _python_twin(directory, monkeypatch)
+    twin = python_twin(directory, monkeypatch)
     assert not twin.compiled
     rows = _requests()
-    _assert_same(model, twin, rows)
-    _assert_same(model, twin, rows.iloc[[0]])
+    assert_same(model, twin, rows)
+    assert_same(model, twin, rows.iloc[[0]])
     (directory / "compiled-member-1.npz").write_bytes(b"changed")
     with pytest.raises(ModelIntegrityError):
         load(directory)

@@ -11,6 +11,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
+from compiledlib import assert_same, python_twin
 
 from tabpilot.artifacts import Predictor, compiled, load, save
 from tabpilot.artifacts.compiled.forest import Forest
@@ -91,21 +92,6 @@ def _requests(text: bool = False) -> pd.DataFrame:
     return pd.concat([df.astype(object), edge[list(df.columns)]], ignore_index=True)
 
 
-def _python_twin(directory: Path, monkeypatch: pytest.MonkeyPatch):
-    with monkeypatch.context() as m:
-        m.setenv("TABPILOT_COMPILED", "0")
-        return load(directory)
-
-
-def _assert_same(model, twin, rows: pd.DataFrame) -> None:
-    if model.problem_type.is_classification:
-        np.testing.assert_allclose(model.predict_proba(rows).to_numpy(),
-                                   twin.predict_proba(rows).to_numpy(), rtol=0, atol=1e-6)
-        assert list(model.predict(rows)) == list(twin.predict(rows))
-    else:
-        np.testing.assert_allclose(model.predict(rows), twin.predict(rows), rtol=1e-6)
-
-
 def _save(predictor, directory: Path, text: bool = False) -> Path:
     out = save(predictor, {"candidate": "c"}, directory, sample=_table(150, 3, text))
     record = json.loads((out / "metadata.json").read_text())["compiled"]
@@ -122,16 +108,16 @@ def test_a_compiled_forest_equals_the_python_path(tmp_path: Path, monkeypatch, n
     directory = _save(_predictor(name, ptype, folds), tmp_path / "model")
     files = json.loads((directory / MANIFEST).read_text())["files"]
     assert {compiled.FOREST_FILE, compiled.KERNEL_FILE} <= set(files)
-    model, twin = load(directory), _python_twin(directory, monkeypatch)
+    model, twin = load(directory), python_twin(directory, monkeypatch)
     assert model.compiled and not twin.compiled
     forest = model.predictor.compiled_.forest
     assert forest.float32_inputs and len(forest.members) == folds
     assert forest.leaf_dim == (4 if ptype is ProblemType.MULTICLASS else 1)
     rows = _requests()
-    _assert_same(model, twin, rows)  # a batch (the encoder's vectorised path)
-    _assert_same(model, twin, rows.iloc[2:7])  # fewer rows than the kernel's lanes
+    assert_same(model, twin, rows)  # a batch (the encoder's vectorised path)
+    assert_same(model, twin, rows.iloc[2:7])  # fewer rows than the kernel's lanes
     for i in [0, 3, len(rows) - 3, len(rows) - 2, len(rows) - 1]:  # one row at a time
-        _assert_same(model, twin, rows.iloc[[i]])
+        assert_same(model, twin, rows.iloc[[i]])
 
 
 @pytest.mark.parametrize("ptype", [ProblemType.BINARY, ProblemType.MULTICLASS],
@@ -141,7 +127,7 @@ def test_a_fold_that_lacked_a_class_is_widened_as_in_python(tmp_path: Path, monk
     predictor = _predictor("random_forest", ptype, folds=2, drop_class=1)
     assert len(predictor.estimators[0].classes_) == len(CLASSES[ptype]) - 1
     directory = _save(predictor, tmp_path / "model")
-    _assert_same(load(directory), _python_twin(directory, monkeypatch), _requests())
+    assert_same(load(directory), python_twin(directory, monkeypatch), _requests())
 
 
 @pytest.mark.parametrize("name", ["random_forest", "lightgbm", "xgboost", "catboost"])
@@ -149,13 +135,13 @@ def test_a_table_with_text_compiles_and_equals_the_python_path(tmp_path: Path, m
                                                                name: str) -> None:
     predictor = _predictor(name, ProblemType.BINARY, folds=2, text=True)
     directory = _save(predictor, tmp_path / "model", text=True)
-    model, twin = load(directory), _python_twin(directory, monkeypatch)
+    model, twin = load(directory), python_twin(directory, monkeypatch)
     # XGBoost reads a sparse matrix's zeros as missing; the compiled path must too
     assert model.predictor.compiled_.forest.zeros_missing == (name == "xgboost")
     rows = _requests(text=True)
-    _assert_same(model, twin, rows)
+    assert_same(model, twin, rows)
     for i in [0, 1, len(rows) - 3, len(rows) - 2, len(rows) - 1]:
-        _assert_same(model, twin, rows.iloc[[i]])
+        assert_same(model, twin, rows.iloc[[i]])
 
 
 def test_the_row_encoder_gives_the_ordinal_encoders_matrix() -> None:
@@ -186,7 +172,7 @@ def test_an_ensemble_encodes_a_request_once_per_encoder(tmp_path: Path, monkeypa
     ensemble = EnsemblePredictor(members, [0.3, 0.2, 0.2, 0.2, 0.05, 0.05], list("abcdef"),
                                  ptype, CLASSES[ptype])
     directory = save(ensemble, {"candidate": "ensemble"}, tmp_path / "ensemble" / "model")
-    model, twin = load(directory), _python_twin(directory, monkeypatch)
+    model, twin = load(directory), python_twin(directory, monkeypatch)
     parts = [m.__dict__.get("compiled_") for m in model.predictor.members]
     assert [p is not None for p in parts] == [True, True, True, True, False, False]
     assert parts[0].rows is parts[1].rows  # both "native": one row encoder
@@ -201,9 +187,9 @@ def test_an_ensemble_encodes_a_request_once_per_encoder(tmp_path: Path, monkeypa
     monkeypatch.setattr(linear[0].encoder, "transform",
                         lambda X: calls.append(1) or transform(X))
     request = _requests(text=True)
-    _assert_same(model, twin, request.iloc[[4]])
+    assert_same(model, twin, request.iloc[[4]])
     assert len(calls) == 2 * 3  # predict_proba and predict: each encoder once per request
-    _assert_same(model, twin, request)
+    assert_same(model, twin, request)
 
 
 def test_a_forest_over_the_node_limit_stays_on_the_python_path(tmp_path: Path,
@@ -253,11 +239,11 @@ def test_an_ensemble_compiles_the_members_whose_trial_could_not(tmp_path: Path,
     record = json.loads((directory / "metadata.json").read_text())["compiled"]
     assert record["members"] == [0, 1]
     assert set(record["compiled_here"]) == {"0", "1"}  # the linear member is not tried
-    model, twin = load(directory), _python_twin(directory, monkeypatch)
+    model, twin = load(directory), python_twin(directory, monkeypatch)
     assert [m.__dict__.get("compiled_") is not None for m in model.predictor.members] == \
         [True, True, False]
-    _assert_same(model, twin, _requests())
-    _assert_same(model, twin, _requests().iloc[[1]])
+    assert_same(model, twin, _requests())
+    assert_same(model, twin, _requests().iloc[[1]])
     late = save(ensemble, {"candidate": "ensemble"}, tmp_path / "late" / "model",
                 sample=_table(100, 5), deadline=0.0)
     record = json.loads((late / "metadata.json").read_text())["compiled"]
@@ -284,11 +270,11 @@ def test_an_ensemble_holding_a_stack_serves_the_stack_s_members_compiled(
                      sample=_table(100, 5))
     record = json.loads((directory / "metadata.json").read_text())["compiled"]
     assert record["status"] == "compiled" and record["members"] == [0, 1, 2], record
-    model, twin = load(directory), _python_twin(directory, monkeypatch)
+    model, twin = load(directory), python_twin(directory, monkeypatch)
     inside = compiled.single_predictors(model.predictor)
     assert [p.family for p in inside] == ["lightgbm", "random_forest", "xgboost"]
     assert all(p.__dict__.get("compiled_") is not None for p in inside)
     assert not any(p.__dict__.get("compiled_") is not None
                    for p in compiled.single_predictors(twin.predictor))
-    _assert_same(model, twin, _requests())
-    _assert_same(model, twin, _requests().iloc[[1]])
+    assert_same(model, twin, _requests())
+    assert_same(model, twin, _requests().iloc[[1]])

@@ -149,6 +149,11 @@ def load(directory: str | Path) -> Model:
     return Model(predictor, metadata, directory, reason)
 
 
+def is_model_directory(path: str | Path) -> bool:
+    """Whether `path` is a packaged model's directory (it holds a manifest)."""
+    return (Path(path) / MANIFEST).is_file()
+
+
 def directory_bytes(directory: str | Path) -> int:
     return sum(p.stat().st_size for p in Path(directory).rglob("*") if p.is_file())
 
