@@ -17,7 +17,8 @@ from compiledlib import assert_same, python_twin
 from tabpilot.artifacts import Predictor, compiled, load, save
 from tabpilot.artifacts.compiled.native import library
 from tabpilot.artifacts.compiled.rows import RowEncoder
-from tabpilot.artifacts.package import MANIFEST, _sha256
+from tabpilot.artifacts.manifest import MANIFEST
+from tabpilot.artifacts.manifest import sha256 as _sha256
 from tabpilot.data.schema import infer_schema
 from tabpilot.errors import ModelIntegrityError
 from tabpilot.features import build_encoder

@@ -59,6 +59,21 @@ def test_the_stack_is_a_candidate_that_loads_and_predicts(stacked_job, breast_ca
     assert json.loads((job_dir / "job.json").read_text())["resolved"]["stacking"] is True
 
 
+def test_the_stack_and_the_ensemble_hold_their_members_as_hard_links(stacked_job) -> None:
+    job, job_dir = stacked_job
+    built = [c for c in job.candidates() if c["Algorithm"] in ("Stacking", "Ensemble")]
+    assert any(c["Algorithm"] == "Stacking" for c in built)
+    for candidate in built:
+        model_dir = Path(candidate["ModelLocation"])
+        meta = json.loads((model_dir / "metadata.json").read_text())
+        members = meta["members"]  # the stack's names; the ensemble's weights by name
+        assert meta["format"] == 2 and meta["member_dirs"] == len(members)
+        for i, name in enumerate(members):
+            own = job_dir / "candidates" / name / "model" / "predictor.pkl"
+            copy = model_dir / "members" / str(i) / "predictor.pkl"
+            assert copy.stat().st_ino == own.stat().st_ino, (candidate["CandidateName"], name)
+
+
 def test_the_stack_s_score_is_out_of_fold_on_its_saved_predictions(stacked_job) -> None:
     from tabpilot.execution.trial import VALIDATION_PREDICTIONS
     from tabpilot.metrics import METRICS, score

@@ -5,20 +5,25 @@
       metadata.json     problem type, classes, threshold, input schema, metrics, params
       compiled*.npz     tree models only: the compiled path (artifacts/compiled),
       compiled-kernel.so    when it was checked equal to the Python path at packaging
-      manifest.json     sha256 and size of every other file
+      members/<i>/      an ensemble's or a stack's members, each a model directory of
+                        its own hard-linked from the member candidate's (format 2,
+                        artifacts/composite.py); `save` without their directories
+                        pickles the members into predictor.pkl instead (format 1)
+      manifest.json     sha256 and size of every other file, members' included
 
-`load` verifies the manifest before unpickling anything, and attaches the compiled path
-when the model has one and this machine can run it (else the Python path serves).
+`load` verifies the manifest before unpickling anything (once: a composite's members
+are covered by it), and attaches the compiled paths when the model has them and this
+machine can run them (else the Python path serves).
 """
 
 from __future__ import annotations
 
-import hashlib
 import json
 import os
 import pickle
 import shutil
 import tempfile
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -26,13 +31,13 @@ import numpy as np
 import pandas as pd
 
 from tabpilot import __version__
-from tabpilot.artifacts import compiled
+from tabpilot.artifacts import compiled, composite, manifest
+from tabpilot.artifacts.manifest import MANIFEST, METADATA, PREDICTOR
 from tabpilot.artifacts.predictor import BasePredictor, as_frame
 from tabpilot.errors import ModelIntegrityError, NotFoundError
 
-MANIFEST = "manifest.json"
-PREDICTOR = "predictor.pkl"
-METADATA = "metadata.json"
+__all__ = ["MANIFEST", "METADATA", "PREDICTOR", "Model", "directory_bytes",
+           "is_model_directory", "load", "save", "verify"]
 
 
 class Model:
@@ -80,37 +85,38 @@ class Model:
                 f"{self.problem_type.value})")
 
 
-def _sha256(path: Path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            h.update(block)
-    return h.hexdigest()
-
-
 def save(predictor: BasePredictor, metadata: dict[str, Any], directory: str | Path,
-         sample: pd.DataFrame | None = None, deadline: float | None = None) -> Path:
+         sample: pd.DataFrame | None = None, deadline: float | None = None,
+         members: Sequence[str | Path] | None = None) -> Path:
     """Write the model directory atomically (a temp dir renamed into place).
 
     With `sample` rows (validation rows), a tree model also gets its compiled path,
     checked on them against the Python path, unless `deadline` (time.time()) comes first;
-    an ensemble keeps its members' compiled paths and, with `sample`, compiles those of
-    members that have none; metadata["compiled"] records the outcome.
+    an ensemble or a stack keeps its members' compiled paths and, with `sample`, compiles
+    those of members that have none; metadata["compiled"] records the outcome.
+    `members`, a composite's members' model directories (in the order of
+    `predictor.members`), makes them hard-linked copies under members/ (format 2) instead
+    of pickling them again; compiled paths then attached are attached in memory too.
     """
     directory = Path(directory)
     directory.parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix=".tmp-model-", dir=directory.parent))
     try:
-        with open(tmp / PREDICTOR, "wb") as f:
-            pickle.dump(predictor, f, protocol=pickle.HIGHEST_PROTOCOL)
         meta = dict(metadata, tabpilot_version=__version__, format=1)
-        record = compiled.package(predictor, sample, tmp, deadline)
+        files: dict[str, dict[str, Any]] = {}
+        if members is not None:
+            layout, record = composite.write(predictor, members, tmp, sample, deadline)
+            meta.update(layout)
+            files = composite.member_files(tmp, len(members))
+        else:
+            with open(tmp / PREDICTOR, "wb") as f:
+                pickle.dump(predictor, f, protocol=pickle.HIGHEST_PROTOCOL)
+            record = compiled.package(predictor, sample, tmp, deadline)
         if record is not None:
             meta["compiled"] = record
         (tmp / METADATA).write_text(json.dumps(meta, indent=2, default=_json_default))
-        files = {p.name: {"sha256": _sha256(p), "bytes": p.stat().st_size}
-                 for p in sorted(tmp.iterdir())}
-        (tmp / MANIFEST).write_text(json.dumps({"files": files}, indent=2))
+        files.update({p.name: manifest.entry(p) for p in tmp.iterdir() if p.is_file()})
+        manifest.write(tmp, files)
         if directory.exists():
             shutil.rmtree(directory)
         os.replace(tmp, directory)
@@ -125,28 +131,36 @@ def verify(directory: str | Path) -> dict[str, Any]:
     manifest_path = directory / MANIFEST
     if not manifest_path.is_file():
         raise NotFoundError(f"{directory} is not a tabpilot model directory (no {MANIFEST})")
-    manifest = json.loads(manifest_path.read_text())
-    for name, entry in manifest["files"].items():
+    listed = json.loads(manifest_path.read_text())
+    for name, entry in listed["files"].items():  # a composite's: its members' files too
         path = directory / name
         if not path.is_file():
             raise ModelIntegrityError(f"model file {path} is missing; re-export the model")
-        if _sha256(path) != entry["sha256"]:
+        if manifest.sha256(path) != entry["sha256"]:
             raise ModelIntegrityError(
                 f"model file {path} does not match its sha256 in {MANIFEST}; "
                 "the model was modified or corrupted, re-export it")
-    return manifest
+    return listed
 
 
 def load(directory: str | Path) -> Model:
     directory = Path(directory)
-    manifest = verify(directory)
-    metadata = json.loads((directory / METADATA).read_text())
-    with open(directory / PREDICTOR, "rb") as f:
-        predictor = pickle.load(f)  # verified against the manifest above
+    files = verify(directory)["files"]
+    predictor, metadata = _read(directory)
     reason = (metadata.get("compiled") or {}).get("reason", "no compiled path")
-    if compiled.files(manifest["files"]):
+    if compiled.files(files):  # all the single candidates' at once (shared row encoders)
         reason = compiled.attach(predictor, directory)
     return Model(predictor, metadata, directory, reason)
+
+
+def _read(directory: Path) -> tuple[BasePredictor, dict[str, Any]]:
+    """The predictor of a verified model directory, a composite's members read in turn."""
+    metadata = json.loads((directory / METADATA).read_text())
+    with open(directory / PREDICTOR, "rb") as f:
+        predictor = pickle.load(f)  # verified against the manifest
+    if composite.is_composite(predictor):
+        composite.read_members(predictor, directory, metadata, lambda d: _read(d)[0])
+    return predictor, metadata
 
 
 def is_model_directory(path: str | Path) -> bool:

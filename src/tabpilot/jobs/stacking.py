@@ -153,7 +153,8 @@ def build(prepared: Prepared, split: Split, ranked: list[tuple[str, Path, str, f
         "validation_metrics": metrics, "threshold": threshold, "classes": prepared.classes,
         "input_schema": prepared.schema.to_dict(), "features": predictor.features,
     }
-    package.save(predictor, metadata, out)
+    # members hard-linked from their candidates' model directories, not pickled again
+    package.save(predictor, metadata, out, members=[d / "model" for _, d in members])
     # timed as saved: its members were loaded with their compiled paths, as a load of the
     # stack attaches them, so this spares unpickling every member a second time
     timing = measure(package.Model(predictor, metadata, out), prepared.X.iloc[

@@ -8,16 +8,20 @@ encoder's vectorizers, densified. The compiled path is written into the model di
 gives the Python path's predictions on the sample rows plus a row of missing values and
 a row of unseen categories: the same labels, probabilities and values within 1e-6.
 Otherwise, or when it would take too long, nothing is written and metadata.json's
-"compiled" entry says why. An ensemble keeps its members' compiled paths.
+"compiled" entry says why. An ensemble or a stack keeps its members' compiled paths.
 
     model/compiled.npz          the forest (plain arrays, no pickle)
-    model/compiled-member-<i>.npz   an ensemble's: member i's forest
     model/compiled-kernel.so    the kernel it was checked with (for machines without a compiler)
+    model/members/<i>/compiled.npz   a composite's (format 2, artifacts/composite.py):
+                                in member i's own model directory, with its kernel
+    model/compiled-member-<i>.npz   a composite of format 1 (members inside its pickle):
+                                the i-th single candidate's forest, depth first
 
-`load` attaches the compiled path when those files are there and the kernel loads on
-this machine; any failure leaves the Python path, with the reason logged. Members of an
-ensemble with equal encoders share one row encoder, so a request is encoded once for them.
-Set TABPILOT_COMPILED=0 to use the Python path everywhere.
+`load` attaches the compiled paths of all the single candidates at once when those files
+are there and the kernel loads on this machine; any failure leaves the Python path, with
+the reason logged. Single candidates of a composite with equal encoders share one row
+encoder, so a request is encoded once for them. Set TABPILOT_COMPILED=0 to use the
+Python path everywhere.
 """
 
 from __future__ import annotations
@@ -33,6 +37,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from tabpilot.artifacts import manifest
 from tabpilot.artifacts.compiled import catboost, lightgbm, sklearn, xgboost
 from tabpilot.artifacts.compiled.builder import ForestBuilder
 from tabpilot.artifacts.compiled.forest import Forest, Unsupported
@@ -53,7 +58,8 @@ ABSENT_IS_MISSING = {"xgboost"}  # families reading a sparse (text) matrix's zer
 CHUNK_VALUES = 1 << 22  # a large batch is encoded densely this many values at a time
 
 __all__ = ["FOREST_FILE", "KERNEL_FILE", "CompiledPredictor", "KernelUnavailable", "Mismatch",
-           "attach", "build_forest", "check", "enabled", "package", "single_predictors"]
+           "attach", "build_forest", "check", "compile_into", "enabled", "forest_paths",
+           "package", "share_rows", "single_predictors"]
 
 
 class CompiledPredictor:
@@ -88,9 +94,10 @@ def package(predictor: Any, sample: pd.DataFrame | None, directory: Path,
             deadline: float | None = None) -> dict[str, Any] | None:
     """Write the compiled path into `directory`; returns its record, None if not tried.
 
-    A candidate is compiled and checked on `sample`. An ensemble keeps the compiled
-    paths its members were loaded with (each checked when the member was packaged); with
-    `sample`, members without one (their trial ran out of time) are compiled now.
+    A candidate is compiled and checked on `sample`. A composite of format 1 (members
+    inside its pickle) keeps the compiled paths its members were loaded with (each
+    checked when the member was packaged); with `sample`, members without one (their
+    trial ran out of time) are compiled now.
     """
     if getattr(predictor, "members", None) is not None:
         return _package_members(predictor, directory, sample, deadline)
@@ -98,9 +105,26 @@ def package(predictor: Any, sample: pd.DataFrame | None, directory: Path,
         return None
     compiled, record = _compile(predictor, sample, deadline)
     if compiled is not None:
-        compiled.forest.save(directory / FOREST_FILE)
-        shutil.copyfile(compiled.kernel.path, directory / KERNEL_FILE)
+        _write(compiled, directory)
     return record
+
+
+def compile_into(predictor: Any, directory: Path, sample: pd.DataFrame,
+                 deadline: float | None = None) -> dict[str, Any]:
+    """Compile a single candidate into its model directory `directory` (a composite's
+    member copy: files are written new, never into a hard link), and attach it to
+    `predictor`, so that it answers as it will once loaded; returns the record."""
+    compiled, record = _compile(predictor, sample, deadline)
+    if compiled is not None:
+        _write(compiled, directory)
+        predictor.compiled_ = compiled
+    return record
+
+
+def _write(compiled: CompiledPredictor, directory: Path) -> None:
+    manifest.replace(directory / FOREST_FILE, compiled.forest.save)
+    manifest.replace(directory / KERNEL_FILE,
+                     lambda path: shutil.copyfile(compiled.kernel.path, path))
 
 
 def _compile(predictor: Any, sample: pd.DataFrame, deadline: float | None
@@ -150,11 +174,19 @@ def _package_members(ensemble: Any, directory: Path, sample: pd.DataFrame | None
         if attached is not None:
             attached.forest.save(directory / member_file(i))
             kernel = attached.kernel.path
+    if kernel is not None:
+        shutil.copyfile(kernel, directory / KERNEL_FILE)
+    return members_record(forest_paths(ensemble, directory), here)
+
+
+def members_record(paths: list[tuple[Any, Path]], here: dict[str, dict[str, Any]]
+                   ) -> dict[str, Any]:
+    """A composite's record: which single candidates (depth first) have a compiled path,
+    and the records of those compiled at its packaging."""
     record: dict[str, Any] = {"engine": ENGINE, **({"compiled_here": here} if here else {})}
-    if kernel is None:
+    compiled = [i for i, (_, path) in enumerate(paths) if path.is_file()]
+    if not compiled:
         return {**record, "status": "python", "reason": "no member has a compiled path"}
-    shutil.copyfile(kernel, directory / KERNEL_FILE)
-    compiled = [i for i in range(len(members)) if (directory / member_file(i)).exists()]
     return {**record, "status": "compiled", "members": compiled}
 
 
@@ -163,21 +195,34 @@ def member_file(i: int) -> str:
 
 
 def files(names: Any) -> list[str]:
-    """The compiled path's forests among a model directory's file names."""
-    return [n for n in names if n == FOREST_FILE or (n.startswith("compiled-member-")
-                                                     and n.endswith(".npz"))]
+    """The compiled path's forests among a model directory's file paths (relative)."""
+    return [n for n in names if (name := Path(n).name) == FOREST_FILE
+            or (name.startswith("compiled-member-") and name.endswith(".npz"))]
+
+
+def forest_paths(predictor: Any, directory: Path) -> list[tuple[Any, Path]]:
+    """Each single candidate inside `predictor` (depth first, as `single_predictors`) with
+    the path of its forest under `directory`, whether or not that file exists: in its own
+    model directory under members/ (format 2), else compiled-member-<i>.npz (format 1)."""
+    members = getattr(predictor, "members", None)
+    if members is None:
+        return [(predictor, directory / FOREST_FILE)]
+    if (directory / manifest.MEMBERS).is_dir():
+        return [t for i, m in enumerate(members)
+                for t in forest_paths(m, directory / manifest.MEMBERS / str(i))]
+    return [(p, directory / member_file(i)) for i, p in enumerate(single_predictors(predictor))]
 
 
 def attach(predictor: Any, directory: Path) -> str | None:
-    """Give a loaded predictor (or the single candidates inside an ensemble or stack) its
-    compiled path; returns why not, or None when attached."""
+    """Give a loaded predictor (or all the single candidates inside an ensemble or stack,
+    at once) its compiled path; returns why not, or None when attached."""
     if not enabled():
         return "disabled by TABPILOT_COMPILED"
-    targets = [(predictor, directory / FOREST_FILE)] \
-        if getattr(predictor, "members", None) is None else \
-        [(m, directory / member_file(i)) for i, m in enumerate(single_predictors(predictor))]
+    targets = forest_paths(predictor, directory)
     try:
-        kernel = library(bundled=directory / KERNEL_FILE)
+        # a composite of format 2 carries its kernel in its members' directories
+        bundled = [directory / KERNEL_FILE] + [p.parent / KERNEL_FILE for _, p in targets]
+        kernel = library(bundled=next((k for k in bundled if k.is_file()), None))
         shared = _shared_rows([t for t, _ in targets])
         for target, path in targets:
             if path.is_file():
@@ -189,6 +234,17 @@ def attach(predictor: Any, directory: Path) -> str | None:
             target.__dict__.pop("compiled_", None)
         log.warning("%s: using the Python path (%s)", directory, exc)
         return str(exc)
+
+
+def share_rows(predictor: Any) -> None:
+    """Let the single candidates of an ensemble or stack in memory share row encoders as
+    `load` makes them (see `_shared_rows`), so that it is timed as it will serve."""
+    singles = single_predictors(predictor)
+    shared = _shared_rows(singles)
+    for p in singles:
+        attached = p.__dict__.get("compiled_")
+        if attached is not None:
+            attached.rows = shared[id(p)]
 
 
 def _shared_rows(predictors: list[Any]) -> dict[int, RowEncoder]:
