@@ -155,9 +155,11 @@ def test_a_tampered_member_file_fails_verification(packaged, tmp_path: Path, how
 def test_a_format_1_composite_still_loads(packaged, tmp_path: Path) -> None:
     """Written as before (members pickled inside, compiled-member-<i>.npz), as users have."""
     out, ensemble, _ = packaged
-    old = save(ensemble, {"candidate": "e"}, tmp_path / "model", sample=_table(100, 5))
+    old = save(ensemble, json.loads((out / METADATA).read_text()), tmp_path / "model",
+               sample=_table(100, 5))
     metadata = json.loads((old / METADATA).read_text())
-    assert metadata["format"] == 1 and not (old / "members").exists()
+    assert metadata["format"] == 1 and "member_dirs" not in metadata
+    assert not (old / "members").exists()
     assert (old / compiled.member_file(2)).is_file()
     model = load(old)
     assert [m.__dict__.get("compiled_") is not None for m in model.predictor.members] == \
@@ -178,20 +180,27 @@ def test_a_stack_inside_an_ensemble_round_trips_compiled(candidates, tmp_path: P
                      {"candidate": "stack"}, tmp_path / "stack" / "model", members=level1)
     assert not (stack_dir / "members" / "1" / compiled.FOREST_FILE).exists()  # no sample
     before = _digests(stack_dir)
-    dirs = [stack_dir, candidates["xgboost"]]
+    # the random forest twice, in the stack and beside it (as wine_quality's ensembles)
+    dirs = [stack_dir, candidates["xgboost"], candidates["random_forest"]]
     out = save(_ensemble(dirs), {"candidate": "e"}, tmp_path / "ensemble" / "model",
                sample=_table(100, 5), members=dirs)
     assert _digests(stack_dir) == before
     nested = out / "members" / "0" / "members"
     assert (nested / "0" / PREDICTOR).stat().st_ino == (level1[0] / PREDICTOR).stat().st_ino
-    assert (nested / "1" / compiled.FOREST_FILE).is_file()  # compiled at the ensemble's
+    forest = nested / "1" / compiled.FOREST_FILE  # compiled at the ensemble's, once
+    assert forest.stat().st_ino == (out / "members" / "2" / compiled.FOREST_FILE).stat().st_ino
     record = json.loads((out / METADATA).read_text())["compiled"]
-    assert record["members"] == [0, 1, 2] and set(record["compiled_here"]) == {"1"}
+    assert record["members"] == [0, 1, 2, 3]
+    assert set(record["compiled_here"]) == {"1", "3"}
+    assert record["compiled_here"]["3"]["same_as"] == 1
     verify(out / "members" / "0")  # the stack copy's own manifest was rewritten to match
+    verify(out / "members" / "2")
     model, twin = load(out), python_twin(out, monkeypatch)
     assert model.compiled and isinstance(model.predictor.members[0], StackPredictor)
+    assert model.predictor.members[2] is model.predictor.members[0].members[1]  # read once
     inside = compiled.single_predictors(model.predictor)
-    assert [p.family for p in inside] == ["lightgbm", "random_forest", "xgboost"]
+    assert [p.family for p in inside] == ["lightgbm", "random_forest", "xgboost",
+                                          "random_forest"]
     assert all(p.__dict__.get("compiled_") is not None for p in inside)
     rows = _table(60, seed=8)
     assert_same(model, twin, rows)

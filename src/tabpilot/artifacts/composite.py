@@ -87,11 +87,20 @@ def link_tree(source: Path, target: Path) -> None:
     for name in [*manifest.read(source)["files"], MANIFEST]:
         destination = target / name
         destination.parent.mkdir(parents=True, exist_ok=True)
-        try:
-            os.link(source / name, destination)
-        except OSError as exc:  # another filesystem, or one without hard links
-            log.debug("copying %s (no hard link: %s)", source / name, exc)
-            shutil.copy2(source / name, destination)
+        _link(source / name, destination)
+
+
+def _link(source: Path, destination: Path, replace: bool = False) -> None:
+    """Hard-link `source` at `destination` (a copy on another filesystem); with `replace`,
+    in place of the file there (renamed over it: it may be a link too)."""
+    if replace:
+        manifest.replace(destination, lambda path: _link(source, path))
+        return
+    try:
+        os.link(source, destination)
+    except OSError as exc:  # another filesystem, or one without hard links
+        log.debug("copying %s (no hard link: %s)", source, exc)
+        shutil.copy2(source, destination)
 
 
 def read_members(predictor: Any, directory: Path, metadata: dict[str, Any],
@@ -110,15 +119,26 @@ def _compile_missing(predictor: Any, root: Path, sample: pd.DataFrame | None,
     composite inside (forests in its own files) are left as they are."""
     paths = compiled.forest_paths(predictor, root)
     here: dict[str, dict[str, Any]] = {}
+    done: dict[tuple[int, int], int] = {}  # compiled here, by their copy's pickle's inode
     for i, (single, path) in enumerate(paths):
         if sample is None or path.name != compiled.FOREST_FILE or path.is_file() \
                 or getattr(single, "family", None) not in compiled.CONVERTERS:
             continue
-        here[str(i)] = compiled.compile_into(single, path.parent, sample, deadline)
-        if path.is_file():
+        stat = (path.parent / PREDICTOR).stat()
+        first = done.get((stat.st_dev, stat.st_ino))
+        if first is not None:  # the same candidate again (in a stack and beside it)
+            here[str(i)] = {**here[str(first)], "same_as": first}
+            for name in [compiled.FOREST_FILE, compiled.KERNEL_FILE, METADATA]:
+                _link(paths[first][1].parent / name, path.parent / name, replace=True)
+            single.compiled_ = paths[first][0].compiled_
+        else:
+            here[str(i)] = compiled.compile_into(single, path.parent, sample, deadline)
+            if not path.is_file():
+                continue
             _mark_compiled(path.parent, here[str(i)])
-            _refresh_manifests(path.parent, root, [compiled.FOREST_FILE, compiled.KERNEL_FILE,
-                                                   METADATA])
+            done[(stat.st_dev, stat.st_ino)] = i
+        _refresh_manifests(path.parent, root, [compiled.FOREST_FILE, compiled.KERNEL_FILE,
+                                               METADATA])
     return compiled.members_record(paths, here)
 
 

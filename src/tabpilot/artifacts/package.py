@@ -109,6 +109,7 @@ def save(predictor: BasePredictor, metadata: dict[str, Any], directory: str | Pa
             meta.update(layout)
             files = composite.member_files(tmp, len(members))
         else:
+            meta.pop("member_dirs", None)  # a composite re-saved with members inside
             with open(tmp / PREDICTOR, "wb") as f:
                 pickle.dump(predictor, f, protocol=pickle.HIGHEST_PROTOCOL)
             record = compiled.package(predictor, sample, tmp, deadline)
@@ -146,20 +147,31 @@ def verify(directory: str | Path) -> dict[str, Any]:
 def load(directory: str | Path) -> Model:
     directory = Path(directory)
     files = verify(directory)["files"]
-    predictor, metadata = _read(directory)
+    predictor, metadata = _read(directory, {})
     reason = (metadata.get("compiled") or {}).get("reason", "no compiled path")
     if compiled.files(files):  # all the single candidates' at once (shared row encoders)
         reason = compiled.attach(predictor, directory)
     return Model(predictor, metadata, directory, reason)
 
 
-def _read(directory: Path) -> tuple[BasePredictor, dict[str, Any]]:
-    """The predictor of a verified model directory, a composite's members read in turn."""
+def _read(directory: Path, seen: dict[tuple[int, int], BasePredictor]
+          ) -> tuple[BasePredictor, dict[str, Any]]:
+    """The predictor of a verified model directory, a composite's members read in turn.
+
+    A candidate that a composite holds twice (in a stack inside an ensemble, and beside
+    it) is read once: its copies' pickles are hard links to one file (`seen`, by inode),
+    so both places get the same object, unpickled and compiled once.
+    """
     metadata = json.loads((directory / METADATA).read_text())
+    stat = (directory / PREDICTOR).stat()
+    key = (stat.st_dev, stat.st_ino)
+    if key in seen:
+        return seen[key], metadata
     with open(directory / PREDICTOR, "rb") as f:
         predictor = pickle.load(f)  # verified against the manifest
     if composite.is_composite(predictor):
-        composite.read_members(predictor, directory, metadata, lambda d: _read(d)[0])
+        composite.read_members(predictor, directory, metadata, lambda d: _read(d, seen)[0])
+    seen[key] = predictor
     return predictor, metadata
 
 

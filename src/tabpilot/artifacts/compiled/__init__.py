@@ -224,10 +224,12 @@ def attach(predictor: Any, directory: Path) -> str | None:
         bundled = [directory / KERNEL_FILE] + [p.parent / KERNEL_FILE for _, p in targets]
         kernel = library(bundled=next((k for k in bundled if k.is_file()), None))
         shared = _shared_rows([t for t, _ in targets])
+        done: set[int] = set()  # a candidate in a composite twice is one object (package)
         for target, path in targets:
-            if path.is_file():
+            if path.is_file() and id(target) not in done:
                 target.compiled_ = CompiledPredictor(target, Forest.load(path), kernel,
                                                      shared[id(target)])
+                done.add(id(target))
         return None
     except (KernelUnavailable, OSError, ValueError, KeyError) as exc:
         for target, _ in targets:
