@@ -45,7 +45,7 @@ def is_composite(predictor: Any) -> bool:
 
 def write(predictor: Any, member_dirs: Sequence[str | Path], directory: Path,
           sample: pd.DataFrame | None, deadline: float | None
-          ) -> tuple[dict[str, Any], dict[str, Any] | None]:
+          ) -> tuple[dict[str, Any], dict[str, Any]]:
     """Write the composite's predictor and members into the new model directory
     `directory`; returns its metadata entries and its compiled path's record.
 
