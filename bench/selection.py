@@ -10,7 +10,10 @@ choice beside:
 - the greedy ensemble's *nested* validation score: weights chosen without the fold they
   are scored on, so it compares with the candidates' out-of-fold scores, as the stack's does;
 - "honest": the candidate that is best when the ensemble is ranked by its nested score;
-- the oracle: the best candidate on test (what no rule can beat).
+- the oracle: the best candidate on test (what no rule can beat);
+- greedy ensembles over other pools, weights chosen on validation as the job does, scored on
+  test: POLICIES (the job's pool: the best 20 by validation; the best of each family first,
+  then the best; the best 40 with twice the greedy steps).
 Nothing is refitted: it reads the jobs' saved validation predictions and models.
 Results go to bench/results/selection-<B>s.md (and .json).
 """
@@ -21,6 +24,8 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+import pandas as pd
+from sklearn.metrics import log_loss, roc_auc_score
 from sklearn.model_selection import KFold, StratifiedKFold
 
 from bench.common import (
@@ -36,42 +41,96 @@ from bench.common import (
     prepared_split,
     read_json,
     results_path,
-    score,
     select,
     write_results,
 )
 
 ENSEMBLE_POOL = 20  # jobs/ensembling.MAX_MEMBERS: the candidates its greedy selection sees
+GREEDY_STEPS = 25  # ensemble/caruana.greedy_weights' default
+# name: (how the pool is drawn from the ranked single candidates and stacks, its size, steps)
+POLICIES = {"job": ("ranked", ENSEMBLE_POOL, GREEDY_STEPS),
+            "families": ("families", ENSEMBLE_POOL, GREEDY_STEPS),
+            "top40x50": ("ranked", 40, 2 * GREEDY_STEPS)}
 
 
-def nested_objective(job_dir: Path, ranked: list[str], metric_name: str, folds: int,
-                     seed: int = 0) -> float | None:
-    """The greedy ensemble's validation score with each fold's weights chosen on the others."""
+def draw_pool(ranked: list[tuple[str, str]], how: str, size: int) -> list[str]:
+    """Candidate names from (name, algorithm) pairs, best first: the first `size`, or
+    ("families") the best of each algorithm first and then the rest in rank order."""
+    names = [n for n, _ in ranked if not n.startswith("ensemble-")]
+    if how == "families":
+        seen: dict[str, str] = {}
+        for n, algorithm in ranked:
+            if not n.startswith("ensemble-"):
+                seen.setdefault(algorithm, n)
+        firsts = list(seen.values())
+        names = firsts + [n for n in names if n not in firsts]
+    return names[:size]
+
+
+def greedy(preds: list[np.ndarray], y: np.ndarray, metric_name: str, steps: int,
+           rows: np.ndarray | None = None) -> np.ndarray:
+    """The job's greedy weights over `preds` (on `rows` of them, default all)."""
     from tabpilot.ensemble import greedy_weights
-    from tabpilot.execution.trial import VALIDATION_PREDICTIONS
     from tabpilot.jobs.ensembling import _selection_metric
     from tabpilot.metrics import METRICS
     from tabpilot.metrics import score as metric_score
-    from tabpilot.reports.candidate import VALIDATION_TARGET
 
-    y = np.load(job_dir / VALIDATION_TARGET)
-    pool = [n for n in ranked if not n.startswith("ensemble-")][:ENSEMBLE_POOL]
-    paths = [job_dir / "candidates" / n / VALIDATION_PREDICTIONS for n in pool]
-    preds = [np.load(p).astype(np.float64) for p in paths if p.is_file()]
+    rows = np.arange(len(y)) if rows is None else rows
+    chooser = _selection_metric(METRICS[metric_name], preds[0].ndim == 2)
+    return greedy_weights([p[rows] for p in preds],
+                          lambda p: chooser.sign() * metric_score(chooser, y[rows], p), steps)
+
+
+def nested_objective(preds: list[np.ndarray], y: np.ndarray, metric_name: str, folds: int,
+                     steps: int = GREEDY_STEPS, seed: int = 0) -> float | None:
+    """The greedy ensemble's validation score with each fold's weights chosen on the others."""
+    from tabpilot.metrics import METRICS
+    from tabpilot.metrics import score as metric_score
+
     if len(preds) < 2:
         return None
-    metric = METRICS[metric_name]
     classification = preds[0].ndim == 2
-    chooser = _selection_metric(metric, classification)
     splitter = (StratifiedKFold if classification else KFold)(folds, shuffle=True,
                                                               random_state=seed)
     honest = np.zeros_like(preds[0])
     for fit, held in splitter.split(np.zeros(len(y)), y):
-        weights = greedy_weights(
-            [p[fit] for p in preds],
-            lambda p, rows=fit: chooser.sign() * metric_score(chooser, y[rows], p))
+        weights = greedy(preds, y, metric_name, steps, fit)
         honest[held] = sum(w * p[held] for w, p in zip(weights, preds, strict=True))
-    return metric_score(metric, y, honest)
+    return metric_score(METRICS[metric_name], y, honest)
+
+
+def raw_score(table: Table, classes: list | None, y: pd.Series, raw: np.ndarray) -> float:
+    """bench.common.score's figure from a predictor's raw predictions."""
+    if table.task == "regression":
+        return float(np.sqrt(np.mean((y.to_numpy(dtype=float) - raw) ** 2)))
+    labels = list(classes or [])
+    if table.task == "binary":
+        return float(roc_auc_score(y == sorted(labels)[-1], raw[:, labels.index(sorted(labels)[-1])]))
+    return float(log_loss(y, np.clip(raw, 1e-15, 1.0), labels=labels))
+
+
+def policy_scores(table: Table, job_dir: Path, ranked: list[tuple[str, str]],
+                  test_raw: dict[str, np.ndarray], classes: list | None, y_test: pd.Series,
+                  folds: int) -> dict[str, dict[str, float | None]]:
+    """Each POLICIES pool's greedy ensemble: nested validation score and test score."""
+    from tabpilot.execution.trial import VALIDATION_PREDICTIONS
+    from tabpilot.reports.candidate import VALIDATION_TARGET
+
+    y = np.load(job_dir / VALIDATION_TARGET)
+    out: dict[str, dict[str, float | None]] = {}
+    for policy, (how, size, steps) in POLICIES.items():
+        names = [n for n in draw_pool(ranked, how, size) if n in test_raw and
+                 (job_dir / "candidates" / n / VALIDATION_PREDICTIONS).is_file()]
+        preds = [np.load(job_dir / "candidates" / n / VALIDATION_PREDICTIONS).astype(np.float64)
+                 for n in names]
+        if len(preds) < 2:
+            continue
+        weights = greedy(preds, y, table.metric, steps)
+        test = sum(w * test_raw[n] for w, n in zip(weights, names, strict=True))
+        out[policy] = {"nested": nested_objective(preds, y, table.metric, folds, steps),
+                       "test": raw_score(table, classes, y_test, test),
+                       "members": int((weights > 0).sum())}
+    return out
 
 
 def table_record(folder: Path, table: Table, job: str, workspace: Path, folds: int
@@ -82,17 +141,24 @@ def table_record(folder: Path, table: Table, job: str, workspace: Path, folds: i
     board = automl.leaderboard()
     chosen = (automl.describe().get("BestCandidate") or {}).get("CandidateName")
     _, test = prepared_split(folder, table)
+    X_test, y_test = test.drop(columns=[table.target]), test[table.target]
     job_dir = Path(workspace) / "jobs" / job
-    rows = []
+    rows, test_raw, classes = [], {}, None
     for name, objective in zip(board["candidate"], board["objective"], strict=True):
         try:
             model = tabpilot.load_model(job, name, workspace=workspace)
-            rows.append({"candidate": name, "validation": float(objective),
-                         "test": score(model, test, table)})
+            raw = model.predictor.raw_predict(X_test)
         except Exception as exc:  # a candidate without a model (pruned): reported, skipped
             log(f"    {name}: {exc}")
-    nested = nested_objective(job_dir, list(board["candidate"]), table.metric, folds)
-    return {"job": job, "chosen": chosen, "nested_ensemble": nested, "candidates": rows}
+            continue
+        classes = model.classes
+        test_raw[name] = raw
+        rows.append({"candidate": name, "validation": float(objective),
+                     "test": raw_score(table, classes, y_test, raw)})
+    ranked = list(zip(board["candidate"], board["algorithm"], strict=True))
+    policies = policy_scores(table, job_dir, ranked, test_raw, classes, y_test, folds)
+    return {"job": job, "chosen": chosen, "candidates": rows, "policies": policies,
+            "nested_ensemble": (policies.get("job") or {}).get("nested")}
 
 
 def _pick(rows: list[dict[str, Any]], key: str, greater: bool) -> dict[str, Any] | None:
@@ -126,7 +192,14 @@ def summary_row(table: Table, rec: dict[str, Any]) -> list[Any]:
             f"{cell(stack, 'validation')} / {cell(stack)}",
             f"{cell(ensemble, 'validation')} / {fmt(rec['nested_ensemble'])} / {cell(ensemble)}",
             f"{honest['candidate'] if honest else '–'} {cell(honest)}",
-            f"{oracle['candidate'] if oracle else '–'} {cell(oracle)}"]
+            f"{oracle['candidate'] if oracle else '–'} {cell(oracle)}",
+            *[_policy_cell(rec["policies"].get(p)) for p in POLICIES]]
+
+
+def _policy_cell(found: dict[str, Any] | None) -> str:
+    if not found:
+        return "–"
+    return f"{fmt(found['nested'])} / {fmt(found['test'])} ({found['members']})"
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -154,7 +227,9 @@ def main(argv: list[str] | None = None) -> None:
         f"## Choosing the final model, budget {args.budget:g} s (test split scores)", "",
         markdown_table(["table", "metric", "chosen: test", "best single: val / test",
                         "stack: val / test", "ensemble: val / nested val / test",
-                        "honest rule: test", "oracle: test"], lines)])
+                        "honest rule: test", "oracle: test",
+                        *[f"pool {p}: nested val / test (members)" for p in POLICIES]],
+                       lines)])
     md, _ = write_results(f"selection-{args.budget:g}s", text, out)
     log(f"wrote {md}")
     print(text)
