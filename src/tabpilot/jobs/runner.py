@@ -26,10 +26,11 @@ from tabpilot.data.profile import profile
 from tabpilot.data.split import Split, make_split
 from tabpilot.errors import TargetError
 from tabpilot.execution import Executor, LocalProcessExecutor, TrialContext, TrialResult, TrialTask
-from tabpilot.jobs import reporting, selection, stacking
+from tabpilot.jobs import reporting, selection, shares, stacking
 from tabpilot.jobs import status as st
 from tabpilot.jobs.ensembling import Ensembling
 from tabpilot.jobs.refits import Refits
+from tabpilot.jobs.shares import finalisation_margin
 from tabpilot.jobs.stacking import Stacking
 from tabpilot.jobs.views import leaderboard
 from tabpilot.models import FAMILIES
@@ -43,11 +44,6 @@ log = logging.getLogger("tabpilot.jobs")
 
 STOP_POLL_SECONDS = 0.5
 MIN_TRIAL_SECONDS = 2.0
-
-
-def finalisation_margin(limit: float) -> float:
-    """Time kept after everything else for ending the job (well under a second)."""
-    return min(max(2.0, 0.04 * limit), 30.0)
 
 
 @dataclass
@@ -272,11 +268,9 @@ class JobRunner(Refits, Stacking, Ensembling):
         limit = r.time_limit
         deadline = t0 + limit - reporting.report_seconds(limit)  # the reports' share comes after
         margin = finalisation_margin(limit)
-        # loading, saving and timing the ensemble's members (a few seconds at most)
-        ensemble_share = min(max(1.0, 0.08 * limit), 30.0) if ensemble else 0.0
-        # the stack's: fitting the stacker (linear, on the saved predictions), loading its
-        # members, packaging and timing it
-        level2_reserve = ensemble_share + (min(max(1.0, 0.05 * limit), 20.0) if stack else 0.0)
+        # the stack's and the ensemble's shares follow the candidates they would load
+        n_valid, n_classes = len(split.validation_rows()), len(prepared.classes or [])
+        ensemble_share, level2_reserve, shares_at = 0.0, 0.0, -1
         per_trial = r.per_trial_time_limit or max(10.0, 0.25 * limit)
         kill_at = t0 + limit * 1.05
         self.store.update_job(self.name, secondary_status=st.MODEL_TUNING)
@@ -298,6 +292,10 @@ class JobRunner(Refits, Stacking, Ensembling):
                         strategy.tell(proposals[result.candidate].number, None)
                         self._record(result, prepared, progress)
                     return st.STOPPED, st.STOPPED, "stopped by request"
+            if shares_at != progress.done:
+                shares_at = progress.done
+                ensemble_share, level2_reserve = self._level2_shares(
+                    limit, ensemble, stack, n_valid, n_classes)
             reserve = self._refit_seconds(progress, r.validation_fraction) if refit else \
                 self._refit_full_seconds(prepared, len(split.folds)) if collapse else 0.0
             soft_end = deadline - margin - level2_reserve - reserve
@@ -345,6 +343,18 @@ class JobRunner(Refits, Stacking, Ensembling):
                                          kill_at):
             return st.STOPPED, st.STOPPED, "stopped by request"
         return st.COMPLETED, secondary, None
+
+    def _level2_shares(self, limit: float, ensemble: bool, stack: bool, n_valid: int,
+                       n_classes: int) -> tuple[float, float]:
+        """The ensemble's share and the stack's plus the ensemble's, from the members they
+        would load: the best candidates' bytes (the stack's: the best of each family)."""
+        board = leaderboard(self.store, self.name)
+        sizes = board["model_bytes"].fillna(0).astype(float)
+        ensemble_s = shares.ensemble_seconds(limit, sizes.tolist(), n_valid) if ensemble \
+            else 0.0
+        per_family = sizes[~board["algorithm"].duplicated()].tolist()
+        stack_s = shares.stack_seconds(limit, per_family, n_valid, n_classes) if stack else 0.0
+        return ensemble_s, ensemble_s + stack_s
 
     def _ranked(self, job_dir: Path) -> list[tuple[str, Path]]:
         """Completed candidates, best first, with their folders."""
