@@ -129,10 +129,9 @@ def save(predictor: BasePredictor, metadata: dict[str, Any], directory: str | Pa
 
 def verify(directory: str | Path) -> dict[str, Any]:
     directory = Path(directory)
-    manifest_path = directory / MANIFEST
-    if not manifest_path.is_file():
+    if not is_model_directory(directory):
         raise NotFoundError(f"{directory} is not a tabpilot model directory (no {MANIFEST})")
-    listed = json.loads(manifest_path.read_text())
+    listed = manifest.read(directory)
     for name, entry in listed["files"].items():  # a composite's: its members' files too
         path = directory / name
         if not path.is_file():
