@@ -82,7 +82,7 @@ class ModelFamily(ABC):
         """Class probabilities (rows, classes) or regression values (rows,)."""
         if problem_type.is_classification:
             proba = np.asarray(estimator.predict_proba(X), dtype=np.float64)
-            return _all_classes(estimator, proba)
+            return all_classes(estimator, proba)
         return np.asarray(estimator.predict(X), dtype=np.float64)
 
 
@@ -94,7 +94,7 @@ def predict_threads(n_rows: int) -> int:
     return 1 if n_rows < BATCH_THREADS_FROM else 0
 
 
-def _all_classes(estimator: Any, proba: np.ndarray) -> np.ndarray:
+def all_classes(estimator: Any, proba: np.ndarray) -> np.ndarray:
     """Widen probabilities to every class when a training fold lacked some of them.
 
     Fits record the full class count as `n_classes_total_` on scikit-learn estimators.

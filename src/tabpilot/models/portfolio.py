@@ -4,11 +4,11 @@
 hand-written configurations and random draws from their search spaces on many tables, and
 keeps, per family and task kind, the greedy sequence of configurations that best covers the
 tables (the one closest to each table's best on average first, then the one that adds most
-where the first fell short...), where it beats the hand-written list on tables left out and does not lose to it end
-to end (bench.automl). It writes `portfolio.json` beside this file: today XGBoost's
-regression list; the learned LightGBM classification list lost on multiclass tables end to
-end and is not shipped. The other families (linear, forests, MLP) are not
-learned and keep their hand-written `portfolio()`; so does a family or task kind missing
+where the first fell short...), where it beats the hand-written list on tables left out
+and does not lose to it end to end (bench.automl). It writes `portfolio.json` beside this
+file: today XGBoost's regression list; the learned LightGBM classification list lost on
+multiclass tables end to end and is not shipped. The other families (linear, forests, MLP)
+are not learned and keep their hand-written `portfolio()`; so does a family or task kind missing
 from the file, or whose learned configurations no longer match its search space.
 """
 

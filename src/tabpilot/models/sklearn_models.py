@@ -15,7 +15,8 @@ from sklearn.ensemble import (
 from sklearn.linear_model import LogisticRegression, Ridge
 from sklearn.neural_network import MLPClassifier, MLPRegressor
 
-from tabpilot.models.base import FitData, ModelFamily
+from tabpilot.models import sklearn_fast
+from tabpilot.models.base import FitData, ModelFamily, all_classes
 from tabpilot.tasks import ProblemType
 
 TREE_CHUNK = 25
@@ -103,6 +104,12 @@ class LinearFamily(ModelFamily):
         model.n_classes_total_ = data.n_classes
         return model
 
+    def predict(self, estimator: Any, X: Any, problem_type: ProblemType) -> np.ndarray:
+        fast = sklearn_fast.linear(estimator, X, problem_type.is_classification)
+        if fast is None:
+            return super().predict(estimator, X, problem_type)
+        return all_classes(estimator, fast) if problem_type.is_classification else fast
+
 
 class MLPFamily(ModelFamily):
     name = "mlp"
@@ -142,6 +149,16 @@ class MLPFamily(ModelFamily):
                     break
         model.n_classes_total_ = data.n_classes
         return model if data.problem_type.is_classification else _Rescaled(model, data.info)
+
+    def predict(self, estimator: Any, X: Any, problem_type: ProblemType) -> np.ndarray:
+        if isinstance(estimator, _Rescaled):
+            fast = sklearn_fast.mlp(estimator.model, X, classification=False)
+            return super().predict(estimator, X, problem_type) if fast is None \
+                else fast * estimator.std + estimator.mean
+        fast = sklearn_fast.mlp(estimator, X, problem_type.is_classification)
+        if fast is None:
+            return super().predict(estimator, X, problem_type)
+        return all_classes(estimator, fast) if problem_type.is_classification else fast
 
 
 def _standardise(data: FitData) -> np.ndarray:

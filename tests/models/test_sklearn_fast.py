@@ -1,0 +1,65 @@
+"""Linear models and MLPs predict as scikit-learn does, without its per-call checks."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import scipy.sparse as sp
+
+from tabpilot.models import FitData, get_family, sklearn_fast
+from tabpilot.models.base import ModelFamily
+from tabpilot.tasks import ProblemType
+
+CASES = [(ProblemType.BINARY, 2), (ProblemType.MULTICLASS, 4), (ProblemType.REGRESSION, 0)]
+
+
+def _data(problem_type: ProblemType, n_classes: int, sparse: bool = False) -> FitData:
+    rng = np.random.default_rng(3)
+    X = rng.normal(size=(240, 6))
+    signal = X[:, 0] - 0.5 * X[:, 1] + rng.normal(scale=0.3, size=240)
+    if problem_type is ProblemType.REGRESSION:
+        y = 50.0 + 10.0 * signal
+    else:
+        y = np.digitize(signal, np.quantile(signal, np.linspace(0, 1, n_classes + 1)[1:-1]))
+    return FitData(sp.csr_matrix(X) if sparse else X, y, problem_type, n_classes, [],
+                   n_threads=1, seed=0)
+
+
+@pytest.mark.parametrize("family_name", ["linear", "mlp"])
+@pytest.mark.parametrize(("problem_type", "n_classes"), CASES)
+def test_the_direct_path_equals_scikit_learns(family_name: str, problem_type: ProblemType,
+                                              n_classes: int) -> None:
+    family = get_family(family_name)
+    data = _data(problem_type, n_classes)
+    model = family.fit(dict(family.portfolio(problem_type)[0]), data)
+    direct_path = getattr(sklearn_fast, family_name)
+    inner = getattr(model, "model", model)  # an MLP regressor is wrapped to rescale
+    assert direct_path(inner, data.X[:1], problem_type.is_classification) is not None
+    for rows in (data.X[:1], data.X[:50]):
+        direct = family.predict(model, rows, problem_type)
+        checked = ModelFamily.predict(family, model, rows, problem_type)
+        assert direct.shape == checked.shape
+        np.testing.assert_allclose(direct, checked, rtol=1e-12, atol=1e-12)
+
+
+def test_a_sparse_matrix_and_a_fold_missing_a_class_are_handled() -> None:
+    family = get_family("linear")
+    data = _data(ProblemType.MULTICLASS, 4, sparse=True)
+    keep = data.y != 3  # this fold never saw class 3: its column is zeros
+    fold = FitData(data.X[keep], data.y[keep], ProblemType.MULTICLASS, 4, [], n_threads=1)
+    model = family.fit({"C": 1.0}, fold)
+    direct = family.predict(model, data.X[:5], ProblemType.MULTICLASS)
+    assert direct.shape == (5, 4) and np.all(direct[:, 3] == 0)
+    np.testing.assert_allclose(
+        direct, ModelFamily.predict(family, model, data.X[:5], ProblemType.MULTICLASS),
+        rtol=1e-12, atol=1e-12)
+
+
+def test_input_the_model_was_not_fitted_on_takes_scikit_learns_checks() -> None:
+    family = get_family("linear")
+    data = _data(ProblemType.BINARY, 2)
+    model = family.fit({"C": 1.0}, data)
+    with pytest.raises(ValueError, match="features"):
+        family.predict(model, data.X[:3, :5], ProblemType.BINARY)
+    as_int = family.predict(model, np.rint(data.X[:3]).astype(np.int64), ProblemType.BINARY)
+    assert as_int.shape == (3, 2)
