@@ -29,6 +29,7 @@ from tabpilot.execution import Executor, LocalProcessExecutor, TrialContext, Tri
 from tabpilot.jobs import reporting, selection, shares, stacking
 from tabpilot.jobs import status as st
 from tabpilot.jobs.ensembling import Ensembling
+from tabpilot.jobs.interrupt import Interrupt
 from tabpilot.jobs.refits import Refits
 from tabpilot.jobs.shares import finalisation_margin
 from tabpilot.jobs.stacking import Stacking
@@ -42,6 +43,7 @@ from tabpilot.store import Store
 
 log = logging.getLogger("tabpilot.jobs")
 
+INTERRUPTED = "stopped by the user (interrupt)"
 STOP_POLL_SECONDS = 0.5
 MIN_TRIAL_SECONDS = 2.0
 
@@ -97,6 +99,7 @@ class JobRunner(Refits, Stacking, Ensembling):
         self.executor = executor or LocalProcessExecutor(self.n_workers)
         self.on_progress = on_progress or (lambda p: None)
         self.name = request.name or new_job_name()
+        self.interrupt = Interrupt()  # Ctrl-C while the job runs: a stop request
 
     # -- validation: everything that can fail on bad input happens before anything is saved
     def _load(self, source: Any) -> tuple[Prepared, int | None, str]:
@@ -120,15 +123,16 @@ class JobRunner(Refits, Stacking, Ensembling):
         job_dir = self.workspace / "jobs" / self.name
         self._create(prepared, uri, job_dir, source)
         try:
-            if self.request.generate_candidates_only:
-                outcome = self._definitions_only(prepared, n_valid, job_dir, t0)
-            else:
-                outcome = self._search(prepared, n_valid, job_dir, t0)
-                if outcome[0] == st.COMPLETED:
-                    outcome = self._reports(job_dir, outcome, t0)
+            with self.interrupt.stops_the_job():
+                if self.request.generate_candidates_only:
+                    outcome = self._definitions_only(prepared, n_valid, job_dir, t0)
+                else:
+                    outcome = self._search(prepared, n_valid, job_dir, t0)
+                    if outcome[0] == st.COMPLETED:
+                        outcome = self._reports(job_dir, outcome, t0)
         except BaseException as exc:
             self.executor.shutdown()
-            reason = "stopped by the user (interrupt)" if isinstance(exc, KeyboardInterrupt) \
+            reason = INTERRUPTED if isinstance(exc, KeyboardInterrupt) \
                 else f"{type(exc).__name__}: {exc}"
             self._finalize(job_dir, st.STOPPED if isinstance(exc, KeyboardInterrupt)
                            else st.FAILED, st.STOPPED if isinstance(exc, KeyboardInterrupt)
@@ -291,7 +295,8 @@ class JobRunner(Refits, Stacking, Ensembling):
                     for result in self.executor.poll(timeout=0):
                         strategy.tell(proposals[result.candidate].number, None)
                         self._record(result, prepared, progress)
-                    return st.STOPPED, st.STOPPED, "stopped by request"
+                    return st.STOPPED, st.STOPPED, INTERRUPTED if self.interrupt.requested \
+                        else "stopped by request"
             if shares_at != progress.done:
                 shares_at = progress.done
                 ensemble_share, level2_reserve = self._level2_shares(
@@ -362,7 +367,7 @@ class JobRunner(Refits, Stacking, Ensembling):
         return [(n, job_dir / "candidates" / n) for n in board["candidate"]]
 
     def _stop_requested(self) -> bool:
-        return self.store.get_job(self.name).status == st.STOPPING
+        return self.interrupt.requested or self.store.get_job(self.name).status == st.STOPPING
 
     def _task(self, proposal: Proposal, job_dir: Path, now: float, soft_end: float,
               per_trial: float, kill_at: float) -> TrialTask:
