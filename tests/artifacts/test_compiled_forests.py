@@ -186,9 +186,16 @@ def test_an_ensemble_encodes_a_request_once_per_encoder(tmp_path: Path, monkeypa
     transform = linear[0].encoder.transform
     monkeypatch.setattr(linear[0].encoder, "transform",
                         lambda X: calls.append(1) or transform(X))
+    text = parts[0].rows._texts[0]  # both row encoders' equal "note" vectorizers: one
+    assert parts[2].rows._texts[0] is text
+    vectorized = []
+    vectorize = text.vectorizer.transform
+    monkeypatch.setattr(text.vectorizer, "transform",
+                        lambda v: vectorized.append(1) or vectorize(v))
     request = _requests(text=True)
     assert_same(model, twin, request.iloc[[4]])
     assert len(calls) == 2 * 3  # predict_proba and predict: each encoder once per request
+    assert len(vectorized) == 2  # and the shared text vectorizer once per request
     assert_same(model, twin, request)
 
 

@@ -42,7 +42,7 @@ from tabpilot.artifacts.compiled import catboost, lightgbm, sklearn, xgboost
 from tabpilot.artifacts.compiled.builder import ForestBuilder
 from tabpilot.artifacts.compiled.forest import Forest, Unsupported
 from tabpilot.artifacts.compiled.native import Kernel, KernelUnavailable, library
-from tabpilot.artifacts.compiled.rows import RowEncoder
+from tabpilot.artifacts.compiled.rows import RowEncoder, TextColumn
 
 log = logging.getLogger("tabpilot.artifacts.compiled")
 
@@ -256,8 +256,10 @@ def share_rows(predictor: Any) -> None:
 def _shared_rows(predictors: list[Any]) -> dict[int, RowEncoder]:
     """One encoder and RowEncoder per distinct encoder (equal pickles) among an ensemble's
     members: members with equal encoders get the same object, so that a request is
-    encoded once for them (the Python path's encoding as well)."""
+    encoded once for them (the Python path's encoding as well). The RowEncoders share
+    their text columns' vectorizers where those pickle equal (rows.TextColumn)."""
     by_state: dict[bytes, RowEncoder] = {}
+    texts: dict[tuple[str, bytes], TextColumn] = {}
     shared = {}
     for p in predictors:
         encoder = getattr(p, "encoder", None)
@@ -265,7 +267,7 @@ def _shared_rows(predictors: list[Any]) -> dict[int, RowEncoder]:
             continue
         state = pickle.dumps(encoder, protocol=pickle.HIGHEST_PROTOCOL)
         if state not in by_state:
-            by_state[state] = RowEncoder(encoder)
+            by_state[state] = RowEncoder(encoder, texts)
         p.encoder = by_state[state].encoder
         shared[id(p)] = by_state[state]
     return shared

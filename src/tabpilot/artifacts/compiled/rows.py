@@ -9,12 +9,17 @@ the same matrix. Text columns take the encoder's own vectorizers, densified. Any
 else (dates, one-hot) goes to the encoder.
 
 Members of an ensemble with equal encoders share one RowEncoder; within one request
-(`predictor.encoded_once`) it encodes a frame once for all of them.
+(`predictor.encoded_once`) it encodes a frame once for all of them. Encoders that differ
+elsewhere (another categorical encoding) often hold equal text vectorizers: RowEncoders
+made with one `texts` registry share a `TextColumn` per column and vectorizer, which
+vectorizes a request's column once for all of them.
 """
 
 from __future__ import annotations
 
 import math
+import pickle
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -24,8 +29,24 @@ from tabpilot.features.columns import SMALL, as_text, category_string, scalar_fl
 from tabpilot.features.encoder import TabularEncoder
 
 
+class TextColumn:
+    """One text column's fitted vectorizer, densified; shared by the RowEncoders whose
+    vectorizers for that column pickle equal, so that a request is vectorized once."""
+
+    def __init__(self, column: str, vectorizer: Any) -> None:
+        self.column = column
+        self.vectorizer = vectorizer
+        self.width = len(vectorizer.vocabulary_)
+
+    def dense(self, X: pd.DataFrame, values: np.ndarray) -> np.ndarray:
+        """The dense vectors of `values`, column `self.column` of the request `X`."""
+        return encoded_once(self, X, self.width,
+                            lambda _: self.vectorizer.transform(as_text(values)).toarray())
+
+
 class RowEncoder:
-    def __init__(self, encoder: TabularEncoder) -> None:
+    def __init__(self, encoder: TabularEncoder,
+                 texts: dict[tuple[str, bytes], TextColumn] | None = None) -> None:
         self.encoder = encoder
         self.numeric = list(encoder.numeric)
         self.categorical = list(encoder.categorical)
@@ -45,6 +66,17 @@ class RowEncoder:
                        + len(self.categorical))  # before the text columns
         self._lookups = [encoder._lookup[c] for c in self.categorical] if self.direct else []
         self._positions: dict[tuple, tuple[list[int], list[int], list[int]] | None] = {}
+        self._texts = [self._text_column(c, texts) for c in self.text] if self.direct else []
+
+    def _text_column(self, column: str, texts: dict[tuple[str, bytes], TextColumn] | None
+                     ) -> TextColumn:
+        vectorizer = self.encoder.vectorizers_[column]
+        if texts is None:
+            return TextColumn(column, vectorizer)
+        key = (column, pickle.dumps(vectorizer, protocol=pickle.HIGHEST_PROTOCOL))
+        if key not in texts:
+            texts[key] = TextColumn(column, vectorizer)
+        return texts[key]
 
     def encode(self, X: pd.DataFrame) -> np.ndarray:
         """(rows, features) float64 in C order, equal to the encoder's dense output."""
@@ -92,9 +124,7 @@ class RowEncoder:
         out = np.array(rows, dtype=np.float64).reshape(len(matrix), self._width)
         if not text:
             return out
-        vectors = self.encoder.vectorizers_
-        parts = [vectors[c].transform(as_text(matrix[:, p])).toarray()
-                 for c, p in zip(self.text, text, strict=True)]
+        parts = [column.dense(X, matrix[:, p]) for column, p in zip(self._texts, text, strict=True)]
         return np.ascontiguousarray(np.hstack([out, *parts]), dtype=np.float64)
 
     def _scaled(self, values: list[float]) -> list[float]:
