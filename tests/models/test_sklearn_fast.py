@@ -63,3 +63,7 @@ def test_input_the_model_was_not_fitted_on_takes_scikit_learns_checks() -> None:
         family.predict(model, data.X[:3, :5], ProblemType.BINARY)
     as_int = family.predict(model, np.rint(data.X[:3]).astype(np.int64), ProblemType.BINARY)
     assert as_int.shape == (3, 2)
+    broken = data.X[:3].copy()
+    broken[1, 2] = np.nan
+    with pytest.raises(ValueError, match="NaN"):  # scikit-learn's clear error, not NaN out
+        family.predict(model, broken, ProblemType.BINARY)

@@ -20,12 +20,15 @@ from sklearn.utils.extmath import safe_sparse_dot, softmax
 
 
 def checked(X: Any, estimator: Any) -> bool:
-    """Whether `X` is what the estimator was fitted on: 2-D float64 of its width, dense
-    or CSR, with nothing left for scikit-learn's checks to convert."""
+    """Whether `X` is what the estimator was fitted on: 2-D finite float64 of its width,
+    dense or CSR, with nothing left for scikit-learn's checks to convert or reject."""
     width = getattr(estimator, "n_features_in_", None)
     if getattr(X, "ndim", 0) != 2 or X.shape[1] != width or X.dtype != np.float64:
         return False
-    return isinstance(X, np.ndarray) or sp.isspmatrix_csr(X) or isinstance(X, sp.csr_array)
+    if isinstance(X, np.ndarray):
+        return bool(np.isfinite(X).all())
+    csr = sp.isspmatrix_csr(X) or isinstance(X, sp.csr_array)
+    return csr and bool(np.isfinite(X.data).all())
 
 
 def linear(estimator: Any, X: Any, classification: bool) -> np.ndarray | None:
