@@ -353,7 +353,7 @@ def main(argv: list[str] | None = None) -> None:
                 learned, row, raw[f"{family}/{kind}"] = learn_cell(
                     pool, family, kind, configs, args.seeds)
                 rows.append(_rejected(args, f"{family}/{kind}", row))
-                if learned and not row[-1].startswith("rejected"):
+                if learned and not rows[-1][-1].startswith("rejected"):
                     result[family][kind] = learned
                 # written after each cell, so a run stopped early keeps what it learned
                 write(args, result, rows, raw, time.time() - started)

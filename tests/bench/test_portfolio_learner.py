@@ -51,3 +51,29 @@ def test_a_better_but_slow_configuration_is_never_shipped() -> None:
     cheap = seconds.copy()
     cheap[:, 3] = 1.0  # the same configuration at the default's cost is taken first
     assert learner.choose(losses, cheap, n_hand=3)[0][0] == 3
+
+
+def test_a_rejected_cell_is_reported_and_kept_hand_written(tmp_path, monkeypatch) -> None:
+    """--reuse chooses again from raw losses: the rejected cell ships nothing."""
+    import json
+    from types import SimpleNamespace
+
+    written = {}
+    monkeypatch.setattr(learner, "write_results",
+                        lambda stem, md, data: written.update(md=md))
+    losses = [[1.10, 1.20, 1.15, 1.02 + 0.001 * k] for k in range(8)]
+    seconds = [[1.0, 1.0, 1.0, 1.0]] * 8
+    configs = [dict(learning_rate=0.05 + 0.01 * i, num_leaves=31, min_child_samples=20,
+                    feature_fraction=0.9, bagging_fraction=1.0, lambda_l2=1e-3,
+                    min_data_per_group=100, cat_smooth=10.0) for i in range(4)]
+    cell = {"tables": [f"t{k}" for k in range(8)], "configs": configs, "losses": losses,
+            "seconds": seconds, "chosen": []}
+    raw = tmp_path / "raw.json"
+    raw.write_text(json.dumps({"raw": {"lightgbm/regression": cell}, "seconds": 1.0,
+                               "command": "test"}))
+    for reject, shipped in (("", True), ("lightgbm/regression", False)):
+        out = tmp_path / f"portfolio-{bool(reject)}.json"
+        learner.reuse(SimpleNamespace(reuse=str(raw), out=str(out), reject=reject))
+        families = json.loads(out.read_text())["families"]
+        assert ("lightgbm" in families) is shipped
+        assert ("rejected end to end" in written["md"]) is not shipped
