@@ -80,10 +80,18 @@ class ModelFamily(ABC):
 
     def predict(self, estimator: Any, X: Any, problem_type: ProblemType) -> np.ndarray:
         """Class probabilities (rows, classes) or regression values (rows,)."""
-        if problem_type.is_classification:
-            proba = np.asarray(estimator.predict_proba(X), dtype=np.float64)
-            return all_classes(estimator, proba)
-        return np.asarray(estimator.predict(X), dtype=np.float64)
+        classification = problem_type.is_classification
+        out = self.direct_predict(estimator, X, problem_type)
+        if out is None:
+            out = np.asarray(estimator.predict_proba(X) if classification
+                             else estimator.predict(X), dtype=np.float64)
+        return _all_classes(estimator, out) if classification else out
+
+    def direct_predict(self, estimator: Any, X: Any, problem_type: ProblemType
+                       ) -> np.ndarray | None:
+        """The estimator's own predictions computed without its per-call input checks,
+        where the family can (models/sklearn_fast.py); None: its predict answers."""
+        return None
 
 
 BATCH_THREADS_FROM = 5000  # rows; below, one thread answers fastest (no pool wake-up)
@@ -94,7 +102,7 @@ def predict_threads(n_rows: int) -> int:
     return 1 if n_rows < BATCH_THREADS_FROM else 0
 
 
-def all_classes(estimator: Any, proba: np.ndarray) -> np.ndarray:
+def _all_classes(estimator: Any, proba: np.ndarray) -> np.ndarray:
     """Widen probabilities to every class when a training fold lacked some of them.
 
     Fits record the full class count as `n_classes_total_` on scikit-learn estimators.

@@ -39,8 +39,7 @@ def linear(estimator: Any, X: Any, classification: bool) -> np.ndarray | None:
     if not classification:
         return np.asarray(scores, dtype=np.float64).ravel()
     if len(estimator.classes_) <= 2:  # one column: the positive class's score
-        positive = expit(scores.ravel())
-        return np.column_stack([1.0 - positive, positive])
+        return _both_classes(expit(scores.ravel()))
     return softmax(np.asarray(scores, dtype=np.float64), copy=False)
 
 
@@ -53,6 +52,10 @@ def mlp(estimator: Any, X: Any, classification: bool) -> np.ndarray | None:
     if not classification:
         return out[:, 0] if out.shape[1] == 1 else out
     if estimator.n_outputs_ == 1:  # binary: the positive class's probability
-        positive = out.ravel()
-        return np.column_stack([1.0 - positive, positive])
+        return _both_classes(out.ravel())
     return out
+
+
+def _both_classes(positive: np.ndarray) -> np.ndarray:
+    """(rows, 2) probabilities from the positive class's, as scikit-learn returns them."""
+    return np.column_stack([1.0 - positive, positive])

@@ -16,7 +16,7 @@ from sklearn.linear_model import LogisticRegression, Ridge
 from sklearn.neural_network import MLPClassifier, MLPRegressor
 
 from tabpilot.models import sklearn_fast
-from tabpilot.models.base import FitData, ModelFamily, all_classes
+from tabpilot.models.base import FitData, ModelFamily
 from tabpilot.tasks import ProblemType
 
 TREE_CHUNK = 25
@@ -104,11 +104,9 @@ class LinearFamily(ModelFamily):
         model.n_classes_total_ = data.n_classes
         return model
 
-    def predict(self, estimator: Any, X: Any, problem_type: ProblemType) -> np.ndarray:
-        fast = sklearn_fast.linear(estimator, X, problem_type.is_classification)
-        if fast is None:
-            return super().predict(estimator, X, problem_type)
-        return all_classes(estimator, fast) if problem_type.is_classification else fast
+    def direct_predict(self, estimator: Any, X: Any, problem_type: ProblemType
+                       ) -> np.ndarray | None:
+        return sklearn_fast.linear(estimator, X, problem_type.is_classification)
 
 
 class MLPFamily(ModelFamily):
@@ -150,15 +148,12 @@ class MLPFamily(ModelFamily):
         model.n_classes_total_ = data.n_classes
         return model if data.problem_type.is_classification else _Rescaled(model, data.info)
 
-    def predict(self, estimator: Any, X: Any, problem_type: ProblemType) -> np.ndarray:
+    def direct_predict(self, estimator: Any, X: Any, problem_type: ProblemType
+                       ) -> np.ndarray | None:
         if isinstance(estimator, _Rescaled):
-            fast = sklearn_fast.mlp(estimator.model, X, classification=False)
-            return super().predict(estimator, X, problem_type) if fast is None \
-                else fast * estimator.std + estimator.mean
-        fast = sklearn_fast.mlp(estimator, X, problem_type.is_classification)
-        if fast is None:
-            return super().predict(estimator, X, problem_type)
-        return all_classes(estimator, fast) if problem_type.is_classification else fast
+            values = sklearn_fast.mlp(estimator.model, X, classification=False)
+            return None if values is None else values * estimator.std + estimator.mean
+        return sklearn_fast.mlp(estimator, X, problem_type.is_classification)
 
 
 def _standardise(data: FitData) -> np.ndarray:
