@@ -132,13 +132,10 @@ class JobRunner(Refits, Stacking, Ensembling):
                         outcome = self._reports(job_dir, outcome, t0)
         except BaseException as exc:
             self.executor.shutdown()
-            reason = INTERRUPTED if isinstance(exc, KeyboardInterrupt) \
-                else f"{type(exc).__name__}: {exc}"
-            self._finalize(job_dir, st.STOPPED if isinstance(exc, KeyboardInterrupt)
-                           else st.FAILED, st.STOPPED if isinstance(exc, KeyboardInterrupt)
-                           else st.FAILED, reason, t0)
-            if isinstance(exc, KeyboardInterrupt):
+            if isinstance(exc, KeyboardInterrupt):  # a second Ctrl-C
+                self._finalize(job_dir, st.STOPPED, st.STOPPED, INTERRUPTED, t0)
                 return self.name
+            self._finalize(job_dir, st.FAILED, st.FAILED, f"{type(exc).__name__}: {exc}", t0)
             raise
         self._finalize(job_dir, *outcome, t0=t0)
         return self.name
@@ -246,7 +243,7 @@ class JobRunner(Refits, Stacking, Ensembling):
                                   f"{reporting.REPORT_MAX_SECONDS:g}s")
         self._report_outcome = report
         if report.stopped:
-            return st.STOPPED, st.STOPPED, "stopped by request"
+            return self._stopped()
         if report.failures:
             return outcome[0], report.failures[0][0], outcome[2]
         return outcome
@@ -295,8 +292,7 @@ class JobRunner(Refits, Stacking, Ensembling):
                     for result in self.executor.poll(timeout=0):
                         strategy.tell(proposals[result.candidate].number, None)
                         self._record(result, prepared, progress)
-                    return st.STOPPED, st.STOPPED, INTERRUPTED if self.interrupt.requested \
-                        else "stopped by request"
+                    return self._stopped()
             if shares_at != progress.done:
                 shares_at = progress.done
                 ensemble_share, level2_reserve = self._level2_shares(
@@ -343,10 +339,10 @@ class JobRunner(Refits, Stacking, Ensembling):
                                                           r.max_latency_ms)
             if progress.best_candidate in self._results and \
                     self._refit_best(progress, deadline - margin, kill_at):
-                return st.STOPPED, st.STOPPED, "stopped by request"
+                return self._stopped()
         if collapse and self._refit_full(prepared, split, job_dir, progress, deadline - margin,
                                          kill_at):
-            return st.STOPPED, st.STOPPED, "stopped by request"
+            return self._stopped()
         return st.COMPLETED, secondary, None
 
     def _level2_shares(self, limit: float, ensemble: bool, stack: bool, n_valid: int,
@@ -368,6 +364,11 @@ class JobRunner(Refits, Stacking, Ensembling):
 
     def _stop_requested(self) -> bool:
         return self.interrupt.requested or self.store.get_job(self.name).status == st.STOPPING
+
+    def _stopped(self) -> tuple[str, str, str]:
+        """The outcome of a job stopped on request: by Ctrl-C or by `tabpilot stop`."""
+        return st.STOPPED, st.STOPPED, INTERRUPTED if self.interrupt.requested \
+            else "stopped by request"
 
     def _task(self, proposal: Proposal, job_dir: Path, now: float, soft_end: float,
               per_trial: float, kill_at: float) -> TrialTask:
