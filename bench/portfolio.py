@@ -19,24 +19,23 @@ holdout split cannot tell apart, into whole steps; relative excess keeps them sm
 the cap keeps one table where a configuration fails badly from deciding alone.
 
 Each list is chosen greedily: each time the configuration that most lowers the mean over
-tables of the best score chosen so far, among the configurations that keep the list's
-fit time (CPU seconds relative to the hand-written default's, geometric mean over tables)
+tables of the best score chosen so far, among the configurations that keep the list's fit
+time (CPU seconds relative to the hand-written default's, geometric mean over tables)
 within the hand-written list's at every position. Without that bound the lists learned
-first favoured slow configurations (learning rates of
-0.01-0.04), which win on a 20 s fit of one table but leave a 30-60 s job less time for
-its other families and its search; end to end they lost. Two lists are learned: one from scratch, and one
-that keeps the hand-written first configuration first (a robust default, then learned
-complements). Leave-one-table-out figures (each list learned without a table, scored on
-it, beside the hand-written one) go to bench/results/portfolio.md, so the gain is
-measured on tables the portfolio did not see; per family and task kind, the learned list
-with the lower leave-one-table-out score is shipped only where it beats the hand-written
-one there, and the hand-written one stays otherwise. A list that the
-leave-one-table-out test ships but that loses end to end (the jobs of bench.automl with
-either portfolio, alternated per table) is named in REJECTED with its figures and kept
-hand-written (`--reject`). Only the boosting families are
-learned by default: they lead the search and get 3 configurations; the other families
-(linear, forests, MLP) keep their hand-written lists. The raw losses go to
-bench/results/portfolio.json, so the choice can be re-examined without rerunning.
+first favoured slow configurations (learning rates of 0.01-0.04), which win on a 20 s fit
+of one table but leave a 30-60 s job less time for its other families and its search; end
+to end they lost. Two lists are learned: one from scratch, and one that keeps the
+hand-written first configuration first (a robust default, then learned complements).
+Leave-one-table-out figures (each list learned without a table, scored on it, beside the
+hand-written one) go to bench/results/portfolio.md, so the gain is measured on tables the
+portfolio did not see; per family and task kind, the learned list with the lower
+leave-one-table-out score is shipped only where it beats the hand-written one there, and
+the hand-written one stays otherwise. A list that the leave-one-table-out test ships but
+that loses end to end (the jobs of bench.automl with either portfolio, alternated per
+table) is named in REJECTED with its figures and kept hand-written (`--reject`). Only the
+boosting families are learned by default: they lead the search and get 3 configurations;
+the other families (linear, forests, MLP) keep their hand-written lists. The raw losses go
+to bench/results/portfolio.json, so the choice can be re-examined without rerunning.
 """
 
 from __future__ import annotations
@@ -280,10 +279,14 @@ def choose(losses: np.ndarray, seconds: np.ndarray, n_hand: int
     return greedy(norm, SIZE, ways[best], cost, budgets(cost, hand)), scores
 
 
-def _cell_row(family: str, kind: str, losses: np.ndarray, seconds: np.ndarray, n_hand: int
-              ) -> tuple[list[int], list[Any]]:
+def _cell_row(family: str, kind: str, losses: np.ndarray, seconds: np.ndarray, n_hand: int,
+              rejected: bool) -> tuple[list[int], list[Any]]:
+    """The list that ships (column indexes, empty: the hand-written one) and the report row;
+    a `rejected` cell (--reject) ships nothing, and its row says what it would have."""
     chosen, scores = choose(losses, seconds, n_hand)
     shipped = scores.get("shipped", "hand-written")
+    if chosen and rejected:
+        chosen, shipped = [], f"rejected end to end ({shipped})"
     row = [family, kind, len(losses), losses.shape[1],
            f"{scores['hand-written']:.4f} ×{scores['hand-written cost']:.2f}"]
     row += [f"{scores[w]:.4f} ({scores[f'{w} w/l'][0]}/{scores[f'{w} w/l'][1]}) "
@@ -293,7 +296,8 @@ def _cell_row(family: str, kind: str, losses: np.ndarray, seconds: np.ndarray, n
 
 
 def learn_cell(pool: Any, family: str, kind: str, configs: list[dict[str, Any]],
-               seeds: int) -> tuple[list[dict[str, Any]], list[Any], dict[str, Any]]:
+               seeds: int, rejected: bool
+               ) -> tuple[list[dict[str, Any]], list[Any], dict[str, Any]]:
     """Evaluate one family on one task kind's tables; the shipped list, a report row and
     the raw losses."""
     from tabpilot.models import FAMILIES
@@ -305,7 +309,7 @@ def learn_cell(pool: Any, family: str, kind: str, configs: list[dict[str, Any]],
         len(tables), seeds, len(configs), 2).mean(axis=1)
     losses, seconds = results[..., 0], results[..., 1]
     n_hand = len(FAMILIES[family].portfolio(TASKS[tables[0]].problem_type))
-    chosen, row = _cell_row(family, kind, losses, seconds, n_hand)
+    chosen, row = _cell_row(family, kind, losses, seconds, n_hand, rejected)
     log(f"  ({time.time() - started:.0f} s)")
     raw = {"tables": [TASKS[i].name for i in tables], "configs": configs,
            "losses": losses.tolist(), "seconds": seconds.tolist(), "chosen": chosen}
@@ -350,21 +354,15 @@ def main(argv: list[str] | None = None) -> None:
                                             args.max_rows).items():
                 if not any(t.kind == kind for t in TASKS):
                     continue
-                learned, row, raw[f"{family}/{kind}"] = learn_cell(
-                    pool, family, kind, configs, args.seeds)
-                rows.append(_rejected(args, f"{family}/{kind}", row))
-                if learned and not rows[-1][-1].startswith("rejected"):
+                cell = f"{family}/{kind}"
+                learned, row, raw[cell] = learn_cell(pool, family, kind, configs, args.seeds,
+                                                     cell in args.reject.split(","))
+                rows.append(row)
+                if learned:
                     result[family][kind] = learned
                 # written after each cell, so a run stopped early keeps what it learned
                 write(args, result, rows, raw, time.time() - started)
     log(f"wrote {args.out}")
-
-
-def _rejected(args: Any, cell: str, row: list[Any]) -> list[Any]:
-    """The report row, its last column saying so where --reject keeps a learned list out."""
-    if row[-1] != "hand-written" and cell in args.reject.split(","):
-        return row[:-1] + [f"rejected end to end ({row[-1]})"]
-    return row
 
 
 def reuse(args: Any) -> None:
@@ -384,10 +382,11 @@ def reuse(args: Any) -> None:
                              "again without --reuse")
         seconds = np.array(data["seconds"], dtype=float)
         chosen, row = _cell_row(family, kind, losses, seconds,
-                                len(FAMILIES[family].portfolio(ptype)))
+                                len(FAMILIES[family].portfolio(ptype)),
+                                cell in args.reject.split(","))
         data["chosen"] = chosen
-        rows.append(_rejected(args, cell, row))
-        if chosen and not rows[-1][-1].startswith("rejected"):
+        rows.append(row)
+        if chosen:
             result.setdefault(family, {})[kind] = [data["configs"][c] for c in chosen]
     tables = sorted({t for data in raw.values() for t in data["tables"]})
     write(args, result, rows, raw, earlier.get("seconds", 0.0), tables,
