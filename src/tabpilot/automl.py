@@ -8,11 +8,12 @@ from typing import Any
 
 import pandas as pd
 
+from tabpilot import names
 from tabpilot.artifacts import Model
 from tabpilot.artifacts import load as load_dir
 from tabpilot.artifacts.package import is_model_directory
 from tabpilot.config import JobRequest, workspace_path
-from tabpilot.errors import NotFoundError
+from tabpilot.errors import ConfigError, NotFoundError, shown
 from tabpilot.jobs import JobRunner, Progress, candidates_view, describe_job, leaderboard
 from tabpilot.store import Store
 
@@ -35,19 +36,35 @@ class AutoML:
         return self._store
 
     def fit(self, data: str | Path | pd.DataFrame) -> AutoML:
-        runner = JobRunner(self.request, self.workspace, self.store,
+        # the runner creates the store once the data passed its checks, not before
+        runner = JobRunner(self.request, self.workspace, self._store,
                            on_progress=self.on_progress)
         self.name = runner.name
         runner.run(data)
+        self._store = runner.store
         return self
 
     @classmethod
     def attach(cls, name: str, workspace: str | Path | None = None) -> AutoML:
         """The handle of an existing job."""
-        store = Store.for_workspace(workspace_path(workspace))
-        job = store.get_job(name)
+        store = Store.for_workspace(workspace_path(workspace), create=False)
+        job = store.get_job(names.check(name, "job"))
         self = cls(job.request["target"], workspace=workspace)
         self.name, self._store = name, store
+        return self
+
+    @classmethod
+    def resume(cls, name: str, workspace: str | Path | None = None, *,
+               time_limit: float | None = None, data: str | Path | pd.DataFrame | None = None,
+               on_progress: Callable[[Progress], None] | None = None) -> AutoML:
+        """Continue a Stopped or Failed job from its finished candidates, for `time_limit`
+        seconds (default: the time it had left, or its whole limit again when under a
+        quarter was left); `data`, the training table when the recorded one is gone.
+        A running or completed job is refused (JobStateError)."""
+        from tabpilot.jobs.resume import resume
+
+        self = cls.attach(name, workspace)
+        resume(self.workspace, name, time_limit, data, self.store, on_progress)
         return self
 
     def _job(self) -> str:
@@ -80,7 +97,15 @@ def model_directory(job_or_path: str | Path, candidate: str | None = None,
     path = Path(job_or_path)
     if is_model_directory(path):
         return path.resolve()
-    store = store or Store.for_workspace(workspace_path(workspace))
+    if not names.is_valid(str(job_or_path), "job"):  # the name becomes a path: check it
+        if path.is_dir():  # `..`, `models/`: meant as a model's folder; say what it lacks
+            raise NotFoundError(f"{shown(str(path))} is a folder without a packaged model "
+                                "(no manifest.json); give a model directory or a job name")
+        raise ConfigError(f"{names.problem(str(job_or_path), 'job')} (nor is it a model "
+                          "directory)")
+    if candidate is not None:
+        names.check(candidate, "candidate")
+    store = store or Store.for_workspace(workspace_path(workspace), create=False)
     job = store.get_job(str(job_or_path))
     name = candidate or job.best_candidate
     if name is None:

@@ -14,6 +14,7 @@ from rich.console import Console
 from rich.live import Live
 from rich.table import Table
 
+from tabpilot import names
 from tabpilot.errors import TabpilotError
 
 app = typer.Typer(add_completion=False, no_args_is_help=True, pretty_exceptions_enable=False,
@@ -27,11 +28,13 @@ Workspace = Annotated[Path | None, typer.Option(
 JsonFlag = Annotated[bool, typer.Option("--json", help="machine-readable JSON on stdout")]
 
 
-def _store(workspace: Path | None):
+def _store(workspace: Path | None, create: bool = True):
+    """The workspace's store; commands that only look things up pass `create=False`, so
+    that a mistyped name or workspace leaves no empty workspace behind."""
     from tabpilot.config import workspace_path
     from tabpilot.store import Store
 
-    return Store.for_workspace(workspace_path(workspace))
+    return Store.for_workspace(workspace_path(workspace), create=create)
 
 
 def _print_json(data: Any) -> None:
@@ -189,7 +192,7 @@ def list_jobs(workspace: Workspace = None, as_json: JsonFlag = False) -> None:
     """List the jobs in the workspace, newest first."""
     from tabpilot.jobs.views import check_alive
 
-    store = _store(workspace)
+    store = _store(workspace, create=False)
     jobs = [check_alive(store, j) for j in store.list_jobs()]
     rows = [{"AutoMLJobName": j.name, "AutoMLJobStatus": j.status,
              "AutoMLJobSecondaryStatus": j.secondary_status, "ProblemType": j.problem_type,
@@ -212,12 +215,19 @@ def describe(job: str, workspace: Workspace = None, as_json: JsonFlag = False) -
     """Status, best candidate and artifact locations of a job."""
     from tabpilot.jobs import describe_job
 
-    desc = describe_job(_store(workspace), job)
+    desc = describe_job(_store(workspace, create=False), names.check(job, "job"))
+    if desc["AutoMLJobStatus"] == "InProgress":  # an API job may wait for a slot
+        from tabpilot.config import workspace_path
+        from tabpilot.jobs import admission
+
+        ahead = admission.position(workspace_path(workspace), job)
+        if ahead is not None:
+            desc["QueuePosition"] = ahead
     if as_json:
         _print_json(desc)
         return
     for key in ("AutoMLJobName", "AutoMLJobStatus", "AutoMLJobSecondaryStatus",
-                "FailureReason", "CreationTime", "EndTime", "JobDirectory",
+                "QueuePosition", "FailureReason", "CreationTime", "EndTime", "JobDirectory",
                 "LeaderboardLocation", "CandidateCounts", "DataWarnings"):
         if desc.get(key) not in (None, [], {}):
             out.print(f"[bold]{key}[/]: {desc[key]}")
@@ -239,7 +249,7 @@ def candidates(job: str, workspace: Workspace = None, as_json: JsonFlag = False,
     """The leaderboard of a job, best first."""
     from tabpilot.automl import AutoML
 
-    handle = AutoML.attach(job, workspace)
+    handle = AutoML.attach(names.check(job, "job"), workspace)
     if as_json:
         _print_json({"Candidates": handle.candidates()})
         return
@@ -267,6 +277,7 @@ def predict(
     from tabpilot.automl import load_model
     from tabpilot.data import read_table
 
+    # job: a name, or a model directory's path; load_model checks which, and the names
     model = load_model(job, candidate=candidate, workspace=workspace)
     df = read_table(data)
     result = pd.DataFrame({"predicted_label": model.predict(df)})
@@ -290,11 +301,13 @@ def report(job: str, candidate: Annotated[str | None, typer.Option(
     candidate, and execute the DataExploration notebook."""
     from tabpilot.reports.candidate import write_candidate_report
 
-    store = _store(workspace)
-    row = store.get_job(job)
-    names = [candidate] if candidate else [
+    if candidate is not None:
+        names.check(candidate, "candidate")
+    store = _store(workspace, create=False)
+    row = store.get_job(names.check(job, "job"))
+    chosen = [candidate] if candidate else [
         c.name for c in store.list_candidates(job) if c.artifact_dir]
-    written = {n: write_candidate_report(Path(row.job_dir), n, row.metric) for n in names}
+    written = {n: write_candidate_report(Path(row.job_dir), n, row.metric) for n in chosen}
     notebook = None
     if (Path(row.job_dir) / "data_exploration.json").is_file():
         from tabpilot.reports.notebooks import exploration_notebook
@@ -323,7 +336,9 @@ def export(
     retrains it on the job's split and prints its validation score."""
     from tabpilot.reports.definitions import script
 
-    row = _store(workspace).get_job(job)
+    if candidate is not None:
+        names.check(candidate, "candidate")
+    row = _store(workspace, create=False).get_job(names.check(job, "job"))
     text = script(Path(row.job_dir), candidate or row.best_candidate)
     if output is None:
         sys.stdout.write(text)
@@ -336,8 +351,56 @@ def export(
 @app.command()
 def stop(job: str, workspace: Workspace = None) -> None:
     """Ask a running job to stop; it ends as Stopped with its best-so-far model."""
-    row = _store(workspace).request_stop(job)
+    row = _store(workspace, create=False).request_stop(names.check(job, "job"))
     out.print(f"job {job}: {row.status}")
+
+
+@app.command()
+def resume(
+    job: str,
+    time_limit: Annotated[float | None, typer.Option(
+        help="seconds for this run (default: the time the job had left, or its whole limit "
+             "again when under a quarter was left)")] = None,
+    data: Annotated[str | None, typer.Option(
+        help="the training table, when the one the job recorded is gone")] = None,
+    workspace: Workspace = None,
+    as_json: JsonFlag = False,
+    quiet: Annotated[bool, typer.Option("--quiet", "-q", help="no live progress")] = False,
+) -> None:
+    """Continue a Stopped or Failed job: its finished candidates are kept, the search goes
+    on from its trials, then the ensemble, refit and reports run and the job completes."""
+    from tabpilot.automl import AutoML
+
+    view = _ProgressView()
+    name = names.check(job, "job")
+    if quiet or as_json or not err.is_terminal:
+        handle = AutoML.resume(name, workspace, time_limit=time_limit, data=data,
+                               on_progress=view)
+    else:
+        with Live(view, console=err, refresh_per_second=4, transient=False):
+            handle = AutoML.resume(name, workspace, time_limit=time_limit, data=data,
+                                   on_progress=view)
+    desc = handle.describe()
+    if as_json:
+        _print_json(desc)
+    else:
+        _show_result(handle, desc)
+    if desc["AutoMLJobStatus"] == "Failed":
+        raise typer.Exit(1)
+    if desc["AutoMLJobStatus"] == "Stopped":
+        raise typer.Exit(130)
+
+
+MAX_ERROR_CHARS = 1000
+
+
+def _error_line(message: str) -> None:
+    """`error: ...` as one line, however long or multi-line the message: scripts and
+    people read the first line, and a quoted 10 MB header must not flood the terminal."""
+    line = " ".join(part.strip() for part in message.splitlines() if part.strip())
+    if len(line) > MAX_ERROR_CHARS:
+        line = line[:MAX_ERROR_CHARS - 3] + "..."
+    err.print(f"error: {line}", markup=False, highlight=False, soft_wrap=True)
 
 
 from tabpilot import cli_serving  # noqa: E402,F401  (registers the serving commands)
@@ -348,12 +411,19 @@ def main() -> None:
     try:
         code = app(standalone_mode=False)  # typer.Exit(n) comes back as n in this mode
     except TabpilotError as exc:
-        err.print(f"error: {exc}", markup=False, highlight=False, soft_wrap=True)
+        _error_line(str(exc))
         sys.exit(2)
     except typer.Exit as exc:
         sys.exit(exc.exit_code)
     except Exception as exc:
-        # usage errors (typer's own copy of click) show themselves and carry exit code 2
+        # usage errors (typer's own copy of click) carry exit code 2; shown as one line
+        # like every other input error, except a bare `tabpilot`, which shows the help
+        if hasattr(exc, "format_message") and type(exc).__name__ != "NoArgsIsHelpError" \
+                and getattr(exc, "exit_code", None) == 2:
+            ctx = getattr(exc, "ctx", None)
+            where = f" (see `{ctx.command_path} --help`)" if ctx is not None else ""
+            _error_line(exc.format_message() + where)
+            sys.exit(2)
         if hasattr(exc, "show") and isinstance(getattr(exc, "exit_code", None), int):
             exc.show()
             sys.exit(exc.exit_code)

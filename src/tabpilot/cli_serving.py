@@ -9,11 +9,33 @@ from typing import Annotated
 import typer
 from rich.table import Table
 
+from tabpilot import names
 from tabpilot.cli import JsonFlag, Workspace, _print_json, _store, app, err, out
 from tabpilot.errors import TabpilotError
 
 Token = Annotated[str | None, typer.Option(envvar="TABPILOT_TOKEN",
                                            help="API token required on every request")]
+AllowHost = Annotated[list[str] | None, typer.Option(
+    help="a Host name accepted on loopback beside localhost (a proxy's); repeatable")]
+AllowOrigin = Annotated[list[str] | None, typer.Option(
+    help="a browser origin (https://host:port) allowed to call the server; repeatable")]
+MaxInvocationMb = Annotated[float | None, typer.Option(
+    envvar="TABPILOT_MAX_INVOCATION_MB", min=0.001,
+    help="largest /invocations body in MiB, larger get 413 (default 6, SageMaker's)")]
+MaxBodyMb = Annotated[float | None, typer.Option(
+    envvar="TABPILOT_MAX_BODY_MB", min=0.001,
+    help="largest other request body (the SageMaker API) in MiB (default 100)")]
+MaxConcurrency = Annotated[int | None, typer.Option(
+    envvar="TABPILOT_MAX_CONCURRENCY", min=1,
+    help="predictions running at once per endpoint (default 2 x cores)")]
+MaxQueue = Annotated[int | None, typer.Option(
+    envvar="TABPILOT_MAX_QUEUE", min=0,
+    help="requests waiting per endpoint beyond those; more get 503 (default 64)")]
+
+
+def _limits(**given: float | None) -> dict[str, float]:
+    """The limit options given, as ServerSettings fields (the others keep its defaults)."""
+    return {name: value for name, value in given.items() if value is not None}
 
 
 def _model_dir(job_or_dir: str, candidate: str | None, workspace: Path | None) -> str:
@@ -41,12 +63,22 @@ def serve_model(
         envvar="SAGEMAKER_INFERENCE_OUTPUT",
         help="predicted_label,probability,probabilities,labels")] = None,
     token: Token = None,
+    max_invocation_mb: MaxInvocationMb = None,
+    max_body_mb: MaxBodyMb = None,
+    max_concurrency: MaxConcurrency = None,
+    max_queue: MaxQueue = None,
+    allow_host: AllowHost = None,
+    allow_origin: AllowOrigin = None,
 ) -> None:
     """Serve one model with SageMaker's container contract: GET /ping, POST /invocations."""
     from tabpilot.serving.app import ServerSettings, model_app
 
-    ServerSettings(host=host, port=port, token=token).check()
-    application = model_app(model_dir, output_keys, token)
+    settings = ServerSettings(host=host, port=port, token=token, allowed_hosts=allow_host or [],
+                              allowed_origins=allow_origin or [], **_limits(
+        max_invocation_mb=max_invocation_mb, max_body_mb=max_body_mb,
+        max_concurrency=max_concurrency, max_queue=max_queue))
+    settings.check()
+    application = model_app(model_dir, output_keys, token, settings)
     err.print(f"serving {model_dir} on http://{host}:{port}/invocations")
     _uvicorn(application, host, port)
 
@@ -64,25 +96,43 @@ def serve(
     ] = None,
     aws_secret_access_key: Annotated[str | None, typer.Option(
         envvar="TABPILOT_AWS_SECRET_ACCESS_KEY", help="the secret of --aws-access-key-id")] = None,
+    allow_root: Annotated[list[str] | None, typer.Option(
+        help="a folder (or s3://bucket/prefix) the API may read and write, beside the "
+             "workspace and --s3-root; repeatable")] = None,
+    trust_model_root: Annotated[list[str] | None, typer.Option(
+        help="a folder (or s3://bucket/prefix) whose model directories CreateModel may load "
+             "(loading runs their code); the workspace's own are always trusted; repeatable")
+    ] = None,
+    allow_host: AllowHost = None,
+    allow_origin: AllowOrigin = None,
+    max_invocation_mb: MaxInvocationMb = None,
+    max_body_mb: MaxBodyMb = None,
+    max_concurrency: MaxConcurrency = None,
+    max_queue: MaxQueue = None,
     workspace: Workspace = None,
 ) -> None:
     """Serve the endpoints of the workspace and the SageMaker API (boto3 works against it)."""
     from tabpilot.api.app import install
     from tabpilot.config import workspace_path
-    from tabpilot.serving.app import LOOPBACK, ServerSettings, server_app
+    from tabpilot.serving.app import ServerSettings, server_app
 
     if bool(aws_access_key_id) != bool(aws_secret_access_key):
         raise TabpilotError("give both --aws-access-key-id and --aws-secret-access-key, or neither")
     credentials = {aws_access_key_id: aws_secret_access_key} if aws_access_key_id else {}
-    settings = ServerSettings(host=host, port=port, token=token,
-                              workspace=workspace_path(workspace))
-    if not credentials:
-        settings.check()
+    settings = ServerSettings(host=host, port=port, token=token, credentials=credentials,
+                              allowed_hosts=allow_host or [], allowed_origins=allow_origin or [],
+                              workspace=workspace_path(workspace), **_limits(
+                                  max_invocation_mb=max_invocation_mb, max_body_mb=max_body_mb,
+                                  max_concurrency=max_concurrency, max_queue=max_queue))
+    settings.check()
     if s3_root is not None and not s3_root.is_dir():
         raise TabpilotError(f"--s3-root {s3_root} is not a folder; create it or give another")
+    for root in [*(allow_root or []), *(trust_model_root or [])]:
+        if "://" not in root and not Path(root).is_dir():
+            raise TabpilotError(f"root {root} is not a folder; create it or give another")
     application = server_app(settings)
     install(application, settings.workspace, s3_root, credentials, token,
-            loopback=host in LOOPBACK)
+            allow_roots=allow_root, trust_model_roots=trust_model_root)
     err.print(f"serving the endpoints of {settings.workspace} and the SageMaker API on "
               f"http://{host}:{port}")
     _uvicorn(application, host, port)
@@ -101,6 +151,9 @@ def deploy(
     from tabpilot.artifacts import verify
     from tabpilot.serving.codec import INFERENCE_KEYS
 
+    names.check(endpoint, "endpoint")
+    if candidate is not None:  # checked before the model loads (_model_dir checks the job)
+        names.check(candidate, "candidate")
     if not 0 <= capture_percent <= 100:
         raise TabpilotError(f"capture percent must be between 0 and 100, got {capture_percent}")
     for key in (output_keys or "").split(","):
@@ -137,7 +190,7 @@ def endpoints(workspace: Workspace = None, as_json: JsonFlag = False) -> None:
 @app.command()
 def undeploy(name: str, workspace: Workspace = None) -> None:
     """Delete an endpoint; running servers stop serving it within a second."""
-    _store(workspace).delete_endpoint(name)
+    _store(workspace, create=False).delete_endpoint(names.check(name, "endpoint"))
     out.print(f"endpoint {name} deleted")
 
 
@@ -161,6 +214,8 @@ def transform(
     from tabpilot.serving.batch import TransformSettings
     from tabpilot.serving.batch import transform as run_transform
 
+    if candidate is not None:  # checked before the model loads (_model_dir checks the job)
+        names.check(candidate, "candidate")
     if chunk_rows < 1:
         raise TabpilotError(f"chunk rows must be at least 1, got {chunk_rows}")
     if accept not in ("text/csv", "application/jsonlines"):

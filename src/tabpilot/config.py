@@ -4,18 +4,18 @@ from __future__ import annotations
 
 import math
 import os
-import re
 from pathlib import Path
 from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
+from tabpilot import names
 from tabpilot.errors import ConfigError
 from tabpilot.metrics import check_metric_name
 from tabpilot.tasks import ProblemType
 
 DEFAULT_WORKSPACE = "./tabpilot-workspace"
-_JOB_NAME = re.compile(r"^[A-Za-z0-9](-*[A-Za-z0-9]){0,31}$")  # Autopilot's AutoMLJobName rule
+MAX_TIME_LIMIT = 2**31 - 1  # seconds
 
 
 def workspace_path(workspace: str | Path | None) -> Path:
@@ -63,6 +63,11 @@ class JobRequest(BaseModel):
         if not v > 0:
             raise ValueError(f"time limit must be more than 0 seconds, got {v:g}; "
                              "pass e.g. --time-limit 120")
+        # SageMaker's MaxAutoMLJobRuntimeInSeconds is a 32-bit integer; past it (or inf)
+        # deadlines turn into inf - inf = nan inside the job
+        if v > MAX_TIME_LIMIT:
+            raise ValueError(f"time limit must be at most {MAX_TIME_LIMIT:,} seconds "
+                             f"(68 years), got {v:g}; pass e.g. --time-limit 3600")
         return v
 
     @field_validator("max_latency_ms")
@@ -97,9 +102,8 @@ class JobRequest(BaseModel):
     @field_validator("name")
     @classmethod
     def _name(cls, v: str | None) -> str | None:
-        if v is not None and not _JOB_NAME.match(v):
-            raise ValueError(f"job name {v!r} is invalid; use 1-32 letters, digits and "
-                             "hyphens, starting and ending with a letter or digit")
+        if v is not None and not names.is_valid(v, "job"):
+            raise ValueError(names.problem(v, "job"))
         return v
 
     @field_validator("metric")

@@ -3,6 +3,16 @@
 from __future__ import annotations
 
 
+def shown(value: object, limit: int = 100) -> str:
+    """`value` as a message shows it: the plain value's repr, so a numpy scalar reads
+    `0`, not `np.int64(0)`; cut to `limit` characters, so that a 10 MB column name or
+    cell still leaves a one-line message a person can read."""
+    if type(value).__module__ == "numpy" and getattr(value, "ndim", None) == 0:
+        value = value.item()  # type: ignore[attr-defined]
+    text = repr(value)
+    return text if len(text) <= limit else f"{text[:limit - 3]}..."
+
+
 class TabpilotError(Exception):
     """An error caused by the user's input or request, shown as one line (CLI exit code 2)."""
 
@@ -42,3 +52,7 @@ class MissingDependencyError(TabpilotError):
         super().__init__(
             f"{module} is not installed; install it with: pip install 'tabpilot[{extra}]'"
         )
+
+
+class JobStateError(TabpilotError):
+    """The job is not in a state that allows what was asked (resume a running job...)."""

@@ -7,7 +7,7 @@ from enum import StrEnum
 import numpy as np
 import pandas as pd
 
-from tabpilot.errors import TargetError
+from tabpilot.errors import TargetError, shown
 
 MAX_CLASSES_FOR_INTEGER_TARGET = 20
 
@@ -55,7 +55,7 @@ def infer_problem_type(target: pd.Series) -> ProblemType:
     if n_unique < 2:
         only = target.iloc[0] if len(target) else None
         raise TargetError(
-            f"target {target.name!r} has a single value ({only!r}); "
+            f"target {target.name!r} has a single value ({shown(only)}); "
             "a model needs at least two classes or varying numbers to learn from"
         )
     if n_unique == 2:

@@ -73,7 +73,7 @@ def test_missing_model_and_endpoint_errors(api) -> None:
     with pytest.raises(ClientError) as exc:
         sm.create_model(ModelName="m1", PrimaryContainer={
             "Image": "x", "ModelDataUrl": "s3://bucket/input/"})
-    assert code(exc) == "ValidationException" and "tabpilot model" in str(exc.value)
+    assert code(exc) == "ValidationException" and "trusted model root" in str(exc.value)
     with pytest.raises(ClientError) as exc:
         sm.describe_transform_job(TransformJobName="ghost")
     assert code(exc) == "ResourceNotFound"
@@ -180,3 +180,5 @@ def test_v1_create_and_describe(api) -> None:
             "Completed", "Stopped", "Failed"):
         assert time.time() < deadline
         time.sleep(0.5)
+    # stopped right after its creation: the job ends Stopped, not in any final status
+    assert sm.describe_auto_ml_job(AutoMLJobName="vone")["AutoMLJobStatus"] == "Stopped"

@@ -1,11 +1,12 @@
 """Latency-aware selection: --max-latency-ms, the accuracy-latency Pareto front, refit-full.
 
-The jobs use a random forest (accurate on an XOR target, ~40 ms per row as a 5-fold bag,
-~8 ms as one forest) and a linear model (~0.6 ms per row, near chance on XOR), both on the
-Python path (TABPILOT_COMPILED=0: compiled, the forest would answer faster than the linear
-model and nothing would need choosing). The bounds
-are set from the latencies the unbounded job measured, at the geometric middle of the two
-latencies they separate, so a machine busier or quieter by up to 2x changes nothing.
+The jobs use a random forest (accurate on an XOR target) and a linear model (near chance
+on XOR), both on the Python path (TABPILOT_COMPILED=0). The latencies they record are
+injected, per fitted model, in place of the measured ones: ~8 ms per row for one forest
+(~40 ms as a 5-fold bag) and ~0.6 ms for the linear bag, as measured on a quiet machine.
+Measured ones moved with the machine's load between the jobs, and so did what was chosen.
+The bounds are set from the latencies the unbounded job recorded, at the geometric middle
+of the two latencies they separate.
 """
 
 from __future__ import annotations
@@ -21,10 +22,27 @@ import pandas as pd
 import pytest
 
 from tabpilot import AutoML
+from tabpilot.execution import LocalProcessExecutor
 from tabpilot.jobs.selection import REFIT_FULL, choose, fast_choice, pareto_front
 
 ALGORITHMS = ["random_forest", "linear"]
 FOLDS = 5  # the k-fold of a 400-row table: a bag answers about 5 times slower than one model
+MS_PER_MODEL = {"random_forest": 8.0, "linear": 0.12}  # the injected latency of one model
+
+
+def _injected_latency(poll):
+    """The executor's poll, each completed trial's latency replaced by MS_PER_MODEL times
+    the models it fitted (5 for a bag, 1 for a refit on every row)."""
+
+    def poll_with_injected_latency(self, timeout: float):
+        results = poll(self, timeout)
+        for r in results:
+            if r.status == "Completed":
+                family = r.candidate.split("-")[0]  # random_forest-000, random_forest-000-full
+                r.latency_ms_p50 = MS_PER_MODEL[family] * r.details["estimators"]
+        return results
+
+    return poll_with_injected_latency
 
 
 @pytest.fixture(scope="module")
@@ -37,10 +55,12 @@ def xor_frame() -> pd.DataFrame:
 
 
 def _job(frame: pd.DataFrame, ws: Path, name: str, bound: float | None) -> AutoML:
-    # no stack: these tests choose between the two single candidates (a stack of them
-    # scores higher than both and would be the unbounded job's best)
+    # no stack, no ensemble: these tests choose between the two single candidates (a stack
+    # of them scores higher than both and would be the unbounded job's best; an ensemble's
+    # latency would be measured, not injected)
     job = AutoML(target="y", time_limit=30, max_candidates=2, algorithms=ALGORITHMS,
-                 n_workers=2, name=name, workspace=ws, max_latency_ms=bound, stacking="off")
+                 n_workers=2, name=name, workspace=ws, max_latency_ms=bound, stacking="off",
+                 ensemble=False)
     return job.fit(frame)
 
 
@@ -58,6 +78,7 @@ def jobs(tmp_path_factory, xor_frame) -> dict[str, AutoML]:
     ws = tmp_path_factory.mktemp("latency-ws")
     with pytest.MonkeyPatch.context() as mp:
         mp.setenv("TABPILOT_COMPILED", "0")
+        mp.setattr(LocalProcessExecutor, "poll", _injected_latency(LocalProcessExecutor.poll))
         free = _job(xor_frame, ws, "free", None)
         bound = bounds(free)
         return {"free": free,
@@ -212,7 +233,8 @@ def test_cli_run_with_max_latency_ms(tmp_path: Path, xor_frame) -> None:
     ws = tmp_path / "ws"
     base = [sys.executable, "-m", "tabpilot.cli"]
     proc = subprocess.run(
-        [*base, "run", str(data), "--target", "y", "--time-limit", "30",
+        # 45 s, though two candidates end it sooner: with 30 a loaded machine timed both out
+        [*base, "run", str(data), "--target", "y", "--time-limit", "45",
          "--max-candidates", "2", "--algorithms", ",".join(ALGORITHMS), "--workers", "2",
          "--name", "cli-bound", "--max-latency-ms", "2.5",
          "--workspace", str(ws), "--json"], capture_output=True, text=True, timeout=120)

@@ -77,6 +77,7 @@ def test_every_shipped_configuration_is_in_the_space_and_trains(family_name: str
     shipped = learned_portfolio._learned().get(family_name, {})
     for ptype in (ProblemType.BINARY, ProblemType.MULTICLASS, ProblemType.REGRESSION):
         configs = learned_portfolio.portfolio(family, ptype)
+        assert configs, ptype  # the loops below check nothing otherwise
         if shipped.get(learned_portfolio.task_kind(ptype)):  # the file's list is the one used
             assert configs == shipped[learned_portfolio.task_kind(ptype)]
         for config in configs:

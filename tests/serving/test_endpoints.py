@@ -6,12 +6,11 @@ import json
 import subprocess
 import sys
 import threading
-import time
 from pathlib import Path
 
 import httpx
 import pytest
-from servinglib import churn_table
+from servinglib import churn_table, wait_until
 
 from tabpilot.artifacts import load
 from tabpilot.errors import TabpilotError
@@ -29,14 +28,6 @@ def _labels(response: httpx.Response) -> list[str]:
 
 def _settings(ws: Path, **kw) -> ServerSettings:
     return ServerSettings(workspace=ws, poll_seconds=0.2, **kw)
-
-
-def _wait(predicate, seconds: float = 10.0) -> None:
-    deadline = time.time() + seconds
-    while not predicate():
-        if time.time() > deadline:
-            raise AssertionError("condition not reached in time")
-        time.sleep(0.05)
 
 
 def _cli(*args: str) -> subprocess.CompletedProcess:
@@ -87,11 +78,11 @@ def test_redeploy_swaps_atomically_under_concurrent_requests(tmp_path: Path, mod
     threads = [threading.Thread(target=client) for _ in range(8)]
     for t in threads:
         t.start()
-    _wait(lambda: len(statuses) > 40)
+    wait_until(lambda: len(statuses) > 40)
     store.put_endpoint("live", str(models["binary_b"]))
-    _wait(lambda: answers and answers[-1] == expected_b)
+    wait_until(lambda: answers and answers[-1] == expected_b)
     n_after = len(statuses)
-    _wait(lambda: len(statuses) > n_after + 40)
+    wait_until(lambda: len(statuses) > n_after + 40)
     stop.set()
     for t in threads:
         t.join()
@@ -107,7 +98,7 @@ def test_undeploy_stops_serving(tmp_path: Path, models, serve_app) -> None:
     url = f"{server.url}/endpoints/gone/invocations"
     assert httpx.post(url, content=BODY, headers=CSV).status_code == 200
     assert _cli("undeploy", "gone", "-w", str(tmp_path)).returncode == 0
-    _wait(lambda: httpx.post(url, content=BODY, headers=CSV).status_code == 404)
+    wait_until(lambda: httpx.post(url, content=BODY, headers=CSV).status_code == 404)
 
 
 def test_a_restarted_server_brings_its_endpoints_back(tmp_path: Path, models,

@@ -3,9 +3,9 @@
     POST /   X-Amz-Target: SageMaker.<Operation>, application/x-amz-json-1.1  (awsJson 1.1)
 
 and sagemaker-runtime's InvokeEndpoint at POST /endpoints/{name}/invocations, which the
-endpoint server already answers. `install(app, ...)` adds both the route and the check of
-AWS signatures: with credentials configured every SageMaker request must be signed by one
-of them; without, signed-but-unverified requests pass only on loopback with no API token.
+endpoint server already answers. `install(app, ...)` adds the route and gives the server's
+guard (serving/guard.py) the AWS credentials: with credentials or a token configured every
+request must carry a valid signature or the token; with neither, the server is loopback only.
 """
 
 from __future__ import annotations
@@ -23,21 +23,17 @@ from tabpilot.api import hosting, jobs
 from tabpilot.api.context import ApiContext
 from tabpilot.api.locations import Locations
 from tabpilot.api.shapes import ApiError, shape, validate
-from tabpilot.api.sigv4 import is_signed, verify
 from tabpilot.errors import TabpilotError
+from tabpilot.serving.limits import control_plane_error
 from tabpilot.store import Store
 
 log = logging.getLogger("tabpilot.api")
 AMZ_JSON = "application/x-amz-json-1.1"
 OPERATIONS = {**jobs.OPERATIONS, **hosting.OPERATIONS}
-VERIFIED = "tabpilot.verified"  # scope key the token guard honours
 
 
 def aws_error(exc: ApiError) -> JSONResponse:
-    return JSONResponse({"__type": exc.code, "message": exc.message, "Message": exc.message},
-                        status_code=exc.status, media_type=AMZ_JSON,
-                        headers={"x-amzn-RequestId": str(uuid.uuid4()),
-                                 "x-amzn-ErrorType": exc.code})
+    return control_plane_error(exc.code, exc.message, exc.status)
 
 
 def call(ctx: ApiContext, operation: str, params: object) -> dict:
@@ -55,40 +51,18 @@ def call(ctx: ApiContext, operation: str, params: object) -> dict:
 
 def install(app: FastAPI, workspace: Path, s3_root: str | Path | None = None,
             credentials: dict[str, str] | None = None, token: str | None = None,
-            loopback: bool = True) -> ApiContext:
+            allow_roots: list[str] | None = None, trust_model_roots: list[str] | None = None
+            ) -> ApiContext:
+    """Add the control plane to a `server_app`; its guard (serving/guard.py) then also
+    accepts requests signed with `credentials` (SigV4), on every route."""
     registry = getattr(app.state, "registry", None)
-    ctx = ApiContext(Store.for_workspace(workspace), workspace, Locations(s3_root), registry)
-    credentials = credentials or {}
-
-    @app.middleware("http")
-    async def signatures(request: Request, call_next):
-        aws_route = request.method == "POST" and (
-            request.url.path == "/" or request.url.path.endswith("/invocations"))
-        if not aws_route:
-            return await call_next(request)
-        authorization = request.headers.get("authorization")
-        if is_signed(authorization):
-            if credentials:
-                body = await request.body()
-                url = f"{request.url.scheme}://{request.headers.get('host', '')}" \
-                      f"{request.scope.get('raw_path', b'/').decode()}" + \
-                      (f"?{request.url.query}" if request.url.query else "")
-                try:
-                    verify(request.method, url, {k.lower(): v for k, v in request.headers.items()},
-                           body, credentials)
-                except ApiError as exc:
-                    return aws_error(exc)
-                request.scope[VERIFIED] = True
-            elif token or not loopback:
-                return aws_error(ApiError("UnrecognizedClientException", "this server checks an "
-                                 "API token, not AWS signatures; start it with credentials "
-                                 "(--aws-access-key-id, --aws-secret-access-key)", 403))
-            else:
-                request.scope[VERIFIED] = True  # loopback, no token: unverified is accepted
-        elif credentials and request.url.path == "/":
-            return aws_error(ApiError("MissingAuthenticationTokenException",
-                                      "Missing Authentication Token", 403))
-        return await call_next(request)
+    locations = Locations(workspace, s3_root, allow_roots, trust_model_roots)
+    ctx = ApiContext(Store.for_workspace(workspace), workspace, locations, registry)
+    access = getattr(app.state, "access", None)
+    if access is not None:
+        access.credentials.update(credentials or {})
+        if token and not access.token:
+            access.token = token
 
     @app.post("/")
     async def control_plane(request: Request) -> Response:

@@ -34,8 +34,7 @@ class ApiContext:
         logs.mkdir(parents=True, exist_ok=True)
         command = [sys.executable, "-m", "tabpilot.api.worker", kind, name,
                    "--workspace", str(self.workspace)]
-        if self.locations.s3_root is not None:
-            command += ["--s3-root", str(self.locations.s3_root)]
+        command += self.locations.worker_args()
         with open(logs / f"{kind}-{name}.log", "ab") as sink:
             process = subprocess.Popen(command, stdout=sink, stderr=subprocess.STDOUT,
                                        stdin=subprocess.DEVNULL, start_new_session=True)

@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from tabpilot.api.context import ApiContext
+from tabpilot.api.locations import join
 from tabpilot.api.paging import in_time_window, page
 from tabpilot.api.shapes import ApiError, validation_error
 from tabpilot.artifacts import verify
@@ -21,6 +22,9 @@ from tabpilot.jobs.views import arn
 from tabpilot.serving.codec import INFERENCE_KEYS
 
 MODEL, CONFIG, ENDPOINT, TRANSFORM = "model", "endpoint-config", "endpoint", "transform-job"
+INPUT_FIELD = "TransformInput.DataSource.S3DataSource.S3Uri"
+OUTPUT_FIELD = "TransformOutput.S3OutputPath"
+CAPTURE_FIELD = "DataCaptureConfig.DestinationS3Uri"
 
 
 def _missing(kind: str, name: str) -> ApiError:
@@ -59,8 +63,9 @@ def create_model(ctx: ApiContext, p: dict[str, Any]) -> dict[str, Any]:
         raise validation_error(f'Cannot create already existing model "{arn(MODEL, name)}".')
     container = _model_container(p)
     url = container["ModelDataUrl"]
+    local = _published_model(ctx, url) or \
+        ctx.locations.fetch_model(url, ctx.workspace / "models" / name)
     try:
-        local = ctx.locations.fetch(url, ctx.workspace / "models" / name)
         verify(local)
     except TabpilotError as exc:
         raise validation_error(f"Could not find a tabpilot model at {url}: {exc}") from None
@@ -70,6 +75,23 @@ def create_model(ctx: ApiContext, p: dict[str, Any]) -> dict[str, Any]:
                                f"{', '.join(INFERENCE_KEYS)}")
     _add(ctx, MODEL, name, {"request": p, "model_dir": str(local), "output_keys": keys})
     return {"ModelArn": arn(MODEL, name)}
+
+
+def _published_model(ctx: ApiContext, url: str) -> Path | None:
+    """The workspace's own copy of a model that a job published under its S3OutputPath (the
+    ModelDataUrl DescribeAutoMLJob gives): the server wrote it, so it is trusted."""
+    from tabpilot.api.jobs import KIND
+
+    wanted = url.rstrip("/")
+    for row in ctx.store.list_resources(KIND):
+        if not row.spec.get("published") or not ctx.store.job_exists(row.name):
+            continue
+        remote = join(row.spec["request"]["OutputDataConfig"]["S3OutputPath"], row.name)
+        if wanted.startswith(remote + "/"):
+            job_dir = Path(ctx.store.get_job(row.name).job_dir)
+            local = job_dir / wanted[len(remote) + 1:]
+            return Path(ctx.locations.model_roots.resolve(str(local), "ModelDataUrl"))
+    return None
 
 
 def describe_model(ctx: ApiContext, p: dict[str, Any]) -> dict[str, Any]:
@@ -91,7 +113,7 @@ def create_endpoint_config(ctx: ApiContext, p: dict[str, Any]) -> dict[str, Any]
             raise validation_error(f"production variant {variant['VariantName']} names no model")
         _get(ctx, MODEL, variant["ModelName"])
     capture = p.get("DataCaptureConfig")
-    if capture and ctx.locations.is_remote(capture["DestinationS3Uri"]):
+    if capture and ctx.locations.is_remote_output(capture["DestinationS3Uri"], CAPTURE_FIELD):
         raise validation_error("DataCaptureConfig.DestinationS3Uri must be local or under "
                                "--s3-root: captured requests are written as they arrive")
     _add(ctx, CONFIG, name, {"request": p})
@@ -121,7 +143,8 @@ def _deploy(ctx: ApiContext, endpoint: str, config_name: str) -> None:
     ctx.store.put_endpoint(
         endpoint, str(model_dir), job=None, candidate=model_dir.parent.name,
         capture_percent=float(capture.get("InitialSamplingPercentage", 0)) if on else 0.0,
-        capture_dir=ctx.locations.resolve(capture["DestinationS3Uri"]) if on else None,
+        capture_dir=ctx.locations.resolve_output(capture["DestinationS3Uri"], CAPTURE_FIELD)
+        if on else None,
         output_keys=model.get("output_keys"))
 
 
@@ -236,10 +259,8 @@ def create_transform_job(ctx: ApiContext, p: dict[str, Any]) -> dict[str, Any]:
     accept = p["TransformOutput"].get("Accept", "text/csv")
     if accept not in ("text/csv", "application/jsonlines"):
         raise validation_error(f"Accept {accept!r}: use text/csv or application/jsonlines")
-    try:
-        ctx.locations.table_files(source["S3Uri"])
-    except TabpilotError as exc:
-        raise validation_error(f"TransformInput: {exc}") from None
+    ctx.locations.table_files(source["S3Uri"], INPUT_FIELD)
+    ctx.locations.resolve_output(p["TransformOutput"]["S3OutputPath"], OUTPUT_FIELD)
     ctx.store.add_resource(TRANSFORM, name, {"request": p}, status="InProgress")
     ctx.launch("transform", name)
     return {"TransformJobArn": arn(TRANSFORM, name)}

@@ -31,6 +31,8 @@ ALGORITHMS = {"xgboost": "xgboost", "lightgbm": "lightgbm", "catboost": "catboos
 PROBLEM_TYPES = {"BinaryClassification": "binary", "MulticlassClassification": "multiclass",
                  "Regression": "regression"}
 MODES = {"AUTO": "auto", "ENSEMBLING": "ensembling", "HYPERPARAMETER_TUNING": "hpo"}
+TRAINING_FIELD = "AutoMLJobInputDataConfig.DataSource.S3DataSource.S3Uri"
+OUTPUT_FIELD = "OutputDataConfig.S3OutputPath"
 TABULAR_METRICS = {"Accuracy", "AUC", "BalancedAccuracy", "F1", "F1macro", "Precision",
                    "PrecisionMacro", "Recall", "RecallMacro", "LogLoss", "MAE", "MSE", "R2",
                    "RMSE"}
@@ -123,9 +125,11 @@ def job_request(ctx: ApiContext, p: dict[str, Any]) -> JobRequest:
         max_candidates=criteria.get("MaxCandidates"),
         per_trial_time_limit=criteria.get("MaxRuntimePerTrainingJobInSeconds"),
         validation_fraction=p.get("DataSplitConfig", {}).get("ValidationFraction"),
-        validation_data=ctx.locations.table_files(validation)[0] if validation else None,
+        validation_data=ctx.locations.table_files(validation, TRAINING_FIELD)[0]
+        if validation else None,
         sample_weight=tabular.get("SampleWeightAttributeName"),
-        feature_types=ctx.locations.resolve(features) if features else None,
+        feature_types=ctx.locations.resolve(
+            features, "TabularJobConfig.FeatureSpecificationS3Uri") if features else None,
         algorithms=algorithms,
     )
     if tabular.get("GenerateCandidateDefinitionsOnly"):
@@ -151,10 +155,8 @@ def _create(ctx: ApiContext, p: dict[str, Any], version: int) -> dict[str, Any]:
     name = p["AutoMLJobName"]
     if ctx.store.job_exists(name):
         raise ApiError("ResourceInUse", f"Job with name {name} already exists.")
-    try:
-        ctx.locations.table_files(channel_uri(p, "training"))
-    except TabpilotError as exc:
-        raise validation_error(f"training data: {exc}") from None
+    ctx.locations.table_files(channel_uri(p, "training"), TRAINING_FIELD)
+    ctx.locations.resolve_output(p["OutputDataConfig"]["S3OutputPath"], OUTPUT_FIELD)
     request = job_request(ctx, p)
     job_dir = ctx.workspace / "jobs" / name
     try:

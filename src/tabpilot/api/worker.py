@@ -18,9 +18,10 @@ import traceback
 from pathlib import Path
 
 from tabpilot.api.context import ApiContext
-from tabpilot.api.hosting import MODEL, TRANSFORM
-from tabpilot.api.jobs import KIND, channel_uri, job_request
+from tabpilot.api.hosting import INPUT_FIELD, MODEL, OUTPUT_FIELD, TRANSFORM
+from tabpilot.api.jobs import KIND, TRAINING_FIELD, channel_uri, job_request
 from tabpilot.api.locations import Locations, join
+from tabpilot.jobs import admission
 from tabpilot.jobs import status as st
 from tabpilot.store import Store
 
@@ -33,15 +34,23 @@ def _reason(exc: BaseException) -> str:
 
 
 def run_job(ctx: ApiContext, name: str) -> None:
+    from tabpilot.jobs.heartbeat import Heartbeat
     from tabpilot.jobs.runner import JobRunner
 
     store = ctx.store
+    # alive from now until this process exits (reading the data can take a while); the
+    # runner beats too while it runs
+    Heartbeat(store, name).start()
     spec = store.get_resource(KIND, name).spec
     p = spec["request"]
     try:
         request = job_request(ctx, p)
-        source = ctx.locations.read(channel_uri(p, "training"), request.na_values)
-        JobRunner(request, ctx.workspace, store, adopt=True).run(source)
+        # the time limit starts once a slot is free, not when the job was submitted
+        with admission.slot(ctx.workspace, name, on_wait=lambda ahead: log.info(
+                "job %s waits for a slot: %d job(s) ahead", name, ahead)):
+            source = ctx.locations.read(channel_uri(p, "training"), request.na_values,
+                                        TRAINING_FIELD)
+            JobRunner(request, ctx.workspace, store, adopt=True).run(source)
     except BaseException as exc:  # the job row tells the API user what went wrong
         log.error("job %s failed: %s", name, traceback.format_exc())
         if store.get_job(name).status in st.ACTIVE:
@@ -69,11 +78,11 @@ def run_job(ctx: ApiContext, name: str) -> None:
 
 def _publish(ctx: ApiContext, name: str, job_dir: Path, output_path: str) -> None:
     dest = join(output_path, name)
-    local = ctx.locations.resolve(dest)
+    local = ctx.locations.resolve_output(dest, "OutputDataConfig.S3OutputPath")
     if "://" not in local and Path(local).resolve() == job_dir.resolve():
         return
     if job_dir.is_dir():
-        ctx.locations.publish(job_dir, dest)
+        ctx.locations.publish(job_dir, dest, "OutputDataConfig.S3OutputPath")
 
 
 def run_transform(ctx: ApiContext, name: str) -> None:
@@ -99,11 +108,12 @@ def run_transform(ctx: ApiContext, name: str) -> None:
             source = _local_input(ctx, p["TransformInput"]["DataSource"]["S3DataSource"]["S3Uri"],
                                   Path(scratch) / "in")
             out_uri = p["TransformOutput"]["S3OutputPath"]
-            remote = ctx.locations.is_remote(out_uri)
-            out = Path(scratch) / "out" if remote else Path(ctx.locations.resolve(out_uri))
+            remote = ctx.locations.is_remote_output(out_uri, OUTPUT_FIELD)
+            out = Path(scratch) / "out" if remote else \
+                Path(ctx.locations.resolve_output(out_uri, OUTPUT_FIELD))
             transform(model, source, out, settings)
             if remote:
-                ctx.locations.publish(out, out_uri)
+                ctx.locations.publish(out, out_uri, OUTPUT_FIELD)
         store.update_resource(TRANSFORM, name, status="Completed", ended=time.time())
     except Exception as exc:
         log.error("transform %s failed: %s", name, traceback.format_exc())
@@ -112,7 +122,7 @@ def run_transform(ctx: ApiContext, name: str) -> None:
 
 
 def _local_input(ctx: ApiContext, uri: str, scratch: Path) -> Path:
-    where = ctx.locations.resolve(uri)
+    where = ctx.locations.resolve(uri, INPUT_FIELD)
     if "://" not in where:
         return Path(where)
     import fsspec
@@ -128,10 +138,13 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("name")
     parser.add_argument("--workspace", required=True)
     parser.add_argument("--s3-root")
+    parser.add_argument("--allow-root", action="append", default=[])
+    parser.add_argument("--trust-model-root", action="append", default=[])
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
     workspace = Path(args.workspace)
-    ctx = ApiContext(Store.for_workspace(workspace), workspace, Locations(args.s3_root))
+    locations = Locations(workspace, args.s3_root, args.allow_root, args.trust_model_root)
+    ctx = ApiContext(Store.for_workspace(workspace), workspace, locations)
     (run_job if args.kind == "job" else run_transform)(ctx, args.name)
 
 

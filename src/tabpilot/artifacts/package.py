@@ -128,13 +128,34 @@ def save(predictor: BasePredictor, metadata: dict[str, Any], directory: str | Pa
 
 
 def verify(directory: str | Path) -> dict[str, Any]:
+    """The manifest of a model directory that matches it completely, else
+    ModelIntegrityError: every file present (members' included) is listed with its sha256,
+    nothing listed is missing, nothing else is there (no stray file, no symlink), and each
+    model directory inside holds its pickle and metadata. Nothing is loaded before this."""
     directory = Path(directory)
     if not is_model_directory(directory):
         raise NotFoundError(f"{directory} is not a tabpilot model directory (no {MANIFEST})")
-    listed = manifest.read(directory)
-    for name, entry in listed["files"].items():  # a composite's: its members' files too
+    try:
+        listed = manifest.read(directory)
+        entries = listed["files"]
+        assert isinstance(entries, dict) and all(isinstance(e["sha256"], str)
+                                                 for e in entries.values())
+    except Exception:
+        raise ModelIntegrityError(f"{directory / MANIFEST} is not a model manifest; "
+                                  "re-export the model") from None
+    present = _present_files(directory)
+    unlisted = sorted(present - set(entries) - {MANIFEST})
+    if unlisted:
+        raise ModelIntegrityError(f"model file {directory / unlisted[0]} is not in {MANIFEST}; "
+                                  "a model directory holds only the files its manifest lists, "
+                                  "remove it or re-export the model")
+    for required in _required(entries):
+        if required not in entries:
+            raise ModelIntegrityError(f"{MANIFEST} of {directory} does not list {required}; "
+                                      "re-export the model")
+    for name, entry in entries.items():  # a composite's: its members' files too
         path = directory / name
-        if not path.is_file():
+        if name not in present:
             raise ModelIntegrityError(f"model file {path} is missing; re-export the model")
         if manifest.sha256(path) != entry["sha256"]:
             raise ModelIntegrityError(
@@ -143,13 +164,32 @@ def verify(directory: str | Path) -> dict[str, Any]:
     return listed
 
 
+def _present_files(directory: Path) -> set[str]:
+    """The relative paths of the files under `directory`; a symlink is refused (it may lead
+    anywhere, and change after the check)."""
+    found = set()
+    for path in directory.rglob("*"):
+        if path.is_symlink():
+            raise ModelIntegrityError(f"{path} is a symbolic link; a model directory holds "
+                                      "plain files only, re-export the model")
+        if path.is_file():
+            found.add(path.relative_to(directory).as_posix())
+    return found
+
+
+def _required(entries: dict[str, Any]) -> list[str]:
+    """The pickle and metadata of the model and of every member model directory listed."""
+    roots = [""] + [name[: -len(MANIFEST)] for name in entries if name.endswith("/" + MANIFEST)]
+    return [root + required for root in roots for required in (PREDICTOR, METADATA)]
+
+
 def load(directory: str | Path) -> Model:
     directory = Path(directory)
     files = verify(directory)["files"]
     predictor, metadata = _read(directory, {})
     reason = (metadata.get("compiled") or {}).get("reason", "no compiled path")
     if compiled.files(files):  # all the single candidates' at once (shared row encoders)
-        reason = compiled.attach(predictor, directory)
+        reason = compiled.attach(predictor, directory, files)
     return Model(predictor, metadata, directory, reason)
 
 

@@ -17,7 +17,7 @@ from tabpilot.data.schema import (
     infer_schema,
     load_feature_specification,
 )
-from tabpilot.errors import ConfigError, DataError, TargetError
+from tabpilot.errors import ConfigError, DataError, TargetError, shown
 from tabpilot.metrics import Metric, resolve_metric
 from tabpilot.tasks import ProblemType, infer_problem_type
 
@@ -48,9 +48,11 @@ def check_target_column(df: pd.DataFrame, target: str) -> None:
     close = difflib.get_close_matches(target, names, n=3, cutoff=0.5)
     lower = [c for c in names if c.lower() == target.lower() and c not in close]
     hints = lower + close
-    hint = f"; did you mean {', '.join(repr(h) for h in hints)}?" if hints else (
-        f"; the columns are: {', '.join(names[:12])}{'...' if len(names) > 12 else ''}")
-    raise TargetError(f"target {target!r} is not a column of the table{hint}")
+    # names cut short: a 10 MB header line must still give a short one-line message
+    listed = ", ".join(n if len(n) <= 40 else f"{n[:37]}..." for n in names[:12])
+    hint = f"; did you mean {', '.join(shown(h) for h in hints)}?" if hints else (
+        f"; the columns are: {listed}{'...' if len(names) > 12 else ''}")
+    raise TargetError(f"target {shown(target)} is not a column of the table{hint}")
 
 
 def read_training_data(source: Any, target: str, na_values: list[str] | None = None,
@@ -83,6 +85,10 @@ def prepare(df: pd.DataFrame, target: str, problem_type: ProblemType | None = No
             feature_types_file: str | None = None) -> Prepared:
     """Check the table and the target, infer the schema and the problem type."""
     check_target_column(df, target)
+    if sample_weight is not None and sample_weight == target:
+        # weighting each row by its own label would leak the label into training
+        raise ConfigError(f"the sample weight column {shown(sample_weight)} is the target; "
+                          "give a separate column of row weights, or leave --sample-weight out")
     notes: list[str] = []
     y_raw = df[target]
     missing = y_raw.isna()
@@ -115,7 +121,7 @@ def prepare(df: pd.DataFrame, target: str, problem_type: ProblemType | None = No
     X = _columns_without(df, drop)
     schema = infer_schema(X, feature_types=types, feature_names=names)
     if not schema.features:
-        raise DataError("no usable feature columns remain (all are constant or id-like); "
+        raise DataError("no usable feature columns remain (all are empty, constant or id-like); "
                         "add informative columns or set their types with --feature-types")
     resolved = resolve_metric(metric, ptype)
     return Prepared(X, y, ptype, resolved, schema, classes, weights, int(missing.sum()), notes)
@@ -140,7 +146,8 @@ def _encode_target(y_raw: pd.Series, ptype: ProblemType, target: str
         if values.isna().any() or pd.api.types.is_bool_dtype(y_raw):
             bad = y_raw[values.isna()].iloc[0] if values.isna().any() else y_raw.iloc[0]
             raise TargetError(f"regression needs a numeric target, but {target!r} holds "
-                              f"{bad!r}; use --problem-type binary or multiclass, or clean it")
+                              f"{shown(bad)}; use --problem-type binary or multiclass, or "
+                              "clean it")
         return values.to_numpy(dtype=np.float64), None
     values = y_raw.to_numpy()
     try:
@@ -148,7 +155,7 @@ def _encode_target(y_raw: pd.Series, ptype: ProblemType, target: str
     except TypeError:  # mixed types (1 and "b"): compare them as text
         classes, codes = np.unique(y_raw.astype(str).to_numpy(), return_inverse=True)
     if len(classes) < 2:
-        raise TargetError(f"target {target!r} has a single class ({classes[0]!r}); "
+        raise TargetError(f"target {target!r} has a single class ({shown(classes[0])}); "
                           "classification needs at least two")
     if ptype is ProblemType.BINARY and len(classes) != 2:
         raise TargetError(f"binary classification needs exactly 2 classes, but {target!r} has "

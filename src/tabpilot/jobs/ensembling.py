@@ -147,6 +147,12 @@ def build(prepared: Prepared, split: Split, ranked: list[tuple[str, Path]], best
 class Ensembling:
     """The job runner's part (a mixin of JobRunner: its store, request and job name)."""
 
+    def _pool(self, job_dir: Path) -> list[tuple[str, Path]]:
+        """The candidates an ensemble selects from, best first: all but ensembles (a
+        resumed job's earlier ensemble is not nested in its new one)."""
+        family = {c.name: c.family for c in self.store.list_candidates(self.name)}
+        return [(n, d) for n, d in self._ranked(job_dir) if family.get(n) != "ensemble"]
+
     def _ensemble_wins(self, prepared: Prepared, split: Split, job_dir: Path,
                        progress: Progress) -> bool:
         if progress.best_value is None or progress.done == self._ensemble_checked_at:
@@ -155,7 +161,7 @@ class Ensembling:
             return False  # an ensemble seldom meets a latency bound: keep the refit's time
         self._ensemble_checked_at = progress.done
         try:
-            return would_win(prepared, split, self._ranked(job_dir), progress.best_value)
+            return would_win(prepared, split, self._pool(job_dir), progress.best_value)
         except Exception:
             log.exception("checking the ensemble failed")
             return False
@@ -165,7 +171,7 @@ class Ensembling:
         """Add a greedy ensemble of the best candidates when it beats them; True if added."""
         if progress.best_value is None or time.time() >= deadline:
             return False
-        ranked = self._ranked(job_dir)
+        ranked = self._pool(job_dir)
         number = 1 + max((c.number for c in self.store.list_candidates(self.name)), default=0)
         name = f"ensemble-{number:03d}"
         try:

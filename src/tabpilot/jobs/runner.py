@@ -13,6 +13,7 @@ import secrets
 import shutil
 import time
 from collections.abc import Callable
+from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -24,11 +25,12 @@ from tabpilot.config import JobRequest
 from tabpilot.data.prepare import Prepared, prepare, read_training_data
 from tabpilot.data.profile import profile
 from tabpilot.data.split import Split, make_split
-from tabpilot.errors import TargetError
+from tabpilot.errors import JobStateError, TargetError
 from tabpilot.execution import Executor, LocalProcessExecutor, TrialContext, TrialResult, TrialTask
-from tabpilot.jobs import reporting, selection, shares, stacking
+from tabpilot.jobs import admission, reporting, selection, shares, stacking
 from tabpilot.jobs import status as st
 from tabpilot.jobs.ensembling import Ensembling
+from tabpilot.jobs.heartbeat import Heartbeat
 from tabpilot.jobs.interrupt import Interrupt
 from tabpilot.jobs.refits import Refits
 from tabpilot.jobs.shares import finalisation_margin
@@ -38,7 +40,7 @@ from tabpilot.models import FAMILIES
 from tabpilot.reports import definitions
 from tabpilot.reports.candidate import save_validation_data
 from tabpilot.reports.notebooks import exploration_notebook
-from tabpilot.search import PortfolioThenTPE, Proposal
+from tabpilot.search import Finished, PortfolioThenTPE, Proposal
 from tabpilot.store import Store
 
 log = logging.getLogger("tabpilot.jobs")
@@ -46,6 +48,17 @@ log = logging.getLogger("tabpilot.jobs")
 INTERRUPTED = "stopped by the user (interrupt)"
 STOP_POLL_SECONDS = 0.5
 MIN_TRIAL_SECONDS = 2.0
+# tests only: "PHASE:SECONDS" pauses the job before that phase (see _test_pause)
+TEST_PAUSE = "TABPILOT_TEST_PAUSE_BEFORE"
+
+
+@dataclass
+class Previous:
+    """What a resumed job keeps from its earlier runs (jobs/resume.py reads it)."""
+
+    history: list[Finished]  # the search's finished trials, to tell a fresh search
+    next_number: int  # the first candidate number free
+    results: dict[str, TrialResult]  # completed level-1 candidates, as trial results
 
 
 @dataclass
@@ -88,23 +101,35 @@ class JobRunner(Refits, Stacking, Ensembling):
     def __init__(self, request: JobRequest, workspace: Path, store: Store | None = None,
                  executor: Executor | None = None,
                  on_progress: Callable[[Progress], None] | None = None,
-                 adopt: bool = False) -> None:
+                 adopt: bool = False, previous: Previous | None = None) -> None:
         """`adopt`: the job's row exists already (created by the HTTP API when it accepted
-        the request); this runner takes it over instead of creating it."""
+        the request); this runner takes it over instead of creating it. `previous`: the
+        job ended Failed or Stopped and this runner resumes it (jobs/resume.py)."""
         self.request = request
         self.adopt = adopt
+        self.previous = previous
         self.workspace = workspace
-        self.store = store or Store.for_workspace(workspace)
+        self._store = store
         self.n_workers = request.n_workers or max(1, min(os.cpu_count() or 1, 8))
         self.executor = executor or LocalProcessExecutor(self.n_workers)
         self.on_progress = on_progress or (lambda p: None)
         self.name = request.name or new_job_name()
         self.interrupt = Interrupt()  # Ctrl-C while the job runs: a stop request
+        self._heartbeat: Heartbeat | None = None  # started once the job's row exists
+
+    @property
+    def store(self) -> Store:
+        # created once the input is known good: a refused run leaves no workspace behind
+        if self._store is None:
+            self._store = Store.for_workspace(self.workspace)
+        return self._store
 
     # -- validation: everything that can fail on bad input happens before anything is saved
     def _load(self, source: Any) -> tuple[Prepared, int | None, str]:
-        if not self.adopt:
-            self.store.ensure_new_job(self.name)
+        if not self.adopt and self.previous is None:  # looked up without creating the
+            # workspace's database
+            (self._store or Store.for_workspace(self.workspace, create=False)
+             ).ensure_new_job(self.name)
         r = self.request
         uri = "<DataFrame>" if isinstance(source, pd.DataFrame) else str(source)
         df, n_valid = read_training_data(source, r.target, r.na_values, r.validation_data)
@@ -118,8 +143,38 @@ class JobRunner(Refits, Stacking, Ensembling):
         return prepared, n_valid, uri
 
     def run(self, source: Any) -> str:
+        if self.adopt:  # the row exists: alive from now on, while the data loads too
+            self._start_heartbeat()
+        try:
+            return self._run(source)
+        finally:
+            if self._heartbeat is not None:
+                self._heartbeat.stop()
+
+    def _start_heartbeat(self) -> None:
+        if self._heartbeat is None:
+            self._heartbeat = Heartbeat(self.store, self.name).start()
+
+    def _run(self, source: Any) -> str:
         t0 = time.time()
         prepared, n_valid, uri = self._load(source)
+        loaded = time.time() - t0
+        with self._slot():
+            t0 = time.time() - loaded  # reading the data counts; waiting for a slot does not
+            return self._train(source, prepared, n_valid, uri, t0)
+
+    def _slot(self) -> AbstractContextManager[Any]:
+        """One of the workspace's job slots (jobs/admission.py), held while the job trains;
+        an API worker holds its job's slot already (it reads the data inside it)."""
+        if self.adopt:
+            return nullcontext()
+        return admission.slot(self.workspace, self.name, on_wait=lambda ahead: log.warning(
+            "job %s waits for a slot: %d job(s) ahead of it and %d running "
+            "(TABPILOT_MAX_CONCURRENT_JOBS)", self.name, ahead,
+            admission.max_concurrent_jobs()))
+
+    def _train(self, source: Any, prepared: Prepared, n_valid: int | None, uri: str,
+               t0: float) -> str:
         job_dir = self.workspace / "jobs" / self.name
         self._create(prepared, uri, job_dir, source)
         try:
@@ -148,12 +203,18 @@ class JobRunner(Refits, Stacking, Ensembling):
                       metric=prepared.metric.name, mode=self.mode,
                       request=r.model_dump(mode="json"),
                       job_dir=str(job_dir), pid=os.getpid())
-        if self.adopt:
+        if self.previous is not None:
+            del fields["status"]
+            if not self.store.reopen_job(self.name, **fields):
+                raise JobStateError(f"job {self.name!r} is {self.store.get_job(self.name).status}"
+                                    " now (resumed by another process?); it was not resumed")
+        elif self.adopt:
             if self.store.get_job(self.name).status == st.STOPPING:
                 del fields["status"]  # a stop asked for while the data loaded still holds
             self.store.update_job(self.name, **fields)
         else:
-            self.store.create_job(name=self.name, **fields)
+            self.store.create_job(name=self.name, heartbeat=time.time(), **fields)
+        self._start_heartbeat()
         try:
             job_dir.mkdir(parents=True, exist_ok=True)
             (job_dir / "job.json").write_text(json.dumps({
@@ -175,9 +236,10 @@ class JobRunner(Refits, Stacking, Ensembling):
                 },
             }, indent=2, default=str))
         except BaseException:
-            if not self.adopt:  # an adopted row is kept: its creator marks it Failed
-                self.store.delete_job(self.name)
-            shutil.rmtree(job_dir, ignore_errors=True)
+            if not self.adopt and self.previous is None:  # an adopted row is kept: its
+                self.store.delete_job(self.name)  # creator marks it Failed; a resumed one too
+            if self.previous is None:  # a resumed job's folder holds its candidates
+                shutil.rmtree(job_dir, ignore_errors=True)
             raise
         try:  # analysis informs; it must never cost the user their job
             analysis = profile(prepared.X, prepared.y, prepared.schema, prepared.problem_type,
@@ -264,8 +326,10 @@ class JobRunner(Refits, Stacking, Ensembling):
             problem_type=prepared.problem_type, metric=prepared.metric,
             classes=prepared.classes, job_name=self.name, target=r.target,
             weights=prepared.weights, n_threads=n_threads, seed=r.seed))
+        previous = self.previous or Previous([], 0, {})
         strategy = PortfolioThenTPE(r.algorithms, prepared.metric, prepared.problem_type,
-                                    len(prepared.y), r.seed)
+                                    len(prepared.y), r.seed, history=previous.history,
+                                    first_number=previous.next_number)
         limit = r.time_limit
         deadline = t0 + limit - reporting.report_seconds(limit)  # the reports' share comes after
         margin = finalisation_margin(limit)
@@ -276,13 +340,15 @@ class JobRunner(Refits, Stacking, Ensembling):
         kill_at = t0 + limit * 1.05
         self.store.update_job(self.name, secondary_status=st.MODEL_TUNING)
         proposals: dict[str, Proposal] = {}
-        self._results: dict[str, TrialResult] = {}
+        self._results: dict[str, TrialResult] = dict(previous.results)
         self._ensemble_checked_at = -1
         progress = Progress(self.name, st.IN_PROGRESS, st.MODEL_TUNING, 0.0, limit,
                             metric=prepared.metric.name)
+        if self.previous is not None:
+            self._progress_so_far(progress)
         refit = split.kind == "holdout"
         collapse = split.is_cv and r.max_latency_ms is not None  # a too-slow bag: refit-full
-        submitted, last_stop_check = 0, 0.0
+        submitted, last_stop_check = len(previous.history), 0.0
         while True:
             now = time.time()
             if now - last_stop_check >= STOP_POLL_SECONDS:
@@ -327,6 +393,7 @@ class JobRunner(Refits, Stacking, Ensembling):
             if time.time() >= kill_at:
                 return st.COMPLETED, st.MAX_RUNTIME, None
         secondary = st.MAX_CANDIDATES if out_of_candidates else st.MAX_RUNTIME
+        _test_pause("ensemble", job_dir, self._stop_requested)
         # the stack leaves the ensemble half its share; the ensemble (whose pool holds the
         # stack) may use the finalisation margin: finalising takes well under a second
         stacked = stack and self._stack(prepared, split, job_dir, progress,
@@ -344,6 +411,16 @@ class JobRunner(Refits, Stacking, Ensembling):
                                          kill_at):
             return self._stopped()
         return st.COMPLETED, secondary, None
+
+    def _progress_so_far(self, progress: Progress) -> None:
+        """A resumed job's candidates that completed before: counted, and the best kept."""
+        board = leaderboard(self.store, self.name)
+        progress.done = len(board)
+        best, _ = selection.choose(board, self.request.max_latency_ms)
+        if best is not None:
+            progress.best_candidate = best
+            progress.best_value = float(board.loc[board["candidate"] == best,
+                                                  "objective"].iloc[0])
 
     def _level2_shares(self, limit: float, ensemble: bool, stack: bool, n_valid: int,
                        n_classes: int) -> tuple[float, float]:
@@ -413,12 +490,34 @@ class JobRunner(Refits, Stacking, Ensembling):
     # -- the end ------------------------------------------------------------------------
     def _finalize(self, job_dir: Path, status: str, secondary: str, reason: str | None,
                   t0: float) -> None:
-        cut = [n for n in self.executor.shutdown()
-               if self.store.get_candidate(self.name, n).status == st.CANDIDATE_IN_PROGRESS]
-        for name in cut:
-            self.store.update_candidate(self.name, name, status=st.CANDIDATE_STOPPED,
-                                        failure_reason="stopped when the job ended",
-                                        ended=time.time())
+        """The job's one way out: whatever it ended with, its row ends with that status,
+        and (in the same store update) no candidate of it stays InProgress."""
+        # kills whatever trial still runs (none after a first shutdown); their candidates
+        # are closed by the status update below, whichever way the job got here
+        self.executor.shutdown()
+        best = note = None
+        try:
+            status, secondary, reason, best, note = self._wrap_up(job_dir, status, secondary,
+                                                                  reason)
+        except Exception as exc:  # the job must still end, and say why
+            log.exception("finalising job %s failed", self.name)
+            best = self.store.get_job(self.name).best_candidate  # as the search left it
+            if status != st.FAILED:
+                status, secondary = st.FAILED, st.FAILED
+                reason = f"finalising the job failed: {type(exc).__name__}: {exc}"
+        stats = dict(self.store.get_job(self.name).stats or {},
+                     seconds=round(time.time() - t0, 3), selection_note=note)
+        self.store.update_job(self.name, status=status, secondary_status=secondary,
+                              failure_reason=reason, best_candidate=best, ended=time.time(),
+                              stats=stats)
+        progress = Progress(self.name, status, secondary, time.time() - t0,
+                            self.request.time_limit)
+        self.on_progress(progress)
+
+    def _wrap_up(self, job_dir: Path, status: str, secondary: str, reason: str | None
+                 ) -> tuple[str, str, str | None, str | None, str | None]:
+        """Choose the best, prune, write the leaderboard and definitions: the final outcome
+        (status, secondary status, reason), the best candidate and the selection note."""
         board = leaderboard(self.store, self.name)
         if board.empty and status == st.COMPLETED and not self.request.generate_candidates_only:
             status, secondary = st.FAILED, st.FAILED
@@ -436,14 +535,7 @@ class JobRunner(Refits, Stacking, Ensembling):
             self.store.update_job(self.name, stats=dict(
                 self.store.get_job(self.name).stats, reports=report.summary,
                 partial_failures=[message for _, message in report.failures]))
-        self.store.update_job(self.name, status=status, secondary_status=secondary,
-                              failure_reason=reason, best_candidate=best, ended=time.time(),
-                              stats=dict(self.store.get_job(self.name).stats,
-                                         seconds=round(time.time() - t0, 3),
-                                         selection_note=note))
-        progress = Progress(self.name, status, secondary, time.time() - t0,
-                            self.request.time_limit)
-        self.on_progress(progress)
+        return status, secondary, reason, best, note
 
     def _write_definitions(self, job_dir: Path, board: pd.DataFrame) -> None:
         """CandidateDefinitions.ipynb: every completed candidate as code that reruns it."""
@@ -474,3 +566,17 @@ class JobRunner(Refits, Stacking, Ensembling):
             if row.status != st.CANDIDATE_COMPLETED:
                 shutil.rmtree(Path(self.workspace / "jobs" / self.name / "candidates" / row.name),
                               ignore_errors=True)
+
+
+def _test_pause(phase: str, job_dir: Path, stop_requested: Callable[[], bool]) -> None:
+    """For tests only, and a no-op unless TABPILOT_TEST_PAUSE_BEFORE="PHASE:SECONDS" names
+    this phase: wait up to SECONDS (or until a stop request) before it, leaving the file
+    `.test-paused-PHASE` in the job folder, so that a test can stop or kill the job in a
+    phase that is otherwise too short to hit."""
+    spec = os.environ.get(TEST_PAUSE)
+    if not spec or spec.partition(":")[0] != phase:
+        return
+    (job_dir / f".test-paused-{phase}").touch()
+    end = time.time() + float(spec.partition(":")[2] or 10)
+    while time.time() < end and not stop_requested():
+        time.sleep(0.1)

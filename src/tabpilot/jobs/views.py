@@ -7,17 +7,21 @@ so the CLI, the Python API, the HTTP API and the UI all speak the same names.
 from __future__ import annotations
 
 import datetime as dt
+import logging
+import time
 from pathlib import Path
 from typing import Any
 
 import pandas as pd
-import psutil
 
+from tabpilot.jobs import heartbeat
 from tabpilot.jobs import status as st
 from tabpilot.jobs.selection import fast_choice, pareto_front
 from tabpilot.metrics import METRICS, STANDARD_METRICS
 from tabpilot.store import CandidateRow, JobRow, Store
 from tabpilot.tasks import ProblemType
+
+log = logging.getLogger("tabpilot.jobs")
 
 REGION, ACCOUNT = "local", "000000000000"
 AUTOPILOT_MODES = {"auto": "AUTO", "ensembling": "ENSEMBLING", "hpo": "HYPERPARAMETER_TUNING"}
@@ -70,12 +74,40 @@ def leaderboard(store: Store, job: str) -> pd.DataFrame:
 
 
 def check_alive(store: Store, job: JobRow) -> JobRow:
-    """A job whose process died without finishing is recorded as Failed."""
-    if job.status in st.ACTIVE and job.pid and not psutil.pid_exists(job.pid):
-        store.update_job(job.name, status=st.FAILED, secondary_status=st.FAILED,
-                         failure_reason="the job's process ended unexpectedly")
-        return store.get_job(job.name)
-    return job
+    """A job whose process died without finishing (silent past the heartbeat grace) is
+    recorded as Failed, its unfinished candidates closed and its leaderboard written from
+    the candidates that completed; whichever reader sees it first does that, once."""
+    if job.status not in st.ACTIVE:
+        return job
+    now = time.time()
+    beat_before, start_before = now - heartbeat.grace(), now - heartbeat.start_grace()
+    silent = job.heartbeat < beat_before if job.heartbeat is not None \
+        else job.created < start_before
+    # the row read says silent; the store's conditional update decides, once (a reader of
+    # a live job writes nothing: the job's own writes are not held up)
+    if not silent or not store.fail_silent_job(job.name, beat_before, start_before,
+                                                heartbeat.DEAD_REASON):
+        return job
+    log.warning("job %s: %s; marked Failed", job.name, heartbeat.DEAD_REASON)
+    row = store.get_job(job.name)
+    try:
+        write_leaderboard(store, row)
+    except Exception:  # the job's state is recorded; the file is a convenience
+        log.exception("writing the leaderboard of the dead job %s failed", job.name)
+    return row
+
+
+def write_leaderboard(store: Store, job: JobRow) -> Path | None:
+    """The job's leaderboard.csv from its completed candidates (none: no file)."""
+    board = leaderboard(store, job.name)
+    if board.empty or not job.job_dir:
+        return None
+    path = Path(job.job_dir) / "leaderboard.csv"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.tmp")
+    board.to_csv(tmp, index=False)
+    tmp.replace(path)
+    return path
 
 
 def _report_locations(artifact_dir: str | None) -> dict[str, str]:

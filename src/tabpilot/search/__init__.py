@@ -1,5 +1,5 @@
 """Proposing candidates: the portfolio first, then Bayesian optimisation (ask/tell)."""
 
-from tabpilot.search.strategy import PortfolioThenTPE, Proposal, SearchStrategy
+from tabpilot.search.strategy import Finished, PortfolioThenTPE, Proposal, SearchStrategy
 
-__all__ = ["PortfolioThenTPE", "Proposal", "SearchStrategy"]
+__all__ = ["Finished", "PortfolioThenTPE", "Proposal", "SearchStrategy"]

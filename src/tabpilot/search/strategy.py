@@ -4,6 +4,9 @@
     proposal = strategy.ask()            # None when it has nothing more to propose
     ...                                  # someone runs the trial
     strategy.tell(proposal.number, value)  # value None: the trial failed
+
+A resumed job starts a fresh strategy told its finished trials (`history`): TPE learns
+from them as if it had proposed them, and the portfolio skips the configurations tried.
 """
 
 from __future__ import annotations
@@ -41,6 +44,16 @@ class Proposal:
     train_rows: int | None = None  # train on a subsample of this many rows (None: all)
 
 
+@dataclass
+class Finished:
+    """A trial of an earlier run of the job: its family, parameters and objective (None:
+    it failed)."""
+
+    family: str
+    params: dict[str, Any]
+    value: float | None
+
+
 class SearchStrategy(ABC):
     @abstractmethod
     def ask(self) -> Proposal | None: ...
@@ -53,7 +66,8 @@ class PortfolioThenTPE(SearchStrategy):
     """Each family's portfolio, interleaved by rank, then Optuna TPE over algorithm and params."""
 
     def __init__(self, families: list[str] | None, metric: Metric, problem_type: ProblemType,
-                 n_rows: int, seed: int = 0) -> None:
+                 n_rows: int, seed: int = 0, history: list[Finished] | None = None,
+                 first_number: int = 0) -> None:
         chosen = families or DEFAULT_ORDER
         self.families = [f for f in DEFAULT_ORDER if f in chosen]
         self.n_rows = n_rows
@@ -61,23 +75,56 @@ class PortfolioThenTPE(SearchStrategy):
         sampler = optuna.samplers.TPESampler(seed=seed, n_startup_trials=0, multivariate=False,
                                              constant_liar=True)
         self.study = optuna.create_study(direction=direction, sampler=sampler)
-        self._n_portfolio = 0
-        for config in self._portfolio(problem_type):
-            self.study.enqueue_trial(config)
-            self._n_portfolio += 1
-        self._trials: dict[int, optuna.Trial] = {}
         self._outcomes: dict[str, list[bool]] = {f: [] for f in self.families}
+        tried = self._replay(history or [])
+        # the portfolio's trials are numbered after the replayed ones
+        self._first_portfolio = len(self.study.trials)
+        configs = self._portfolio(problem_type)
+        keep = [i for i, config in enumerate(configs) if not _among(config, tried)]
+        self._leads = [self._leads[i] for i in keep]
+        self._n_portfolio = len(keep)
+        for i in keep:
+            self.study.enqueue_trial(configs[i])
+        self._trials: dict[int, optuna.Trial] = {}
         self._family_of: dict[int, str] = {}
         # large tables: portfolio configurations screened on a subsample, the best promoted
         self.rows = RowBudget(n_rows)
         self.promotions = Promotions(metric.greater_is_better)
         self._screening: dict[int, Proposal] = {}
-        self._next = 0  # proposal numbers: optuna's trial numbers plus promotions
+        self._next = first_number  # proposal numbers: optuna's trial numbers plus promotions
 
     @property
     def n_portfolio(self) -> int:
         """How many proposals come from the portfolio before TPE takes over."""
         return self._n_portfolio
+
+    def _replay(self, history: list[Finished]) -> list[dict[str, Any]]:
+        """Tell the study an earlier run's trials, as if it had proposed them; returns
+        their configurations (to leave out of the portfolio). A trial whose parameters no
+        longer fit the search space is left out (and logged)."""
+        tried = []
+        for done in history:
+            if done.family not in self.families:
+                continue
+            config = {"algorithm": done.family,
+                      **{f"{done.family}.{k}": v for k, v in done.params.items()}}
+            try:
+                fixed = optuna.trial.FixedTrial(config)
+                FAMILIES[done.family].params(fixed, self.n_rows)
+                ok = done.value is not None and done.value == done.value
+                self.study.add_trial(optuna.trial.create_trial(
+                    params={"algorithm": done.family, **fixed.params},
+                    distributions={"algorithm": optuna.distributions.CategoricalDistribution(
+                        self.families), **fixed.distributions},
+                    value=done.value if ok else None,
+                    state=optuna.trial.TrialState.COMPLETE if ok
+                    else optuna.trial.TrialState.FAIL))
+            except (ValueError, KeyError, TypeError) as exc:
+                log.warning("a %s trial of the earlier run is not replayed: %s", done.family, exc)
+                continue
+            self._outcomes[done.family].append(ok)
+            tried.append(_plain(config))
+        return tried
 
     def _banned(self, family: str) -> bool:
         """A family that failed every one of its first trials is not proposed again."""
@@ -115,8 +162,9 @@ class PortfolioThenTPE(SearchStrategy):
             trial = self.study.ask()
             family = trial.suggest_categorical("algorithm", self.families)
         params = FAMILIES[family].params(trial, self.n_rows)
-        source = "portfolio" if trial.number < self._n_portfolio else "tpe"
-        lead = source == "portfolio" and self._leads[trial.number]
+        index = trial.number - self._first_portfolio  # in the portfolio, if in range
+        source = "portfolio" if 0 <= index < self._n_portfolio else "tpe"
+        lead = source == "portfolio" and self._leads[index]
         rows = self.rows.screen(family) if source == "portfolio" and not lead \
             else self.rows.full(family)
         self._trials[self._next] = trial
@@ -147,3 +195,16 @@ class PortfolioThenTPE(SearchStrategy):
             self.study.tell(trial, state=optuna.trial.TrialState.FAIL)
         else:
             self.study.tell(trial, value)
+
+
+def _plain(config: dict[str, Any]) -> dict[str, Any]:
+    """Numbers as floats: a value read back from the store compares equal to the original."""
+    return {k: float(v) if isinstance(v, int | float) and not isinstance(v, bool) else v
+            for k, v in config.items()}
+
+
+def _among(config: dict[str, Any], tried: list[dict[str, Any]]) -> bool:
+    """Whether a portfolio configuration was tried: a trial had all its values (the
+    search fills in the parameters that a configuration leaves out)."""
+    plain = _plain(config)
+    return any(all(k in t and t[k] == v for k, v in plain.items()) for t in tried)

@@ -12,24 +12,39 @@ requests in flight finish on the old model and none fails during a redeploy.
 from __future__ import annotations
 
 import asyncio
-import hmac
 import logging
 import threading
+from collections.abc import Callable
 from contextlib import asynccontextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from fastapi import FastAPI, Request
 from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import JSONResponse, Response
-from pydantic import BaseModel
+from pydantic import BaseModel, Field
 
 from tabpilot.artifacts import Model
 from tabpilot.artifacts import load as load_model_dir
 from tabpilot.errors import TabpilotError
 from tabpilot.serving.capture import CaptureWriter
 from tabpilot.serving.codec import BadRequest, decode, encode, parse_keys, predict_records
+from tabpilot.serving.guard import AccessPolicy, Guard
+from tabpilot.serving.limits import (
+    BODY_MB,
+    INVOCATION_MB,
+    QUEUE,
+    Capped,
+    Full,
+    Lane,
+    default_concurrency,
+    runtime_error,
+)
 from tabpilot.store import Store
+
+if TYPE_CHECKING:
+    from tabpilot.store.metadata import EndpointRow
 
 log = logging.getLogger("tabpilot.serving")
 LOOPBACK = ("127.0.0.1", "localhost", "::1")
@@ -39,14 +54,33 @@ class ServerSettings(BaseModel):
     host: str = "127.0.0.1"
     port: int = 8080
     token: str | None = None
+    credentials: dict[str, str] = {}  # AWS access key id -> secret, for SigV4 requests
+    allowed_hosts: list[str] = []  # Host names accepted on loopback beside loopback's own
+    allowed_origins: list[str] = []  # browser origins accepted beside the server's own
     workspace: Path = Path("./tabpilot-workspace")
     poll_seconds: float = 1.0
     output_keys: str | None = None
+    max_invocation_mb: float = Field(INVOCATION_MB, gt=0)  # per /invocations body
+    max_body_mb: float = Field(BODY_MB, gt=0)  # per body elsewhere (the SageMaker API)
+    max_concurrency: int = Field(default_factory=default_concurrency, ge=1)  # per endpoint
+    max_queue: int = Field(QUEUE, ge=0)  # requests waiting per endpoint beyond those
+
+    def lane(self) -> Lane:
+        return Lane(self.max_concurrency, self.max_queue)
+
+    def app(self, title: str, **kwargs: object) -> Capped:
+        return Capped(title=title, max_invocation_mb=self.max_invocation_mb,
+                      max_body_mb=self.max_body_mb, docs_url=None, redoc_url=None, **kwargs)
 
     def check(self) -> None:
-        if self.host not in LOOPBACK and not self.token:
+        if self.host not in LOOPBACK and not self.token and not self.credentials:
             raise TabpilotError(f"binding to {self.host} exposes the server beyond this machine; "
-                                "set an API token with --token or TABPILOT_TOKEN")
+                                "set an API token with --token or TABPILOT_TOKEN, or AWS "
+                                "credentials with --aws-access-key-id/--aws-secret-access-key")
+
+    def policy(self) -> AccessPolicy:
+        return AccessPolicy(self.token, dict(self.credentials), self.host in LOOPBACK,
+                            tuple(self.allowed_hosts), tuple(self.allowed_origins))
 
 
 @dataclass
@@ -57,6 +91,7 @@ class Live:
     version: int
     output_keys: str | None = None
     capture: CaptureWriter | None = None
+    lane: Lane = field(default_factory=lambda: Lane(default_concurrency()))  # across swaps
 
 
 def invoke(live: Live, body: bytes, content_type: str | None, accept: str | None,
@@ -77,42 +112,34 @@ def invoke(live: Live, body: bytes, content_type: str | None, accept: str | None
 
 
 RUNTIME_ERRORS = {400: "ValidationError", 404: "ValidationError", 413: "ValidationError",
-                  415: "ValidationError", 424: "ModelError", 500: "InternalFailure"}
+                  415: "ValidationError", 424: "ModelError", 500: "InternalFailure",
+                  503: "ServiceUnavailable"}
 
 
-def error_response(message: str, status: int) -> JSONResponse:
+def error_response(message: str, status: int,
+                   headers: dict[str, str] | None = None) -> JSONResponse:
     """A 4xx/5xx naming the problem, with sagemaker-runtime's error type for boto3."""
     kind = RUNTIME_ERRORS.get(status, "ValidationError" if status < 500 else "InternalFailure")
-    return JSONResponse({"error": message, "message": message}, status_code=status,
-                        headers={"x-amzn-ErrorType": kind})
+    return runtime_error(message, status, kind, headers)
 
 
-def _guard(app: FastAPI, token: str | None) -> None:
-    if not token:
-        return
-
-    @app.middleware("http")
-    async def check_token(request: Request, call_next):
-        if request.scope.get("tabpilot.verified"):  # an AWS signature was checked already
-            return await call_next(request)
-        given = request.headers.get("x-tabpilot-token") or \
-            request.headers.get("authorization", "").removeprefix("Bearer ").strip()
-        if not hmac.compare_digest(given.encode(), token.encode()):
-            return JSONResponse({"error": "missing or wrong API token; send "
-                                          "'Authorization: Bearer TOKEN'"}, status_code=401)
-        return await call_next(request)
+def _guard(app: FastAPI, policy: AccessPolicy) -> None:
+    """Check every request against `policy` (serving/guard.py); kept as app.state.access, so
+    that `api.install` can add the SageMaker credentials to the same policy."""
+    app.add_middleware(Guard, policy=policy)
+    app.state.access = policy
 
 
-INLINE_BYTES = 64 * 1024  # smaller bodies are answered on the event loop: no thread hop
-
-
-async def _answer(live: Live, request: Request) -> Response:
-    body = await request.body()
-    args = (live, body, request.headers.get("content-type"), request.headers.get("accept"),
-            _keys_header(request))
-    if len(body) <= INLINE_BYTES:
-        return invoke(*args)
-    return await run_in_threadpool(invoke, *args)
+async def _answer(live: Live, request: Request, what: str) -> Response:
+    """Predict in the endpoint's lane, never on the event loop: a slow model holds up
+    only its own requests."""
+    body = await request.body()  # read before taking a place: a slow upload holds none
+    try:
+        return await live.lane.run(invoke, live, body, request.headers.get("content-type"),
+                                   request.headers.get("accept"), _keys_header(request))
+    except Full as exc:
+        return error_response(f"{what} is busy: {exc}; retry shortly", 503,
+                              {"Retry-After": "1"})
 
 
 def _keys_header(request: Request) -> str | None:
@@ -121,11 +148,12 @@ def _keys_header(request: Request) -> str | None:
 
 
 def model_app(model_dir: str | Path, output_keys: str | None = None,
-              token: str | None = None) -> FastAPI:
-    """One model, SageMaker's container contract."""
-    live = Live(load_model_dir(model_dir), 1, output_keys)
-    app = FastAPI(title="tabpilot model", docs_url=None, redoc_url=None)
-    _guard(app, token)
+              token: str | None = None, settings: ServerSettings | None = None) -> FastAPI:
+    """One model, SageMaker's container contract (`settings` gives the limits only)."""
+    settings = settings or ServerSettings()
+    live = Live(load_model_dir(model_dir), 1, output_keys, lane=settings.lane())
+    app = settings.app("tabpilot model")
+    _guard(app, settings.model_copy(update={"token": token or settings.token}).policy())
 
     @app.get("/ping")
     def ping() -> dict[str, str]:
@@ -133,7 +161,7 @@ def model_app(model_dir: str | Path, output_keys: str | None = None,
 
     @app.post("/invocations")
     async def invocations(request: Request) -> Response:
-        return await _answer(live, request)
+        return await _answer(live, request, "the model")
 
     return app
 
@@ -141,9 +169,11 @@ def model_app(model_dir: str | Path, output_keys: str | None = None,
 class EndpointRegistry:
     """The endpoints of a workspace, loaded and kept in step with the store."""
 
-    def __init__(self, store: Store, capture_root: Path) -> None:
+    def __init__(self, store: Store, capture_root: Path,
+                 lane: Callable[[], Lane] = lambda: Lane(default_concurrency())) -> None:
         self.store = store
         self.capture_root = capture_root
+        self.lane = lane  # a new endpoint's; a redeployed one keeps its own
         self._live: dict[str, Live] = {}
         self.failures: dict[str, tuple[int, str]] = {}  # name -> (version, why it won't load)
         self._lock = threading.Lock()  # one refresh at a time; readers never wait
@@ -173,23 +203,36 @@ class EndpointRegistry:
                 if current is not None and current.version == row.version:
                     continue
                 try:
-                    model = load_model_dir(row.model_dir)  # fully loaded before the swap
-                except TabpilotError as exc:
-                    if self.failures.get(name, (0, ""))[0] != row.version:
-                        log.error("endpoint %s: cannot load %s: %s", name, row.model_dir, exc)
-                    self.failures[name] = (row.version, str(exc))
-                    continue
+                    live = self._load(name, row, current)  # fully loaded before the swap
+                except Exception as exc:  # any: one bad model must not stop the others
+                    self._failed(name, row, exc)
+                    continue  # a redeployed endpoint keeps answering with its last model
                 self.failures.pop(name, None)
-                root = Path(row.capture_dir) if row.capture_dir else self.capture_root
-                capture = CaptureWriter(root, name, row.capture_percent) \
-                    if row.capture_percent > 0 else None
-                self._live[name] = Live(model, row.version, row.output_keys, capture)
+                self._live[name] = live
+
+    def _load(self, name: str, row: EndpointRow, current: Live | None) -> Live:
+        model = load_model_dir(row.model_dir)
+        root = Path(row.capture_dir) if row.capture_dir else self.capture_root
+        capture = CaptureWriter(root, name, row.capture_percent) \
+            if row.capture_percent > 0 else None
+        lane = current.lane if current is not None else self.lane()
+        return Live(model, row.version, row.output_keys, capture, lane)
+
+    def _failed(self, name: str, row: EndpointRow, exc: Exception) -> None:
+        if self.failures.get(name, (0, ""))[0] != row.version:  # once per version
+            if isinstance(exc, TabpilotError):
+                log.error("endpoint %s: cannot load %s: %s", name, row.model_dir, exc)
+            else:  # unexpected: keep the traceback
+                log.error("endpoint %s: cannot load %s", name, row.model_dir, exc_info=exc)
+        reason = str(exc) if isinstance(exc, TabpilotError) else \
+            f"cannot load the model in {row.model_dir}: {type(exc).__name__}: {exc}"
+        self.failures[name] = (row.version, reason)
 
 
 def server_app(settings: ServerSettings) -> FastAPI:
     """Many named endpoints on one port, following the store."""
     store = Store.for_workspace(settings.workspace)
-    registry = EndpointRegistry(store, settings.workspace / "capture")
+    registry = EndpointRegistry(store, settings.workspace / "capture", settings.lane)
 
     @asynccontextmanager
     async def lifespan(app: FastAPI):
@@ -207,8 +250,8 @@ def server_app(settings: ServerSettings) -> FastAPI:
         yield
         task.cancel()
 
-    app = FastAPI(title="tabpilot", lifespan=lifespan, docs_url=None, redoc_url=None)
-    _guard(app, settings.token)
+    app = settings.app("tabpilot", lifespan=lifespan)
+    _guard(app, settings.policy())
     app.state.registry = registry
 
     @app.get("/ping")
@@ -226,6 +269,6 @@ def server_app(settings: ServerSettings) -> FastAPI:
         if live is None:
             return error_response(f"Endpoint {name} not found: `tabpilot endpoints` lists "
                                   "the endpoints", 404)
-        return await _answer(live, request)
+        return await _answer(live, request, f"endpoint {name}")
 
     return app

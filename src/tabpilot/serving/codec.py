@@ -92,12 +92,20 @@ def _blank_to_none(row: list[str]) -> list[Any]:
 
 
 def _from_csv(text: str, header: bool, model: Model) -> pd.DataFrame:
-    rows = list(csv.reader(io.StringIO(text)))
-    rows = [r for r in rows if r]
+    try:  # newline="": a stray \r is a line end, as in csv files, not a reader error
+        rows = [r for r in csv.reader(io.StringIO(text, newline="")) if r]
+    except csv.Error as exc:  # e.g. a field over the csv module's size limit
+        raise BadRequest(f"body is not valid CSV: {exc}") from None
     if header:
         names, rows = rows[0], rows[1:]
         if not rows:
             raise BadRequest("CSV has a header but no rows")
+        if len(set(names)) < len(names):
+            raise BadRequest(f"CSV header names a column twice: {', '.join(names)}")
+        for i, row in enumerate(rows, start=1):
+            if len(row) != len(names):
+                raise BadRequest(f"CSV row {i} has {len(row)} values; the header has "
+                                 f"{len(names)}")
         return _frame([_blank_to_none(r) for r in rows], names, model, "CSV")
     return _positional([_blank_to_none(r) for r in rows], model, "CSV")
 

@@ -2,10 +2,19 @@
 
 SQLite in the workspace by default (WAL, so a `tabpilot stop` or `describe` in another
 terminal reads while a job writes); any SQLAlchemy URL, e.g. postgresql://, at scale.
+
+Paths inside the workspace (a job's folder, a candidate's model, an endpoint's model) are
+stored relative to the workspace root and handed out absolute, so a workspace opened from
+another folder, by another path, or moved whole, still finds its models. Rows written by
+an older tabpilot hold absolute paths; those are handed out as they are.
+
+A job that ends (Completed, Failed, Stopped) closes, in the same transaction, every one of
+its candidates still InProgress: no path of the job's end can leave one running.
 """
 
 from __future__ import annotations
 
+import os
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -19,9 +28,11 @@ from sqlalchemy import (
     Integer,
     String,
     Text,
+    and_,
     create_engine,
     event,
     inspect,
+    or_,
     select,
     text,
     update,
@@ -30,6 +41,11 @@ from sqlalchemy.exc import IntegrityError, OperationalError
 from sqlalchemy.orm import DeclarativeBase, Mapped, Session, mapped_column, sessionmaker
 
 from tabpilot.errors import JobExistsError, NotFoundError, ResourceExistsError
+
+ACTIVE = ("InProgress", "Stopping")
+ENDED = ("Completed", "Failed", "Stopped")
+CANDIDATE_STOPPED_REASON = "stopped when the job ended"
+CANDIDATE_FAILED_REASON = "the job failed before this candidate finished"
 
 
 class Base(DeclarativeBase):
@@ -56,6 +72,8 @@ class JobRow(Base):
     created: Mapped[float] = mapped_column(Float)
     modified: Mapped[float] = mapped_column(Float)
     ended: Mapped[float | None] = mapped_column(Float, nullable=True)
+    # when the job's process last said it was alive (None: no process has started yet)
+    heartbeat: Mapped[float | None] = mapped_column(Float, nullable=True)
 
 
 class CandidateRow(Base):
@@ -133,8 +151,11 @@ class ResourceRow(Base):
 class Store:
     """The metadata store of one workspace (or one database URL)."""
 
-    def __init__(self, url: str) -> None:
+    def __init__(self, url: str, root: Path | None = None) -> None:
+        """`root`: the workspace that stored paths are relative to (for a SQLite file,
+        the folder that holds it unless given)."""
         self.url = url
+        self.root = root.resolve() if root is not None else _sqlite_folder(url)
         self.engine = create_engine(url, future=True)
         if url.startswith("sqlite"):
             event.listen(self.engine, "connect", _sqlite_pragmas)
@@ -142,9 +163,42 @@ class Store:
         self._sessions = sessionmaker(self.engine, expire_on_commit=False)
 
     @classmethod
-    def for_workspace(cls, workspace: Path) -> Store:
+    def for_workspace(cls, workspace: Path, create: bool = True) -> Store:
+        """The workspace's store. Without `create`, a workspace that has no database yet
+        reads as an empty store in memory and is left as it was: looking up a job, or a
+        run refused for bad input, must not leave an empty workspace behind."""
+        if not create and not (workspace / "tabpilot.db").is_file():
+            return cls("sqlite://")
         workspace.mkdir(parents=True, exist_ok=True)
-        return cls(f"sqlite:///{(workspace / 'tabpilot.db').resolve()}")
+        return cls(f"sqlite:///{(workspace / 'tabpilot.db').resolve()}", workspace)
+
+    # -- paths: stored relative to the workspace, handed out absolute ------------------
+    def stored_path(self, path: str | Path | None) -> str | None:
+        """How a path is stored: relative to the workspace root when inside it."""
+        if path is None or self.root is None or "://" in str(path):
+            return None if path is None else str(path)
+        absolute = Path(os.path.abspath(path))
+        for candidate in (absolute, absolute.resolve()):
+            if candidate.is_relative_to(self.root):
+                return candidate.relative_to(self.root).as_posix() or "."
+        return str(absolute)
+
+    def absolute_path(self, stored: str | None) -> str | None:
+        """A stored path as a usable one: relative ones are under the workspace root."""
+        if stored is None or self.root is None or "://" in stored or Path(stored).is_absolute():
+            return stored
+        return str(self.root / stored)
+
+    def _stored_fields(self, fields: dict[str, Any], *names: str) -> dict[str, Any]:
+        return {k: self.stored_path(v) if k in names else v for k, v in fields.items()}
+
+    def _out(self, row: Any) -> Any:
+        """A row read from the database, with its paths absolute (it is detached: setting
+        them writes nothing)."""
+        if row is not None:
+            for attr in _PATHS.get(type(row), ()):
+                setattr(row, attr, self.absolute_path(getattr(row, attr)))
+        return row
 
     @contextmanager
     def session(self) -> Iterator[Session]:
@@ -161,14 +215,17 @@ class Store:
             raise _job_exists(name)
 
     def create_job(self, **fields: Any) -> JobRow:
+        """A new job row. Without a `heartbeat`, no process runs it yet: liveness checks
+        then count from its creation (with the longer grace of a process starting)."""
         now = time.time()
-        row = JobRow(created=now, modified=now, stats={}, **fields)
+        row = JobRow(created=now, modified=now, stats={},
+                     **self._stored_fields(fields, "job_dir"))
         try:
             with self.session() as s:
                 s.add(row)
         except IntegrityError:  # created by another process since ensure_new_job
             raise _job_exists(fields["name"]) from None
-        return row
+        return self._out(row)
 
     def get_job(self, name: str) -> JobRow:
         with self.session() as s:
@@ -176,16 +233,57 @@ class Store:
         if row is None:
             raise NotFoundError(f"no job named {name!r} in this workspace; "
                                 "`tabpilot list` shows the jobs")
-        return row
+        return self._out(row)
 
     def list_jobs(self) -> list[JobRow]:
         with self.session() as s:
-            return list(s.scalars(select(JobRow).order_by(JobRow.created.desc())))
+            rows = list(s.scalars(select(JobRow).order_by(JobRow.created.desc())))
+        return [self._out(r) for r in rows]
 
     def update_job(self, name: str, **fields: Any) -> None:
+        """Update a job; a `status` that ends it (Completed, Failed, Stopped) also closes
+        its candidates still InProgress, as Stopped with the reason why."""
         with self.session() as s:
             s.execute(update(JobRow).where(JobRow.name == name)
-                      .values(modified=time.time(), **fields))
+                      .values(modified=time.time(), **self._stored_fields(fields, "job_dir")))
+            if fields.get("status") in ENDED:
+                _close_candidates(s, name, CANDIDATE_FAILED_REASON
+                                  if fields["status"] == "Failed" else CANDIDATE_STOPPED_REASON)
+
+    def beat(self, name: str) -> None:
+        """The job's process is alive (its heartbeat)."""
+        with self.session() as s:
+            s.execute(update(JobRow).where(JobRow.name == name).values(heartbeat=time.time()))
+
+    def fail_silent_job(self, name: str, beat_before: float, start_before: float,
+                        reason: str) -> bool:
+        """Mark an active job Failed if its last heartbeat is older than `beat_before` (or,
+        never having beaten, it was created before `start_before`), closing its InProgress
+        candidates. Atomic: of several readers, one marks it. True if this call did."""
+        now = time.time()
+        silent = or_(and_(JobRow.heartbeat.is_not(None), JobRow.heartbeat < beat_before),
+                     and_(JobRow.heartbeat.is_(None), JobRow.created < start_before))
+        with self.session() as s:
+            done = s.execute(update(JobRow)
+                             .where(JobRow.name == name, JobRow.status.in_(ACTIVE), silent)
+                             .values(status="Failed", secondary_status="Failed",
+                                     failure_reason=reason, ended=now, modified=now))
+            if done.rowcount != 1:
+                return False
+            _close_candidates(s, name, reason)
+        return True
+
+    def reopen_job(self, name: str, **fields: Any) -> bool:
+        """Set a Failed or Stopped job InProgress again (to resume it); False when it is not
+        in one of those states (another process resumed it, or it runs or completed)."""
+        now = time.time()
+        with self.session() as s:
+            done = s.execute(update(JobRow)
+                             .where(JobRow.name == name, JobRow.status.in_(("Failed", "Stopped")))
+                             .values(status="InProgress", failure_reason=None, ended=None,
+                                     heartbeat=now, modified=now,
+                                     **self._stored_fields(fields, "job_dir")))
+            return done.rowcount == 1
 
     def delete_job(self, name: str) -> None:
         with self.session() as s:
@@ -205,7 +303,7 @@ class Store:
     # -- candidates ----------------------------------------------------------------
     def add_candidate(self, **fields: Any) -> None:
         with self.session() as s:
-            s.add(CandidateRow(created=time.time(), **fields))
+            s.add(CandidateRow(created=time.time(), **self._stored_fields(fields, "artifact_dir")))
 
     def update_candidate(self, job: str, name: str, metrics: dict[str, float] | None = None,
                          split: str = "validation", **fields: Any) -> None:
@@ -213,15 +311,16 @@ class Store:
             if fields:
                 s.execute(update(CandidateRow)
                           .where(CandidateRow.job == job, CandidateRow.name == name)
-                          .values(**fields))
+                          .values(**self._stored_fields(fields, "artifact_dir")))
             for metric, value in (metrics or {}).items():
                 s.merge(MetricRow(job=job, candidate=name, split=split, name=metric,
                                   value=value))
 
     def list_candidates(self, job: str) -> list[CandidateRow]:
         with self.session() as s:
-            return list(s.scalars(select(CandidateRow).where(CandidateRow.job == job)
+            rows = list(s.scalars(select(CandidateRow).where(CandidateRow.job == job)
                                   .order_by(CandidateRow.number)))
+        return [self._out(r) for r in rows]
 
     def get_candidate(self, job: str, name: str) -> CandidateRow:
         with self.session() as s:
@@ -229,12 +328,13 @@ class Store:
         if row is None:
             raise NotFoundError(f"job {job!r} has no candidate {name!r}; "
                                 f"`tabpilot candidates {job}` lists them")
-        return row
+        return self._out(row)
 
     # -- endpoints ----------------------------------------------------------------------
     def put_endpoint(self, name: str, model_dir: str, **fields: Any) -> EndpointRow:
         """Create an endpoint, or point an existing one at another model (a new version)."""
         now = time.time()
+        model_dir = self.stored_path(model_dir) or model_dir
         with self.session() as s:
             row = s.get(EndpointRow, name)
             if row is None:
@@ -252,11 +352,12 @@ class Store:
             row = s.get(EndpointRow, name)
         if row is None:
             raise NotFoundError(f"no endpoint named {name!r}; `tabpilot endpoints` lists them")
-        return row
+        return self._out(row)
 
     def list_endpoints(self) -> list[EndpointRow]:
         with self.session() as s:
-            return list(s.scalars(select(EndpointRow).order_by(EndpointRow.name)))
+            rows = list(s.scalars(select(EndpointRow).order_by(EndpointRow.name)))
+        return [self._out(r) for r in rows]
 
     def delete_endpoint(self, name: str) -> None:
         self.get_endpoint(name)
@@ -310,6 +411,25 @@ class Store:
             for m in s.scalars(select(MetricRow).where(MetricRow.job == job)):
                 out.setdefault(m.candidate, {}).setdefault(m.split, {})[m.name] = m.value
         return out
+
+
+_PATHS: dict[type, tuple[str, ...]] = {JobRow: ("job_dir",), CandidateRow: ("artifact_dir",),
+                                        EndpointRow: ("model_dir",)}
+
+
+def _sqlite_folder(url: str) -> Path | None:
+    """The folder of a SQLite database file (None for other databases, or in memory)."""
+    prefix = "sqlite:///"
+    if not url.startswith(prefix) or url[len(prefix):] in ("", ":memory:"):
+        return None
+    return Path(url[len(prefix):].split("?")[0]).resolve().parent
+
+
+def _close_candidates(s: Session, job: str, reason: str) -> None:
+    """The job ended: its candidates still InProgress will never finish."""
+    s.execute(update(CandidateRow)
+              .where(CandidateRow.job == job, CandidateRow.status == "InProgress")
+              .values(status="Stopped", failure_reason=reason, ended=time.time()))
 
 
 def _job_exists(name: str) -> JobExistsError:

@@ -41,8 +41,9 @@ from tabpilot.artifacts import manifest
 from tabpilot.artifacts.compiled import catboost, lightgbm, sklearn, xgboost
 from tabpilot.artifacts.compiled.builder import ForestBuilder
 from tabpilot.artifacts.compiled.forest import Forest, Unsupported
-from tabpilot.artifacts.compiled.native import Kernel, KernelUnavailable, library
+from tabpilot.artifacts.compiled.native import Kernel, KernelUnavailable, library, verified
 from tabpilot.artifacts.compiled.rows import RowEncoder, TextColumn
+from tabpilot.errors import ModelIntegrityError
 
 log = logging.getLogger("tabpilot.artifacts.compiled")
 
@@ -217,16 +218,25 @@ def forest_paths(predictor: Any, directory: Path) -> list[tuple[Any, Path]]:
     return [(p, directory / member_file(i)) for i, p in enumerate(single_predictors(predictor))]
 
 
-def attach(predictor: Any, directory: Path) -> str | None:
+def attach(predictor: Any, directory: Path, files: dict[str, Any]) -> str | None:
     """Give a loaded predictor (or all the single candidates inside an ensemble or stack,
-    at once) its compiled path; returns why not, or None when attached."""
+    at once) its compiled path; returns why not, or None when attached.
+
+    `files` is the model's verified manifest: the kernel that loads is the model's own
+    copy, its bytes checked against it (never a cached build another user may swap)."""
     if not enabled():
         return "disabled by TABPILOT_COMPILED"
     targets = forest_paths(predictor, directory)
     try:
         # a composite of format 2 carries its kernel in its members' directories
         bundled = [directory / KERNEL_FILE] + [p.parent / KERNEL_FILE for _, p in targets]
-        kernel = library(bundled=next((k for k in bundled if k.is_file()), None))
+        own = next((k for k in bundled if k.is_file()), None)
+        if own is None:
+            raise KernelUnavailable("the model carries no compiled kernel")
+        entry = files.get(own.relative_to(directory).as_posix())
+        if entry is None:
+            raise ModelIntegrityError(f"{own} is not in the model's manifest; re-export it")
+        kernel = verified(own, entry["sha256"])
         shared = _shared_rows([t for t, _ in targets])
         done: set[int] = set()  # a candidate in a composite twice is one object (package)
         for target, path in targets:

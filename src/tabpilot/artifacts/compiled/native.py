@@ -16,6 +16,7 @@ import logging
 import os
 import platform
 import shutil
+import stat
 import subprocess
 import sys
 import tempfile
@@ -108,17 +109,19 @@ def _open(path: str) -> ctypes.CDLL:
     return lib
 
 
-def library(bundled: Path | None = None, allow_build: bool = True) -> Path:
-    """The kernel for this machine: cached, else the model's copy, else freshly built."""
+def library(allow_build: bool = True) -> Path:
+    """The kernel to compile new models with: this machine's cached build, else a fresh one.
+
+    The cache is used only when this user alone can write it (owner and mode of the file
+    and its folder), so another account cannot plant code in every model built here; a
+    model's own copy is what loads when it is served (`verified`)."""
     cached = cache_dir() / library_name()
-    candidates = [cached] + ([bundled] if bundled is not None else [])
-    for path in candidates:
-        if path.is_file():
-            try:
-                _open(str(path))
-                return path
-            except (OSError, KernelUnavailable) as exc:
-                log.debug("kernel %s unusable: %s", path, exc)
+    if cached.is_file() and _private(cached):
+        try:
+            _open(str(cached))
+            return cached
+        except (OSError, KernelUnavailable) as exc:
+            log.debug("kernel %s unusable: %s", cached, exc)
     if not allow_build:
         raise KernelUnavailable("no prebuilt kernel for this machine")
     built = build(cached)
@@ -127,6 +130,60 @@ def library(bundled: Path | None = None, allow_build: bool = True) -> Path:
     except OSError as exc:
         raise KernelUnavailable(f"the kernel built at {built} does not load: {exc}") from None
     return built
+
+
+def _private(path: Path) -> bool:
+    """Whether `path` and its folder belong to this user and no one else can write them."""
+    for p in (path, path.parent):
+        info = p.stat()
+        if info.st_uid != os.geteuid() or info.st_mode & (stat.S_IWGRP | stat.S_IWOTH):
+            log.warning("not using the kernel cache %s: %s is writable by other users",
+                        path, p)
+            return False
+    return True
+
+
+_VERIFIED: dict[str, tuple[int, Path]] = {}  # sha256 -> (pid, path of the checked bytes)
+_VERIFIED_LOCK = threading.Lock()
+
+
+def verified(path: Path, sha256: str) -> Path:
+    """A path to load the kernel whose bytes hash to `sha256` from: `path`'s bytes, read once
+    and checked, then loaded from memory (a memfd), so a file swapped after the check is
+    never what loads. ModelIntegrityError when they do not match."""
+    from tabpilot.errors import ModelIntegrityError
+
+    with _VERIFIED_LOCK:
+        known = _VERIFIED.get(sha256)
+        if known is not None and known[0] == os.getpid():
+            return known[1]
+        data = path.read_bytes()
+        if hashlib.sha256(data).hexdigest() != sha256:
+            raise ModelIntegrityError(f"compiled kernel {path} does not match its sha256 in the "
+                                      "model's manifest; it was modified, re-export the model")
+        target = _in_memory(data)
+        try:
+            _open(str(target))
+        except OSError as exc:
+            raise KernelUnavailable(f"the model's compiled kernel does not load on this machine "
+                                    f"({exc}); package the model here for its compiled path"
+                                    ) from None
+        _VERIFIED[sha256] = (os.getpid(), target)
+        return target
+
+
+def _in_memory(data: bytes) -> Path:
+    """A path holding `data` that no other process can replace: a memfd on Linux, else a
+    file in a folder only this process's user can enter."""
+    if hasattr(os, "memfd_create"):
+        fd = os.memfd_create("tabpilot-kernel", os.MFD_CLOEXEC)
+        with os.fdopen(os.dup(fd), "wb") as f:
+            f.write(data)
+        return Path(f"/proc/{os.getpid()}/fd/{fd}")  # pid: a forked child makes its own
+    folder = Path(tempfile.mkdtemp(prefix="tabpilot-kernel-"))
+    target = folder / "kernel.so"
+    target.write_bytes(data)
+    return target
 
 
 class _Model(ctypes.Structure):

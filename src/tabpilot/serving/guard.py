@@ -1,0 +1,168 @@
+"""Who may call the server: one check in front of every route (the SageMaker control plane,
+the endpoints' invocations, the listings); only GET /ping stays open, for health checks.
+
+    token or credentials configured   every request carries the token
+                                      (`Authorization: Bearer T` or `X-Tabpilot-Token: T`)
+                                      or an AWS SigV4 signature made with the credentials
+    neither (loopback only)           requests are accepted unauthenticated, signed or not
+    bound to loopback                 the Host header must name a loopback host, which
+                                      defeats DNS rebinding
+    always                            a browser's Origin must be the server's own (or one
+                                      allowed), and `Sec-Fetch-Site: cross-site` is refused,
+                                      so a web page the user visits cannot drive the API
+
+It is plain ASGI, so it runs before any route reads the body; a signed request's body is
+read here (bounded by the body limit in front of it) and replayed to the route.
+"""
+
+from __future__ import annotations
+
+import hmac
+from collections.abc import Awaitable, Callable, MutableMapping
+from dataclasses import dataclass, field
+from typing import Any
+from urllib.parse import urlsplit
+
+from tabpilot.serving.limits import control_plane_error, runtime_error
+from tabpilot.serving.sigv4 import SignatureError, is_signed, verify
+
+LOOPBACK_HOSTS = frozenset({"127.0.0.1", "localhost", "::1"})
+VERIFIED = "tabpilot.verified"  # scope key: the request's signature or token was checked
+
+Scope = MutableMapping[str, Any]
+Receive = Callable[[], Awaitable[MutableMapping[str, Any]]]
+Send = Callable[[MutableMapping[str, Any]], Awaitable[None]]
+
+
+@dataclass
+class AccessPolicy:
+    token: str | None = None
+    credentials: dict[str, str] = field(default_factory=dict)  # access key id -> secret
+    loopback: bool = True  # the server is bound to a loopback address
+    hosts: tuple[str, ...] = ()  # Host names accepted beside loopback's (a proxy's name)
+    origins: tuple[str, ...] = ()  # browser origins accepted beside the server's own
+
+    @property
+    def open(self) -> bool:
+        """Whether unauthenticated requests are accepted (only ever on loopback)."""
+        return not self.token and not self.credentials
+
+
+class Denied(Exception):
+    def __init__(self, code: str, message: str, status: int = 403) -> None:
+        super().__init__(message)
+        self.code, self.message, self.status = code, message, status
+
+
+class Guard:
+    """ASGI middleware enforcing an AccessPolicy on every HTTP request."""
+
+    def __init__(self, app: Callable[..., Awaitable[None]], policy: AccessPolicy) -> None:
+        self.app = app
+        self.policy = policy
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http" or (scope["path"] == "/ping"
+                                       and scope["method"] in ("GET", "HEAD")):
+            await self.app(scope, receive, send)
+            return
+        headers = {k.decode("latin-1").lower(): v.decode("latin-1")
+                   for k, v in scope.get("headers", [])}
+        try:
+            self._check_origin(headers)
+            receive = await self._authenticate(scope, headers, receive)
+        except Denied as exc:
+            await deny(scope, receive, send, exc.code, exc.message, exc.status)
+            return
+        await self.app(scope, receive, send)
+
+    def _check_origin(self, headers: dict[str, str]) -> None:
+        host = headers.get("host", "")
+        if self.policy.loopback and _hostname(host) not in LOOPBACK_HOSTS | set(self.policy.hosts):
+            raise Denied("AccessDeniedException", f"Host {host[:100]!r} is not this server's: "
+                         "it answers on loopback names only (add one with --allow-host)")
+        origin = headers.get("origin")
+        if origin is not None and origin not in self.policy.origins \
+                and urlsplit(origin).netloc.lower() != host.lower():
+            raise Denied("AccessDeniedException", f"requests from the web page at "
+                         f"{origin[:100]!r} are refused (add it with --allow-origin)")
+        if headers.get("sec-fetch-site") == "cross-site" and origin not in self.policy.origins:
+            raise Denied("AccessDeniedException", "cross-site requests from a browser are refused")
+
+    async def _authenticate(self, scope: Scope, headers: dict[str, str],
+                            receive: Receive) -> Receive:
+        policy = self.policy
+        authorization = headers.get("authorization", "")
+        if is_signed(authorization):
+            if policy.credentials:
+                body, receive = await _read_body(receive)
+                try:
+                    verify(scope["method"], _url(scope, headers), headers, body,
+                           policy.credentials)
+                except SignatureError as exc:
+                    raise Denied(exc.code, exc.message, exc.status) from None
+                scope[VERIFIED] = True
+            elif not policy.open:
+                raise Denied("UnrecognizedClientException", "this server checks an API token, "
+                             "not AWS signatures; start it with credentials "
+                             "(--aws-access-key-id, --aws-secret-access-key)")
+            return receive
+        given = headers.get("x-tabpilot-token") or authorization.removeprefix("Bearer ").strip()
+        if policy.token and given and hmac.compare_digest(given.encode(), policy.token.encode()):
+            scope[VERIFIED] = True
+            return receive
+        if policy.open:
+            return receive
+        if not policy.token:
+            raise Denied("MissingAuthenticationTokenException", "Missing Authentication Token; "
+                         "sign the request with the server's AWS credentials")
+        raise Denied("UnauthorizedException", "missing or wrong API token; send "
+                     "'Authorization: Bearer TOKEN'", 401)
+
+
+async def deny(scope: Scope, receive: Receive, send: Send, code: str, message: str,
+               status: int) -> None:
+    """Answer in the SageMaker API's error shape (control plane) or sagemaker-runtime's."""
+    if scope["path"] == "/":
+        response = control_plane_error(code, message, status)
+    else:
+        response = runtime_error(message, status, code)
+    await response(scope, receive, send)
+
+
+async def _read_body(receive: Receive) -> tuple[bytes, Receive]:
+    """The whole body, and a `receive` that hands it to the route again."""
+    chunks = []
+    while True:
+        message = await receive()
+        if message["type"] != "http.request":
+            raise Denied("RequestAbortedException", "the client went away", 400)
+        chunks.append(message.get("body", b""))
+        if not message.get("more_body"):
+            break
+    body = b"".join(chunks)
+    sent = False
+
+    async def replay() -> MutableMapping[str, Any]:
+        nonlocal sent
+        if sent:
+            return await receive()  # the disconnect, when it comes
+        sent = True
+        return {"type": "http.request", "body": body, "more_body": False}
+
+    return body, replay
+
+
+def _url(scope: Scope, headers: dict[str, str]) -> str:
+    query = scope.get("query_string", b"").decode("latin-1")
+    path = scope.get("raw_path", scope["path"].encode()).decode("latin-1")
+    return f"{scope.get('scheme', 'http')}://{headers.get('host', '')}{path}" + \
+        (f"?{query}" if query else "")
+
+
+def _hostname(host: str) -> str:
+    """The name in a Host header: '[::1]:8080' -> '::1', 'localhost:80' -> 'localhost'."""
+    host = host.strip().lower()
+    if host.startswith("["):
+        return host[1:].split("]", 1)[0]
+    return host.rsplit(":", 1)[0] if host.count(":") == 1 else host
