@@ -18,6 +18,9 @@ from tabpilot.errors import ConfigError
 from tabpilot.jobs import admission
 from tabpilot.store import Store
 
+sys.path.insert(0, str(Path(__file__).parent.parent / "serving"))
+from servinglib import wait_until  # noqa: E402
+
 HOLDER = """
 import sys, time
 from pathlib import Path
@@ -36,12 +39,8 @@ def _start(ws: Path, name: str) -> subprocess.Popen:
     return subprocess.Popen([sys.executable, "-c", HOLDER, str(ws), name])
 
 
-def _until(condition, what: str, timeout: float = 60) -> None:
-    """Wait for `condition` (a guard against hangs, not a speed check)."""
-    deadline = time.monotonic() + timeout
-    while not condition():
-        assert time.monotonic() < deadline, f"timed out waiting for {what}"
-        time.sleep(0.05)
+def _until(condition, what: str) -> None:
+    wait_until(condition, what=what)  # a guard against hangs, not a speed check
 
 
 def test_jobs_wait_in_line_and_killed_ones_free_their_place(tmp_path: Path) -> None:
