@@ -77,9 +77,27 @@ def _leaderboard_table(board: pd.DataFrame, metric: str | None, limit: int = 15,
 class _ProgressView:
     def __init__(self) -> None:
         self.progress = None
+        self.workspace: Path | None = None  # set: the job's leak warnings, once analysed
+        self.leaks_shown = False
 
     def __call__(self, p) -> None:
         self.progress = p
+        if self.workspace is not None and not self.leaks_shown:  # the analysis is done
+            try:
+                found = json.loads((self.workspace / "jobs" / p.job / "data_exploration.json"
+                                    ).read_text())["insights"]
+            except (OSError, ValueError, KeyError):
+                return
+            self.show_leaks(found)
+
+    def show_leaks(self, insights: list[dict[str, Any]]) -> None:
+        """One line per high or medium target leak, as soon as they are known."""
+        self.leaks_shown = True
+        for i in insights:
+            if i.get("kind") == "target_leakage" and i.get("severity") in ("high", "medium"):
+                fix = f"; {i['fix']}" if i.get("fix") else ""
+                err.print(f"warning ({i['severity']}): {i['message']}{fix}", markup=False,
+                          highlight=False, soft_wrap=True)
 
     def __rich__(self) -> Table:
         table = Table.grid(padding=(0, 2))
@@ -96,6 +114,10 @@ class _ProgressView:
         table.add_row("trials", f"{p.done} done, {p.failed} failed, {p.running} running")
         table.add_row(f"best {p.metric}", best)
         return table
+
+
+def _not_a_leak(record: logging.LogRecord) -> bool:
+    return not hasattr(record, "target_leak")
 
 
 @app.command()
@@ -123,6 +145,12 @@ def run(
     stacking: Annotated[str | None, typer.Option(
         help="auto | on | off: a level-2 model on the candidates' out-of-fold predictions "
              "(auto: in ensembling mode)")] = None,
+    selection: Annotated[str | None, typer.Option(
+        help="balanced: hand out the fastest candidate within 0.5% of the most accurate "
+             "and 2x faster (default) | accuracy: the most accurate")] = None,
+    distill: Annotated[bool, typer.Option(
+        "--distill/--no-distill",
+        help="after the ensemble, fit a fast LightGBM student to its predictions")] = True,
     seed: Annotated[int | None, typer.Option()] = None,
     workspace: Workspace = None,
     generate_candidates_only: Annotated[bool, typer.Option(
@@ -144,15 +172,23 @@ def run(
         feature_types=feature_types, na_values=na_values or None,
         algorithms=algorithms.split(",") if algorithms else None, n_workers=workers, seed=seed,
         max_latency_ms=max_latency_ms, generate_candidates_only=generate_candidates_only or None,
-        stacking=stacking,
+        stacking=stacking, selection=selection, distill=None if distill else False,
     )
     interrupted = False
-    if quiet or as_json or not err.is_terminal:
-        job.fit(data)
-    else:
-        with Live(view, console=err, refresh_per_second=4, transient=False):
+    view.workspace = job.workspace
+    jobs_log = logging.getLogger("tabpilot.jobs")
+    jobs_log.addFilter(_not_a_leak)  # the view shows leaks, with the medium ones
+    try:
+        if quiet or as_json or not err.is_terminal:
             job.fit(data)
+        else:
+            with Live(view, console=err, refresh_per_second=4, transient=False):
+                job.fit(data)
+    finally:
+        jobs_log.removeFilter(_not_a_leak)
     desc = job.describe()
+    if not view.leaks_shown:  # no progress came (candidate definitions only)
+        view.show_leaks(desc.get("DataInsights") or [])
     interrupted = desc["AutoMLJobStatus"] == "Stopped"
     if as_json:
         _print_json(desc)
@@ -339,7 +375,8 @@ def export(
     if candidate is not None:
         names.check(candidate, "candidate")
     row = _store(workspace, create=False).get_job(names.check(job, "job"))
-    text = script(Path(row.job_dir), candidate or row.best_candidate)
+    # written to a file, the script finds the job folder by the path from its own folder
+    text = script(Path(row.job_dir), candidate or row.best_candidate, output)
     if output is None:
         sys.stdout.write(text)
         return

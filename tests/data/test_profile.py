@@ -70,6 +70,8 @@ def test_the_exploration_notebook_executes_and_shows_the_leak(tmp_path) -> None:
     X, y = _frame(300)
     out = profile(X, y, infer_schema(X), ProblemType.BINARY, ["no", "yes"])
     (tmp_path / "data_exploration.json").write_text(json.dumps(out))
+    # the notebook finds its job folder by the job.json naming its job
+    (tmp_path / "job.json").write_text(json.dumps({"request": {"name": "job-x"}}))
     path = exploration_notebook(tmp_path, "job-x")
     nb = nbformat.read(path, as_version=4)
     code = [c for c in nb.cells if c.cell_type == "code"]

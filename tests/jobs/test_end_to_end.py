@@ -18,6 +18,7 @@ import pytest
 import tabpilot
 from tabpilot import AutoML, load_model
 from tabpilot.errors import TabpilotError
+from tabpilot.jobs import selection
 from tabpilot.store import Store
 
 FAST = ["lightgbm", "linear"]
@@ -53,6 +54,12 @@ def check_describe(desc: dict, name: str) -> None:
 
 
 BUILT_ON_TOP = ("Ensemble", "Stacking")  # candidates made of the trained ones, not counted
+DISTILLED = "-distilled"  # a student of an ensemble or a stack, not counted either
+
+
+def _handed_out(board) -> str:
+    """The candidate the default selection hands out (jobs/selection.py)."""
+    return selection.select(board, None, "balanced", greater_is_better=True)[0]
 
 
 @pytest.fixture(scope="module")
@@ -75,7 +82,8 @@ def test_binary_job_stops_at_max_candidates_with_exactly_three(binary_job) -> No
     assert desc["AutoMLProblemTypeConfig"]["TabularJobConfig"]["ProblemType"] == \
         "BinaryClassification"
     assert desc["AutoMLJobObjective"]["MetricName"] == "F1"
-    trained = [c for c in job.candidates() if c["Algorithm"] not in BUILT_ON_TOP]
+    trained = [c for c in job.candidates() if c["Algorithm"] not in BUILT_ON_TOP
+               and not c["CandidateName"].endswith(DISTILLED)]
     assert len(trained) == 3  # a stack and a greedy ensemble of them may come on top
     assert desc["CandidateCounts"]["Completed"] == len(job.candidates())
     assert desc["CandidateCounts"]["InProgress"] == 0
@@ -85,11 +93,12 @@ def test_binary_leaderboard_is_best_first_with_cost_columns(binary_job) -> None:
     job, _ = binary_job
     board = job.leaderboard()
     check_leaderboard(board, greater_is_better=True)
-    assert len(board[~board["algorithm"].isin(BUILT_ON_TOP)]) == 3
+    assert len(board[~board["algorithm"].isin(BUILT_ON_TOP)
+                     & ~board["candidate"].str.endswith(DISTILLED)]) == 3
     # the objective is the F1 column, and the other standard metrics are filled too
     assert np.allclose(board["objective"], board["F1"])
     assert board[["Accuracy", "AUC"]].notna().all().all()
-    assert job.describe()["BestCandidate"]["CandidateName"] == board["candidate"].iloc[0]
+    assert job.describe()["BestCandidate"]["CandidateName"] == _handed_out(board)
 
 
 def test_binary_candidates_are_listed_in_leaderboard_order(binary_job) -> None:
@@ -244,7 +253,7 @@ def test_stop_request_ends_job_as_stopped_with_best_so_far(tmp_path: Path, binar
     assert best is not None and best["CandidateStatus"] == "Completed"
     assert desc["CandidateCounts"]["InProgress"] == 0
     board = job.leaderboard()
-    assert board["candidate"].iloc[0] == best["CandidateName"]
+    assert _handed_out(board) == best["CandidateName"]
     assert (ws / "jobs" / name / "leaderboard.csv").is_file()
     labels = load_model(name, workspace=ws).predict(binary_frame(10, seed=5).drop(columns="y"))
     assert set(labels.tolist()) <= {"yes", "no"}

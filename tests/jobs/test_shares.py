@@ -38,3 +38,33 @@ def test_only_the_ensembles_pool_counts() -> None:
     pool = [5 * MB] * 20
     assert shares.ensemble_seconds(300, pool + [900 * MB], 10_000) == \
         shares.ensemble_seconds(300, pool, 10_000)
+
+
+def test_compiles_of_uncompiled_members_raise_a_long_job_s_shares() -> None:
+    pool = [5 * MB] * 20
+    assert shares.ensemble_seconds(300, pool, 10_000, [0.0] * 20) == \
+        shares.ensemble_seconds(300, pool, 10_000)  # compiled members: nothing more
+    one = shares.ensemble_seconds(300, pool, 10_000, [2.0] + [0.0] * 19)
+    two = shares.ensemble_seconds(300, pool, 10_000, [2.0, 2.0] + [0.0] * 18)
+    assert shares.ensemble_seconds(300, pool, 10_000) < one < two
+    assert two - one == pytest.approx(shares.SAFETY * 2.0)
+    stack = shares.stack_seconds(300, [5 * MB] * 6, 10_000, 2)
+    assert shares.stack_seconds(300, [5 * MB] * 6, 10_000, 2, [3.0] + [0.0] * 5) == \
+        pytest.approx(stack + shares.SAFETY * 3.0)
+
+
+def test_a_compile_past_the_absolute_cap_still_keeps_to_the_fraction_of_the_limit() -> None:
+    pool, big = [5 * MB] * 20, [18.0] + [0.0] * 19  # a 228 MB LightGBM bag to compile
+    # one hour: 8 % is 288 s, so the 30 s cap grows by the doubled compile
+    assert shares.ensemble_seconds(3600, pool, 10_000, big) > 30.0
+    assert shares.ensemble_seconds(3600, pool, 10_000, [1000.0] * 20) == pytest.approx(
+        30.0 + shares.ENSEMBLE_COMPILE_CAP)
+    assert shares.stack_seconds(3600, [5 * MB] * 6, 10_000, 2, [1000.0] * 6) == \
+        pytest.approx(20.0 + shares.STACK_COMPILE_CAP)
+    # five minutes: the fraction binds; a compile that does not fit is left out instead
+    assert shares.ensemble_seconds(300, pool, 10_000, big) == pytest.approx(0.08 * 300)
+
+
+def test_compile_seconds_read_the_candidates_folders(tmp_path) -> None:
+    # no model there (a candidate whose folder is gone): nothing to compile
+    assert shares.compile_seconds([tmp_path / "gone" / "model"]) == [0.0]

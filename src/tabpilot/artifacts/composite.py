@@ -115,19 +115,28 @@ def read_members(predictor: Any, directory: Path, metadata: dict[str, Any],
 def _compile_missing(predictor: Any, root: Path, sample: pd.DataFrame | None,
                      deadline: float | None) -> dict[str, Any]:
     """Compile the single candidates that have no compiled path in their member copies
-    (their trial ran out of time), then record which have one. Members of a format-1
-    composite inside (forests in its own files) are left as they are."""
+    (their trial ran out of time), then record which have one, and which tree models
+    have none ("uncompiled": they answer on the Python path). Members of a format-1
+    composite inside (forests in its own files) are left as they are; so are members
+    whose compile failed for a reason other than time (it would fail again)."""
     paths = compiled.forest_paths(predictor, root)
     here: dict[str, dict[str, Any]] = {}
-    done: dict[tuple[int, int], int] = {}  # compiled here, by their copy's pickle's inode
+    # compiled already or here, by their copy's pickle's inode: a candidate in a stack and
+    # beside it is compiled once, and one the stack compiled is not compiled again
+    done: dict[tuple[int, int], int] = {}
+    for i, (single, path) in enumerate(paths):
+        if path.name == compiled.FOREST_FILE and path.is_file() \
+                and single.__dict__.get("compiled_") is not None:
+            done.setdefault(_inode(path.parent), i)
     for i, (single, path) in enumerate(paths):
         if sample is None or path.name != compiled.FOREST_FILE or path.is_file() \
-                or getattr(single, "family", None) not in compiled.CONVERTERS:
+                or getattr(single, "family", None) not in compiled.CONVERTERS \
+                or not retryable(_record(path.parent)):
             continue
-        stat = (path.parent / PREDICTOR).stat()
-        first = done.get((stat.st_dev, stat.st_ino))
-        if first is not None:  # the same candidate again (in a stack and beside it)
-            here[str(i)] = {**here[str(first)], "same_as": first}
+        first = done.get(_inode(path.parent))
+        if first is not None:
+            here[str(i)] = {**(here.get(str(first)) or _record(paths[first][1].parent) or {}),
+                            "same_as": first}
             for name in [compiled.FOREST_FILE, compiled.KERNEL_FILE, METADATA]:
                 _link(paths[first][1].parent / name, path.parent / name, replace=True)
             single.compiled_ = paths[first][0].compiled_
@@ -136,10 +145,53 @@ def _compile_missing(predictor: Any, root: Path, sample: pd.DataFrame | None,
             if not path.is_file():
                 continue
             _mark_compiled(path.parent, here[str(i)])
-            done[(stat.st_dev, stat.st_ino)] = i
+            done[_inode(path.parent)] = i
         _refresh_manifests(path.parent, root, [compiled.FOREST_FILE, compiled.KERNEL_FILE,
                                                METADATA])
-    return compiled.members_record(paths, here)
+    record = compiled.members_record(paths, here)
+    uncompiled = [_uncompiled(i, path, here) for i, (single, path) in enumerate(paths)
+                  if getattr(single, "family", None) in compiled.CONVERTERS
+                  and not path.is_file()]
+    return {**record, "uncompiled": uncompiled} if uncompiled else record
+
+
+# the TimeoutError messages of artifacts/compiled: the one failure that time may undo
+TIME_REASON = "time allowed for packaging"
+
+
+def retryable(record: dict[str, Any] | None) -> bool:
+    """Whether a single candidate without a compiled path may get one at a composite's
+    packaging, from its metadata's "compiled" record: none written, or its trial ran out
+    of time (not a mismatch, an unsupported model or a missing compiler)."""
+    if not record or record.get("status") == "compiled":
+        return True
+    return TIME_REASON in str(record.get("reason", ""))
+
+
+def _uncompiled(i: int, path: Path, here: dict[str, dict[str, Any]]) -> dict[str, Any]:
+    """Which tree model inside (depth first) answers on the Python path, and why."""
+    own = _record(path.parent) if path.name == compiled.FOREST_FILE else None
+    reason = (here.get(str(i)) or own or {}).get("reason", "no compiled path")
+    candidate = _metadata(path.parent).get("candidate") \
+        if path.name == compiled.FOREST_FILE else None
+    return {"member": i, "candidate": candidate, "reason": reason}
+
+
+def _metadata(member: Path) -> dict[str, Any]:
+    try:
+        return json.loads((member / METADATA).read_text())
+    except (OSError, ValueError):
+        return {}
+
+
+def _record(member: Path) -> dict[str, Any] | None:
+    """The "compiled" record of a member copy's metadata."""
+    return _metadata(member).get("compiled")
+
+
+def _inode(member: Path) -> tuple[int, int]:
+    stat = (member / PREDICTOR).stat()
+    return stat.st_dev, stat.st_ino
 
 
 def _mark_compiled(member: Path, record: dict[str, Any]) -> None:

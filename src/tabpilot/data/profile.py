@@ -1,7 +1,8 @@
 """Data analysis before training: statistics and insights that catch what ruins models.
 
-Each insight has a severity (high, medium, low), the columns it concerns and a suggested
-fix. Everything runs on a seeded sample so that analysis stays a small share of a job.
+Each insight has a severity (high, medium, low), the columns it concerns, a suggested fix
+and, where numbers justify it, its evidence (JSON-ready). Everything runs on a seeded
+sample so that analysis stays a small share of a job. Target leaks: data/leaks.py.
 """
 
 from __future__ import annotations
@@ -14,8 +15,8 @@ import numpy as np
 import pandas as pd
 from sklearn.ensemble import IsolationForest
 from sklearn.feature_selection import mutual_info_classif, mutual_info_regression
-from sklearn.metrics import roc_auc_score
 
+from tabpilot.data.leaks import find_leaks
 from tabpilot.data.schema import ColumnKind, Schema
 from tabpilot.tasks import ProblemType
 
@@ -31,6 +32,7 @@ class Insight:
     message: str
     fix: str
     columns: list[str] = field(default_factory=list)
+    evidence: dict[str, Any] = field(default_factory=dict)  # the numbers behind it
 
 
 def _sample(X: pd.DataFrame, y: np.ndarray, seed: int) -> tuple[pd.DataFrame, np.ndarray]:
@@ -74,33 +76,6 @@ def prediction_power(X: pd.DataFrame, y: np.ndarray, schema: Schema, ptype: Prob
     return dict(sorted(zip(M.columns, map(float, power), strict=True), key=lambda kv: -kv[1]))
 
 
-def _single_feature_leak(X: pd.DataFrame, y: np.ndarray, schema: Schema, ptype: ProblemType
-                         ) -> list[str]:
-    """Columns that alone predict the target almost perfectly."""
-    leaks = []
-    M = _numeric_matrix(X, schema)
-    for col in M.columns:
-        values = M[col].to_numpy()
-        ok = ~np.isnan(values)
-        if ok.sum() < 20:
-            continue
-        if ptype is ProblemType.BINARY:
-            auc = roc_auc_score(y[ok], values[ok]) if len(np.unique(y[ok])) == 2 else 0.5
-            strong = max(auc, 1 - auc) >= 0.99
-        elif ptype is ProblemType.REGRESSION:
-            r = np.corrcoef(values[ok], y[ok])[0, 1] if np.std(values[ok]) > 0 else 0
-            strong = abs(r) >= 0.99
-        else:  # a column whose values each map to one class
-            frame = pd.DataFrame({"v": values[ok], "y": y[ok]})
-            purity = frame.groupby("v")["y"].agg(lambda s: s.value_counts().iloc[0] / len(s))
-            sizes = frame.groupby("v").size()
-            strong = len(sizes) < 0.5 * ok.sum() and float(
-                (purity * sizes).sum() / sizes.sum()) >= 0.99
-        if strong:
-            leaks.append(col)
-    return leaks
-
-
 def column_stats(X: pd.DataFrame, schema: Schema) -> list[dict[str, Any]]:
     rows = []
     for col in X.columns:
@@ -124,13 +99,11 @@ def _f(v: Any) -> float | None:
 
 
 def insights_for(X: pd.DataFrame, y: np.ndarray, schema: Schema, ptype: ProblemType,
-                 classes: list | None, stats: list[dict[str, Any]]) -> list[Insight]:
-    out: list[Insight] = []
-    for col in _single_feature_leak(X, y, schema, ptype):
-        out.append(Insight("high", "target_leakage",
-                           f"possible leak: column {col!r} alone predicts the target almost "
-                           "perfectly", f"drop {col!r} unless it is known at prediction time",
-                           [col]))
+                 classes: list | None, stats: list[dict[str, Any]], seed: int = 0
+                 ) -> list[Insight]:
+    out = [Insight(leak.severity, "target_leakage", leak.message, leak.fix,
+                   [leak.column] if leak.column in X.columns else [], leak.evidence)
+           for leak in find_leaks(X, y, schema, ptype, classes, seed)]
     dups = int(X.assign(__y=y).duplicated().sum())
     if dups:
         sev = "medium" if dups / len(X) > 0.05 else "low"
@@ -197,7 +170,7 @@ def profile(X: pd.DataFrame, y: np.ndarray, schema: Schema, ptype: ProblemType,
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         stats = column_stats(Xs, schema)
-        found = insights_for(Xs, ys, schema, ptype, classes, stats)
+        found = insights_for(Xs, ys, schema, ptype, classes, stats, seed)
         power = prediction_power(Xs, ys, schema, ptype, seed)
         numeric = [c for c in schema.columns(ColumnKind.NUMERIC)]
         corr = Xs[numeric].apply(pd.to_numeric, errors="coerce").corr().round(4) \

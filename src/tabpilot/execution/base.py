@@ -116,6 +116,8 @@ class TrialTask:
     # set for a refit on all training rows: candidate, infos, objective, metrics, threshold
     refit_of: dict[str, Any] | None = None
     train_rows: int | None = None  # fit on a subsample of this many rows per fold (large data)
+    # set for a distillation (execution/distill.py): teacher, teacher_dir, predictions
+    distill_of: dict[str, Any] | None = None
 
 
 @dataclass

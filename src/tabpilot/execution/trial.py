@@ -42,6 +42,10 @@ FitDataFn = Callable[[np.ndarray, "np.ndarray | None", float], FitData]
 
 
 def run_trial(ctx: TrialContext, task: TrialTask) -> TrialResult:
+    if task.distill_of is not None:
+        from tabpilot.execution.distill import run_distillation  # it builds on this module
+
+        return run_distillation(ctx, task)
     warnings.filterwarnings("ignore")
     started = time.time()
     family = get_family(task.family)
@@ -79,6 +83,15 @@ def run_trial(ctx: TrialContext, task: TrialTask) -> TrialResult:
         np.save(out_dir / VALIDATION_PREDICTIONS, valid_pred.astype(np.float32))
     encoder = encoded.encoder
     del encoded, fit_data  # the encoded rows: packaging needs only a few original rows
+    return package_trial(ctx, task, family, encoder, estimators, scores, infos, started)
+
+
+def package_trial(ctx: TrialContext, task: TrialTask, family: ModelFamily, encoder: Any,
+                  estimators: list[Any], scores: tuple[float, dict[str, float], float | None],
+                  infos: list[dict[str, Any]], started: float,
+                  extra: dict[str, Any] | None = None) -> TrialResult:
+    """Package a trial's fitted pipeline (compiled path checked), time it, and report it.
+    `extra`: entries added to the model's metadata (a distilled model's teacher)."""
     objective, metrics, threshold = scores
     fit_seconds = time.time() - started  # preprocessing, folds, scoring and any refit
     predictor = Predictor(encoder, family.name, estimators, ctx.problem_type,
@@ -89,9 +102,10 @@ def run_trial(ctx: TrialContext, task: TrialTask) -> TrialResult:
     check_rows = ctx.split.validation_rows()[:RAW_VALIDATION_ROWS]
     compile_by = min(max(task.soft_deadline, time.time() + COMPILE_SECONDS),
                      task.hard_deadline - 3 * COMPILE_SECONDS)
-    package.save(predictor, _metadata(ctx, task, family.label, objective, metrics, threshold,
-                                      infos, len(estimators)), out,
-                 sample=ctx.raw(check_rows), deadline=compile_by)
+    metadata = _metadata(ctx, task, family.label, objective, metrics, threshold, infos,
+                         len(estimators))
+    package.save(predictor, {**metadata, **(extra or {})}, out, sample=ctx.raw(check_rows),
+                 deadline=compile_by)
     model = package.load(out)
     sample_rows = ctx.split.folds[0][1][:RAW_TIMING_ROWS]
     timing = measure(model, ctx.raw(sample_rows))

@@ -131,20 +131,26 @@ class Refits:
                         out.parent / VALIDATION_PREDICTIONS)
         self.store.add_candidate(job=self.name, name=name, number=number,
                                  algorithm=row.algorithm, family=row.family, params=row.params,
-                                 source=selection.REFIT_FULL, status=st.CANDIDATE_IN_PROGRESS)
+                                 source=selection.REFIT_FULL, status=st.CANDIDATE_IN_PROGRESS,
+                                 trained_on=selection.REFIT_FULL)
         self.store.update_job(self.name, secondary_status=st.TRAINING_MODELS)
-        self.executor.submit(TrialTask(name, row.family, row.params, str(out), soft_end,
-                                       kill_at, number, refit_of={
-                                           "candidate": bag, "infos": parent.details["infos"],
-                                           "objective": parent.objective,
-                                           "metrics": parent.metrics,
-                                           "threshold": parent.threshold}))
+        return self._await_one(TrialTask(name, row.family, row.params, str(out), soft_end,
+                                         kill_at, number, refit_of={
+                                             "candidate": bag, "infos": parent.details["infos"],
+                                             "objective": parent.objective,
+                                             "metrics": parent.metrics,
+                                             "threshold": parent.threshold}),
+                               prepared, progress, kill_at)
+
+    def _await_one(self, task: TrialTask, prepared: Prepared, progress: Progress,
+                   kill_at: float) -> bool:
+        """Run one task in the executor to its end and record its candidate. True when a
+        stop request arrived meanwhile (finalising then stops the task, marked Stopped)."""
+        self.executor.submit(task)
         while self.executor.running():
             if self._stop_requested():
-                return True  # finalising stops the refit and marks it Stopped
+                return True
             for result in self.executor.poll(timeout=0.2):
-                if result.status == st.COMPLETED:
-                    self.store.update_candidate(self.name, name, trained_on=selection.REFIT_FULL)
                 self._record(result, prepared, progress)
             if time.time() >= kill_at:
                 break

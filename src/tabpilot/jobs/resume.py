@@ -22,7 +22,7 @@ from tabpilot.execution import TrialResult
 from tabpilot.jobs import status as st
 from tabpilot.jobs.runner import JobRunner, Previous, Progress
 from tabpilot.jobs.views import check_alive
-from tabpilot.reports.definitions import DATA_COPY
+from tabpilot.reports.datafiles import locate
 from tabpilot.search import Finished
 from tabpilot.store import CandidateRow, JobRow, Store
 
@@ -51,8 +51,10 @@ def resume(workspace: Path, name: str, time_limit: float | None = None,
     fields: dict[str, Any] = dict(job.request, time_limit=time_limit or default_time_limit(job),
                                   name=name)
     for key in ("validation_data", "feature_types"):  # as resolved when the job started
-        if recorded.get(key):
-            fields[key] = recorded[key]
+        where = locate(Path(job.job_dir), recorded, key,
+                       fix=f"put it back at {recorded.get(key)}")
+        if where:
+            fields[key] = where
     request = JobRequest.build(**fields)
     source = data if data is not None else _training_data(job, recorded)
     log.info("resuming job %s for %gs", name, request.time_limit)
@@ -110,13 +112,11 @@ def _recorded_inputs(job: JobRow) -> dict[str, Any]:
 
 
 def _training_data(job: JobRow, recorded: dict[str, Any]) -> str | pd.DataFrame:
-    """The table the job trained on: the copy it kept of a DataFrame, or its location."""
-    where = recorded.get("input")
-    if recorded.get("input_is_copy") and where:
-        copy = Path(job.job_dir) / where
-        if copy.is_file():
-            return pd.read_pickle(copy)
-    elif where and ("://" in where or Path(where).exists()):
-        return where
-    raise JobStateError(f"the training data of job {job.name!r} is gone ({where or DATA_COPY} "
-                        "not found); pass it again with --data")
+    """The table the job trained on: where it read it, else the copy it kept in its folder
+    (a DataFrame's, read back from Parquet; never a pickle)."""
+    where = locate(Path(job.job_dir), recorded, "input",
+                   fix="pass the table again with --data (in Python: resume(data=...))")
+    assert where is not None  # locate raises for a missing training table
+    if recorded.get("input_is_copy") and where.endswith(".parquet"):
+        return pd.read_parquet(where)
+    return where

@@ -29,6 +29,7 @@ from tabpilot.errors import JobStateError, TargetError
 from tabpilot.execution import Executor, LocalProcessExecutor, TrialContext, TrialResult, TrialTask
 from tabpilot.jobs import admission, reporting, selection, shares, stacking
 from tabpilot.jobs import status as st
+from tabpilot.jobs.distilling import Distilling
 from tabpilot.jobs.ensembling import Ensembling
 from tabpilot.jobs.heartbeat import Heartbeat
 from tabpilot.jobs.interrupt import Interrupt
@@ -95,7 +96,7 @@ def resolve_mode(mode: str, prepared: Prepared) -> str:
     return "ensembling" if size < AUTO_HPO_BYTES else "hpo"
 
 
-class JobRunner(Refits, Stacking, Ensembling):
+class JobRunner(Refits, Stacking, Ensembling, Distilling):
     """Runs a job in this process; trials run in the executor's processes."""
 
     def __init__(self, request: JobRequest, workspace: Path, store: Store | None = None,
@@ -253,6 +254,10 @@ class JobRunner(Refits, Stacking, Ensembling):
                 exploration_notebook(job_dir, self.name, execute=False)
             except Exception:
                 log.exception("writing DataExploration.ipynb failed")
+        for insight in analysis["insights"]:  # one line each, before any training
+            if insight["kind"] == "target_leakage" and insight["severity"] == "high":
+                log.warning("%s; %s (evidence: DataInsights, DataExploration.ipynb)",
+                            insight["message"], insight["fix"], extra={"target_leak": insight})
         self.store.update_job(self.name, stats={"rows": len(prepared.y),
                                                 "warnings": prepared.warnings,
                                                 "insights": analysis["insights"],
@@ -318,6 +323,7 @@ class JobRunner(Refits, Stacking, Ensembling):
         # hpo tunes single models on a holdout; ensembling bags them (k-fold on small data)
         ensemble = r.ensemble and self.mode == "ensembling"
         stack = stacking.resolve(r.stacking, self.mode, r.max_latency_ms)
+        distill = r.distill and (ensemble or stack)  # a student for an ensemble or a stack
         split = self._split(prepared, n_valid)
         save_validation_data(job_dir, prepared.X, prepared.y, split.validation_rows(), r.seed)
         n_threads = self._n_threads()
@@ -335,7 +341,7 @@ class JobRunner(Refits, Stacking, Ensembling):
         margin = finalisation_margin(limit)
         # the stack's and the ensemble's shares follow the candidates they would load
         n_valid, n_classes = len(split.validation_rows()), len(prepared.classes or [])
-        ensemble_share, level2_reserve, shares_at = 0.0, 0.0, -1
+        ensemble_share, level2_reserve, distill_share, shares_at = 0.0, 0.0, 0.0, -1
         per_trial = r.per_trial_time_limit or max(10.0, 0.25 * limit)
         kill_at = t0 + limit * 1.05
         self.store.update_job(self.name, secondary_status=st.MODEL_TUNING)
@@ -363,16 +369,17 @@ class JobRunner(Refits, Stacking, Ensembling):
                 shares_at = progress.done
                 ensemble_share, level2_reserve = self._level2_shares(
                     limit, ensemble, stack, n_valid, n_classes)
+                distill_share = self._distill_share(prepared, split) if distill else 0.0
             reserve = self._refit_seconds(progress, r.validation_fraction) if refit else \
                 self._refit_full_seconds(prepared, len(split.folds)) if collapse else 0.0
-            soft_end = deadline - margin - level2_reserve - reserve
+            soft_end = deadline - margin - level2_reserve - distill_share - reserve
             out_of_candidates = r.max_candidates is not None and submitted >= r.max_candidates
             out_of_time = soft_end - now < MIN_TRIAL_SECONDS
             if out_of_time and reserve and ensemble and self._ensemble_wins(prepared, split,
                                                                              job_dir, progress):
                 # the ensemble will be the model: the time kept for a refit buys more trials
                 refit, reserve = False, 0.0
-                soft_end = deadline - margin - level2_reserve
+                soft_end = deadline - margin - level2_reserve - distill_share
                 out_of_time = soft_end - now < MIN_TRIAL_SECONDS
             while self.executor.free_slots() > 0 and not out_of_candidates and not out_of_time:
                 proposal = strategy.ask()
@@ -397,13 +404,16 @@ class JobRunner(Refits, Stacking, Ensembling):
         # the stack leaves the ensemble half its share; the ensemble (whose pool holds the
         # stack) may use the finalisation margin: finalising takes well under a second
         stacked = stack and self._stack(prepared, split, job_dir, progress,
-                                        deadline - margin - ensemble_share / 2)
-        ensembled = ensemble and self._ensemble(prepared, split, job_dir, progress, deadline)
+                                        deadline - margin - ensemble_share / 2 - distill_share)
+        ensembled = ensemble and self._ensemble(prepared, split, job_dir, progress,
+                                                deadline - distill_share)
+        if distill and self._distill(prepared, split, job_dir, progress, deadline - margin,
+                                     deadline):
+            return self._stopped()
         if refit and progress.best_candidate and not (ensembled or stacked):
-            # the leaderboard's first within any latency bound (ties on the objective go to
-            # the faster model) is refit
-            progress.best_candidate, _ = selection.choose(leaderboard(self.store, self.name),
-                                                          r.max_latency_ms)
+            # the candidate the job will hand out (selection.for_request) is refit
+            progress.best_candidate, _ = selection.for_request(
+                leaderboard(self.store, self.name), r)
             if progress.best_candidate in self._results and \
                     self._refit_best(progress, deadline - margin, kill_at):
                 return self._stopped()
@@ -416,7 +426,7 @@ class JobRunner(Refits, Stacking, Ensembling):
         """A resumed job's candidates that completed before: counted, and the best kept."""
         board = leaderboard(self.store, self.name)
         progress.done = len(board)
-        best, _ = selection.choose(board, self.request.max_latency_ms)
+        best, _ = selection.for_request(board, self.request)
         if best is not None:
             progress.best_candidate = best
             progress.best_value = float(board.loc[board["candidate"] == best,
@@ -425,13 +435,19 @@ class JobRunner(Refits, Stacking, Ensembling):
     def _level2_shares(self, limit: float, ensemble: bool, stack: bool, n_valid: int,
                        n_classes: int) -> tuple[float, float]:
         """The ensemble's share and the stack's plus the ensemble's, from the members they
-        would load: the best candidates' bytes (the stack's: the best of each family)."""
+        would load: the best candidates' bytes (the stack's: the best of each family), and
+        the compiles of those whose trial ran out of time before compiling them."""
         board = leaderboard(self.store, self.name)
         sizes = board["model_bytes"].fillna(0).astype(float)
-        ensemble_s = shares.ensemble_seconds(limit, sizes.tolist(), n_valid) if ensemble \
-            else 0.0
-        per_family = sizes[~board["algorithm"].duplicated()].tolist()
-        stack_s = shares.stack_seconds(limit, per_family, n_valid, n_classes) if stack else 0.0
+        folder = self.workspace / "jobs" / self.name / "candidates"
+        compiles = shares.compile_seconds([folder / n / "model" for n in board["candidate"]])
+        ensemble_s = shares.ensemble_seconds(limit, sizes.tolist(), n_valid, compiles) \
+            if ensemble else 0.0
+        firsts = (~board["algorithm"].duplicated()).tolist()
+        per_family = sizes[firsts].tolist()
+        stack_s = shares.stack_seconds(limit, per_family, n_valid, n_classes,
+                                       [c for c, first in zip(compiles, firsts, strict=True) if first]
+                                       ) if stack else 0.0
         return ensemble_s, ensemble_s + stack_s
 
     def _ranked(self, job_dir: Path) -> list[tuple[str, Path]]:
@@ -523,7 +539,7 @@ class JobRunner(Refits, Stacking, Ensembling):
             status, secondary = st.FAILED, st.FAILED
             reason = ("no candidate finished within the time limit; raise --time-limit or "
                       "check the failure reasons with `tabpilot candidates JOB`")
-        best, note = selection.choose(board, self.request.max_latency_ms)
+        best, note = selection.for_request(board, self.request)
         if note:
             log.warning(note)
         self._prune(board, keep={best, *board.loc[board["pareto"].astype(bool), "candidate"]})

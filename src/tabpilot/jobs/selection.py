@@ -1,9 +1,11 @@
 """Latency-aware selection: which candidate a job hands out, and the accuracy-latency front.
 
 Every candidate's single-row latency (p50 of one-row predictions on the packaged model,
-`artifacts.latency.measure`) is in the store. A job's best candidate is the best by the
-objective whose latency is within the request's `max_latency_ms`; without a bound, simply
-the best by the objective. The functions here work on leaderboard rows (best first), so
+`artifacts.latency.measure`) is in the store. The candidate a job hands out (`select`) is
+the most accurate whose latency is within the request's `max_latency_ms`; without a bound,
+by default, the fastest candidate within FAST_TOLERANCE of the most accurate and at least
+FAST_SPEEDUP times faster than it (often the job's distilled model), else the most accurate;
+with `selection="accuracy"`, the most accurate. The functions here work on leaderboard rows (best first), so
 the runner, the views and the CLI agree on one definition.
 """
 
@@ -13,6 +15,9 @@ import math
 
 import numpy as np
 import pandas as pd
+
+from tabpilot.config import JobRequest
+from tabpilot.metrics import METRICS
 
 # A "fast choice" may lose this share of the objective (relative to the chosen candidate's)
 # for at least FAST_SPEEDUP times less single-row latency.
@@ -63,6 +68,41 @@ def choose(board: pd.DataFrame, bound_ms: float | None) -> tuple[str | None, str
     return str(board.iloc[0]["candidate"]), (
         f"no candidate's latency was measured; {board.iloc[0]['candidate']} was chosen "
         f"without checking the {bound_ms:g} ms bound")
+
+
+def select(board: pd.DataFrame, bound_ms: float | None, policy: str,
+           greater_is_better: bool) -> tuple[str | None, str | None]:
+    """The candidate a job hands out, and a note that explains a choice other than the
+    leaderboard's first.
+
+    - With a latency bound: the most accurate within it (`choose`).
+    - `accuracy`: the most accurate.
+    - `balanced` (the default): the fastest candidate at least FAST_SPEEDUP times faster
+      than the most accurate whose objective is within FAST_TOLERANCE (relative) of its
+      objective (`fast_choice`); the most accurate when there is none.
+    """
+    best, note = choose(board, bound_ms)
+    if bound_ms is not None or policy != "balanced" or best is None:
+        return best, note
+    fast = fast_choice(board, best, greater_is_better)
+    if fast is None:
+        return best, None
+    rows = board.set_index("candidate")
+    metric = board.attrs.get("objective_metric") or "objective"
+    speedup = float(rows.at[best, "latency_ms_p50"]) / float(rows.at[fast, "latency_ms_p50"])
+    return fast, (
+        f"{fast} ({metric} {float(rows.at[fast, 'objective']):.5g}, "
+        f"{float(rows.at[fast, 'latency_ms_p50']):.3g} ms per row) was chosen over the most "
+        f"accurate, {best} ({float(rows.at[best, 'objective']):.5g}, "
+        f"{float(rows.at[best, 'latency_ms_p50']):.3g} ms): within {FAST_TOLERANCE:.1%} of "
+        f"its {metric} and {speedup:.1f}x faster; --selection accuracy hands out {best}")
+
+
+def for_request(board: pd.DataFrame, request: JobRequest) -> tuple[str | None, str | None]:
+    """`select` as the job's request asks (its bound and policy)."""
+    metric = METRICS.get(board.attrs.get("objective_metric") or "")
+    return select(board, request.max_latency_ms, request.selection,
+                  metric is None or metric.greater_is_better)
 
 
 def fast_choice(board: pd.DataFrame, chosen: str | None, greater_is_better: bool,

@@ -36,8 +36,9 @@ from tabpilot.ensemble.stacking import (
     stacking_folds,
 )
 from tabpilot.execution.trial import VALIDATION_PREDICTIONS
-from tabpilot.jobs import selection
+from tabpilot.jobs import compile_cost, selection
 from tabpilot.jobs import status as st
+from tabpilot.jobs.ensembling import TIMING_SECONDS, warn_uncompiled
 from tabpilot.metrics import score, score_all, tune_threshold
 
 if TYPE_CHECKING:
@@ -117,14 +118,7 @@ def build(prepared: Prepared, split: Split, ranked: list[tuple[str, Path, str, f
           out: Path, deadline: float, seed: int) -> StackResult:
     """Fit, score (out of fold) and package the stack; Skipped when it cannot be built."""
     started = time.time()
-    members = choose_members(ranked)
-    if len(members) < 2:
-        raise Skipped(f"{len(members)} level-1 candidate(s) with validation predictions; "
-                      "a stack needs two")
-    left = deadline - started
-    needed = SECONDS_PER_MEMBER * len(members) + PACKAGE_SECONDS
-    if left < needed + 0.5:
-        raise Skipped(f"{left:.1f}s left before the deadline, about {needed:.1f}s needed")
+    members, needed, left_out = _fitting_members(ranked, deadline - started)
     y = prepared.y[split.validation_rows()]
     preds = [np.load(d / VALIDATION_PREDICTIONS).astype(np.float64) for _, d in members]
     if not all(np.isfinite(p).all() for p in preds):
@@ -154,9 +148,13 @@ def build(prepared: Prepared, split: Split, ranked: list[tuple[str, Path, str, f
         "objective_metric": metric.name, "objective_value": objective,
         "validation_metrics": metrics, "threshold": threshold, "classes": prepared.classes,
         "input_schema": prepared.schema.to_dict(), "features": predictor.features,
+        **({"left_out_uncompiled": left_out} if left_out else {}),
     }
-    # members hard-linked from their candidates' model directories, not pickled again
-    package.save(predictor, metadata, out, members=[d / "model" for _, d in members])
+    # members hard-linked from their candidates' model directories, not pickled again;
+    # those without a compiled path are compiled into their copies, in time for the timing
+    package.save(predictor, metadata, out, sample=prepared.X.iloc[split.folds[0][1][:500]],
+                 deadline=deadline - TIMING_SECONDS, members=[d / "model" for _, d in members])
+    warn_uncompiled(out, "stack")
     # timed as saved: its members were loaded with their compiled paths, as a load of the
     # stack attaches them, so this spares unpickling every member a second time
     timing = measure(package.Model(predictor, metadata, out), prepared.X.iloc[
@@ -164,6 +162,36 @@ def build(prepared: Prepared, split: Split, ranked: list[tuple[str, Path, str, f
     return StackResult(names, objective, metrics, threshold, out, timing["latency_ms_p50"],
                        timing["throughput_rows_s"], package.directory_bytes(out),
                        time.time() - started, params)
+
+
+def _fitting_members(ranked: list[tuple[str, Path, str, float | None]], left: float
+                     ) -> tuple[list[tuple[str, Path]], float, list[str]]:
+    """The members to stack, the seconds their packaging needs and the candidates left
+    out: a member without a compiled path is compiled at packaging, and when that does
+    not fit in the `left` seconds the costliest is left out and the members chosen again
+    (uncompiled, it would answer on the Python path). Skipped when no two fit."""
+    left_out: list[str] = []
+    while True:
+        members = choose_members([r for r in ranked if r[0] not in left_out])
+        if len(members) < 2:
+            reason = f"{len(members)} level-1 candidate(s) with validation predictions"
+            if left_out:
+                reason += f" whose compiles fit in {left:.1f}s (left out: {', '.join(left_out)})"
+            raise Skipped(f"{reason}; a stack needs two")
+        compiles = compile_cost.pending([d / "model" for _, d in members])
+        loading = SECONDS_PER_MEMBER * len(members) + PACKAGE_SECONDS
+        needed = loading + sum(c.seconds for c in compiles)
+        if left >= needed + 0.5:
+            return members, needed, left_out
+        if not compiles or left < loading + 0.5:
+            raise Skipped(f"{left:.1f}s left before the deadline, about {needed:.1f}s needed")
+        costliest = max(compiles, key=lambda c: c.seconds)
+        name = members[costliest.member][0]
+        log.warning("leaving %s out of the stack: compiling its %s model (%.0f MB, about "
+                    "%.1fs) does not fit in the %.1fs left, and it would answer on the Python "
+                    "path", name, costliest.family, costliest.bytes / 1e6, costliest.seconds,
+                    left)
+        left_out.append(name)
 
 
 class Stacking:

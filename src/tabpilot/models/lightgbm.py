@@ -50,8 +50,9 @@ class LightGBMFamily(ModelFamily):
         return {"objective": "regression"}
 
     def fit(self, params: dict[str, Any], data: FitData) -> lgb.Booster:
-        rounds = int(params.get("n_estimators", MAX_ROUNDS))
-        p = {k: v for k, v in params.items() if k != "n_estimators"}
+        # max_rounds: a cap on the rounds that early stopping may reach (a distilled student)
+        rounds = int(params.get("n_estimators", params.get("max_rounds", MAX_ROUNDS)))
+        p = {k: v for k, v in params.items() if k not in ("n_estimators", "max_rounds")}
         full = dict(p, **self._objective(data), verbosity=-1, num_threads=data.n_threads,
                     seed=data.seed, bagging_freq=1 if p.get("bagging_fraction", 1) < 1 else 0,
                     max_cat_to_onehot=8, deterministic=True, force_row_wise=True)

@@ -2,14 +2,15 @@
 (Explainability: raw-column importance) and insights.json / insights.html (ModelInsights).
 
 A job keeps the validation targets (`validation_target.npy`), a sample of validation rows
-(`validation_sample.pkl`) and each candidate's validation predictions, so reports can be
-written at any time after the trial, for any kept candidate.
+(`validation_sample.parquet` and its targets, `validation_sample_target.npy`) and each
+candidate's validation predictions, so reports can be written at any time after the trial,
+for any kept candidate. None of them is a pickle: reading a job folder runs no code.
 """
 
 from __future__ import annotations
 
 import json
-import pickle
+import logging
 import time
 from pathlib import Path
 from typing import Any
@@ -22,13 +23,18 @@ from tabpilot.artifacts.package import METADATA
 from tabpilot.errors import NotFoundError
 from tabpilot.execution.trial import VALIDATION_PREDICTIONS
 from tabpilot.metrics import METRICS
+from tabpilot.reports.datafiles import read_frame, write_frame
 from tabpilot.reports.explain import global_importance
 from tabpilot.reports.html import render
 from tabpilot.reports.insights import model_insights
 from tabpilot.tasks import ProblemType
 
+log = logging.getLogger("tabpilot.reports.candidate")
+
 VALIDATION_TARGET = "validation_target.npy"
-VALIDATION_SAMPLE = "validation_sample.pkl"
+VALIDATION_SAMPLE = "validation_sample"  # .parquet (.csv where Parquet cannot hold it)
+VALIDATION_SAMPLE_TARGET = "validation_sample_target.npy"
+OLD_SAMPLE = "validation_sample.pkl"  # tabpilot before 0.3; never unpickled
 SAMPLE_ROWS = 1000
 EXPLANATIONS = "explanations.json"  # the candidate's Explainability artifact
 INSIGHTS_JSON, INSIGHTS_HTML = "insights.json", "insights.html"  # its ModelInsights
@@ -42,8 +48,26 @@ def save_validation_data(job_dir: Path, X: pd.DataFrame, y: np.ndarray,
     pick = np.sort(rng.choice(len(valid_rows), min(SAMPLE_ROWS, len(valid_rows)),
                               replace=False))
     sample = X.iloc[valid_rows[pick]].reset_index(drop=True)
-    with open(job_dir / VALIDATION_SAMPLE, "wb") as f:
-        pickle.dump({"X": sample, "y": y[valid_rows[pick]]}, f)
+    np.save(job_dir / VALIDATION_SAMPLE_TARGET, np.asarray(y[valid_rows[pick]]),
+            allow_pickle=False)
+    name, note = write_frame(sample, job_dir, VALIDATION_SAMPLE)
+    for other in (f"{VALIDATION_SAMPLE}.parquet", f"{VALIDATION_SAMPLE}.csv", OLD_SAMPLE):
+        if other != name:  # an earlier run's (a resumed job): not to be read for this one
+            (job_dir / other).unlink(missing_ok=True)
+    if note:
+        log.warning("the validation sample for explanations: %s", note)
+
+
+def load_validation_sample(job_dir: Path) -> tuple[pd.DataFrame, np.ndarray]:
+    """The sample of validation rows and their targets that `save_validation_data` kept."""
+    for name in (f"{VALIDATION_SAMPLE}.parquet", f"{VALIDATION_SAMPLE}.csv"):
+        if (job_dir / name).is_file():
+            y = np.load(job_dir / VALIDATION_SAMPLE_TARGET, allow_pickle=False)
+            return read_frame(job_dir / name), y
+    old = " as a pickle, which tabpilot does not load" if (job_dir / OLD_SAMPLE).is_file() else ""
+    raise NotFoundError(f"job {job_dir.name!r} kept no sample of validation rows{old} "
+                        f"({VALIDATION_SAMPLE}.parquet); run the job again with `tabpilot run` "
+                        "to report on its candidates")
 
 
 def _candidate_dir(job_dir: Path, candidate: str) -> Path:
@@ -73,9 +97,7 @@ def write_explanations(job_dir: Path, candidate: str, metric_name: str,
     cand_dir = _candidate_dir(job_dir, candidate)
     model = load(cand_dir / "model")
     predictor = model.predictor
-    with open(job_dir / VALIDATION_SAMPLE, "rb") as f:
-        sample = pickle.load(f)
-    X, y = sample["X"], sample["y"]
+    X, y = load_validation_sample(job_dir)
     if len(X) > max_rows:  # a seeded subset keeps the report within its time share
         pick = np.sort(np.random.default_rng(seed).choice(len(X), max_rows, replace=False))
         X, y = X.iloc[pick].reset_index(drop=True), y[pick]

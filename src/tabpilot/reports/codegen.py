@@ -371,6 +371,38 @@ def stack_code(p: Pipeline) -> str:
     return "\n".join(lines)
 
 
+def distill_code(spec: dict[str, Any]) -> str:
+    """A distilled candidate: the job's distillation rerun on the setup's data and split."""
+    params = {k: v for k, v in spec["params"].items() if k != "distilled_from"}
+    teacher = spec["params"]["distilled_from"]
+    return "\n".join([
+        "import tempfile",
+        "import time",
+        "",
+        "from tabpilot.execution.base import TrialContext, TrialTask",
+        "from tabpilot.execution.distill import run_distillation",
+        "from tabpilot.execution.trial import VALIDATION_PREDICTIONS",
+        "",
+        f'teacher = JOB_DIR / "candidates" / {teacher!r} / "model"',
+        "context = TrialContext(X=X, y=y, split=split, schema=prepared.schema,",
+        "                       problem_type=prepared.problem_type, metric=metric,",
+        "                       classes=classes, job_name=JOB_DIR.name,",
+        '                       target=request["target"], weights=weights,',
+        f'                       n_threads={int(spec.get("n_threads") or 1)}, '
+        'seed=request["seed"])',
+        'out = Path(tempfile.mkdtemp()) / "model"',
+        "no_deadline = time.time() + 365 * 86400",
+        f"task = TrialTask({spec['name']!r}, \"lightgbm\", {literal(params, 17)},",
+        "                 str(out), no_deadline, no_deadline, distill_of={",
+        f'                     "teacher": {teacher!r}, "teacher_dir": str(teacher)}})',
+        "student = run_distillation(context, task)",
+        "pred = new_predictions()",
+        "pred[valid_rows] = np.load(out.parent / VALIDATION_PREDICTIONS).astype(np.float64)",
+        "predictions[" + repr(spec["name"]) + "] = pred",
+        f"check({spec['name']!r}, pred, leaderboard={spec['objective']!r}, tolerance=1e-6)",
+    ])
+
+
 def check_call(p: Pipeline, sample_weights: bool = True) -> str:
     args = [repr(p.name), "pred"]
     if p.objective is not None and p.reproduces:

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import json
 import logging
+import os
 import textwrap
 from pathlib import Path
 from typing import Any
@@ -26,40 +27,19 @@ from tabpilot.errors import NotFoundError
 from tabpilot.models import FAMILIES
 from tabpilot.reports import codegen
 from tabpilot.reports.codegen import Pipeline
+from tabpilot.reports.datafiles import COPY_MAX_BYTES
+from tabpilot.reports.datafiles import record_inputs as record_inputs  # the runner's entry
 from tabpilot.tasks import ProblemType
 
 log = logging.getLogger("tabpilot.reports.definitions")
 
 NOTEBOOK = "CandidateDefinitions.ipynb"
 DEFINITIONS = "candidate_definitions.json"
-DATA_COPY = "training_data.pkl"
 COMBINED = ("ensemble", "stack")  # families of candidates made of other candidates
+DISTILLED = "distilled"  # the source of a student fitted to another candidate's predictions
 
 
-# -- what the job records ---------------------------------------------------------------
-def record_inputs(source: Any, validation_data: str | None, feature_types: str | None,
-                  job_dir: Path) -> dict[str, Any]:
-    """Where a rerun finds the job's data: absolute paths, URIs, or a copy of a DataFrame."""
-
-    def where(uri: str | None) -> str | None:
-        if uri is None or "://" in uri:
-            return uri
-        return str(Path(uri).expanduser().resolve())
-
-    if isinstance(source, pd.DataFrame):
-        try:
-            source.to_pickle(job_dir / DATA_COPY)
-            data_input, copied = DATA_COPY, True
-        except Exception:  # a frame that cannot be pickled: the notebooks cannot reload it
-            log.warning("could not keep a copy of the DataFrame; the candidate notebook "
-                        "will not find the data", exc_info=True)
-            data_input, copied = None, False
-    else:
-        data_input, copied = where(str(source)), False
-    return {"input": data_input, "input_is_copy": copied,
-            "validation_data": where(validation_data), "feature_types": where(feature_types)}
-
-
+# -- what the job records (its data: datafiles.record_inputs) -------------------------
 def trained_definitions(board: pd.DataFrame, rows: list[Any], details: dict[str, dict]
                         ) -> list[dict[str, Any]]:
     """The completed candidates, best first (ensembles and stacks after the candidates they
@@ -75,7 +55,9 @@ def trained_definitions(board: pd.DataFrame, rows: list[Any], details: dict[str,
         spec: dict[str, Any] = {"name": name, "family": row.family, "params": row.params,
                                 "rank": rank, "objective": row.objective,
                                 "source": row.source, "trained_on": row.trained_on}
-        if row.family in COMBINED:
+        if row.family in COMBINED or row.source == DISTILLED:
+            if row.source == DISTILLED:  # rerun by the job's own code, with its threads
+                spec["n_threads"] = (details.get(name) or {}).get("n_threads", 1)
             ensembles.append(spec)
             continue
         found = details.get(name) or _metadata_details(row.artifact_dir)
@@ -156,29 +138,72 @@ class _Job:
         return {self.specs[n]["family"] for n in names}
 
 
-def _setup_code(job: _Job, names: list[str], job_dir_code: str) -> list[tuple[str, str]]:
-    """Markdown and code cells: imports, the data as the job read it, the split, helpers."""
+_WHERE = ("Each input is read from the location given here, else from where the job read "
+          "it, else from the copy the job kept in its folder (of a DataFrame always, of a "
+          f"file up to {COPY_MAX_BYTES // 2**20} MB). ")
+_FOLDER = {False: "The job folder is the one around this notebook, found from the "
+                  "notebook's file, the working directory, or where the job wrote it.",
+           True: "The job folder is found from this script's folder (by the path from it "
+                 "when `tabpilot export -o` wrote it), the working directory, or where the "
+                 "job was when the script was exported."}
+_PARAMETERS = """# Where to find the job's folder and data. None: found as said above. Set one here, or
+# the environment variable named, to read it from elsewhere (a path or URI).
+JOB_DIR = os.environ.get("TABPILOT_JOB_DIR")  # the job's folder (it holds job.json)
+DATA = os.environ.get("TABPILOT_DATA")  # the training table
+VALIDATION_DATA = os.environ.get("TABPILOT_VALIDATION_DATA")  # the validation table, if any
+FEATURE_TYPES = os.environ.get("TABPILOT_FEATURE_TYPES")  # the feature types file, if any"""
+
+
+def _locate_code(job: _Job, near: str, one_line_errors: bool) -> str:
+    """Code that sets JOB_DIR and `inputs` (datafiles.find_job_dir and job_inputs)."""
+    name = job.job["request"].get("name") or job.dir.name  # as job.json names it
+    lines = [
+        f"JOB_DIR = find_job_dir({name!r}, JOB_DIR,",
+        f"                       near={near},",
+        f"                       recorded={str(job.dir.resolve())!r})",
+        'job = json.loads((JOB_DIR / "job.json").read_text())',
+        "inputs = job_inputs(JOB_DIR, job[\"data\"], source=DATA, "
+        "validation_data=VALIDATION_DATA,",
+        "                    feature_types=FEATURE_TYPES)",
+    ]
+    if one_line_errors:  # a script ends with one line, as the tabpilot CLI does
+        lines = (['HERE = Path(__file__).resolve().parent if "__file__" in globals() '
+                  'else Path.cwd()', "try:"] + ["    " + line for line in lines] +
+                 ["except TabpilotError as exc:",
+                  '    print(f"error: {exc}", file=sys.stderr)',
+                  "    raise SystemExit(2) from None"])
+    return "\n".join(lines)
+
+
+def _setup_code(job: _Job, names: list[str], near: str, script: bool
+                ) -> list[tuple[str, str]]:
+    """Markdown and code cells: where the data is, imports, the data as the job read it,
+    the split, helpers."""
     split_words = {1: "a holdout (validation_fraction of the rows, stratified for "
                       "classification)"}.get(job.n_folds, f"{job.n_folds}-fold cross-validation")
     imports = "\n".join([
-        "import json", "import warnings", "from pathlib import Path", "",
+        "import json", "import os", *(["import sys"] if script else []), "import warnings",
+        "from pathlib import Path", "",
         "import numpy as np", "import pandas as pd", *codegen.imports(job.families(names)), "",
         "from tabpilot.data.prepare import prepare, read_training_data",
         "from tabpilot.data.split import make_split, subsample",
+        *(["from tabpilot.errors import TabpilotError"] if script else []),
         "from tabpilot.features import TabularEncoder",
         "from tabpilot.metrics import score, tune_threshold",
+        "from tabpilot.reports.datafiles import find_job_dir, job_inputs",
         "from tabpilot.tasks import ProblemType",
     ])
-    data = f"""JOB_DIR = {job_dir_code}
-job = json.loads((JOB_DIR / "job.json").read_text())
-request, resolved, data = job["request"], job["resolved"], job["data"]
+    data = f"""{_locate_code(job, near, script)}
+request, resolved = job["request"], job["resolved"]
+print(f"job folder {{JOB_DIR}}; training data {{inputs.source}}")
+if inputs.note:
+    print(f"note: {{inputs.note}}")
 
 # the table, read and prepared as the job read it
-source = pd.read_pickle(JOB_DIR / data["input"]) if data["input_is_copy"] else data["input"]
-table, n_validation_rows = read_training_data(source, request["target"], request["na_values"],
-                                              data["validation_data"])
+table, n_validation_rows = read_training_data(inputs.source, request["target"],
+                                              request["na_values"], inputs.validation_data)
 prepared = prepare(table, request["target"], ProblemType(resolved["problem_type"]),
-                   resolved["metric"], request["sample_weight"], data["feature_types"])
+                   resolved["metric"], request["sample_weight"], inputs.feature_types)
 assert prepared.schema.to_dict() == resolved["schema"], "the table changed since the job read it"
 X, y, weights, classes = prepared.X, prepared.y, prepared.weights, prepared.classes
 metric = prepared.metric
@@ -225,12 +250,24 @@ def check(name, pred, leaderboard=None, tolerance=None, sample_weights=True):
     return value'''
     return [
         ("md", "## Setup\n\nThe job's own reading, preparation and split (`tabpilot.data`), "
-               "so that every candidate below sees the rows it saw."),
-        ("code", imports), ("code", data), ("code", helpers),
+               "so that every candidate below sees the rows it saw. " + _WHERE
+               + _FOLDER[script]),
+        ("code", imports), ("parameters", _PARAMETERS), ("code", data), ("code", helpers),
     ]
 
 
 def _section(job: _Job, spec: dict[str, Any]) -> list[tuple[str, str]]:
+    if spec.get("source") == DISTILLED:
+        teacher = spec["params"]["distilled_from"]
+        head = (f"## {spec['name']}: LightGBM distilled from `{teacher}`\n\nOne LightGBM "
+                f"model fitted to `{teacher}`'s predictions (blended with the labels) on the "
+                "training rows and on synthetic rows near them, so that it answers like "
+                "its teacher at a fraction of the latency. The code reruns the job's own "
+                "distillation (`tabpilot.execution.distill`, whose docstring says how it "
+                "is scored without ever scoring a student on rows it learned from) with "
+                f"the teacher's packaged model.\n\nLeaderboard {job.metric}: "
+                f"{spec['objective']:.10g}.")
+        return [("md", head), ("code", codegen.distill_code(spec))]
     p = job.pipeline(spec)
     if p.family == "ensemble":
         members = ", ".join(f"`{m}` ({w:.3g})" for m, w in p.members.items())
@@ -314,7 +351,9 @@ def _intro(job: _Job) -> str:
 def notebook(job_dir: Path) -> nbformat.NotebookNode:
     job = _Job(job_dir)
     names = _order(job, list(job.specs))
-    cells = [("md", _intro(job)), *_setup_code(job, names, 'Path(".")  # this notebook\'s folder')]
+    # VS Code and Jupyter tell the kernel the notebook's file (papermill: JOB_DIR)
+    near = '[globals().get("__vsc_ipynb_file__"), os.environ.get("JPY_SESSION_NAME")]'
+    cells = [("md", _intro(job)), *_setup_code(job, names, near, script=False)]
     for name in names:
         cells += _section(job, job.specs[name])
     cells += [("md", "## Summary"),
@@ -322,6 +361,9 @@ def notebook(job_dir: Path) -> nbformat.NotebookNode:
     nb = new_notebook()
     nb.cells = [new_markdown_cell(text) if kind == "md" else new_code_cell(text)
                 for kind, text in cells]
+    for cell, (kind, _) in zip(nb.cells, cells, strict=True):
+        if kind == "parameters":  # papermill's -p JOB_DIR ... lands after it
+            cell.metadata["tags"] = ["parameters"]
     nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3",
                                  "language": "python"}
     return nb
@@ -341,9 +383,13 @@ def _comment(line: str) -> str:
     return "\n".join(textwrap.wrap(line, 92, initial_indent="# ", subsequent_indent="# "))
 
 
-def script(job_dir: Path, candidate: str | None) -> str:
+def script(job_dir: Path, candidate: str | None, location: Path | None = None) -> str:
     """A standalone script with the setup and one candidate's section (an ensemble's
-    members' sections first), exiting with status 1 when a score does not reproduce."""
+    members' sections first), exiting with status 1 when a score does not reproduce.
+
+    `location`: where the script will be written; it then finds the job folder by the
+    same relative path when both are copied elsewhere together.
+    """
     job = _Job(job_dir)
     if candidate not in job.specs:
         known = ", ".join(job.specs) or "(none)"
@@ -351,8 +397,15 @@ def script(job_dir: Path, candidate: str | None) -> str:
         raise NotFoundError(f"{asked} among the candidate definitions of job "
                             f"{job_dir.name!r}; pass --candidate with one of: {known}")
     names = _order(job, [candidate])
+    near = "[HERE]"
+    if location is not None:
+        try:
+            relative = os.path.relpath(job_dir.resolve(), location.resolve().parent)
+            near = f"[HERE / {Path(relative).as_posix()!r}, HERE]"
+        except ValueError:  # another drive (Windows): no relative path
+            pass
     cells = [("md", _intro(job).replace("notebook", "script")),
-             *_setup_code(job, names, f"Path({str(job_dir.resolve())!r})")]
+             *_setup_code(job, names, near, script=True)]
     for name in names:
         cells += _section(job, job.specs[name])
     cells.append(("code", "print(pd.DataFrame(results).to_string(index=False))\n"

@@ -1,13 +1,15 @@
 """DataExploration.ipynb: the data analysis as a notebook that reads without a kernel.
 
 The notebook loads the job's `data_exploration.json` (written before training) and shows
-it: summary, insights with their fixes, the target, each feature's prediction power, the
-correlation matrix, anomalous rows and per-column statistics. It is executed once with
+it: summary, insights with their fixes, possible target leaks (their evidence and a plot of
+each against the target), the target, each feature's prediction power, the correlation
+matrix, anomalous rows and per-column statistics. It is executed once with
 nbclient so that its tables and plots are embedded.
 """
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import nbformat
@@ -15,19 +17,65 @@ from nbformat.v4 import new_code_cell, new_markdown_cell, new_notebook
 
 EXPLORATION = "DataExploration.ipynb"
 
+# each suspected leak: its numbers, then the column against the target (a scatter of
+# points, or a heatmap of row counts shaded by each column value's share)
+_LEAKS = """\
+leaks = [i for i in report['insights'] if i['kind'] == 'target_leakage']
+if not leaks:
+    print('no column looks like a target leak')
+for leak in leaks:
+    evidence = dict(leak.get('evidence') or {{}})
+    plot = evidence.pop('plot', None)
+    column = leak['columns'][0] if leak['columns'] else 'row order'
+    print(f"[{{leak['severity']}}] {{leak['message']}}\\n  fix: {{leak['fix']}}")
+    numbers = {{**{{k: v for k, v in evidence.items() if k != 'metrics'}},
+               **evidence.get('metrics', {{}})}}
+    display(pd.Series(numbers, dtype=object).to_frame(f'evidence: {{column}}'))
+    if plot and plot['type'] == 'scatter':
+        fig, ax = plt.subplots(figsize=(5, 3.5))
+        ax.scatter(plot['x'], plot['y'], s=8, alpha=0.6)
+        ax.set(xlabel=column, ylabel='target', title=f'{{column}} against the target')
+        plt.show()
+    elif plot:
+        counts = pd.DataFrame(plot['counts'], index=plot['rows'], columns=plot['columns'])
+        shares = counts.div(counts.sum(axis=1).clip(lower=1), axis=0)
+        fig, ax = plt.subplots(figsize=(2 + 0.8 * len(counts.columns), 1 + 0.4 * len(counts)))
+        im = ax.imshow(shares, cmap='Blues', vmin=0, vmax=1, aspect='auto')
+        for i in range(counts.shape[0]):
+            for j in range(counts.shape[1]):
+                ax.text(j, i, counts.iat[i, j], ha='center', va='center', fontsize=8)
+        ax.set_xticks(range(counts.shape[1]), counts.columns, rotation=45, ha='right')
+        ax.set_yticks(range(counts.shape[0]), counts.index)
+        ax.set(xlabel='target', ylabel=column, title=f'{{column}}: rows by target')
+        fig.colorbar(im, label='share of the row')
+        plt.show()"""
+
 _CELLS: list[tuple[str, str]] = [
     ("md", "# Data exploration: {job}\n\nWritten by tabpilot before training. Everything "
            "below is read from `data_exploration.json` beside this notebook; rerun it to see "
            "the same analysis, or change it."),
-    ("code", "import json\nfrom pathlib import Path\n\nimport matplotlib.pyplot as plt\n"
-             "import pandas as pd\n\npd.set_option('display.max_columns', 50)\n"
-             "report = json.loads(Path('data_exploration.json').read_text())\n"
+    ("code", "import json\nimport os\n\nimport matplotlib.pyplot as plt\n"
+             "import pandas as pd\n\nfrom tabpilot.reports.datafiles import find_job_dir\n\n"
+             "pd.set_option('display.max_columns', 50)\n"
+             "# this notebook's folder, wherever it was copied and whatever the working "
+             "directory\n# (VS Code and Jupyter tell the kernel the notebook's file; or set "
+             "TABPILOT_JOB_DIR)\n"
+             "JOB_DIR = find_job_dir({job!r}, os.environ.get('TABPILOT_JOB_DIR'),\n"
+             "                       near=[globals().get('__vsc_ipynb_file__'), "
+             "os.environ.get('JPY_SESSION_NAME')],\n"
+             "                       recorded={recorded!r})\n"
+             "report = json.loads((JOB_DIR / 'data_exploration.json').read_text())\n"
              "print(f\"{{report['rows']}} rows ({{report['sampled_rows']}} analysed), "
              "{{report['columns']}} columns, problem type {{report['problem_type']}}\")\n"
              "pd.Series(report['kinds']).value_counts().rename('columns').to_frame()"),
     ("md", "## Insights\n\nMost severe first; each comes with a suggested fix."),
     ("code", "insights = pd.DataFrame(report['insights'], columns=['severity', 'kind', "
              "'message', 'fix', 'columns'])\ninsights"),
+    ("md", "## Possible target leaks\n\nColumns that predict the target too well to be "
+           "true: filled in after the outcome, or derived from the target. Each comes with the "
+           "numbers behind the suspicion and a plot of the column against the target. Drop "
+           "a leak unless its value is known when you predict."),
+    ("code", _LEAKS),
     ("md", "## Target"),
     ("code", "target = report['target']\nif 'class_counts' in target:\n"
              "    counts = pd.Series(target['class_counts'])\n"
@@ -60,15 +108,18 @@ def exploration_notebook(job_dir: Path, job: str, execute: bool = True,
     """Write (and by default execute) DataExploration.ipynb in the job folder."""
     nb = new_notebook()
     for kind, text in _CELLS:
-        source = text.format(job=job)
+        source = text.format(job=job, recorded=str(job_dir.resolve()))
         nb.cells.append(new_markdown_cell(source) if kind == "md" else new_code_cell(source))
     nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3",
                                  "language": "python"}
     if execute:
         from nbclient import NotebookClient
 
+        # in the job folder: a TABPILOT_JOB_DIR the user set for another job must not
+        # lead this run elsewhere
+        env = {k: v for k, v in os.environ.items() if k != "TABPILOT_JOB_DIR"}
         NotebookClient(nb, timeout=timeout, startup_timeout=timeout, kernel_name="python3",
-                       resources={"metadata": {"path": str(job_dir)}}).execute()
+                       resources={"metadata": {"path": str(job_dir)}}).execute(env=env)
     path = job_dir / EXPLORATION
     nbformat.write(nb, path)
     return path

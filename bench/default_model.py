@@ -1,0 +1,282 @@
+"""The model a job hands out by default: its one-row latency in process and over HTTP,
+beside its accuracy and the most accurate candidate's (issue 19, item 2).
+
+    python -m bench.default_model --budget 60 [--only adult,titanic] [--datasets DIR] [--force]
+
+For every table of bench.automl (anchors.md's split and metric, through bench.common), fits
+tabpilot with its default settings at the budget, as bench.automl does (all algorithms, the
+default `balanced` selection, distillation), and records:
+- the default model (`describe()["BestCandidate"]`), the most accurate candidate (rank 1 of
+  the leaderboard) and the distilled candidate if any: validation objective and test score;
+  a failed distillation's reason; the job's SelectionNote;
+- the default model's one-row latency: `model.predict` in process (CALLS one-row frames
+  after warm-up) and over HTTP (`tabpilot serve-model` on loopback, CALLS sequential
+  single-row CSV requests, bench.serving's client); the most accurate candidate's in-process
+  p50 beside it (time-boxed: an ensemble answers slower);
+- the relative test-score gap of the default model to the most accurate, and whether its
+  HTTP p50 meets HTTP_TARGET_MS.
+anchors.md's LightGBM / FLAML / AutoGluon scores and row ms stand beside them for context.
+Results go to bench/results/default-model-<budget>s.md and .json; the json resumes a stopped
+sweep (tables already there are skipped unless --force).
+"""
+
+from __future__ import annotations
+
+import os
+import statistics
+import traceback
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from bench.automl import recorded
+from bench.common import (
+    GREATER_IS_BETTER,
+    Table,
+    base_parser,
+    call_times_ms,
+    datasets_dir,
+    error_line,
+    fit_tabpilot,
+    fmt,
+    load_manifest,
+    log,
+    markdown_table,
+    one_row_frames,
+    parse_anchors,
+    prepared_split,
+    read_json,
+    results_path,
+    score,
+    select,
+    write_json,
+    write_results,
+)
+from bench.serving import _http_sequential, _serve
+
+CALLS = 1000
+WARMUP = 20
+HTTP_TARGET_MS = 2.0  # the issue's goal for the default model's HTTP p50
+BEST_SECONDS = 20.0  # the most accurate candidate's timing box (an ensemble: ~10-100 ms/row)
+ANCHOR_SYSTEMS = ("lightgbm", "flaml", "autogluon")
+DISTILLED = "-distilled"  # jobs/distilling.SUFFIX
+
+
+def _tolerance() -> float:
+    from tabpilot.jobs.selection import FAST_TOLERANCE
+
+    return FAST_TOLERANCE
+
+
+# -- one table ----------------------------------------------------------------------------------
+
+def percentiles(times: np.ndarray, prefix: str) -> dict[str, float]:
+    return {f"{prefix}_p50_ms": float(np.median(times)),
+            f"{prefix}_p99_ms": float(np.quantile(times, 0.99)), f"{prefix}_calls": len(times)}
+
+
+def candidate(automl: Any, name: str, board: pd.DataFrame, test: pd.DataFrame, table: Table
+              ) -> tuple[Any, dict[str, Any]]:
+    """A completed candidate's model and its record: algorithm, validation objective (the
+    leaderboard's), the job's own latency figure, and its test score."""
+    import tabpilot
+
+    row = board.set_index("candidate").loc[name]
+    model = tabpilot.load_model(automl.name, candidate=name, workspace=automl.workspace)
+    return model, {"name": name, "algorithm": row["algorithm"],
+                   "objective": float(row["objective"]), "rank": int(row["rank"]),
+                   "job_latency_ms": float(row["latency_ms_p50"]),
+                   "test_score": score(model, test, table)}
+
+
+def distilled(automl: Any, board: pd.DataFrame, test: pd.DataFrame, table: Table
+              ) -> dict[str, Any] | None:
+    """The job's `-distilled` candidate, whatever its status; None when it made none."""
+    found = [c for c in automl.candidates() if c["CandidateName"].endswith(DISTILLED)]
+    if not found:
+        return None
+    c = found[-1]
+    if c["CandidateStatus"] != "Completed":
+        return {"name": c["CandidateName"], "status": c["CandidateStatus"],
+                "reason": c.get("FailureReason")}
+    return {**candidate(automl, c["CandidateName"], board, test, table)[1], "status": "Completed"}
+
+
+def http_times(model: Any, test: pd.DataFrame, target: str) -> np.ndarray:
+    """Sequential single-row CSV requests to `tabpilot serve-model` of the model's directory."""
+    X = test.drop(columns=[target])
+    bodies = [X.iloc[[i]].to_csv(index=False, header=False) for i in range(len(X))]
+    proc, url = _serve(str(model.path))
+    try:
+        return _http_sequential(url, bodies, CALLS)
+    finally:
+        proc.terminate()
+        proc.wait(timeout=10)
+
+
+def run_table(folder: Path, table: Table, budget: float, workspace: Path) -> dict[str, Any]:
+    """Fit with the default settings, then score and time the default and the best model."""
+    train, test = prepared_split(folder, table)
+    record: dict[str, Any] = {"table": table.name, "metric": table.metric,
+                              "load_start": os.getloadavg()[0]}
+    stage = "fit"
+    try:
+        automl, wall = fit_tabpilot(train, table, budget, workspace, "default")
+        board, about = automl.leaderboard(), automl.describe()
+        record.update(job=automl.name, fit_seconds=wall, note=about.get("SelectionNote"))
+        stage = "score"
+        default_name = (about.get("BestCandidate") or {}).get("CandidateName")
+        model, record["default"] = candidate(automl, default_name, board, test, table)
+        best_name = str(board.iloc[0]["candidate"])
+        best_model, record["best"] = (model, record["default"]) if best_name == default_name \
+            else candidate(automl, best_name, board, test, table)
+        record["distilled"] = distilled(automl, board, test, table)
+        stage = "latency"
+        frames = one_row_frames(test, table.target, CALLS)
+        record["default"].update(percentiles(call_times_ms(model.predict, frames, WARMUP),
+                                             "in_process"))
+        record["default"].update(percentiles(http_times(model, test, table.target), "http"))
+        if best_model is not model:
+            record["best"].update(percentiles(call_times_ms(
+                best_model.predict, frames, WARMUP, max_seconds=BEST_SECONDS), "in_process"))
+        record.update(status="ok", **verdict(record))
+    except Exception as exc:  # keep the sweep going; the failure is reported
+        traceback.print_exc()
+        record.update(status="error", error=f"{stage}: {error_line(exc)}")
+    record["load_end"] = os.getloadavg()[0]
+    return record
+
+
+# -- verdicts and the report ----------------------------------------------------------------------
+
+def relative_gap(default: float, best: float, metric: str) -> float:
+    """How much worse the default's score is than the best's, relative to the best's
+    (positive: worse; negative: the default scores better)."""
+    sign = 1.0 if GREATER_IS_BETTER[metric] else -1.0
+    return sign * (best - default) / max(abs(best), 1e-12) + 0.0  # + 0.0: no -0.00 %
+
+
+def verdict(record: dict[str, Any]) -> dict[str, Any]:
+    """The test-score gap of the default to the most accurate, and the two goals met or not."""
+    default, best = record["default"], record["best"]
+    gap = relative_gap(default["test_score"], best["test_score"], record["metric"])
+    http = default.get("http_p50_ms")
+    return {"test_gap": gap, "within_tolerance": gap <= _tolerance(),
+            "http_ok": http is not None and http <= HTTP_TARGET_MS,
+            "hands_out_distilled": default["name"].endswith(DISTILLED)}
+
+
+def summary(records: list[dict[str, Any]]) -> str:
+    """One line: the HTTP goal, the gap's median and max, where the distilled model is chosen."""
+    ok = [r for r in records if r.get("status") == "ok"]
+    if not ok:
+        return f"no table measured ({len(records)} failed)"
+    gaps = [r["test_gap"] for r in ok]
+    worst = max(ok, key=lambda r: r["test_gap"])
+    chosen = [r["table"] for r in ok if r["hands_out_distilled"]]
+    failed = len(records) - len(ok)
+    return (f"{sum(r['http_ok'] for r in ok)}/{len(ok)} tables meet HTTP p50 ≤ "
+            f"{HTTP_TARGET_MS:g} ms; test-score gap of the default to the most accurate: "
+            f"median {statistics.median(gaps):.2%}, max {worst['test_gap']:.2%} "
+            f"({worst['table']}); within {_tolerance():.1%}: "
+            f"{sum(r['within_tolerance'] for r in ok)}/{len(ok)}; the distilled model is handed "
+            f"out on {len(chosen)}: {', '.join(chosen) or 'none'}"
+            + (f"; {failed} table(s) failed" if failed else ""))
+
+
+HEADERS = ["table", "metric", "default model (algorithm)", "val", "test", "most accurate",
+           "val", "test", "gap", "in-proc p50 / p99 ms", "HTTP p50 / p99 ms",
+           "HTTP ≤ 2 ms", "most acc. in-proc p50 ms", "distilled: val / test",
+           *ANCHOR_SYSTEMS, "row ms (flaml / autogluon)", "load"]
+
+
+def _distilled_cell(rec: dict[str, Any] | None) -> str:
+    if rec is None:
+        return "none"
+    if rec.get("status") != "Completed":
+        return str(rec.get("status"))
+    return f"{fmt(rec.get('objective'))} / {fmt(rec.get('test_score'))}"
+
+
+def table_row(table: Table, rec: dict[str, Any], anchor: dict[str, Any]) -> list[str]:
+    anchors = {s: recorded(s, anchor, "context") for s in ANCHOR_SYSTEMS}
+    context = [fmt(anchors[s].get("score")) for s in ANCHOR_SYSTEMS]
+    row_ms = " / ".join(fmt(anchors[s].get("row_ms_p50"), 1) for s in ("flaml", "autogluon"))
+    load = f"{rec.get('load_start', 0):.1f}–{rec.get('load_end', 0):.1f}"
+    if rec.get("status") != "ok":
+        return [table.name, table.metric, "error", *[""] * 11, *context, row_ms, load]
+    d, b = rec["default"], rec["best"]
+    same = d["name"] == b["name"]
+    return [table.name, table.metric, f"{d['name']} ({d['algorithm']})", fmt(d["objective"]),
+            fmt(d["test_score"]), "same" if same else f"{b['name']} ({b['algorithm']})",
+            fmt(b["objective"]), fmt(b["test_score"]), f"{rec['test_gap']:.2%}",
+            f"{fmt(d['in_process_p50_ms'], 3)} / {fmt(d['in_process_p99_ms'], 3)}",
+            f"{fmt(d['http_p50_ms'], 3)} / {fmt(d['http_p99_ms'], 3)}",
+            "yes" if rec["http_ok"] else "NO", fmt(b.get("in_process_p50_ms"), 3),
+            _distilled_cell(rec.get("distilled")), *context, row_ms, load]
+
+
+def report(rows: list[tuple[Table, dict[str, Any]]], anchors: dict[str, Any], budget: float
+           ) -> str:
+    lines = [f"## The model a job hands out by default, budget {budget:g} s ({len(rows)} tables)",
+             "", summary([r for _, r in rows]), "",
+             markdown_table(HEADERS, [table_row(t, r, anchors.get(t.name, {})) for t, r in rows]),
+             "",
+             f"Default settings (selection `balanced`, distillation on). `val`: validation "
+             f"objective; `test`: the 25 % test part of anchors.md's split. `gap`: how much "
+             f"worse the default's test score is than the most accurate's, relative (the "
+             f"selection's tolerance is {_tolerance():.1%} on validation). Latency: "
+             f"`model.predict` on one row, {CALLS} calls after {WARMUP} warm-up; HTTP: "
+             f"`tabpilot serve-model` on loopback, {CALLS} sequential single-row CSV requests; "
+             f"the most accurate candidate's in-process timing stops after {BEST_SECONDS:g} s. "
+             f"lightgbm / flaml / autogluon and their row ms: anchors.md at {budget:g} s "
+             f"(context, not run here). `load`: 1-minute load average at the table's start–end "
+             f"({os.cpu_count()} cores).", ""]
+    for table, rec in rows:
+        if rec.get("status") != "ok":
+            lines.append(f"- {table.name} failed: {rec.get('error')}")
+            continue
+        if rec.get("note"):
+            lines.append(f"- {table.name}: {rec['note']}")
+        dist = rec.get("distilled")
+        if dist and dist.get("status") != "Completed":
+            lines.append(f"- {table.name}: {dist['name']} {dist['status']}: {dist.get('reason')}")
+    return "\n".join(lines)
+
+
+# -- the sweep ----------------------------------------------------------------------------------
+
+def sweep(args: Any) -> str:
+    folder = datasets_dir(args.datasets)
+    manifest = load_manifest(folder)
+    tables = select(manifest, args.only)
+    anchors = parse_anchors(folder / "anchors.md", args.budget) or {}
+    stem = f"default-model-{args.budget:g}s"
+    done = read_json(results_path(stem, ".json"))
+    for i, table in enumerate(tables, 1):
+        if done.get(table.name, {}).get("status") == "ok" and not args.force:
+            log(f"[{i}/{len(tables)}] {table.name}: in {stem}.json, skipped")
+            continue
+        log(f"[{i}/{len(tables)}] {table.name}: fitting for {args.budget:g} s ...")
+        rec = run_table(folder, table, args.budget, Path(args.workspace))
+        done[table.name] = rec
+        write_json(stem, done)  # saved after every table, so a stopped sweep resumes
+        log(f"    {rec.get('error') or table_row(table, rec, {})[2:12]}")
+    rows = [(t, done[t.name]) for t in manifest if t.name in done]
+    text = report(rows, anchors, args.budget)
+    md, js = write_results(stem, text, done)
+    log(f"wrote {md} and {js}")
+    return text
+
+
+def main(argv: list[str] | None = None) -> None:
+    p = base_parser(__doc__.splitlines()[0])
+    p.add_argument("--only", help="comma-separated table names (default: all)")
+    p.add_argument("--force", action="store_true", help="rerun tables already in the results")
+    print(sweep(p.parse_args(argv)))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,38 @@
+"""bench.default_model's verdicts: the test-score gap, the HTTP goal, the summary line."""
+
+from __future__ import annotations
+
+import pytest
+
+from bench import default_model as bench
+
+
+def fake(table: str, metric: str, default: tuple[str, float, float], best: float
+         ) -> dict:
+    name, score, http_ms = default
+    record = {"table": table, "metric": metric, "status": "ok",
+              "default": {"name": name, "test_score": score, "http_p50_ms": http_ms},
+              "best": {"name": "ensemble-003", "test_score": best}}
+    return record | bench.verdict(record)
+
+
+def test_gap_is_positive_when_the_default_is_worse_in_the_metrics_direction() -> None:
+    assert bench.relative_gap(0.99, 1.0, "AUC") == pytest.approx(0.01)
+    assert bench.relative_gap(1.01, 1.0, "RMSE") == pytest.approx(0.01)
+    assert bench.relative_gap(0.9, 1.0, "LogLoss") == pytest.approx(-0.1)
+    assert str(bench.relative_gap(2.0, 2.0, "RMSE")) == "0.0"  # not -0.0
+
+
+def test_verdict_and_summary_on_fake_records() -> None:
+    records = [fake("a", "AUC", ("ensemble-003-distilled", 0.899, 0.9), 0.9),
+               fake("b", "RMSE", ("ensemble-003", 10.0, 3.5), 10.0),
+               fake("c", "LogLoss", ("lightgbm-001", 0.55, 2.0), 0.5),
+               {"table": "d", "status": "error", "error": "fit: boom"}]
+    a, b, c = records[:3]
+    assert a["http_ok"] and a["within_tolerance"] and a["hands_out_distilled"]
+    assert not b["http_ok"] and b["within_tolerance"] and not b["hands_out_distilled"]
+    assert c["http_ok"] and not c["within_tolerance"]  # 10 % worse; 2.0 ms meets the goal
+    line = bench.summary(records)
+    assert line.startswith("2/3 tables meet HTTP p50")
+    assert "max 10.00% (c)" in line and "within 0.5%: 2/3" in line
+    assert "handed out on 1: a" in line and "1 table(s) failed" in line

@@ -1,0 +1,223 @@
+"""Distillation (a fast LightGBM student of the job's ensemble) and the default selection.
+
+The job ends its search after a few candidates (max_candidates), so the ensemble and the
+student have the rest of a generous time limit: what is checked never depends on speed.
+"""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from tabpilot import AutoML
+from tabpilot.artifacts import load
+from tabpilot.config import JobRequest
+from tabpilot.data.prepare import prepare
+from tabpilot.data.split import make_split
+from tabpilot.execution import distill
+from tabpilot.execution.base import TrialContext, TrialTask
+from tabpilot.execution.trial import VALIDATION_PREDICTIONS
+from tabpilot.jobs import selection
+from tabpilot.metrics import score
+from tabpilot.models import FitData
+from tabpilot.tasks import ProblemType
+
+
+@pytest.fixture(scope="module")
+def job(tmp_path_factory, breast_cancer) -> AutoML:
+    train, _, _ = breast_cancer
+    ws = tmp_path_factory.mktemp("distill-ws")
+    return AutoML(target="target", time_limit=120, max_candidates=4, n_workers=2,
+                  algorithms=["lightgbm", "linear"], workspace=ws, name="distil",
+                  metric="AUC").fit(train)
+
+
+def _student(job: AutoML) -> dict:
+    found = [c for c in job.candidates() if c["CandidateName"].endswith("-distilled")]
+    assert len(found) == 1, [c["CandidateName"] for c in job.candidates()]
+    return found[0]
+
+
+def test_the_ensemble_gets_a_completed_distilled_candidate(job) -> None:
+    student = _student(job)
+    assert student["CandidateStatus"] == "Completed", student.get("FailureReason")
+    teacher = student["CandidateName"].removesuffix("-distilled")
+    board = job.leaderboard().set_index("candidate")
+    assert board.at[teacher, "algorithm"] in ("Ensemble", "Stacking")
+    model = load(student["ModelLocation"])
+    assert model.metadata["distilled_from"] == teacher
+    assert model.metadata["family"] == "lightgbm"
+    assert model.metadata["estimators"] == 1  # one model, not a bag of folds
+    assert board.at[student["CandidateName"], "algorithm"] == "LightGBM"
+
+
+def test_the_students_score_is_its_out_of_fold_predictions_score(job, breast_cancer) -> None:
+    """The leaderboard's value is computed from the fold students' predictions of the
+    rows each did not learn from, saved beside the model (as every trial's)."""
+    train, _, _ = breast_cancer
+    student = _student(job)
+    folder = Path(student["ModelLocation"]).parent
+    pred = np.load(folder / VALIDATION_PREDICTIONS)
+    prepared = prepare(train, "target", ProblemType.BINARY, "AUC", None, None)
+    split = make_split(prepared.y, True, 0.2, None, 0)
+    y = prepared.y[split.validation_rows()]
+    assert len(pred) == len(y) == len(train)  # every row, out of fold
+    expected = score(prepared.metric, y, pred.astype(np.float64))
+    assert student["FinalAutoMLJobObjectiveMetric"]["Value"] == pytest.approx(expected, abs=1e-6)
+
+
+def test_the_student_answers_like_its_teacher(job, breast_cancer) -> None:
+    _, new, truth = breast_cancer
+    student = _student(job)
+    teacher = student["CandidateName"].removesuffix("-distilled")
+    folder = Path(student["ModelLocation"]).parents[1]
+    fast, slow = load(student["ModelLocation"]), load(folder / teacher / "model")
+    agree = (fast.predict(new) == slow.predict(new)).mean()
+    assert agree >= 0.9
+    assert (fast.predict(new) == truth.to_numpy()).mean() >= 0.85
+
+
+def test_the_default_selection_explains_a_choice_other_than_the_first(job) -> None:
+    desc = job.describe()
+    board = job.leaderboard()
+    chosen = desc["BestCandidate"]["CandidateName"]
+    expected, note = selection.select(board, None, "balanced", greater_is_better=True)
+    assert chosen == expected
+    if chosen != board["candidate"].iloc[0]:
+        assert desc["SelectionNote"] == note
+        assert board["candidate"].iloc[0] in note and "--selection accuracy" in note
+
+
+# -- the score is honest: fold i's student never learns fold i's labels ------------------
+
+def _linear_teacher(frame: pd.DataFrame, ws: Path, name: str) -> str:
+    """A 5-fold bag of ridge models (deterministic, no early stopping) fitted by a job."""
+    job = AutoML(target="target", time_limit=60, max_candidates=1, algorithms=["linear"],
+                 ensemble=False, stacking="off", distill=False, workspace=ws, name=name,
+                 n_workers=1).fit(frame)
+    return job.describe()["BestCandidate"]["ModelLocation"]
+
+
+def _distil(frame: pd.DataFrame, teacher: str, out: Path) -> np.ndarray:
+    prepared = prepare(frame, "target", ProblemType.REGRESSION, "RMSE", None, None)
+    split = make_split(prepared.y, False, 0.2, None, 0)
+    ctx = TrialContext(X=prepared.X, y=prepared.y, split=split, schema=prepared.schema,
+                       problem_type=prepared.problem_type, metric=prepared.metric,
+                       classes=None, job_name="honest", target="target")
+    now = time.time()
+    params = dict(distill.STUDENT_PARAMS, n_estimators=40)  # no early stopping on fold i
+    distill.run_distillation(ctx, TrialTask("s", "lightgbm", params, str(out / "model"),
+                                            now + 300, now + 330, distill_of={
+                                                "teacher": "t", "teacher_dir": teacher}))
+    return np.load(out / VALIDATION_PREDICTIONS), split
+
+
+def test_fold_i_student_is_the_same_whatever_fold_i_labels_are(diabetes, tmp_path) -> None:
+    """Two tables that differ only in fold 0's targets, each with its own teacher (fitted
+    by a job on it): fold 0's student, taught by the fold-0 models of its teacher, predicts
+    fold 0's rows exactly alike; fold 1's student, which learns from fold 0's rows, does not.
+    A student taught by the whole teacher (whose bag saw fold 0) would differ on fold 0."""
+    train, _ = diabetes
+    split = make_split(train["target"].to_numpy(), False, 0.2, None, 0)
+    fold0 = split.folds[0][1]
+    other = train.copy()
+    other.loc[other.index[fold0], "target"] = np.random.default_rng(1).permutation(
+        other["target"].to_numpy()[fold0]) * 2.0
+    first, _ = _distil(train, _linear_teacher(train, tmp_path / "ws", "first"), tmp_path / "a")
+    second, split = _distil(other, _linear_teacher(other, tmp_path / "ws", "second"),
+                            tmp_path / "b")
+    n0, n1 = len(split.folds[0][1]), len(split.folds[1][1])
+    np.testing.assert_array_equal(first[:n0], second[:n0])
+    assert not np.allclose(first[n0:n0 + n1], second[n0:n0 + n1])
+
+
+# -- the pieces -----------------------------------------------------------------------------
+
+def _fit_data(n: int) -> FitData:
+    return FitData(X=np.arange(n * 2, dtype=np.float64).reshape(n, 2), y=np.zeros(n, int),
+                   problem_type=ProblemType.MULTICLASS, n_classes=3, categorical_indices=[])
+
+
+def test_soft_labels_repeat_each_row_per_class_weighted_by_its_probability() -> None:
+    real = np.array([[0.7, 0.3, 0.0], [0.1, 0.1, 0.8]])
+    synth = np.array([[0.0005, 0.4995, 0.5]])
+    data = distill._soft_fit_data(_fit_data(2), real, np.array([[100.0, 101.0]]), synth, 3)
+    rows = {(tuple(x), int(c)): w for x, c, w in zip(data.X, data.y, data.weights, strict=True)}
+    assert rows == pytest.approx({((0.0, 1.0), 0): 0.7, ((0.0, 1.0), 1): 0.3,
+                                  ((2.0, 3.0), 0): 0.1, ((2.0, 3.0), 1): 0.1,
+                                  ((2.0, 3.0), 2): 0.8,
+                                  ((100.0, 101.0), 1): 0.4995, ((100.0, 101.0), 2): 0.5})
+    # classes of weight under MIN_WEIGHT (0 for row one, 0.0005 for the synthetic row) go
+
+
+def test_regression_soft_targets_are_the_values_and_row_weights_carry_over() -> None:
+    data = _fit_data(2)
+    data.problem_type, data.weights = ProblemType.REGRESSION, np.array([2.0, 3.0])
+    out = distill._soft_fit_data(data, np.array([1.5, 2.5]), np.array([[9.0, 9.0]]),
+                                 np.array([4.0]), 0)
+    assert out.y.tolist() == [1.5, 2.5, 4.0]
+    assert out.weights.tolist() == [2.0, 3.0, 1.0]
+    assert out.X.shape == (3, 2)
+
+
+def test_synthetic_rows_mix_values_of_real_rows_and_keep_dtypes() -> None:
+    frame = pd.DataFrame({"n": np.arange(50, dtype=float),
+                          "c": pd.Categorical(list("ab") * 25, categories=["a", "b", "z"]),
+                          "s": [f"w{i}" for i in range(50)]})
+    out = distill._synthesize(frame, np.random.default_rng(0))
+    assert len(out) == int(50 * distill.SYNTHETIC_PER_ROW)
+    assert list(out.columns) == ["n", "c", "s"]
+    assert out.dtypes.equals(frame.dtypes)
+    assert list(out["c"].cat.categories) == ["a", "b", "z"]
+    for col in frame:
+        assert set(out[col]) <= set(frame[col])
+    # values of one synthetic row come from several real rows
+    mixed = (out["n"].map(lambda v: f"w{int(v)}") != out["s"]).mean()
+    assert 0.2 < mixed < 0.8
+
+
+# -- the selection rule ---------------------------------------------------------------------
+
+def _board(rows: list[tuple[str, str, float, float]], metric: str = "AUC") -> pd.DataFrame:
+    board = pd.DataFrame(rows, columns=["candidate", "algorithm", "objective",
+                                        "latency_ms_p50"])
+    board.attrs["objective_metric"] = metric
+    return board
+
+
+BOARD = [("ensemble-9", "Ensemble", 0.9300, 6.0), ("lightgbm-1", "LightGBM", 0.9290, 0.4),
+         ("ensemble-9-distilled", "LightGBM", 0.9280, 0.2), ("linear-2", "Linear", 0.85, 0.1)]
+
+
+def test_balanced_hands_out_the_fastest_within_the_tolerance_and_says_why() -> None:
+    chosen, note = selection.select(_board(BOARD), None, "balanced", True)
+    assert chosen == "ensemble-9-distilled"  # within 0.5 % and 30x faster; linear is not
+    assert "ensemble-9" in note and "30.0x faster" in note and "0.5%" in note
+
+
+def test_accuracy_and_a_bound_override_the_balanced_choice() -> None:
+    assert selection.select(_board(BOARD), None, "accuracy", True) == ("ensemble-9", None)
+    assert selection.select(_board(BOARD), 0.3, "balanced", True)[0] == "ensemble-9-distilled"
+    assert selection.select(_board(BOARD), 1.0, "balanced", True)[0] == "lightgbm-1"
+    request = JobRequest(target="y", selection="accuracy")
+    assert selection.for_request(_board(BOARD), request)[0] == "ensemble-9"
+
+
+def test_balanced_keeps_the_best_when_nothing_fast_is_close_enough() -> None:
+    board = _board([("ensemble-9", "Ensemble", 0.93, 6.0), ("linear-2", "Linear", 0.90, 0.1)])
+    assert selection.select(board, None, "balanced", True) == ("ensemble-9", None)
+    # an error metric: lower is better, the tolerance is relative to the best's value
+    board = _board([("e", "Ensemble", 100.0, 6.0), ("f", "LightGBM", 100.4, 0.5),
+                    ("g", "LightGBM", 101.0, 0.1)], metric="RMSE")
+    assert selection.select(board, None, "balanced", False)[0] == "f"
+
+
+def test_an_unknown_selection_is_refused_with_the_choices() -> None:
+    from tabpilot.errors import ConfigError
+
+    with pytest.raises(ConfigError, match="balanced"):
+        JobRequest.build(target="y", selection="fastest")

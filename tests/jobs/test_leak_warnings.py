@@ -1,0 +1,84 @@
+"""A planted target leak, end to end: warned about before training, and in describe."""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from tabpilot import AutoML
+
+
+def _leaky_table(n: int = 300, seed: int = 0) -> pd.DataFrame:
+    """Two informative columns, and `closing_flag`: the label, filled in after the outcome,
+    with 2 % clerical errors."""
+    rng = np.random.default_rng(seed)
+    a, b = rng.normal(size=n), rng.normal(size=n)
+    y = np.where(a - 0.7 * b + 0.6 * rng.normal(size=n) > 0, "yes", "no")
+    wrong = rng.permutation(n) < 6
+    flag = np.where((y == "yes") != wrong, "C", "N")
+    return pd.DataFrame({"a": a, "b": b, "closing_flag": flag, "y": y})
+
+
+def test_the_cli_warns_of_a_leak_before_training_and_describe_holds_it(tmp_path: Path
+                                                                        ) -> None:
+    csv = tmp_path / "train.csv"
+    _leaky_table().to_csv(csv, index=False)
+    env = {k: v for k, v in os.environ.items() if k != "TABPILOT_WORKSPACE"}
+    proc = subprocess.run(
+        [sys.executable, "-m", "tabpilot.cli", "run", str(csv), "--target", "y",
+         "--time-limit", "10", "--name", "leaky", "--max-candidates", "2", "--algorithms",
+         "lightgbm,linear", "--workers", "1", "--stacking", "off", "--json",
+         "--workspace", str(tmp_path / "ws")],
+        capture_output=True, text=True, timeout=120, env=env)
+    assert proc.returncode == 0, proc.stderr
+    warned = [line for line in proc.stderr.splitlines() if "possible target leak" in line]
+    assert len(warned) == 1, proc.stderr  # one line, and not twice (log and view)
+    assert warned[0].startswith("warning (high):") and "'closing_flag'" in warned[0]
+    assert warned[0].endswith("unless its value is known when you predict")
+    desc = json.loads(proc.stdout)
+    leaks = [i for i in desc["DataInsights"] if i["kind"] == "target_leakage"]
+    assert [i["columns"] for i in leaks] == [["closing_flag"]]
+    evidence = leaks[0]["evidence"]
+    assert evidence["score"] >= 0.95 and evidence["plot"]["type"] == "crosstab"
+
+
+def test_the_job_logs_one_warning_per_high_severity_leak(tmp_path: Path, caplog) -> None:
+    caplog.set_level(logging.WARNING, logger="tabpilot.jobs")
+    job = AutoML("y", workspace=tmp_path / "ws", name="leaky-defs", time_limit=30,
+                 algorithms=["lightgbm", "linear"], generate_candidates_only=True)
+    job.fit(_leaky_table())
+    leaks = [r for r in caplog.records if hasattr(r, "target_leak")]
+    assert len(leaks) == 1 and "'closing_flag'" in leaks[0].getMessage()
+    assert "\n" not in leaks[0].getMessage()
+    assert job.describe()["DataInsights"][0]["columns"] == ["closing_flag"]
+
+
+def test_the_progress_view_warns_as_soon_as_the_analysis_is_written(tmp_path: Path,
+                                                                     capsys) -> None:
+    from types import SimpleNamespace
+
+    from tabpilot.cli import _ProgressView
+
+    view = _ProgressView()
+    view.workspace = tmp_path
+    progress = SimpleNamespace(job="j1")
+    view(progress)  # analysing: nothing written yet
+    assert not view.leaks_shown and capsys.readouterr().err == ""
+    folder = tmp_path / "jobs" / "j1"
+    folder.mkdir(parents=True)
+    insights = [{"kind": "target_leakage", "severity": sev, "message": f"leak {sev}",
+                 "fix": "drop it"} for sev in ("high", "medium", "low")] + [
+        {"kind": "class_imbalance", "severity": "high", "message": "imbalance"}]
+    (folder / "data_exploration.json").write_text(json.dumps({"insights": insights}))
+    view(progress)
+    view(progress)  # shown once
+    lines = capsys.readouterr().err.splitlines()
+    assert lines == ["warning (high): leak high; drop it",
+                     "warning (medium): leak medium; drop it"]
