@@ -221,3 +221,22 @@ def test_an_unknown_selection_is_refused_with_the_choices() -> None:
 
     with pytest.raises(ConfigError, match="balanced"):
         JobRequest.build(target="y", selection="fastest")
+
+
+# -- the time the search keeps for it -------------------------------------------------------
+
+def test_the_reserve_is_the_estimate_less_the_level2_slack_and_capped() -> None:
+    from tabpilot.jobs.distilling import SAFETY, distill_estimate, distill_seconds
+
+    estimate = distill_estimate(1.0, 1000, 2, 5)
+    assert distill_seconds(600, 1.0, 1000, 2, 5) == pytest.approx(SAFETY * estimate)
+    # the stack's and the ensemble's doubled shares leave half of them for it
+    assert distill_seconds(600, 1.0, 1000, 2, 5, level2_reserve=4.0) == pytest.approx(
+        SAFETY * estimate - 2.0)
+    assert distill_seconds(600, 1.0, 1000, 2, 5, level2_reserve=100.0) == 0.0
+    assert distill_seconds(60, 100.0, 1000, 2, 5) == pytest.approx(3.0)  # 5 % of the limit
+    assert distill_seconds(60, None, 1000, 2, 5) == pytest.approx(3.0)  # nothing to scale
+    # more rows, more classes, a slower LightGBM: more time
+    assert distill_estimate(2.0, 1000, 2, 5) > estimate
+    assert distill_estimate(1.0, 5000, 2, 5) > estimate
+    assert distill_estimate(1.0, 1000, 7, 5) > estimate

@@ -31,38 +31,44 @@ log = logging.getLogger("tabpilot.jobs.distilling")
 SUFFIX = "-distilled"
 SOURCE = "distilled"  # the candidate's source and `trained_on`
 TEACHERS = ("Ensemble", "Stacking")  # algorithms worth distilling: several models per row
-SAFETY = 2.0  # the estimate below is doubled: a loaded machine, a slower student
+SAFETY = 1.5  # the estimate is raised by half: a loaded machine, a slower student
 PACKAGE_SECONDS = 1.5  # compile, check and time the student
-# the share's cap: a fraction of the limit, at most this many seconds
-SHARE, SHARE_MAX_SECONDS = 0.1, 60.0
+# the student (learning rate 0.1, 15 leaves, at most 300 rounds) against the job's fastest
+# LightGBM trial, per row fitted: on the six 60 s jobs of bench.default_model that
+# distilled (titanic, credit_g, telco_churn, bank_marketing, adult, california_housing),
+# the estimate below with it came to 0.9-1.9 times their distillations' 2.0-7.6 s
+STUDENT_COST = 0.6
+# the reserve's cap: a fraction of the limit, at most this many seconds
+SHARE, SHARE_MAX_SECONDS = 0.05, 30.0
 TEACHER_ROWS_PER_SECOND = 20_000.0  # an ensemble's batch predictions, when not measured
 
 
 def distill_seconds(limit: float, lightgbm_fit_seconds: float | None, n_rows: int,
-                    n_classes: int, n_folds: int) -> float:
-    """The time kept for distilling: the student's fits (a LightGBM bag's, scaled to the
-    synthetic rows, the repeats per class and the extra fit on every row), the teacher's
-    predictions of the synthetic rows, and packaging; doubled, and capped at SHARE of the
-    limit. Without a LightGBM trial to scale from, the cap."""
+                    n_classes: int, n_folds: int, level2_reserve: float = 0.0) -> float:
+    """The time the search keeps for distilling: the estimate with its SAFETY margin, less
+    what the stack's and the ensemble's shares leave unused (they are doubled estimates:
+    half of them, which they seldom need), capped at SHARE of the limit. Without a
+    LightGBM trial to scale from, the cap."""
     cap = min(SHARE * limit, SHARE_MAX_SECONDS)
     if lightgbm_fit_seconds is None:
         return cap
-    return min(cap, SAFETY * distill_estimate(lightgbm_fit_seconds, n_rows, n_classes,
-                                              n_folds))
+    needed = SAFETY * distill_estimate(lightgbm_fit_seconds, n_rows, n_classes, n_folds)
+    return min(cap, max(0.0, needed - level2_reserve / 2))
 
 
 def distill_estimate(lightgbm_fit_seconds: float, n_rows: int, n_classes: int,
                      n_folds: int) -> float:
-    """Seconds a distillation takes, from a LightGBM bag's fit: the student's fits (scaled
-    to the synthetic rows, the repeats per class and the fit on every row), the teacher's
-    predictions (the fold models' of each fold's rows, about one whole teacher's of every
-    row, and the whole teacher's for the last student) and packaging."""
+    """Seconds a distillation takes, from the job's fastest LightGBM trial: the student's
+    fits (STUDENT_COST of the trial's, scaled to the synthetic rows, the repeats per class
+    and the fit on every row), the teacher's predictions of the synthetic rows (the fold
+    models' for each fold's, about one whole teacher's, and the whole teacher's for the
+    last student's) and packaging."""
     repeats = 1.0 if n_classes < 2 else min(n_classes, 3) * 0.6  # light classes are dropped
     fits = (n_folds + student.FINAL_SHARE) / n_folds if n_folds > 1 else 1.0
     synthetic = min(n_rows * student.SYNTHETIC_PER_ROW, student.MAX_SYNTHETIC)
     rows = 1.0 + synthetic / max(n_rows, 1)
-    taught = (n_rows + synthetic) * (2 if n_folds > 1 else 1)
-    return (lightgbm_fit_seconds * fits * rows * repeats
+    taught = synthetic * (2 if n_folds > 1 else 1)
+    return (lightgbm_fit_seconds * STUDENT_COST * fits * rows * repeats
             + taught / TEACHER_ROWS_PER_SECOND + PACKAGE_SECONDS)
 
 
@@ -74,10 +80,12 @@ class Distilling:
                 and not r.details.get("train_rows")]
         return min(fits) if fits else None
 
-    def _distill_share(self, prepared: Prepared, split: Split) -> float:
+    def _distill_share(self, prepared: Prepared, split: Split, level2_reserve: float
+                       ) -> float:
         """distill_seconds for this job, from its fastest LightGBM trial so far."""
         return distill_seconds(self.request.time_limit, self._lightgbm_fit(),
-                               len(prepared.y), len(prepared.classes or []), len(split.folds))
+                               len(prepared.y), len(prepared.classes or []), len(split.folds),
+                               level2_reserve)
 
     def _distill(self, prepared: Prepared, split: Split, job_dir: Path, progress: Progress,
                  soft_end: float, hard_end: float) -> bool:

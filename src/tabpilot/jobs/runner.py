@@ -369,7 +369,8 @@ class JobRunner(Refits, Stacking, Ensembling, Distilling):
                 shares_at = progress.done
                 ensemble_share, level2_reserve = self._level2_shares(
                     limit, ensemble, stack, n_valid, n_classes)
-                distill_share = self._distill_share(prepared, split) if distill else 0.0
+                distill_share = self._distill_share(prepared, split, level2_reserve) \
+                    if distill else 0.0
             reserve = self._refit_seconds(progress, r.validation_fraction) if refit else \
                 self._refit_full_seconds(prepared, len(split.folds)) if collapse else 0.0
             soft_end = deadline - margin - level2_reserve - distill_share - reserve
