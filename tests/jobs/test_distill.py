@@ -6,6 +6,8 @@ student have the rest of a generous time limit: what is checked never depends on
 
 from __future__ import annotations
 
+import subprocess
+import sys
 import time
 from pathlib import Path
 
@@ -52,6 +54,8 @@ def test_the_ensemble_gets_a_completed_distilled_candidate(job) -> None:
     assert model.metadata["distilled_from"] == teacher
     assert model.metadata["family"] == "lightgbm"
     assert model.metadata["estimators"] == 1  # one model, not a bag of folds
+    # time enough: taught with the best LightGBM trial's parameters, on more synthetic rows
+    assert model.metadata["distillation"]["min_synthetic"] == distill.RICH_SYNTHETIC
     assert board.at[student["CandidateName"], "algorithm"] == "LightGBM"
 
 
@@ -79,6 +83,17 @@ def test_the_student_answers_like_its_teacher(job, breast_cancer) -> None:
     agree = (fast.predict(new) == slow.predict(new)).mean()
     assert agree >= 0.9
     assert (fast.predict(new) == truth.to_numpy()).mean() >= 0.85
+
+
+def test_the_exported_script_reruns_the_distillation_and_its_score(job, tmp_path) -> None:
+    student = _student(job)["CandidateName"]
+    script = tmp_path / "student.py"
+    subprocess.run([sys.executable, "-m", "tabpilot", "export", "distil", "--candidate", student,
+                    "-o", str(script), "--workspace", str(job.workspace)], check=True)
+    run = subprocess.run([sys.executable, str(script)], capture_output=True, text=True,
+                         cwd=tmp_path, timeout=600)
+    assert run.returncode == 0, run.stderr[-2000:]
+    assert f"{student}: validation AUC" in run.stdout and "reproduced" in run.stdout, run.stdout
 
 
 def test_the_default_selection_explains_a_choice_other_than_the_first(job) -> None:
@@ -226,17 +241,37 @@ def test_an_unknown_selection_is_refused_with_the_choices() -> None:
 # -- the time the search keeps for it -------------------------------------------------------
 
 def test_the_reserve_is_the_estimate_less_the_level2_slack_and_capped() -> None:
-    from tabpilot.jobs.distilling import SAFETY, distill_estimate, distill_seconds
+    from tabpilot.jobs.distilling import SAFETY, Plan, distill_estimate, distill_seconds
+
+    plan = Plan({}, 0, distill_estimate(1.0, 1000, 2, 5))
+    assert distill_seconds(600, plan) == pytest.approx(SAFETY * plan.seconds)
+    # the stack's and the ensemble's doubled shares leave half of them for it
+    assert distill_seconds(600, plan, level2_reserve=4.0) == pytest.approx(
+        SAFETY * plan.seconds - 2.0)
+    assert distill_seconds(600, plan, level2_reserve=100.0) == 0.0
+    assert distill_seconds(60, Plan({}, 0, 100.0)) == pytest.approx(3.0)  # 5 % of the limit
+    assert distill_seconds(60, None) == pytest.approx(3.0)  # nothing to scale from yet
+
+
+def test_the_estimate_grows_with_what_the_student_does() -> None:
+    from tabpilot.jobs.distilling import distill_estimate
 
     estimate = distill_estimate(1.0, 1000, 2, 5)
-    assert distill_seconds(600, 1.0, 1000, 2, 5) == pytest.approx(SAFETY * estimate)
-    # the stack's and the ensemble's doubled shares leave half of them for it
-    assert distill_seconds(600, 1.0, 1000, 2, 5, level2_reserve=4.0) == pytest.approx(
-        SAFETY * estimate - 2.0)
-    assert distill_seconds(600, 1.0, 1000, 2, 5, level2_reserve=100.0) == 0.0
-    assert distill_seconds(60, 100.0, 1000, 2, 5) == pytest.approx(3.0)  # 5 % of the limit
-    assert distill_seconds(60, None, 1000, 2, 5) == pytest.approx(3.0)  # nothing to scale
-    # more rows, more classes, a slower LightGBM: more time
     assert distill_estimate(2.0, 1000, 2, 5) > estimate
     assert distill_estimate(1.0, 5000, 2, 5) > estimate
     assert distill_estimate(1.0, 1000, 7, 5) > estimate
+    assert distill_estimate(1.0, 1000, 2, 5, min_synthetic=10_000) > estimate
+    assert distill_estimate(1.0, 1000, 2, 5, cost=1.0) > estimate
+
+
+def test_synthetic_rows_per_fit_are_bounded() -> None:
+    assert distill.synthetic_rows(100) == int(100 * distill.SYNTHETIC_PER_ROW)
+    assert distill.synthetic_rows(100, minimum=5000) == 5000
+    assert distill.synthetic_rows(10**6, minimum=5000) == distill.MAX_SYNTHETIC
+    assert distill.synthetic_rows(0, minimum=5000) == 0
+
+
+def test_a_rich_student_keeps_early_stopping_within_its_rounds() -> None:
+    params = distill.rich_params({"learning_rate": 0.03, "num_leaves": 40, "n_estimators": 77})
+    assert params == {"learning_rate": 0.03, "num_leaves": 40,
+                      "max_rounds": distill.RICH_MAX_ROUNDS}

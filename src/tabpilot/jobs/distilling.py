@@ -13,8 +13,9 @@ from __future__ import annotations
 
 import logging
 import time
+from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from tabpilot.data.prepare import Prepared
 from tabpilot.data.split import Split
@@ -38,53 +39,77 @@ PACKAGE_SECONDS = 1.5  # compile, check and time the student
 # distilled (titanic, credit_g, telco_churn, bank_marketing, adult, california_housing),
 # the estimate below with it came to 0.9-1.9 times their distillations' 2.0-7.6 s
 STUDENT_COST = 0.6
+# a student with the best LightGBM trial's parameters and RICH_SYNTHETIC synthetic rows,
+# against that trial per row fitted (its rounds: early-stopped like the trial's)
+RICH_COST = 1.0
 # the reserve's cap: a fraction of the limit, at most this many seconds
 SHARE, SHARE_MAX_SECONDS = 0.05, 30.0
 TEACHER_ROWS_PER_SECOND = 20_000.0  # an ensemble's batch predictions, when not measured
 
 
-def distill_seconds(limit: float, lightgbm_fit_seconds: float | None, n_rows: int,
-                    n_classes: int, n_folds: int, level2_reserve: float = 0.0) -> float:
-    """The time the search keeps for distilling: the estimate with its SAFETY margin, less
-    what the stack's and the ensemble's shares leave unused (they are doubled estimates:
-    half of them, which they seldom need), capped at SHARE of the limit. Without a
-    LightGBM trial to scale from, the cap."""
+@dataclass
+class Plan:
+    """How a job distils: the student's parameters, its minimum of synthetic rows per fit,
+    and the estimated seconds."""
+
+    params: dict[str, Any]
+    min_synthetic: int
+    seconds: float
+
+
+def distill_seconds(limit: float, plan: Plan | None, level2_reserve: float = 0.0) -> float:
+    """The time the search keeps for distilling: the plan's estimate with its SAFETY
+    margin, less what the stack's and the ensemble's shares leave unused (they are doubled
+    estimates: half of them, which they seldom need), capped at SHARE of the limit.
+    Without a plan (no LightGBM trial to scale from yet), the cap."""
     cap = min(SHARE * limit, SHARE_MAX_SECONDS)
-    if lightgbm_fit_seconds is None:
+    if plan is None:
         return cap
-    needed = SAFETY * distill_estimate(lightgbm_fit_seconds, n_rows, n_classes, n_folds)
-    return min(cap, max(0.0, needed - level2_reserve / 2))
+    return min(cap, max(0.0, SAFETY * plan.seconds - level2_reserve / 2))
 
 
 def distill_estimate(lightgbm_fit_seconds: float, n_rows: int, n_classes: int,
-                     n_folds: int) -> float:
-    """Seconds a distillation takes, from the job's fastest LightGBM trial: the student's
-    fits (STUDENT_COST of the trial's, scaled to the synthetic rows, the repeats per class
-    and the fit on every row), the teacher's predictions of the synthetic rows (the fold
-    models' for each fold's, about one whole teacher's, and the whole teacher's for the
-    last student's) and packaging."""
+                     n_folds: int, cost: float = STUDENT_COST, min_synthetic: int = 0
+                     ) -> float:
+    """Seconds a distillation takes, from a LightGBM trial of the job: the student's fits
+    (`cost` times the trial's, scaled to the synthetic rows, the repeats per class and the
+    fit on every row), the teacher's predictions of the synthetic rows (the fold models'
+    for each fold's, about one whole teacher's, and the whole teacher's for the last
+    student's) and packaging."""
     repeats = 1.0 if n_classes < 2 else min(n_classes, 3) * 0.6  # light classes are dropped
     fits = (n_folds + student.FINAL_SHARE) / n_folds if n_folds > 1 else 1.0
-    synthetic = min(n_rows * student.SYNTHETIC_PER_ROW, student.MAX_SYNTHETIC)
+    synthetic = student.synthetic_rows(n_rows, min_synthetic)
     rows = 1.0 + synthetic / max(n_rows, 1)
     taught = synthetic * (2 if n_folds > 1 else 1)
-    return (lightgbm_fit_seconds * STUDENT_COST * fits * rows * repeats
+    return (lightgbm_fit_seconds * cost * fits * rows * repeats
             + taught / TEACHER_ROWS_PER_SECOND + PACKAGE_SECONDS)
 
 
 class Distilling:
-    def _lightgbm_fit(self) -> float | None:
-        """The fit seconds of the job's fastest LightGBM trial on every row, if any."""
-        fits = [r.fit_seconds for r in self._results.values()
-                if r.status == st.COMPLETED and r.candidate.startswith(student.FAMILY + "-")
-                and not r.details.get("train_rows")]
-        return min(fits) if fits else None
+    def _plans(self, prepared: Prepared, split: Split) -> list[Plan]:
+        """The ways to distil, best first: a student with the parameters of the job's best
+        LightGBM trial (on every row) and RICH_SYNTHETIC synthetic rows, then the cheap
+        STUDENT_PARAMS one, each with its estimate; none before a LightGBM trial is done."""
+        board = leaderboard(self.store, self.name)
+        done = {n: r for n, r in self._results.items() if r.status == st.COMPLETED
+                and n.startswith(student.FAMILY + "-") and not r.details.get("train_rows")
+                and not n.endswith(SUFFIX)}
+        ranked = [n for n in board["candidate"] if n in done]
+        if not ranked:
+            return []
+        shape = len(prepared.y), len(prepared.classes or []), len(split.folds)
+        best = self.store.get_candidate(self.name, ranked[0])
+        fastest = min(r.fit_seconds for r in done.values())
+        return [Plan(student.rich_params(best.params), student.RICH_SYNTHETIC,
+                     distill_estimate(done[ranked[0]].fit_seconds, *shape, cost=RICH_COST,
+                                      min_synthetic=student.RICH_SYNTHETIC)),
+                Plan(dict(student.STUDENT_PARAMS), 0, distill_estimate(fastest, *shape))]
 
     def _distill_share(self, prepared: Prepared, split: Split, level2_reserve: float
                        ) -> float:
-        """distill_seconds for this job, from its fastest LightGBM trial so far."""
-        return distill_seconds(self.request.time_limit, self._lightgbm_fit(),
-                               len(prepared.y), len(prepared.classes or []), len(split.folds),
+        """distill_seconds for this job's best plan so far."""
+        plans = self._plans(prepared, split)
+        return distill_seconds(self.request.time_limit, plans[0] if plans else None,
                                level2_reserve)
 
     def _distill(self, prepared: Prepared, split: Split, job_dir: Path, progress: Progress,
@@ -98,22 +123,24 @@ class Distilling:
             return False
         teacher = str(board.iloc[0]["candidate"])
         row = self.store.get_candidate(self.name, teacher)
-        fit = self._lightgbm_fit()
-        needed = PACKAGE_SECONDS * 2 if fit is None else distill_estimate(
-            fit, len(prepared.y), len(prepared.classes or []), len(split.folds))
-        if soft_end - time.time() < needed:
-            log.info("no time left to distil %s (%.1fs needed)", teacher, needed)
+        plans = self._plans(prepared, split) or [
+            Plan(dict(student.STUDENT_PARAMS), 0, PACKAGE_SECONDS * 2)]
+        plan = next((p for p in plans if soft_end - time.time() >= p.seconds), None)
+        if plan is None:
+            log.info("no time left to distil %s (%.1fs needed)", teacher, plans[-1].seconds)
             return False
         name = f"{teacher}{SUFFIX}"
         number = 1 + max(c.number for c in self.store.list_candidates(self.name))
         out = job_dir / "candidates" / name / "model"
         self.store.add_candidate(job=self.name, name=name, number=number,
                                  algorithm="LightGBM", family=student.FAMILY,
-                                 params=dict(student.STUDENT_PARAMS, distilled_from=teacher),
+                                 params=dict(plan.params, distilled_from=teacher,
+                                             min_synthetic=plan.min_synthetic),
                                  source=SOURCE, status=st.CANDIDATE_IN_PROGRESS,
                                  trained_on=SOURCE)
         self.store.update_job(self.name, secondary_status=st.TRAINING_MODELS)
-        task = TrialTask(name, student.FAMILY, dict(student.STUDENT_PARAMS), str(out),
+        task = TrialTask(name, student.FAMILY, dict(plan.params), str(out),
                          soft_end, hard_end, number, distill_of={
-                             "teacher": teacher, "teacher_dir": row.artifact_dir})
+                             "teacher": teacher, "teacher_dir": row.artifact_dir,
+                             "min_synthetic": plan.min_synthetic})
         return self._await_one(task, prepared, progress, hard_end)

@@ -373,8 +373,10 @@ def stack_code(p: Pipeline) -> str:
 
 def distill_code(spec: dict[str, Any]) -> str:
     """A distilled candidate: the job's distillation rerun on the setup's data and split."""
-    params = {k: v for k, v in spec["params"].items() if k != "distilled_from"}
+    params = {k: v for k, v in spec["params"].items()
+              if k not in ("distilled_from", "min_synthetic")}
     teacher = spec["params"]["distilled_from"]
+    minimum = int(spec["params"].get("min_synthetic") or 0)
     return "\n".join([
         "import tempfile",
         "import time",
@@ -394,7 +396,8 @@ def distill_code(spec: dict[str, Any]) -> str:
         "no_deadline = time.time() + 365 * 86400",
         f"task = TrialTask({spec['name']!r}, \"lightgbm\", {literal(params, 17)},",
         "                 str(out), no_deadline, no_deadline, distill_of={",
-        f'                     "teacher": {teacher!r}, "teacher_dir": str(teacher)}})',
+        f'                     "teacher": {teacher!r}, "teacher_dir": str(teacher),',
+        f'                     "min_synthetic": {minimum}}})',
         "student = run_distillation(context, task)",
         "pred = new_predictions()",
         "pred[valid_rows] = np.load(out.parent / VALIDATION_PREDICTIONS).astype(np.float64)",
