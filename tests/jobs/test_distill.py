@@ -23,7 +23,7 @@ from tabpilot.data.split import make_split
 from tabpilot.execution import distill
 from tabpilot.execution.base import TrialContext, TrialTask
 from tabpilot.execution.trial import VALIDATION_PREDICTIONS
-from tabpilot.jobs import selection
+from tabpilot.jobs import distilling, selection
 from tabpilot.metrics import score
 from tabpilot.models import FitData
 from tabpilot.tasks import ProblemType
@@ -31,11 +31,15 @@ from tabpilot.tasks import ProblemType
 
 @pytest.fixture(scope="module")
 def job(tmp_path_factory, breast_cancer) -> AutoML:
+    """The rich plan's estimate made small, so that the job takes it whatever the
+    machine's load (the plans' choice by time is tested on its own below)."""
     train, _, _ = breast_cancer
     ws = tmp_path_factory.mktemp("distill-ws")
-    return AutoML(target="target", time_limit=120, max_candidates=4, n_workers=2,
-                  algorithms=["lightgbm", "linear"], workspace=ws, name="distil",
-                  metric="AUC").fit(train)
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setattr(distilling, "RICH_COST", 1e-3)
+        return AutoML(target="target", time_limit=120, max_candidates=4, n_workers=2,
+                      algorithms=["lightgbm", "linear"], workspace=ws, name="distil",
+                      metric="AUC").fit(train)
 
 
 def _student(job: AutoML) -> dict:
@@ -54,7 +58,7 @@ def test_the_ensemble_gets_a_completed_distilled_candidate(job) -> None:
     assert model.metadata["distilled_from"] == teacher
     assert model.metadata["family"] == "lightgbm"
     assert model.metadata["estimators"] == 1  # one model, not a bag of folds
-    # time enough: taught with the best LightGBM trial's parameters, on more synthetic rows
+    # taught with the best LightGBM trial's parameters, on more synthetic rows
     assert model.metadata["distillation"]["min_synthetic"] == distill.RICH_SYNTHETIC
     assert board.at[student["CandidateName"], "algorithm"] == "LightGBM"
 
@@ -275,3 +279,12 @@ def test_a_rich_student_keeps_early_stopping_within_its_rounds() -> None:
     params = distill.rich_params({"learning_rate": 0.03, "num_leaves": 40, "n_estimators": 77})
     assert params == {"learning_rate": 0.03, "num_leaves": 40,
                       "max_rounds": distill.RICH_MAX_ROUNDS}
+
+
+def test_the_best_plan_that_fits_in_the_time_left_is_taken() -> None:
+    from tabpilot.jobs.distilling import Plan, choose_plan
+
+    rich, cheap = Plan({"rich": 1}, 10_000, 20.0), Plan({"cheap": 1}, 0, 4.0)
+    assert choose_plan([rich, cheap], 30.0) is rich
+    assert choose_plan([rich, cheap], 10.0) is cheap
+    assert choose_plan([rich, cheap], 3.0) is None

@@ -45,7 +45,8 @@ def test_auto_picks_ensembling_for_small_data(tmp_path: Path, breast_cancer) -> 
     assert desc["AutoMLProblemTypeConfig"]["TabularJobConfig"]["Mode"] == "AUTO"
     assert desc["ResolvedMode"] == "ENSEMBLING"
     # 569 rows: 5-fold bags, never refit
-    assert {c["TrainedOn"] for c in job.candidates()} == {"train"}
+    # (a distilled student of the ensemble, when time allows, is trained on its own terms)
+    assert {c["TrainedOn"] for c in job.candidates()} - {"distilled"} == {"train"}
 
 
 def test_resolve_mode_by_size_and_by_request() -> None:

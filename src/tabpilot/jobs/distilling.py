@@ -68,6 +68,11 @@ def distill_seconds(limit: float, plan: Plan | None, level2_reserve: float = 0.0
     return min(cap, max(0.0, SAFETY * plan.seconds - level2_reserve / 2))
 
 
+def choose_plan(plans: list[Plan], seconds_left: float) -> Plan | None:
+    """The first (best) plan whose estimate fits in the time left; None when none does."""
+    return next((p for p in plans if p.seconds <= seconds_left), None)
+
+
 def distill_estimate(lightgbm_fit_seconds: float, n_rows: int, n_classes: int,
                      n_folds: int, cost: float = STUDENT_COST, min_synthetic: int = 0
                      ) -> float:
@@ -125,7 +130,7 @@ class Distilling:
         row = self.store.get_candidate(self.name, teacher)
         plans = self._plans(prepared, split) or [
             Plan(dict(student.STUDENT_PARAMS), 0, PACKAGE_SECONDS * 2)]
-        plan = next((p for p in plans if soft_end - time.time() >= p.seconds), None)
+        plan = choose_plan(plans, soft_end - time.time())
         if plan is None:
             log.info("no time left to distil %s (%.1fs needed)", teacher, plans[-1].seconds)
             return False
