@@ -199,6 +199,8 @@ CASES = [
                  id="max-latency-zero"),
     pytest.param(_good, ["--max-latency-ms", "-2.5"], ["max latency", "got -2.5"],
                  id="max-latency-negative"),
+    pytest.param(_good, ["--selection", "fastest"], ["selection", "balanced", "accuracy"],
+                 id="selection-unknown"),
     pytest.param(_good, ["--time-limit", "1e12"], ["time limit", "at most", "1e+12"],
                  id="time-limit-huge"),
     pytest.param(_good, ["--time-limit", "inf"], ["time limit", "at most", "inf"],
