@@ -22,6 +22,9 @@ from tabpilot.jobs.heartbeat import DEAD_REASON
 from tabpilot.jobs.runner import TEST_PAUSE, JobRunner
 from tabpilot.store import Store
 
+sys.path.insert(0, str(Path(__file__).parent.parent / "serving"))
+from servinglib import wait_until  # noqa: E402
+
 HEARTBEAT = "0.5"  # seconds; the grace is then the minimum, 3 s
 HANG = 180.0  # seconds: only against a hang, never a measure of speed
 
@@ -46,13 +49,13 @@ def _start(*args: str, cwd: Path, env: dict[str, str]) -> subprocess.Popen[bytes
 
 
 def _wait(what: str, check, proc: subprocess.Popen | None = None) -> None:
-    deadline = time.time() + HANG
-    while not check():
-        if proc is not None and proc.poll() is not None:
+    def ready() -> bool:
+        if proc is not None and proc.poll() is not None and not check():
             raise AssertionError(f"the job ended before {what}: "
                                  f"{proc.stderr.read().decode()[-2000:]}")
-        assert time.time() < deadline, f"timed out waiting for {what}"
-        time.sleep(0.2)
+        return check()
+
+    wait_until(ready, HANG, what)  # a guard against hangs, not a speed check
 
 
 def _completed(ws: Path, job: str) -> int:
@@ -71,15 +74,16 @@ def _kill(proc: subprocess.Popen) -> None:
 
 def _describe_until_ended(ws: Path, job: str, cwd: Path) -> dict:
     """`tabpilot describe` from other processes, until one sees the job ended."""
-    deadline = time.time() + HANG
-    while True:
+    seen: dict = {}
+
+    def ended() -> bool:
         done = _cli("describe", job, "--workspace", str(ws), "--json", cwd=cwd)
         assert done.returncode == 0, done.stderr
-        desc = json.loads(done.stdout)
-        if desc["AutoMLJobStatus"] not in st.ACTIVE:
-            return desc
-        assert time.time() < deadline, "the dead job was never marked Failed"
-        time.sleep(0.5)
+        seen.update(json.loads(done.stdout))
+        return seen["AutoMLJobStatus"] not in st.ACTIVE
+
+    wait_until(ended, HANG, "the dead job marked Failed")
+    return seen
 
 
 def _assert_crashed(desc: dict) -> None:

@@ -17,21 +17,24 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+import pandas as pd
+
 from tabpilot.data.prepare import Prepared
 from tabpilot.data.split import Split
 from tabpilot.execution import TrialTask
 from tabpilot.execution import distill as student
+from tabpilot.jobs import selection
 from tabpilot.jobs import status as st
 from tabpilot.jobs.views import leaderboard
 
 if TYPE_CHECKING:
-    from tabpilot.jobs.runner import Progress
+    from tabpilot.jobs.progress import Progress
 
 log = logging.getLogger("tabpilot.jobs.distilling")
 
 SUFFIX = "-distilled"
 SOURCE = "distilled"  # the candidate's source and `trained_on`
-TEACHERS = ("Ensemble", "Stacking")  # algorithms worth distilling: several models per row
+TEACHERS = selection.COMBINED  # algorithms worth distilling: several models per row
 SAFETY = 1.5  # the estimate is raised by half: a loaded machine, a slower student
 PACKAGE_SECONDS = 1.5  # compile, check and time the student
 # the student (learning rate 0.1, 15 leaves, at most 300 rounds) against the job's fastest
@@ -91,11 +94,10 @@ def distill_estimate(lightgbm_fit_seconds: float, n_rows: int, n_classes: int,
 
 
 class Distilling:
-    def _plans(self, prepared: Prepared, split: Split) -> list[Plan]:
+    def _plans(self, board: pd.DataFrame, prepared: Prepared, split: Split) -> list[Plan]:
         """The ways to distil, best first: a student with the parameters of the job's best
         LightGBM trial (on every row) and RICH_SYNTHETIC synthetic rows, then the cheap
         STUDENT_PARAMS one, each with its estimate; none before a LightGBM trial is done."""
-        board = leaderboard(self.store, self.name)
         done = {n: r for n, r in self._results.items() if r.status == st.COMPLETED
                 and n.startswith(student.FAMILY + "-") and not r.details.get("train_rows")
                 and not n.endswith(SUFFIX)}
@@ -110,10 +112,10 @@ class Distilling:
                                       min_synthetic=student.RICH_SYNTHETIC)),
                 Plan(dict(student.STUDENT_PARAMS), 0, distill_estimate(fastest, *shape))]
 
-    def _distill_share(self, prepared: Prepared, split: Split, level2_reserve: float
-                       ) -> float:
-        """distill_seconds for this job's best plan so far."""
-        plans = self._plans(prepared, split)
+    def _distill_share(self, board: pd.DataFrame, prepared: Prepared, split: Split,
+                       level2_reserve: float) -> float:
+        """distill_seconds for this job's best plan so far (`board`: the leaderboard)."""
+        plans = self._plans(board, prepared, split)
         return distill_seconds(self.request.time_limit, plans[0] if plans else None,
                                level2_reserve)
 
@@ -128,7 +130,7 @@ class Distilling:
             return False
         teacher = str(board.iloc[0]["candidate"])
         row = self.store.get_candidate(self.name, teacher)
-        plans = self._plans(prepared, split) or [
+        plans = self._plans(board, prepared, split) or [
             Plan(dict(student.STUDENT_PARAMS), 0, PACKAGE_SECONDS * 2)]
         plan = choose_plan(plans, soft_end - time.time())
         if plan is None:

@@ -28,7 +28,7 @@ from tabpilot.jobs import status as st
 from tabpilot.metrics import METRICS, Metric, score, score_all, tune_threshold
 
 if TYPE_CHECKING:
-    from tabpilot.jobs.runner import Progress
+    from tabpilot.jobs.progress import Progress
 
 log = logging.getLogger("tabpilot.jobs.ensembling")
 

@@ -21,7 +21,7 @@ from tabpilot.jobs import status as st
 from tabpilot.jobs.views import leaderboard
 
 if TYPE_CHECKING:
-    from tabpilot.jobs.runner import Progress
+    from tabpilot.jobs.progress import Progress
 
 log = logging.getLogger("tabpilot.jobs")
 

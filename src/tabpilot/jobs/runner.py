@@ -31,8 +31,10 @@ from tabpilot.jobs import admission, reporting, selection, shares, stacking
 from tabpilot.jobs import status as st
 from tabpilot.jobs.distilling import Distilling
 from tabpilot.jobs.ensembling import Ensembling
+from tabpilot.jobs.finishing import Finishing
 from tabpilot.jobs.heartbeat import Heartbeat
 from tabpilot.jobs.interrupt import Interrupt
+from tabpilot.jobs.progress import Progress
 from tabpilot.jobs.refits import Refits
 from tabpilot.jobs.shares import finalisation_margin
 from tabpilot.jobs.stacking import Stacking
@@ -62,25 +64,6 @@ class Previous:
     results: dict[str, TrialResult]  # completed level-1 candidates, as trial results
 
 
-@dataclass
-class Progress:
-    job: str
-    status: str
-    secondary_status: str
-    elapsed: float
-    time_limit: float
-    done: int = 0
-    failed: int = 0
-    running: int = 0
-    best_value: float | None = None
-    best_candidate: str | None = None
-    metric: str | None = None
-
-    @property
-    def remaining(self) -> float:
-        return max(0.0, self.time_limit - self.elapsed)
-
-
 def new_job_name() -> str:
     return f"tp-{time.strftime('%Y%m%d-%H%M%S')}-{secrets.token_hex(2)}"
 
@@ -96,7 +79,7 @@ def resolve_mode(mode: str, prepared: Prepared) -> str:
     return "ensembling" if size < AUTO_HPO_BYTES else "hpo"
 
 
-class JobRunner(Refits, Stacking, Ensembling, Distilling):
+class JobRunner(Refits, Stacking, Ensembling, Distilling, Finishing):
     """Runs a job in this process; trials run in the executor's processes."""
 
     def __init__(self, request: JobRequest, workspace: Path, store: Store | None = None,
@@ -117,6 +100,7 @@ class JobRunner(Refits, Stacking, Ensembling, Distilling):
         self.name = request.name or new_job_name()
         self.interrupt = Interrupt()  # Ctrl-C while the job runs: a stop request
         self._heartbeat: Heartbeat | None = None  # started once the job's row exists
+        self._compile_s: dict[str, float] = {}  # candidates' compile estimates (shares)
 
     @property
     def store(self) -> Store:
@@ -292,30 +276,6 @@ class JobRunner(Refits, Stacking, Ensembling, Distilling):
             self._stop_requested, "the job's time limit")
         return st.COMPLETED, st.CANDIDATE_DEFINITIONS_GENERATED, None
 
-    def _reports(self, job_dir: Path, outcome: tuple[str, str, str | None], t0: float
-                 ) -> tuple[str, str, str | None]:
-        """Explanations and insights of the kept candidates, best first, in their time share.
-
-        A report that fails marks the job with Autopilot's ExplainabilityError or
-        ModelInsightsError; the job still completes with its candidates and leaderboard.
-        """
-        limit = self.request.time_limit
-        deadline = min(time.time() + reporting.report_seconds(limit),
-                       t0 + limit - finalisation_margin(limit))
-        names = [n for n, _ in self._ranked(job_dir)][: self.request.keep_candidates]
-        report = reporting.write_reports(
-            job_dir, names, self.store.get_job(self.name).metric or "", deadline,
-            lambda status: self.store.update_job(self.name, secondary_status=status),
-            self._stop_requested, f"{reporting.REPORT_SHARE:.0%} of the time limit, at most "
-                                  f"{reporting.REPORT_MAX_SECONDS:g}s")
-        self._report_outcome = report
-        if report.stopped:
-            return self._stopped()
-        if report.failures:
-            return outcome[0], report.failures[0][0], outcome[2]
-        return outcome
-
-    # -- the trial loop ---------------------------------------------------------------
     def _search(self, prepared: Prepared, n_valid: int | None, job_dir: Path, t0: float
                 ) -> tuple[str, str, str | None]:
         r = self.request
@@ -367,9 +327,10 @@ class JobRunner(Refits, Stacking, Ensembling, Distilling):
                     return self._stopped()
             if shares_at != progress.done:
                 shares_at = progress.done
+                board = leaderboard(self.store, self.name)  # read once for the shares
                 ensemble_share, level2_reserve = self._level2_shares(
-                    limit, ensemble, stack, n_valid, n_classes)
-                distill_share = self._distill_share(prepared, split, level2_reserve) \
+                    board, limit, ensemble, stack, n_valid, n_classes)
+                distill_share = self._distill_share(board, prepared, split, level2_reserve) \
                     if distill else 0.0
             reserve = self._refit_seconds(progress, r.validation_fraction) if refit else \
                 self._refit_full_seconds(prepared, len(split.folds)) if collapse else 0.0
@@ -433,15 +394,19 @@ class JobRunner(Refits, Stacking, Ensembling, Distilling):
             progress.best_value = float(board.loc[board["candidate"] == best,
                                                   "objective"].iloc[0])
 
-    def _level2_shares(self, limit: float, ensemble: bool, stack: bool, n_valid: int,
-                       n_classes: int) -> tuple[float, float]:
+    def _level2_shares(self, board: pd.DataFrame, limit: float, ensemble: bool, stack: bool,
+                       n_valid: int, n_classes: int) -> tuple[float, float]:
         """The ensemble's share and the stack's plus the ensemble's, from the members they
         would load: the best candidates' bytes (the stack's: the best of each family), and
-        the compiles of those whose trial ran out of time before compiling them."""
-        board = leaderboard(self.store, self.name)
+        the compiles of those whose trial ran out of time before compiling them (read once
+        per candidate: a finished candidate's model directory does not change)."""
         sizes = board["model_bytes"].fillna(0).astype(float)
         folder = self.workspace / "jobs" / self.name / "candidates"
-        compiles = shares.compile_seconds([folder / n / "model" for n in board["candidate"]])
+        known = self._compile_s
+        new = [n for n in board["candidate"] if n not in known]
+        known.update(zip(new, shares.compile_seconds([folder / n / "model" for n in new]),
+                         strict=True))
+        compiles = [known[n] for n in board["candidate"]]
         ensemble_s = shares.ensemble_seconds(limit, sizes.tolist(), n_valid, compiles) \
             if ensemble else 0.0
         firsts = (~board["algorithm"].duplicated()).tolist()
@@ -503,87 +468,6 @@ class JobRunner(Refits, Stacking, Ensembling, Distilling):
             progress.best_value = result.objective
             progress.best_candidate = result.candidate
             self.store.update_job(self.name, best_candidate=result.candidate)
-
-    # -- the end ------------------------------------------------------------------------
-    def _finalize(self, job_dir: Path, status: str, secondary: str, reason: str | None,
-                  t0: float) -> None:
-        """The job's one way out: whatever it ended with, its row ends with that status,
-        and (in the same store update) no candidate of it stays InProgress."""
-        # kills whatever trial still runs (none after a first shutdown); their candidates
-        # are closed by the status update below, whichever way the job got here
-        self.executor.shutdown()
-        best = note = None
-        try:
-            status, secondary, reason, best, note = self._wrap_up(job_dir, status, secondary,
-                                                                  reason)
-        except Exception as exc:  # the job must still end, and say why
-            log.exception("finalising job %s failed", self.name)
-            best = self.store.get_job(self.name).best_candidate  # as the search left it
-            if status != st.FAILED:
-                status, secondary = st.FAILED, st.FAILED
-                reason = f"finalising the job failed: {type(exc).__name__}: {exc}"
-        stats = dict(self.store.get_job(self.name).stats or {},
-                     seconds=round(time.time() - t0, 3), selection_note=note)
-        self.store.update_job(self.name, status=status, secondary_status=secondary,
-                              failure_reason=reason, best_candidate=best, ended=time.time(),
-                              stats=stats)
-        progress = Progress(self.name, status, secondary, time.time() - t0,
-                            self.request.time_limit)
-        self.on_progress(progress)
-
-    def _wrap_up(self, job_dir: Path, status: str, secondary: str, reason: str | None
-                 ) -> tuple[str, str, str | None, str | None, str | None]:
-        """Choose the best, prune, write the leaderboard and definitions: the final outcome
-        (status, secondary status, reason), the best candidate and the selection note."""
-        board = leaderboard(self.store, self.name)
-        if board.empty and status == st.COMPLETED and not self.request.generate_candidates_only:
-            status, secondary = st.FAILED, st.FAILED
-            reason = ("no candidate finished within the time limit; raise --time-limit or "
-                      "check the failure reasons with `tabpilot candidates JOB`")
-        best, note = selection.for_request(board, self.request)
-        if note:
-            log.warning(note)
-        self._prune(board, keep={best, *board.loc[board["pareto"].astype(bool), "candidate"]})
-        if not board.empty:
-            board.to_csv(job_dir / "leaderboard.csv", index=False)
-            self._write_definitions(job_dir, board)
-        report = getattr(self, "_report_outcome", None)
-        if report is not None:  # what the reports wrote, skipped and failed
-            self.store.update_job(self.name, stats=dict(
-                self.store.get_job(self.name).stats, reports=report.summary,
-                partial_failures=[message for _, message in report.failures]))
-        return status, secondary, reason, best, note
-
-    def _write_definitions(self, job_dir: Path, board: pd.DataFrame) -> None:
-        """CandidateDefinitions.ipynb: every completed candidate as code that reruns it."""
-        try:
-            details = {n: r.details for n, r in getattr(self, "_results", {}).items()}
-            found = definitions.trained_definitions(board, self.store.list_candidates(self.name),
-                                                    details)
-            definitions.save_definitions(job_dir, found, getattr(self, "_n_folds", 1),
-                                         self._n_threads(), trained=True)
-            definitions.write_notebook(job_dir)
-        except Exception:  # the candidates and the leaderboard stand without it
-            log.exception("writing CandidateDefinitions.ipynb failed")
-
-    def _prune(self, board: pd.DataFrame, keep: set[str | None]) -> None:
-        """Keep the model directories of the best `keep_candidates` and of `keep` (the
-        chosen one and the accuracy-latency front); drop the rest."""
-        for name in board["candidate"].iloc[self.request.keep_candidates:]:
-            if name in keep:
-                continue
-            row = self.store.get_candidate(self.name, name)
-            if row.artifact_dir:
-                shutil.rmtree(Path(row.artifact_dir).parent, ignore_errors=True)
-                self.store.update_candidate(self.name, name, artifact_dir=None)
-        candidates = self.workspace / "jobs" / self.name / "candidates"
-        for leftover in candidates.glob("*/.tmp-model-*"):  # saves cut short by a kill
-            shutil.rmtree(leftover, ignore_errors=True)
-        for row in self.store.list_candidates(self.name):
-            if row.status != st.CANDIDATE_COMPLETED:
-                shutil.rmtree(Path(self.workspace / "jobs" / self.name / "candidates" / row.name),
-                              ignore_errors=True)
-
 
 def _test_pause(phase: str, job_dir: Path, stop_requested: Callable[[], bool]) -> None:
     """For tests only, and a no-op unless TABPILOT_TEST_PAUSE_BEFORE="PHASE:SECONDS" names

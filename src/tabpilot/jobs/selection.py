@@ -24,6 +24,7 @@ from tabpilot.metrics import METRICS
 FAST_TOLERANCE = 0.005
 FAST_SPEEDUP = 2.0
 REFIT_FULL = "refit-full"  # `trained_on` of a bag collapsed into one model on every row
+COMBINED = ("Ensemble", "Stacking")  # algorithms of candidates made of several candidates
 
 
 def within(latency_ms: float | None, bound_ms: float | None) -> bool:
@@ -144,7 +145,7 @@ def refit_full_target(board: pd.DataFrame, bound_ms: float, n_folds: int) -> str
         ms = _num(ms)
         if within(ms, bound_ms):
             return None  # this one is chosen already; nothing below it is better
-        if algorithm in ("Ensemble", "Stacking") or ms is None:
+        if algorithm in COMBINED or ms is None:
             continue
         if ms / n_folds <= bound_ms:
             return str(name)

@@ -42,7 +42,7 @@ from tabpilot.jobs.ensembling import TIMING_SECONDS, warn_uncompiled
 from tabpilot.metrics import score, score_all, tune_threshold
 
 if TYPE_CHECKING:
-    from tabpilot.jobs.runner import Progress
+    from tabpilot.jobs.progress import Progress
 
 log = logging.getLogger("tabpilot.jobs.stacking")
 
