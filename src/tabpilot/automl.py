@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import difflib
+import inspect
 from collections.abc import Callable
+from contextlib import nullcontext
 from pathlib import Path
 from typing import Any
 
@@ -17,17 +20,103 @@ from tabpilot.errors import ConfigError, NotFoundError, shown
 from tabpilot.jobs import JobRunner, Progress, candidates_view, describe_job, leaderboard
 from tabpilot.store import Store
 
+# JobRequest's own names, accepted beside the CLI's (older code passes them)
+ALIASES = {"n_folds": "folds", "n_workers": "workers"}
+LEADERBOARD_ROUNDS = 2  # leaderboard(test) shows the score alone: no interval to resample
+VERBOSITY = (0, 1, 2)
+
 
 class AutoML:
-    """One AutoML job. Keyword arguments are the fields of `tabpilot.config.JobRequest`."""
+    """One AutoML job: `AutoML("churn").fit("train.csv")`, then `leaderboard()`,
+    `evaluate(test)`, `best_model()`. The arguments are the CLI's (`tabpilot run --help`).
 
-    def __init__(self, target: str, *, workspace: str | Path | None = None,
-                 on_progress: Callable[[Progress], None] | None = None, **settings: Any) -> None:
+    Args:
+        target: the column to predict.
+        time_limit: seconds for the whole job, training, ensembling and reports included.
+        metric: objective (Autopilot's names: F1, AUC, Accuracy, BalancedAccuracy, LogLoss,
+            MSE, RMSE, MAE, R2...); default F1 (binary), Accuracy (multiclass), MSE
+            (regression). Shown when the data is analysed, with the reason.
+        problem_type: "binary" | "multiclass" | "regression"; default inferred from the
+            target (shown with its reason: "2 distinct values -> binary").
+        mode: "auto" | "ensembling" (bagged models and an ensemble) | "hpo" (tuned single
+            models on a holdout); auto: ensembling below ~100 MB of data.
+        name: the job's name (default generated: tp-YYYYMMDD-HHMMSS-xxxx).
+        max_candidates: stop after this many trials.
+        per_trial_time_limit: seconds per trial (default a quarter of the limit, >= 10).
+        validation_fraction: the holdout's share of the rows (0.05-0.5; default 0.2).
+        folds: k-fold cross-validation (1 = holdout); default 5-8 in ensembling mode.
+        validation_data: a separate validation table (path or URI).
+        sample_weight: a column of row weights.
+        feature_types: a FeatureSpecification JSON file forcing column kinds.
+        na_values: extra strings read as missing values.
+        algorithms: families to try: lightgbm, xgboost, catboost, extra_trees, linear,
+            random_forest, mlp (default all, strong and cheap first).
+        workers: trials run in parallel (default: the cores, at most 8).
+        max_latency_ms: hand out the best candidate answering one row within this bound.
+        stacking: "auto" | "on" | "off": a level-2 model on the candidates' out-of-fold
+            predictions (auto: in ensembling mode, without a latency bound).
+        selection: "balanced" (the fastest candidate within 0.5 % of the most accurate and
+            2x faster) | "accuracy" (the most accurate).
+        distill: after the ensemble, fit a fast LightGBM student to its predictions.
+        seed: random seed of splits and searches.
+        generate_candidates_only: analyse and write the notebooks; train nothing.
+        keep_candidates: model directories kept (the best ones; default 20).
+        ensemble: end with a greedy ensemble of the best candidates (default True).
+        workspace: the workspace folder (default ./tabpilot-workspace or
+            $TABPILOT_WORKSPACE).
+        verbosity: 0 silent, 1 (default) a line per phase, every 10 trials, what was
+            inferred and the final result, 2 a line per trial. Lines go to standard output
+            (a notebook shows them under the cell).
+        on_progress: a callable given a `tabpilot.jobs.Progress` at every update, instead
+            of the printed lines.
+    """
+
+    def __init__(self, target: str, *, time_limit: float = 300.0, metric: str | None = None,
+                 problem_type: str | None = None, mode: str = "auto", name: str | None = None,
+                 max_candidates: int | None = None, per_trial_time_limit: float | None = None,
+                 validation_fraction: float = 0.2, folds: int | None = None,
+                 validation_data: str | None = None, sample_weight: str | None = None,
+                 feature_types: str | None = None, na_values: list[str] | None = None,
+                 algorithms: list[str] | None = None, workers: int | None = None,
+                 max_latency_ms: float | None = None, stacking: str = "auto",
+                 selection: str = "balanced", distill: bool = True, seed: int = 0,
+                 generate_candidates_only: bool = False, keep_candidates: int = 20,
+                 ensemble: bool = True, workspace: str | Path | None = None,
+                 verbosity: int = 1,
+                 on_progress: Callable[[Progress], None] | None = None,
+                 **unknown: Any) -> None:
+        settings = dict(time_limit=time_limit, metric=metric, problem_type=problem_type,
+                        mode=mode, name=name, max_candidates=max_candidates,
+                        per_trial_time_limit=per_trial_time_limit,
+                        validation_fraction=validation_fraction, n_folds=folds,
+                        validation_data=validation_data, sample_weight=sample_weight,
+                        feature_types=feature_types, na_values=na_values,
+                        algorithms=algorithms, n_workers=workers,
+                        max_latency_ms=max_latency_ms, stacking=stacking, selection=selection,
+                        distill=distill, seed=seed,
+                        generate_candidates_only=generate_candidates_only,
+                        keep_candidates=keep_candidates, ensemble=ensemble)
+        for alias, own in ALIASES.items():
+            if alias in unknown:
+                settings[f"n_{own}"] = unknown.pop(alias)
+        if unknown:
+            raise ConfigError(_unknown_argument(next(iter(unknown))))
+        if verbosity not in VERBOSITY:
+            raise ConfigError(f"verbosity must be 0, 1 or 2, got {verbosity!r}")
         self.request = JobRequest.build(target=target, **settings)
         self.workspace = workspace_path(workspace)
+        self.verbosity = verbosity
         self.on_progress = on_progress
         self.name: str | None = None
         self._store: Store | None = None
+
+    def _progress_callback(self) -> Callable[[Progress], None] | None:
+        if self.on_progress is not None or self.verbosity == 0:
+            return self.on_progress
+        from tabpilot.console import PYTHON_FLAGS, ProgressLog
+
+        return ProgressLog(lambda line: print(line, flush=True), PYTHON_FLAGS,
+                           verbosity=self.verbosity)
 
     @property
     def store(self) -> Store:
@@ -37,10 +126,13 @@ class AutoML:
 
     def fit(self, data: str | Path | pd.DataFrame) -> AutoML:
         # the runner creates the store once the data passed its checks, not before
-        runner = JobRunner(self.request, self.workspace, self._store,
-                           on_progress=self.on_progress)
+        from tabpilot.console import leaks_logged_elsewhere
+
+        on_progress = self._progress_callback()
+        runner = JobRunner(self.request, self.workspace, self._store, on_progress=on_progress)
         self.name = runner.name
-        runner.run(data)
+        with leaks_logged_elsewhere() if on_progress is not None else nullcontext():
+            runner.run(data)
         self._store = runner.store
         return self
 
@@ -49,7 +141,7 @@ class AutoML:
         """The handle of an existing job."""
         store = Store.for_workspace(workspace_path(workspace), create=False)
         job = store.get_job(names.check(name, "job"))
-        self = cls(job.request["target"], workspace=workspace)
+        self = cls(job.request["target"], workspace=workspace, verbosity=0)
         self.name, self._store = name, store
         return self
 
@@ -64,6 +156,7 @@ class AutoML:
         from tabpilot.jobs.resume import resume
 
         self = cls.attach(name, workspace)
+        self.on_progress = on_progress
         resume(self.workspace, name, time_limit, data, self.store, on_progress)
         return self
 
@@ -78,8 +171,53 @@ class AutoML:
     def candidates(self) -> list[dict[str, Any]]:
         return candidates_view(self.store, self._job())["Candidates"]
 
-    def leaderboard(self) -> pd.DataFrame:
-        return leaderboard(self.store, self._job())
+    def leaderboard(self, test_data: str | Path | pd.DataFrame | None = None) -> pd.DataFrame:
+        """The candidates, best first, with their validation metrics, latency and size.
+        With `test_data` (holding the target column), a `test_<metric>` column scores each
+        kept candidate on it (candidates whose model was pruned get NaN)."""
+        board = leaderboard(self.store, self._job())
+        if test_data is None or board.empty:
+            return board
+        from tabpilot.data import read_table
+        from tabpilot.reports.evaluate import evaluate
+
+        job = self.store.get_job(self._job())
+        df = read_table(test_data) if not isinstance(test_data, pd.DataFrame) else test_data
+        scores = []
+        for name in board["candidate"]:
+            row = self.store.get_candidate(job.name, name)
+            if not row.artifact_dir:
+                scores.append(float("nan"))
+                continue
+            result = evaluate(load_dir(row.artifact_dir), df, job.target, job.metric,
+                              rounds=LEADERBOARD_ROUNDS)
+            scores.append(result["metrics"][result["objective"]]["value"])
+        board.insert(board.columns.get_loc("objective") + 1, f"test_{job.metric}", scores)
+        return board
+
+    def evaluate(self, test_data: str | Path | pd.DataFrame, candidate: str | None = None,
+                 confidence: float = 0.95) -> dict[str, Any]:
+        """Metrics of the best (or named) candidate on held-out data that holds the target
+        column, each with its bootstrap confidence interval: {"objective": name,
+        "metrics": {name: {"value", "lower", "upper"}}, "rows", ...} (see
+        `tabpilot.reports.evaluate.evaluate`)."""
+        from tabpilot.data import read_table
+        from tabpilot.reports.evaluate import evaluate
+
+        job = self.store.get_job(self._job())
+        df = read_table(test_data) if not isinstance(test_data, pd.DataFrame) else test_data
+        model = load_model(job.name, candidate, self.workspace, self.store)
+        return evaluate(model, df, job.target, job.metric, confidence=confidence)
+
+    def explain(self, data: str | Path | pd.DataFrame, candidate: str | None = None
+                ) -> pd.DataFrame:
+        """Per-row contributions of each raw column to the best (or named) candidate's
+        prediction; `attrs` hold the method, the units and (for TreeSHAP) the base value:
+        base value + a row's contributions = the model's raw output for it."""
+        from tabpilot.data import read_table
+
+        df = read_table(data) if not isinstance(data, pd.DataFrame) else data
+        return load_model(self._job(), candidate, self.workspace, self.store).explain(df)
 
     def best_model(self) -> Model:
         return load_model(self._job(), workspace=self.workspace, store=self.store)
@@ -116,3 +254,12 @@ def model_directory(job_or_path: str | Path, candidate: str | None = None,
         raise NotFoundError(f"candidate {name!r} of job {job.name!r} has no packaged model "
                             f"(status {row.status}); pick one from `tabpilot candidates`")
     return Path(row.artifact_dir).resolve()
+
+
+def _unknown_argument(given: str) -> str:
+    known = [p for p in inspect.signature(AutoML.__init__).parameters
+             if p not in ("self", "target", "unknown")] + list(ALIASES)
+    close = difflib.get_close_matches(given, known, n=1, cutoff=0.6)
+    hint = f"did you mean {close[0]!r}? " if close else ""
+    return (f"AutoML got an unknown argument {given!r}; {hint}the arguments are: "
+            f"{', '.join(known[:-len(ALIASES)])} (see help(AutoML))")

@@ -8,24 +8,42 @@ import sys
 from pathlib import Path
 from typing import Annotated, Any
 
-import pandas as pd
 import typer
 from rich.console import Console
 from rich.live import Live
-from rich.table import Table
 
 from tabpilot import names
+from tabpilot.cli_output import LiveView, print_leaderboard
+from tabpilot.console import CLI_FLAGS, ProgressLog, leak_lines
 from tabpilot.errors import TabpilotError
 
-app = typer.Typer(add_completion=False, no_args_is_help=True, pretty_exceptions_enable=False,
+app = typer.Typer(add_completion=True, no_args_is_help=True, pretty_exceptions_enable=False,
                   help="tabpilot: white-box AutoML for tables.")
 out = Console()
 err = Console(stderr=True)
+
+
+def _show_version(value: bool) -> None:
+    if value:
+        from importlib.metadata import version
+
+        sys.stdout.write(f"tabpilot {version('tabpilot')}\n")
+        raise typer.Exit()
+
+
+@app.callback()
+def _options(version: Annotated[bool, typer.Option(
+        "--version", callback=_show_version, is_eager=True,
+        help="print tabpilot's version and exit")] = False) -> None:
+    """tabpilot: white-box AutoML for tables."""
 
 Workspace = Annotated[Path | None, typer.Option(
     "--workspace", "-w", envvar="TABPILOT_WORKSPACE",
     help="workspace folder (default ./tabpilot-workspace)")]
 JsonFlag = Annotated[bool, typer.Option("--json", help="machine-readable JSON on stdout")]
+Quiet = Annotated[bool, typer.Option("--quiet", "-q", help="no progress output")]
+Wide = Annotated[bool, typer.Option(
+    "--wide", help="every leaderboard column, however narrow the terminal")]
 
 
 def _store(workspace: Path | None, create: bool = True):
@@ -49,77 +67,7 @@ def _fmt(value: Any) -> str:
     return str(value)
 
 
-def _leaderboard_table(board: pd.DataFrame, metric: str | None, limit: int = 15,
-                       best: str | None = None) -> Table:
-    """The leaderboard's key columns; every metric is in --json and leaderboard.csv.
-
-    `*` marks the job's best candidate (not rank 1 when a latency bound ruled that out);
-    `pareto` the accuracy-latency front."""
-    table = Table(title=f"Leaderboard (objective: {metric})")
-    headers = ["#", "candidate", "algorithm", str(metric), "fit s", "ms/row", "rows/s", "MB",
-               "pareto"]
-    for h in headers:
-        table.add_column(h, justify="left" if h in ("candidate", "algorithm") else "right")
-    for _, row in board.head(limit).iterrows():
-        size = row["model_bytes"]
-        mark = "*" if row["candidate"] == best else ""
-        table.add_row(f"{mark}{row['rank']}", row["candidate"], row["algorithm"],
-                      _fmt(row["objective"]), f"{row['fit_seconds']:.1f}",
-                      _fmt(row["latency_ms_p50"]), f"{row['throughput_rows_s']:,.0f}",
-                      "-" if pd.isna(size) else f"{size / 1e6:.2f}",
-                      "yes" if row["pareto"] else "")
-    if len(board) > limit:
-        table.caption = f"{len(board) - limit} more: tabpilot candidates JOB"
-    return table
-
-
 # -- run ---------------------------------------------------------------------------------
-class _ProgressView:
-    def __init__(self) -> None:
-        self.progress = None
-        self.workspace: Path | None = None  # set: the job's leak warnings, once analysed
-        self.leaks_shown = False
-
-    def __call__(self, p) -> None:
-        self.progress = p
-        if self.workspace is not None and not self.leaks_shown:  # the analysis is done
-            try:
-                found = json.loads((self.workspace / "jobs" / p.job / "data_exploration.json"
-                                    ).read_text())["insights"]
-            except (OSError, ValueError, KeyError):
-                return
-            self.show_leaks(found)
-
-    def show_leaks(self, insights: list[dict[str, Any]]) -> None:
-        """One line per high or medium target leak, as soon as they are known."""
-        self.leaks_shown = True
-        for i in insights:
-            if i.get("kind") == "target_leakage" and i.get("severity") in ("high", "medium"):
-                fix = f"; {i['fix']}" if i.get("fix") else ""
-                err.print(f"warning ({i['severity']}): {i['message']}{fix}", markup=False,
-                          highlight=False, soft_wrap=True)
-
-    def __rich__(self) -> Table:
-        table = Table.grid(padding=(0, 2))
-        p = self.progress
-        if p is None:
-            table.add_row("analysing data...")
-            return table
-        best = "-" if p.best_value is None else f"{p.best_value:.5g} ({p.best_candidate})"
-        bar_width = 30
-        filled = int(bar_width * min(1.0, p.elapsed / p.time_limit))
-        table.add_row(f"[bold]{p.job}[/]", f"{p.status} / {p.secondary_status}")
-        table.add_row("time", f"[{'#' * filled}{'.' * (bar_width - filled)}] "
-                              f"{p.elapsed:5.0f}s elapsed, {p.remaining:4.0f}s left")
-        table.add_row("trials", f"{p.done} done, {p.failed} failed, {p.running} running")
-        table.add_row(f"best {p.metric}", best)
-        return table
-
-
-def _not_a_leak(record: logging.LogRecord) -> bool:
-    return not hasattr(record, "target_leak")
-
-
 @app.command()
 def run(
     data: Annotated[str, typer.Argument(help="training table: path or URI (CSV, Parquet, JSON lines)")],
@@ -158,54 +106,75 @@ def run(
         help="analyse the data and write the notebooks (DataExploration, CandidateDefinitions "
              "with the pipelines the search would try first); train nothing")] = False,
     as_json: JsonFlag = False,
-    quiet: Annotated[bool, typer.Option("--quiet", "-q", help="no live progress")] = False,
+    quiet: Quiet = False,
+    wide: Wide = False,
 ) -> None:
     """Run an AutoML job on a table and show the leaderboard."""
     from tabpilot.automl import AutoML
 
-    view = _ProgressView()
     job = AutoML(
-        target, workspace=workspace, on_progress=view, time_limit=time_limit, metric=metric,
+        target, workspace=workspace, verbosity=0, time_limit=time_limit, metric=metric,
         problem_type=problem_type, mode=mode, name=name, max_candidates=max_candidates,
         per_trial_time_limit=per_trial_time_limit, validation_fraction=validation_fraction,
-        n_folds=folds, validation_data=validation_data, sample_weight=sample_weight,
+        folds=folds, validation_data=validation_data, sample_weight=sample_weight,
         feature_types=feature_types, na_values=na_values or None,
-        algorithms=algorithms.split(",") if algorithms else None, n_workers=workers, seed=seed,
+        algorithms=algorithms.split(",") if algorithms else None, workers=workers, seed=seed,
         max_latency_ms=max_latency_ms, generate_candidates_only=generate_candidates_only or None,
         stacking=stacking, selection=selection, distill=None if distill else False,
     )
-    interrupted = False
-    view.workspace = job.workspace
-    jobs_log = logging.getLogger("tabpilot.jobs")
-    jobs_log.addFilter(_not_a_leak)  # the view shows leaks, with the medium ones
-    try:
-        if quiet or as_json or not err.is_terminal:
-            job.fit(data)
-        else:
-            with Live(view, console=err, refresh_per_second=4, transient=False):
-                job.fit(data)
-    finally:
-        jobs_log.removeFilter(_not_a_leak)
-    desc = job.describe()
-    if not view.leaks_shown:  # no progress came (candidate definitions only)
-        view.show_leaks(desc.get("DataInsights") or [])
-    interrupted = desc["AutoMLJobStatus"] == "Stopped"
+
+    def fit(on_progress):
+        job.on_progress = on_progress
+        job.fit(data)
+        return job
+
+    _finish(_watching(fit, quiet or as_json), as_json, wide)
+
+
+def _watching(call, quiet: bool):
+    """`call(on_progress)` with the job's progress: a live view on a terminal, plain lines
+    (one per phase, every 10 trials, the final one) on a pipe or a file, none if `quiet`.
+    Leak warnings are shown once either way (after the job when quiet)."""
+    from tabpilot.console import leaks_logged_elsewhere
+
+    if quiet:
+        with leaks_logged_elsewhere():
+            handle = call(None)
+        for line in leak_lines(handle.describe().get("DataInsights") or []):
+            _say(line)
+        return handle
+    if not err.is_terminal:
+        with leaks_logged_elsewhere():
+            return call(ProgressLog(_say, CLI_FLAGS))
+    view = LiveView(_say)
+    with leaks_logged_elsewhere(), Live(view, console=err, refresh_per_second=4,
+                                        transient=False):
+        return call(view)
+
+
+def _say(line: str) -> None:
+    err.print(line, markup=False, highlight=False, soft_wrap=True)
+
+
+def _finish(handle, as_json: bool, wide: bool) -> None:
+    """The result of a run or a resume, and its exit code: 1 Failed, 130 Stopped."""
+    desc = handle.describe()
     if as_json:
         _print_json(desc)
     else:
-        _show_result(job, desc)
+        _show_result(handle, desc, wide)
     if desc["AutoMLJobStatus"] == "Failed":
         raise typer.Exit(1)
-    if interrupted:
+    if desc["AutoMLJobStatus"] == "Stopped":
         raise typer.Exit(130)
 
 
-def _show_result(job, desc: dict[str, Any]) -> None:
+def _show_result(job, desc: dict[str, Any], wide: bool = False) -> None:
     board = job.leaderboard()
     best = (desc["BestCandidate"] or {}).get("CandidateName")
     if not board.empty:
-        out.print(_leaderboard_table(board, desc["AutoMLJobObjective"]["MetricName"],
-                                     best=best))
+        print_leaderboard(out, board, desc["AutoMLJobObjective"]["MetricName"], best=best,
+                          wide=wide)
     status = f"{desc['AutoMLJobStatus']} ({desc['AutoMLJobSecondaryStatus']})"
     out.print(f"job [bold]{desc['AutoMLJobName']}[/]: {status} in {desc['ElapsedSeconds']}s")
     if desc.get("FailureReason"):
@@ -223,29 +192,6 @@ def _show_result(job, desc: dict[str, Any]) -> None:
 
 
 # -- inspect ------------------------------------------------------------------------------
-@app.command("list")
-def list_jobs(workspace: Workspace = None, as_json: JsonFlag = False) -> None:
-    """List the jobs in the workspace, newest first."""
-    from tabpilot.jobs.views import check_alive
-
-    store = _store(workspace, create=False)
-    jobs = [check_alive(store, j) for j in store.list_jobs()]
-    rows = [{"AutoMLJobName": j.name, "AutoMLJobStatus": j.status,
-             "AutoMLJobSecondaryStatus": j.secondary_status, "ProblemType": j.problem_type,
-             "ObjectiveMetric": j.metric, "BestCandidate": j.best_candidate,
-             "CreationTime": j.created} for j in jobs]
-    if as_json:
-        _print_json({"AutoMLJobSummaries": rows})
-        return
-    table = Table(title=f"Jobs ({len(rows)})")
-    for c in ("name", "status", "secondary status", "problem", "metric", "best candidate"):
-        table.add_column(c)
-    for j in jobs:
-        table.add_row(j.name, j.status, j.secondary_status, _fmt(j.problem_type),
-                      _fmt(j.metric), _fmt(j.best_candidate))
-    out.print(table)
-
-
 @app.command()
 def describe(job: str, workspace: Workspace = None, as_json: JsonFlag = False) -> None:
     """Status, best candidate and artifact locations of a job."""
@@ -280,8 +226,8 @@ def describe(job: str, workspace: Workspace = None, as_json: JsonFlag = False) -
 
 @app.command()
 def candidates(job: str, workspace: Workspace = None, as_json: JsonFlag = False,
-               all_: Annotated[bool, typer.Option("--all", help="also failed ones")] = False
-               ) -> None:
+               all_: Annotated[bool, typer.Option("--all", help="also failed ones")] = False,
+               wide: Wide = False) -> None:
     """The leaderboard of a job, best first."""
     from tabpilot.automl import AutoML
 
@@ -291,9 +237,8 @@ def candidates(job: str, workspace: Workspace = None, as_json: JsonFlag = False,
         return
     board = handle.leaderboard()
     desc = handle.describe()
-    out.print(_leaderboard_table(board, desc["AutoMLJobObjective"]["MetricName"],
-                                 limit=len(board),
-                                 best=(desc["BestCandidate"] or {}).get("CandidateName")))
+    print_leaderboard(out, board, desc["AutoMLJobObjective"]["MetricName"], limit=None,
+                      best=(desc["BestCandidate"] or {}).get("CandidateName"), wide=wide)
     if all_:
         for c in handle.candidates():
             if c["CandidateStatus"] != "Completed":
@@ -302,39 +247,14 @@ def candidates(job: str, workspace: Workspace = None, as_json: JsonFlag = False,
 
 
 @app.command()
-def predict(
-    job: Annotated[str, typer.Argument(help="job name or model directory")],
-    data: Annotated[str, typer.Argument(help="table to score")],
-    output: Annotated[Path, typer.Option("--output", "-o", help="CSV file to write")],
-    candidate: Annotated[str | None, typer.Option(help="candidate (default: best)")] = None,
-    workspace: Workspace = None,
-) -> None:
-    """Score a table with a job's best (or named) model and write the predictions as CSV."""
-    from tabpilot.automl import load_model
-    from tabpilot.data import read_table
-
-    # job: a name, or a model directory's path; load_model checks which, and the names
-    model = load_model(job, candidate=candidate, workspace=workspace)
-    df = read_table(data)
-    result = pd.DataFrame({"predicted_label": model.predict(df)})
-    if model.classes is not None:
-        proba = model.predict_proba(df)
-        result["probability"] = proba.max(axis=1).to_numpy()
-        for label in proba.columns:
-            result[f"probability_{label}"] = proba[label].to_numpy()
-    output.parent.mkdir(parents=True, exist_ok=True)
-    tmp = output.with_name(f".{output.name}.tmp")
-    result.to_csv(tmp, index=False)
-    tmp.replace(output)
-    err.print(f"wrote {len(result)} predictions to {output}")
-
-
-@app.command()
 def report(job: str, candidate: Annotated[str | None, typer.Option(
                help="one candidate (default: every kept one)")] = None,
-           workspace: Workspace = None, as_json: JsonFlag = False) -> None:
+           workspace: Workspace = None, as_json: JsonFlag = False,
+           quiet: Quiet = False) -> None:
     """Write explanations and model insights (explanations.json, insights.html) per
     candidate, and execute the DataExploration notebook."""
+    import time
+
     from tabpilot.reports.candidate import write_candidate_report
 
     if candidate is not None:
@@ -343,12 +263,19 @@ def report(job: str, candidate: Annotated[str | None, typer.Option(
     row = store.get_job(names.check(job, "job"))
     chosen = [candidate] if candidate else [
         c.name for c in store.list_candidates(job) if c.artifact_dir]
-    written = {n: write_candidate_report(Path(row.job_dir), n, row.metric) for n in chosen}
+    say = (lambda line: None) if quiet else _say
+    written = {}
+    for i, name in enumerate(chosen, 1):
+        say(f"[{i}/{len(chosen)}] {name}: explanations and insights...")
+        written[name] = write_candidate_report(Path(row.job_dir), name, row.metric)
     notebook = None
     if (Path(row.job_dir) / "data_exploration.json").is_file():
         from tabpilot.reports.notebooks import exploration_notebook
 
+        say("executing DataExploration.ipynb...")
+        started = time.time()
         notebook = str(exploration_notebook(Path(row.job_dir), row.name))
+        say(f"DataExploration.ipynb executed in {time.time() - started:.1f}s")
     if as_json:
         _print_json({"JobDirectory": row.job_dir, "DataExplorationNotebookLocation": notebook,
                      "Candidates": written})
@@ -366,23 +293,32 @@ def export(
     candidate: Annotated[str | None, typer.Option(help="candidate (default: the best)")] = None,
     output: Annotated[Path | None, typer.Option(
         "--output", "-o", help="file to write (default: standard output)")] = None,
+    rerun: Annotated[bool, typer.Option(
+        "--rerun", help="instead, a script that reruns the candidate inside its job folder "
+                        "with tabpilot (stacks and distilled candidates too)")] = False,
     workspace: Workspace = None,
 ) -> None:
-    """Write a candidate's preprocessing and algorithm as a standalone Python script that
-    retrains it on the job's split and prints its validation score."""
+    """Write a candidate as a standalone Python script that needs only pandas, numpy,
+    scikit-learn and its algorithm's library: `python FILE train DATA` retrains it, prints
+    its validation score (the job's table gives the leaderboard's) and saves the pipeline;
+    `python FILE predict MODEL NEW` predicts."""
     from tabpilot.reports.definitions import script
+    from tabpilot.reports.standalone import standalone
 
     if candidate is not None:
         names.check(candidate, "candidate")
     row = _store(workspace, create=False).get_job(names.check(job, "job"))
-    # written to a file, the script finds the job folder by the path from its own folder
-    text = script(Path(row.job_dir), candidate or row.best_candidate, output)
+    chosen = candidate or row.best_candidate
+    # written to a file, a rerun script finds the job folder by the path from its own folder
+    text = script(Path(row.job_dir), chosen, output) if rerun else \
+        standalone(Path(row.job_dir), chosen)
     if output is None:
         sys.stdout.write(text)
         return
     output.parent.mkdir(parents=True, exist_ok=True)
     output.write_text(text)
-    err.print(f"wrote {output}")
+    usage = "" if rerun else f"; run `python {output} train DATA` (see its --help)"
+    err.print(f"wrote {output}{usage}", markup=False, highlight=False, soft_wrap=True)
 
 
 @app.command()
@@ -402,30 +338,17 @@ def resume(
         help="the training table, when the one the job recorded is gone")] = None,
     workspace: Workspace = None,
     as_json: JsonFlag = False,
-    quiet: Annotated[bool, typer.Option("--quiet", "-q", help="no live progress")] = False,
+    quiet: Quiet = False,
+    wide: Wide = False,
 ) -> None:
     """Continue a Stopped or Failed job: its finished candidates are kept, the search goes
     on from its trials, then the ensemble, refit and reports run and the job completes."""
     from tabpilot.automl import AutoML
 
-    view = _ProgressView()
     name = names.check(job, "job")
-    if quiet or as_json or not err.is_terminal:
-        handle = AutoML.resume(name, workspace, time_limit=time_limit, data=data,
-                               on_progress=view)
-    else:
-        with Live(view, console=err, refresh_per_second=4, transient=False):
-            handle = AutoML.resume(name, workspace, time_limit=time_limit, data=data,
-                                   on_progress=view)
-    desc = handle.describe()
-    if as_json:
-        _print_json(desc)
-    else:
-        _show_result(handle, desc)
-    if desc["AutoMLJobStatus"] == "Failed":
-        raise typer.Exit(1)
-    if desc["AutoMLJobStatus"] == "Stopped":
-        raise typer.Exit(130)
+    _finish(_watching(lambda on_progress: AutoML.resume(
+        name, workspace, time_limit=time_limit, data=data, on_progress=on_progress),
+        quiet or as_json), as_json, wide)
 
 
 MAX_ERROR_CHARS = 1000
@@ -440,7 +363,7 @@ def _error_line(message: str) -> None:
     err.print(f"error: {line}", markup=False, highlight=False, soft_wrap=True)
 
 
-from tabpilot import cli_serving  # noqa: E402,F401  (registers the serving commands)
+from tabpilot import cli_inspect, cli_predict, cli_serving  # noqa: E402,F401  (register their commands)
 
 
 def main() -> None:

@@ -11,6 +11,7 @@ from rich.table import Table
 
 from tabpilot import names
 from tabpilot.cli import JsonFlag, Workspace, _print_json, _store, app, err, out
+from tabpilot.cli_predict import OnBadValue
 from tabpilot.errors import TabpilotError
 
 Token = Annotated[str | None, typer.Option(envvar="TABPILOT_TOKEN",
@@ -31,6 +32,9 @@ MaxConcurrency = Annotated[int | None, typer.Option(
 MaxQueue = Annotated[int | None, typer.Option(
     envvar="TABPILOT_MAX_QUEUE", min=0,
     help="requests waiting per endpoint beyond those; more get 503 (default 64)")]
+LogFormat = Annotated[str, typer.Option(
+    envvar="TABPILOT_LOG_FORMAT",
+    help="access log on stderr, one line per request: plain | json (JSON lines)")]
 
 
 def _limits(**given: float | None) -> dict[str, float]:
@@ -46,6 +50,12 @@ def _model_dir(job_or_dir: str, candidate: str | None, workspace: Path | None) -
     from tabpilot.automl import model_directory
 
     return str(model_directory(job_or_dir, candidate, workspace))
+
+
+def _access_log(log_format: str) -> None:
+    from tabpilot.serving.observe import configure_access_log
+
+    configure_access_log(log_format)  # uvicorn's own access log stays off (_uvicorn)
 
 
 def _uvicorn(application, host: str, port: int) -> None:
@@ -69,12 +79,19 @@ def serve_model(
     max_queue: MaxQueue = None,
     allow_host: AllowHost = None,
     allow_origin: AllowOrigin = None,
+    log_format: LogFormat = "plain",
+    on_bad_value: OnBadValue = "error",
 ) -> None:
-    """Serve one model with SageMaker's container contract: GET /ping, POST /invocations."""
+    """Serve one model with SageMaker's container contract: GET /ping, POST /invocations,
+    and Prometheus metrics at GET /metrics."""
+    from tabpilot.artifacts.validate import check_on_bad_value
     from tabpilot.serving.app import ServerSettings, model_app
 
+    _access_log(log_format)  # an unknown format fails before the model loads
+
     settings = ServerSettings(host=host, port=port, token=token, allowed_hosts=allow_host or [],
-                              allowed_origins=allow_origin or [], **_limits(
+                              allowed_origins=allow_origin or [],
+                              on_bad_value=check_on_bad_value(on_bad_value), **_limits(
         max_invocation_mb=max_invocation_mb, max_body_mb=max_body_mb,
         max_concurrency=max_concurrency, max_queue=max_queue))
     settings.check()
@@ -109,17 +126,24 @@ def serve(
     max_body_mb: MaxBodyMb = None,
     max_concurrency: MaxConcurrency = None,
     max_queue: MaxQueue = None,
+    log_format: LogFormat = "plain",
+    on_bad_value: OnBadValue = "error",
     workspace: Workspace = None,
 ) -> None:
-    """Serve the endpoints of the workspace and the SageMaker API (boto3 works against it)."""
+    """Serve the endpoints of the workspace and the SageMaker API (boto3 works against it),
+    with Prometheus metrics at GET /metrics."""
     from tabpilot.api.app import install
+    from tabpilot.artifacts.validate import check_on_bad_value
     from tabpilot.config import workspace_path
     from tabpilot.serving.app import ServerSettings, server_app
+
+    _access_log(log_format)
 
     if bool(aws_access_key_id) != bool(aws_secret_access_key):
         raise TabpilotError("give both --aws-access-key-id and --aws-secret-access-key, or neither")
     credentials = {aws_access_key_id: aws_secret_access_key} if aws_access_key_id else {}
     settings = ServerSettings(host=host, port=port, token=token, credentials=credentials,
+                              on_bad_value=check_on_bad_value(on_bad_value),
                               allowed_hosts=allow_host or [], allowed_origins=allow_origin or [],
                               workspace=workspace_path(workspace), **_limits(
                                   max_invocation_mb=max_invocation_mb, max_body_mb=max_body_mb,
@@ -207,10 +231,12 @@ def transform(
     input_filter: Annotated[str | None, typer.Option(help="JSONPath, e.g. $[1:]")] = None,
     output_filter: Annotated[str | None, typer.Option(help="JSONPath, e.g. $[0,-1]")] = None,
     join_input: Annotated[bool, typer.Option(help="prepend the input columns")] = False,
+    on_bad_value: OnBadValue = "error",
     workspace: Workspace = None,
 ) -> None:
     """Batch transform: score files in chunks; reruns skip the files already done."""
     from tabpilot.artifacts import load
+    from tabpilot.artifacts.validate import CLI_HINT, check_on_bad_value
     from tabpilot.serving.batch import TransformSettings
     from tabpilot.serving.batch import transform as run_transform
 
@@ -220,10 +246,15 @@ def transform(
         raise TabpilotError(f"chunk rows must be at least 1, got {chunk_rows}")
     if accept not in ("text/csv", "application/jsonlines"):
         raise TabpilotError(f"unsupported --accept {accept!r}; use text/csv or application/jsonlines")
+    check_on_bad_value(on_bad_value)
     model = load(_model_dir(job, candidate, workspace))
+    found: dict = {}
     done = run_transform(model, source, output, TransformSettings(
         chunk_rows=chunk_rows, accept=accept, output_keys=output_keys, input_filter=input_filter,
-        output_filter=output_filter, join_input=join_input))
+        output_filter=output_filter, join_input=join_input, on_bad_value=on_bad_value,
+        hint=CLI_HINT), found)
     for name, rows in done.items():
-        err.print(f"{name}: {'skipped (done before)' if rows == 0 else f'{rows} rows'}")
+        summary = found[name].summary() if name in found else None
+        err.print(f"{name}: {'skipped (done before)' if rows == 0 else f'{rows} rows'}"
+                  + (f"; {summary}" if summary else ""), markup=False, highlight=False)
     out.print(f"wrote {sum(done.values())} rows to {output}{os.sep}")

@@ -51,6 +51,12 @@ class ProblemType(StrEnum):
 
 def infer_problem_type(target: pd.Series) -> ProblemType:
     """Guess the problem type from a target with its missing values already removed."""
+    return infer_with_reason(target)[0]
+
+
+def infer_with_reason(target: pd.Series) -> tuple[ProblemType, str]:
+    """The problem type of a target (missing values removed) and why, in words a user can
+    check: "2 distinct values -> binary"."""
     n_unique = target.nunique(dropna=True)
     if n_unique < 2:
         only = target.iloc[0] if len(target) else None
@@ -59,11 +65,13 @@ def infer_problem_type(target: pd.Series) -> ProblemType:
             "a model needs at least two classes or varying numbers to learn from"
         )
     if n_unique == 2:
-        return ProblemType.BINARY
+        return ProblemType.BINARY, "2 distinct values -> binary"
     if not pd.api.types.is_numeric_dtype(target) or pd.api.types.is_bool_dtype(target):
-        return ProblemType.MULTICLASS
+        return ProblemType.MULTICLASS, f"{n_unique} distinct non-numeric values -> multiclass"
     values = target.to_numpy(dtype=float)
     integral = bool(np.all(np.isclose(values, np.round(values))))
     if integral and n_unique <= MAX_CLASSES_FOR_INTEGER_TARGET:
-        return ProblemType.MULTICLASS
-    return ProblemType.REGRESSION
+        return ProblemType.MULTICLASS, (f"{n_unique} distinct whole numbers (at most "
+                                        f"{MAX_CLASSES_FOR_INTEGER_TARGET}) -> multiclass")
+    kind = "whole numbers" if integral else "numbers"
+    return ProblemType.REGRESSION, f"{n_unique:,} distinct {kind} -> regression"

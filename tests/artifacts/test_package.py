@@ -133,7 +133,9 @@ def test_predict_tolerates_missing_values_and_unseen_categories(saved: Path) -> 
     rows = pd.DataFrame({"tenure": [None, np.nan, 5.0],
                          "plan": ["enterprise", None, "basic"],
                          "signup": [None, "not a date", "2021-02-03"]})
-    labels = model.predict(rows)
+    with pytest.raises(DataError, match="row 2, column 'signup': 'not a date' is not a date"):
+        model.predict(rows)  # an unreadable value is refused unless read as missing on request
+    labels = model.predict(rows, on_bad_value="missing")
     assert len(labels) == 3
     assert set(labels) <= set(CLASSES)
     assert labels[2] == "churn"

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -386,26 +387,48 @@ def test_cli_run_candidates_describe_list_predict(tmp_path: Path, binary_frame) 
     preds = pd.read_csv(out)
     assert len(preds) == 25
     assert set(preds["predicted_label"]) <= {"yes", "no"}
-    assert {"probability", "probability_no", "probability_yes"} <= set(preds.columns)
+    assert {"predicted_probability", "probability_no", "probability_yes"} <= set(preds.columns)
     assert np.allclose(preds["probability_no"] + preds["probability_yes"], 1.0)
 
 
 
 
-def test_cli_run_of_a_job_that_fails_exits_1(tmp_path: Path, binary_frame) -> None:
+def test_cli_run_with_too_short_a_limit_is_refused_up_front(tmp_path: Path,
+                                                           binary_frame) -> None:
     ws = tmp_path / "ws"
     csv = tmp_path / "train.csv"
     binary_frame(100).to_csv(csv, index=False)
     env = {k: v for k, v in os.environ.items() if k != "TABPILOT_WORKSPACE"}
-    # one second leaves no time for any trial: the job ends Failed with no candidate
+    # one second leaves no time for a first model: refused, naming the minimum
     proc = subprocess.run(
         [sys.executable, "-m", "tabpilot.cli", "run", str(csv), "--target", "y",
          "--time-limit", "1", "--name", "short", "--json", "--workspace", str(ws)],
         capture_output=True, text=True, timeout=120, env=env)
-    desc = json.loads(proc.stdout)
-    assert desc["AutoMLJobStatus"] == "Failed"
-    assert "no candidate finished" in desc["FailureReason"]
-    assert proc.returncode == 1
+    assert proc.returncode == 2 and proc.stdout == ""
+    assert re.fullmatch(r"error: a time limit of 1s is too short for this table \(100 rows x "
+                        r"3 columns; .*pass --time-limit \d+ \(time_limit=\d+\) or more\n",
+                        proc.stderr), proc.stderr
+    assert not ws.exists()
+
+
+@pytest.mark.parametrize(("status", "code"), [("Failed", 1), ("Stopped", 130),
+                                              ("Completed", 0)])
+def test_cli_exit_code_follows_the_jobs_status(status: str, code: int, capsys) -> None:
+    import typer
+
+    from tabpilot.cli import _finish
+
+    class Ended:  # what _finish reads of a job's handle
+        def describe(self):
+            return {"AutoMLJobStatus": status}
+
+    if code:
+        with pytest.raises(typer.Exit) as caught:
+            _finish(Ended(), as_json=True, wide=False)
+        assert caught.value.exit_code == code
+    else:
+        _finish(Ended(), as_json=True, wide=False)
+    assert json.loads(capsys.readouterr().out) == {"AutoMLJobStatus": status}
 
 
 def _run_until_first_candidate(tmp_path: Path, frame: pd.DataFrame, name: str

@@ -51,8 +51,10 @@ def test_the_cli_warns_of_a_leak_before_training_and_describe_holds_it(tmp_path:
 
 def test_the_job_logs_one_warning_per_high_severity_leak(tmp_path: Path, caplog) -> None:
     caplog.set_level(logging.WARNING, logger="tabpilot.jobs")
+    # verbosity=0: nobody watches progress (a server's worker); the log says it
     job = AutoML("y", workspace=tmp_path / "ws", name="leaky-defs", time_limit=30,
-                 algorithms=["lightgbm", "linear"], generate_candidates_only=True)
+                 algorithms=["lightgbm", "linear"], generate_candidates_only=True,
+                 verbosity=0)
     job.fit(_leaky_table())
     leaks = [r for r in caplog.records if hasattr(r, "target_leak")]
     assert len(leaks) == 1 and "'closing_flag'" in leaks[0].getMessage()
@@ -60,25 +62,24 @@ def test_the_job_logs_one_warning_per_high_severity_leak(tmp_path: Path, caplog)
     assert job.describe()["DataInsights"][0]["columns"] == ["closing_flag"]
 
 
-def test_the_progress_view_warns_as_soon_as_the_analysis_is_written(tmp_path: Path,
-                                                                     capsys) -> None:
-    from types import SimpleNamespace
+def test_the_progress_views_warn_as_soon_as_the_analysis_is_known() -> None:
+    from tabpilot.cli_output import LiveView
+    from tabpilot.console import ProgressLog
+    from tabpilot.jobs.progress import Progress
 
-    from tabpilot.cli import _ProgressView
-
-    view = _ProgressView()
-    view.workspace = tmp_path
-    progress = SimpleNamespace(job="j1")
-    view(progress)  # analysing: nothing written yet
-    assert not view.leaks_shown and capsys.readouterr().err == ""
-    folder = tmp_path / "jobs" / "j1"
-    folder.mkdir(parents=True)
     insights = [{"kind": "target_leakage", "severity": sev, "message": f"leak {sev}",
                  "fix": "drop it"} for sev in ("high", "medium", "low")] + [
         {"kind": "class_imbalance", "severity": "high", "message": "imbalance"}]
-    (folder / "data_exploration.json").write_text(json.dumps({"insights": insights}))
-    view(progress)
-    view(progress)  # shown once
-    lines = capsys.readouterr().err.splitlines()
-    assert lines == ["warning (high): leak high; drop it",
-                     "warning (medium): leak medium; drop it"]
+    for make in (LiveView, ProgressLog):
+        said: list[str] = []
+        view = make(said.append)
+        progress = Progress("j1", "InProgress", "AnalyzingData", 0.1, 60.0)
+        view(progress)  # analysing: nothing known yet
+        assert not [line for line in said if "warning" in line]
+        progress.analysis = {"rows": 10, "problem_type": "binary", "metric": "F1",
+                             "schema": {}, "insights": insights}
+        view(progress)
+        view(progress)  # shown once
+        lines = [line for line in said if line.startswith("warning")]
+        assert lines == ["warning (high): leak high; drop it",
+                         "warning (medium): leak medium; drop it"]

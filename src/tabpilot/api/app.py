@@ -25,6 +25,7 @@ from tabpilot.api.locations import Locations
 from tabpilot.api.shapes import ApiError, shape, validate
 from tabpilot.errors import TabpilotError
 from tabpilot.serving.limits import control_plane_error
+from tabpilot.serving.observe import tag
 from tabpilot.store import Store
 
 log = logging.getLogger("tabpilot.api")
@@ -72,6 +73,8 @@ def install(app: FastAPI, workspace: Path, s3_root: str | Path | None = None,
             if prefix != "SageMaker" or not operation:
                 raise ApiError("UnknownOperationException", "send X-Amz-Target: "
                                "SageMaker.<Operation> with Content-Type " + AMZ_JSON)
+            if operation in OPERATIONS:  # a made-up name adds no metric series
+                tag(request, operation=operation)
             body = await request.body()
             try:
                 params = json.loads(body) if body.strip() else {}

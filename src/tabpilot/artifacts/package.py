@@ -18,6 +18,7 @@ machine can run them (else the Python path serves).
 
 from __future__ import annotations
 
+import functools
 import json
 import os
 import pickle
@@ -34,6 +35,7 @@ from tabpilot import __version__
 from tabpilot.artifacts import compiled, composite, manifest
 from tabpilot.artifacts.manifest import MANIFEST, METADATA, PREDICTOR
 from tabpilot.artifacts.predictor import BasePredictor, as_frame
+from tabpilot.artifacts.validate import PYTHON_HINT, InputReport, InputSchema, check_input
 from tabpilot.errors import ModelIntegrityError, NotFoundError
 
 __all__ = ["MANIFEST", "METADATA", "PREDICTOR", "Model", "directory_bytes",
@@ -68,11 +70,26 @@ class Model:
     def features(self) -> list[str]:
         return self.predictor.features
 
-    def predict(self, data: Any) -> np.ndarray:
-        return self.predictor.predict(as_frame(data))
+    @functools.cached_property
+    def input_schema(self) -> InputSchema:
+        """The columns, kinds and known categories every input is checked against."""
+        return InputSchema.of(self.predictor, self.metadata)
 
-    def predict_proba(self, data: Any) -> pd.DataFrame:
-        return self.predictor.predict_proba(as_frame(data))
+    def check(self, data: Any, on_bad_value: str = "error", *, first_row: int = 1,
+              hint: str = PYTHON_HINT) -> tuple[pd.DataFrame, InputReport]:
+        """`data` as a frame checked against the model's input schema, and what was found
+        in it (artifacts/validate.py): a value that does not parse for its column's kind
+        raises BadValueError unless `on_bad_value="missing"` reads it as missing."""
+        return check_input(as_frame(data), self.input_schema, on_bad_value,
+                           first_row=first_row, hint=hint)
+
+    def predict(self, data: Any, on_bad_value: str = "error") -> np.ndarray:
+        """Labels (classification) or values (regression), one per row of `data`."""
+        return self.predictor.predict(self.check(data, on_bad_value)[0])
+
+    def predict_proba(self, data: Any, on_bad_value: str = "error") -> pd.DataFrame:
+        """Class probabilities, one column per class (classification only)."""
+        return self.predictor.predict_proba(self.check(data, on_bad_value)[0])
 
     def explain(self, data: Any) -> pd.DataFrame:
         """Per-row contributions of each raw input column (see tabpilot.reports.explain)."""

@@ -17,6 +17,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from tabpilot.artifacts.validate import MissingColumnsError, missing_columns_message
 from tabpilot.errors import DataError
 from tabpilot.features.encoder import TabularEncoder
 from tabpilot.metrics import labels_from_proba
@@ -74,10 +75,7 @@ class BasePredictor(ABC):
     def check_columns(self, X: pd.DataFrame) -> None:
         missing = [c for c in self.features if c not in X.columns]
         if missing:
-            shown = ", ".join(repr(c) for c in missing[:5])
-            more = f" and {len(missing) - 5} more" if len(missing) > 5 else ""
-            raise DataError(f"input lacks required column(s) {shown}{more}; "
-                            "send every feature column the model was trained on")
+            raise MissingColumnsError(missing_columns_message(missing))
 
     def raw_predict(self, X: pd.DataFrame) -> np.ndarray:
         """Probabilities (rows, classes) or regression values (rows,)."""

@@ -19,7 +19,7 @@ from tabpilot.data.schema import (
 )
 from tabpilot.errors import ConfigError, DataError, TargetError, shown
 from tabpilot.metrics import Metric, resolve_metric
-from tabpilot.tasks import ProblemType, infer_problem_type
+from tabpilot.tasks import ProblemType, infer_with_reason
 
 log = logging.getLogger("tabpilot.data.prepare")
 
@@ -39,6 +39,9 @@ class Prepared:
     weights: np.ndarray | None = None
     dropped_rows: int = 0
     warnings: list[str] = field(default_factory=list)
+    # what was inferred rather than given, and why: {"problem_type": reason or "given",
+    # "metric": "default for binary" or "given", "feature_types": "inferred" or the file}
+    reasons: dict[str, str] = field(default_factory=dict)
 
 
 def check_target_column(df: pd.DataFrame, target: str) -> None:
@@ -105,7 +108,7 @@ def prepare(df: pd.DataFrame, target: str, problem_type: ProblemType | None = No
         msg = f"dropped {int(missing.sum())} rows whose target {target!r} is missing"
         log.warning(msg)
         notes.append(msg)
-    inferred = infer_problem_type(y_raw)
+    inferred, why = infer_with_reason(y_raw)
     ptype = problem_type or inferred
     y, classes = _encode_target(y_raw, ptype, target)
     weights = _weights(df, sample_weight)
@@ -124,7 +127,12 @@ def prepare(df: pd.DataFrame, target: str, problem_type: ProblemType | None = No
         raise DataError("no usable feature columns remain (all are empty, constant or id-like); "
                         "add informative columns or set their types with --feature-types")
     resolved = resolve_metric(metric, ptype)
-    return Prepared(X, y, ptype, resolved, schema, classes, weights, int(missing.sum()), notes)
+    reasons = {"problem_type": "given" if problem_type else why,
+               "metric": "given" if metric else f"the default for {ptype.value}",
+               "feature_types": f"given in {feature_types_file}" if feature_types_file
+               else "inferred"}
+    return Prepared(X, y, ptype, resolved, schema, classes, weights, int(missing.sum()), notes,
+                    reasons)
 
 
 def _columns_without(df: pd.DataFrame, drop: list[str]) -> pd.DataFrame:

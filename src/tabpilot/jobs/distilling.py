@@ -25,6 +25,7 @@ from tabpilot.execution import TrialTask
 from tabpilot.execution import distill as student
 from tabpilot.jobs import selection
 from tabpilot.jobs import status as st
+from tabpilot.jobs.progress import DISTILLING
 from tabpilot.jobs.views import leaderboard
 
 if TYPE_CHECKING:
@@ -145,7 +146,7 @@ class Distilling:
                                              min_synthetic=plan.min_synthetic),
                                  source=SOURCE, status=st.CANDIDATE_IN_PROGRESS,
                                  trained_on=SOURCE)
-        self.store.update_job(self.name, secondary_status=st.TRAINING_MODELS)
+        self._phase(st.TRAINING_MODELS, DISTILLING)
         task = TrialTask(name, student.FAMILY, dict(plan.params), str(out),
                          soft_end, hard_end, number, distill_of={
                              "teacher": teacher, "teacher_dir": row.artifact_dir,

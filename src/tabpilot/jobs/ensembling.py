@@ -25,6 +25,7 @@ from tabpilot.ensemble import EnsemblePredictor, greedy_weights
 from tabpilot.execution.trial import VALIDATION_PREDICTIONS
 from tabpilot.jobs import compile_cost, selection
 from tabpilot.jobs import status as st
+from tabpilot.jobs.progress import ENSEMBLING
 from tabpilot.metrics import METRICS, Metric, score, score_all, tune_threshold
 
 if TYPE_CHECKING:
@@ -238,6 +239,7 @@ class Ensembling:
         """Add a greedy ensemble of the best candidates when it beats them; True if added."""
         if progress.best_value is None or time.time() >= deadline:
             return False
+        self._phase(st.TRAINING_MODELS, ENSEMBLING)
         ranked = self._pool(job_dir)
         number = 1 + max((c.number for c in self.store.list_candidates(self.name)), default=0)
         name = f"ensemble-{number:03d}"

@@ -38,7 +38,7 @@ class Finishing:
         names = [n for n, _ in self._ranked(job_dir)][: self.request.keep_candidates]
         report = reporting.write_reports(
             job_dir, names, self.store.get_job(self.name).metric or "", deadline,
-            lambda status: self.store.update_job(self.name, secondary_status=status),
+            self._phase,
             self._stop_requested, f"{reporting.REPORT_SHARE:.0%} of the time limit, at most "
                                   f"{reporting.REPORT_MAX_SECONDS:g}s")
         self._report_outcome = report
@@ -72,9 +72,22 @@ class Finishing:
         self.store.update_job(self.name, status=status, secondary_status=secondary,
                               failure_reason=reason, best_candidate=best, ended=time.time(),
                               stats=stats)
-        progress = Progress(self.name, status, secondary, time.time() - t0,
-                            self.request.time_limit)
+        progress = getattr(self, "progress", None) or Progress(
+            self.name, status, secondary, 0.0, self.request.time_limit)
+        progress.status, progress.secondary_status, progress.phase = status, secondary, secondary
+        progress.elapsed, progress.running = time.time() - t0, 0
+        progress.best_candidate = best
+        progress.best_value = self._objective_of(best)
+        progress.failure_reason = reason
         self.on_progress(progress)
+
+    def _objective_of(self, candidate: str | None) -> float | None:
+        if candidate is None:
+            return None
+        try:
+            return self.store.get_candidate(self.name, candidate).objective
+        except Exception:  # the final line shows no score rather than failing the job's end
+            return None
 
     def _wrap_up(self, job_dir: Path, status: str, secondary: str, reason: str | None
                  ) -> tuple[str, str, str | None, str | None, str | None]:

@@ -25,9 +25,10 @@ from tabpilot.config import JobRequest
 from tabpilot.data.prepare import Prepared, prepare, read_training_data
 from tabpilot.data.profile import profile
 from tabpilot.data.split import Split, make_split
-from tabpilot.errors import JobStateError, TargetError
+from tabpilot.errors import ConfigError, JobStateError, TargetError
 from tabpilot.execution import Executor, LocalProcessExecutor, TrialContext, TrialResult, TrialTask
 from tabpilot.jobs import admission, reporting, selection, shares, stacking
+from tabpilot.jobs import progress as phases
 from tabpilot.jobs import status as st
 from tabpilot.jobs.distilling import Distilling
 from tabpilot.jobs.ensembling import Ensembling
@@ -144,9 +145,22 @@ class JobRunner(Refits, Stacking, Ensembling, Distilling, Finishing):
         t0 = time.time()
         prepared, n_valid, uri = self._load(source)
         loaded = time.time() - t0
+        if self.previous is None:  # a resumed job has its candidates already
+            self._check_time_limit(prepared, loaded)
         with self._slot():
             t0 = time.time() - loaded  # reading the data counts; waiting for a slot does not
             return self._train(source, prepared, n_valid, uri, t0)
+
+    def _check_time_limit(self, prepared: Prepared, read_seconds: float) -> None:
+        """Refuse, before anything is saved, a limit too short to leave a model."""
+        rows, columns = prepared.X.shape
+        needed = shares.minimum_time_limit(rows, columns, read_seconds)
+        if self.request.time_limit < needed:
+            raise ConfigError(
+                f"a time limit of {self.request.time_limit:g}s is too short for this table "
+                f"({rows:,} rows x {columns} columns; reading it took {read_seconds:.1f}s): a "
+                f"job needs at least {needed}s to train a first model; pass --time-limit "
+                f"{needed} (time_limit={needed}) or more")
 
     def _slot(self) -> AbstractContextManager[Any]:
         """One of the workspace's job slots (jobs/admission.py), held while the job trains;
@@ -161,6 +175,10 @@ class JobRunner(Refits, Stacking, Ensembling, Distilling, Finishing):
     def _train(self, source: Any, prepared: Prepared, n_valid: int | None, uri: str,
                t0: float) -> str:
         job_dir = self.workspace / "jobs" / self.name
+        self._t0 = t0
+        self.progress = Progress(self.name, st.IN_PROGRESS, st.ANALYZING, time.time() - t0,
+                                 self.request.time_limit, metric=prepared.metric.name,
+                                 phase=st.ANALYZING)
         self._create(prepared, uri, job_dir, source)
         try:
             with self.interrupt.stops_the_job():
@@ -245,7 +263,25 @@ class JobRunner(Refits, Stacking, Ensembling, Distilling, Finishing):
         self.store.update_job(self.name, stats={"rows": len(prepared.y),
                                                 "warnings": prepared.warnings,
                                                 "insights": analysis["insights"],
-                                                "schema": prepared.schema.to_dict()})
+                                                "schema": prepared.schema.to_dict(),
+                                                "reasons": prepared.reasons})
+        self.progress.analysis = {
+            "rows": len(prepared.y), "problem_type": prepared.problem_type.value,
+            "metric": prepared.metric.name, "reasons": prepared.reasons,
+            "classes": prepared.classes, "schema": prepared.schema.to_dict(),
+            "mode": self.mode, "insights": analysis["insights"]}
+        self._phase(st.ANALYZING)
+
+    def _phase(self, secondary: str | None, phase: str | None = None) -> None:
+        """A new phase: the store gets Autopilot's secondary status, the caller's
+        `on_progress` the finer phase (Ensembling is TrainingModels in the store)."""
+        p = self.progress
+        if secondary is not None and secondary != p.secondary_status:
+            self.store.update_job(self.name, secondary_status=secondary)
+            p.secondary_status = secondary
+        p.phase = phase or p.secondary_status
+        p.elapsed = time.time() - self._t0
+        self.on_progress(p)
 
     def _split(self, prepared: Prepared, n_valid: int | None) -> Split:
         r = self.request
@@ -279,7 +315,7 @@ class JobRunner(Refits, Stacking, Ensembling, Distilling, Finishing):
     def _search(self, prepared: Prepared, n_valid: int | None, job_dir: Path, t0: float
                 ) -> tuple[str, str, str | None]:
         r = self.request
-        self.store.update_job(self.name, secondary_status=st.FEATURE_ENGINEERING)
+        self._phase(st.FEATURE_ENGINEERING)
         # hpo tunes single models on a holdout; ensembling bags them (k-fold on small data)
         ensemble = r.ensemble and self.mode == "ensembling"
         stack = stacking.resolve(r.stacking, self.mode, r.max_latency_ms)
@@ -304,17 +340,17 @@ class JobRunner(Refits, Stacking, Ensembling, Distilling, Finishing):
         ensemble_share, level2_reserve, distill_share, shares_at = 0.0, 0.0, 0.0, -1
         per_trial = r.per_trial_time_limit or max(10.0, 0.25 * limit)
         kill_at = t0 + limit * 1.05
-        self.store.update_job(self.name, secondary_status=st.MODEL_TUNING)
         proposals: dict[str, Proposal] = {}
         self._results: dict[str, TrialResult] = dict(previous.results)
         self._ensemble_checked_at = -1
-        progress = Progress(self.name, st.IN_PROGRESS, st.MODEL_TUNING, 0.0, limit,
-                            metric=prepared.metric.name)
+        progress = self.progress
         if self.previous is not None:
             self._progress_so_far(progress)
+        self._phase(st.MODEL_TUNING)
         refit = split.kind == "holdout"
         collapse = split.is_cv and r.max_latency_ms is not None  # a too-slow bag: refit-full
         submitted, last_stop_check = len(previous.history), 0.0
+        first_trial = submitted
         while True:
             now = time.time()
             if now - last_stop_check >= STOP_POLL_SECONDS:
@@ -343,11 +379,15 @@ class JobRunner(Refits, Stacking, Ensembling, Distilling, Finishing):
                 refit, reserve = False, 0.0
                 soft_end = deadline - margin - level2_reserve - distill_share
                 out_of_time = soft_end - now < MIN_TRIAL_SECONDS
+            if out_of_time and progress.done == 0 and submitted == first_trial \
+                    and not self.executor.running() and deadline - margin > now:
+                # a job always trains a model: its first trial (the portfolio's first, a
+                # cheap default) gets whatever time is left, reserves notwithstanding
+                self._submit(strategy, proposals, job_dir, now, deadline - margin, per_trial,
+                             kill_at)
+                submitted += 1
             while self.executor.free_slots() > 0 and not out_of_candidates and not out_of_time:
-                proposal = strategy.ask()
-                task = self._task(proposal, job_dir, now, soft_end, per_trial, kill_at)
-                proposals[task.candidate] = proposal
-                self.executor.submit(task)
+                self._submit(strategy, proposals, job_dir, now, soft_end, per_trial, kill_at)
                 submitted += 1
                 out_of_candidates = r.max_candidates is not None and submitted >= r.max_candidates
             for result in self.executor.poll(timeout=0.2):
@@ -365,13 +405,19 @@ class JobRunner(Refits, Stacking, Ensembling, Distilling, Finishing):
         _test_pause("ensemble", job_dir, self._stop_requested)
         # the stack leaves the ensemble half its share; the ensemble (whose pool holds the
         # stack) may use the finalisation margin: finalising takes well under a second
-        stacked = stack and self._stack(prepared, split, job_dir, progress,
-                                        deadline - margin - ensemble_share / 2 - distill_share)
-        ensembled = ensemble and self._ensemble(prepared, split, job_dir, progress,
-                                                deadline - distill_share)
+        stacked = ensembled = False
+        if stack:
+            self._phase(st.TRAINING_MODELS, phases.STACKING)
+            stacked = self._stack(prepared, split, job_dir, progress,
+                                  deadline - margin - ensemble_share / 2 - distill_share)
+        if ensemble:  # these two tell their phase once they know they have the time
+            ensembled = self._ensemble(prepared, split, job_dir, progress,
+                                       deadline - distill_share)
         if distill and self._distill(prepared, split, job_dir, progress, deadline - margin,
                                      deadline):
             return self._stopped()
+        if (refit and progress.best_candidate and not (ensembled or stacked)) or collapse:
+            self._phase(st.TRAINING_MODELS, phases.REFITTING)
         if refit and progress.best_candidate and not (ensembled or stacked):
             # the candidate the job will hand out (selection.for_request) is refit
             progress.best_candidate, _ = selection.for_request(
@@ -428,6 +474,14 @@ class JobRunner(Refits, Stacking, Ensembling, Distilling, Finishing):
         """The outcome of a job stopped on request: by Ctrl-C or by `tabpilot stop`."""
         return st.STOPPED, st.STOPPED, INTERRUPTED if self.interrupt.requested \
             else "stopped by request"
+
+    def _submit(self, strategy: PortfolioThenTPE, proposals: dict[str, Proposal],
+                job_dir: Path, now: float, soft_end: float, per_trial: float,
+                kill_at: float) -> None:
+        proposal = strategy.ask()
+        task = self._task(proposal, job_dir, now, soft_end, per_trial, kill_at)
+        proposals[task.candidate] = proposal
+        self.executor.submit(task)
 
     def _task(self, proposal: Proposal, job_dir: Path, now: float, soft_end: float,
               per_trial: float, kill_at: float) -> TrialTask:

@@ -18,7 +18,7 @@ from collections.abc import Callable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Literal
 
 from fastapi import FastAPI, Request
 from fastapi.concurrency import run_in_threadpool
@@ -27,9 +27,17 @@ from pydantic import BaseModel, Field
 
 from tabpilot.artifacts import Model
 from tabpilot.artifacts import load as load_model_dir
+from tabpilot.artifacts.validate import HTTP_HINT
 from tabpilot.errors import TabpilotError
 from tabpilot.serving.capture import CaptureWriter
-from tabpilot.serving.codec import BadRequest, decode, encode, parse_keys, predict_records
+from tabpilot.serving.codec import (
+    ON_BAD_VALUE_HEADER,
+    BadRequest,
+    decode,
+    encode,
+    parse_keys,
+    predict_records,
+)
 from tabpilot.serving.guard import AccessPolicy, Guard
 from tabpilot.serving.limits import (
     BODY_MB,
@@ -41,6 +49,7 @@ from tabpilot.serving.limits import (
     default_concurrency,
     runtime_error,
 )
+from tabpilot.serving.observe import EndpointsCollector, JobsCollector, aws_errors, observe, tag
 from tabpilot.store import Store
 
 if TYPE_CHECKING:
@@ -64,6 +73,7 @@ class ServerSettings(BaseModel):
     max_body_mb: float = Field(BODY_MB, gt=0)  # per body elsewhere (the SageMaker API)
     max_concurrency: int = Field(default_factory=default_concurrency, ge=1)  # per endpoint
     max_queue: int = Field(QUEUE, ge=0)  # requests waiting per endpoint beyond those
+    on_bad_value: Literal["error", "missing"] = "error"  # unreadable values: 400, or missing
 
     def lane(self) -> Lane:
         return Lane(self.max_concurrency, self.max_queue)
@@ -92,14 +102,19 @@ class Live:
     output_keys: str | None = None
     capture: CaptureWriter | None = None
     lane: Lane = field(default_factory=lambda: Lane(default_concurrency()))  # across swaps
+    on_bad_value: str = "error"  # a request's X-Tabpilot-On-Bad-Value header overrides it
 
 
 def invoke(live: Live, body: bytes, content_type: str | None, accept: str | None,
-           keys_header: str | None) -> Response:
-    """Decode, predict, encode; a bad request becomes a 4xx naming the problem."""
+           keys_header: str | None, on_bad_value: str | None = None) -> Response:
+    """Decode, check, predict, encode; a bad request becomes a 4xx naming the problem.
+    The check's counts (values read as missing, unseen categories) go back as headers
+    and into the capture record."""
     try:
         keys = parse_keys(keys_header or live.output_keys, live.model)
         frame = decode(body, content_type, live.model)
+        frame, found = live.model.check(frame, on_bad_value or live.on_bad_value,
+                                        hint=HTTP_HINT)
         records = predict_records(live.model, frame, keys)
         payload, kind = encode(records, accept, keys)
     except BadRequest as exc:
@@ -107,8 +122,9 @@ def invoke(live: Live, body: bytes, content_type: str | None, accept: str | None
     except TabpilotError as exc:
         return error_response(str(exc), 400)
     if live.capture is not None and live.capture.sampled():
-        live.capture.write(body, content_type or "text/csv", payload, kind)
-    return Response(payload, media_type=kind)
+        live.capture.write(body, content_type or "text/csv", payload, kind,
+                           input_check=found.record())
+    return Response(payload, media_type=kind, headers=found.headers())
 
 
 RUNTIME_ERRORS = {400: "ValidationError", 404: "ValidationError", 413: "ValidationError",
@@ -136,7 +152,8 @@ async def _answer(live: Live, request: Request, what: str) -> Response:
     body = await request.body()  # read before taking a place: a slow upload holds none
     try:
         return await live.lane.run(invoke, live, body, request.headers.get("content-type"),
-                                   request.headers.get("accept"), _keys_header(request))
+                                   request.headers.get("accept"), _keys_header(request),
+                                   request.headers.get(ON_BAD_VALUE_HEADER))
     except Full as exc:
         return error_response(f"{what} is busy: {exc}; retry shortly", 503,
                               {"Retry-After": "1"})
@@ -151,9 +168,13 @@ def model_app(model_dir: str | Path, output_keys: str | None = None,
               token: str | None = None, settings: ServerSettings | None = None) -> FastAPI:
     """One model, SageMaker's container contract (`settings` gives the limits only)."""
     settings = settings or ServerSettings()
-    live = Live(load_model_dir(model_dir), 1, output_keys, lane=settings.lane())
+    live = Live(load_model_dir(model_dir), 1, output_keys, lane=settings.lane(),
+                on_bad_value=settings.on_bad_value)
     app = settings.app("tabpilot model")
     _guard(app, settings.model_copy(update={"token": token or settings.token}).policy())
+    observe(app)
+    aws_errors(app)
+    model_name = str(live.model.metadata.get("candidate") or Path(model_dir).name)
 
     @app.get("/ping")
     def ping() -> dict[str, str]:
@@ -161,6 +182,7 @@ def model_app(model_dir: str | Path, output_keys: str | None = None,
 
     @app.post("/invocations")
     async def invocations(request: Request) -> Response:
+        tag(request, model=model_name)
         return await _answer(live, request, "the model")
 
     return app
@@ -177,6 +199,7 @@ class EndpointRegistry:
         self._live: dict[str, Live] = {}
         self.failures: dict[str, tuple[int, str]] = {}  # name -> (version, why it won't load)
         self._lock = threading.Lock()  # one refresh at a time; readers never wait
+        self.on_bad_value = "error"  # the server's policy for unreadable values
 
     def loaded(self, name: str) -> Live | None:
         """The endpoint if it is loaded already (no store access)."""
@@ -216,7 +239,7 @@ class EndpointRegistry:
         capture = CaptureWriter(root, name, row.capture_percent) \
             if row.capture_percent > 0 else None
         lane = current.lane if current is not None else self.lane()
-        return Live(model, row.version, row.output_keys, capture, lane)
+        return Live(model, row.version, row.output_keys, capture, lane, self.on_bad_value)
 
     def _failed(self, name: str, row: EndpointRow, exc: Exception) -> None:
         if self.failures.get(name, (0, ""))[0] != row.version:  # once per version
@@ -233,6 +256,7 @@ def server_app(settings: ServerSettings) -> FastAPI:
     """Many named endpoints on one port, following the store."""
     store = Store.for_workspace(settings.workspace)
     registry = EndpointRegistry(store, settings.workspace / "capture", settings.lane)
+    registry.on_bad_value = settings.on_bad_value
 
     @asynccontextmanager
     async def lifespan(app: FastAPI):
@@ -252,6 +276,10 @@ def server_app(settings: ServerSettings) -> FastAPI:
 
     app = settings.app("tabpilot", lifespan=lifespan)
     _guard(app, settings.policy())
+    observe(app, [JobsCollector(store.list_jobs),
+                  EndpointsCollector(lambda: len(registry.names()),
+                                     lambda: len(registry.failures))])
+    aws_errors(app)
     app.state.registry = registry
 
     @app.get("/ping")
@@ -269,6 +297,7 @@ def server_app(settings: ServerSettings) -> FastAPI:
         if live is None:
             return error_response(f"Endpoint {name} not found: `tabpilot endpoints` lists "
                                   "the endpoints", 404)
+        tag(request, model=name)  # only a deployed name: labels stay bounded
         return await _answer(live, request, f"endpoint {name}")
 
     return app

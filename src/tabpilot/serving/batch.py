@@ -27,6 +27,7 @@ import pyarrow.csv as pacsv
 import pyarrow.parquet as pq
 
 from tabpilot.artifacts import Model
+from tabpilot.artifacts.validate import PYTHON_HINT, InputReport, check_on_bad_value
 from tabpilot.data.read import DEFAULT_NA_VALUES
 from tabpilot.errors import DataError
 from tabpilot.serving.codec import CSV, JSONLINES, input_columns, parse_keys, predict_columns
@@ -45,6 +46,8 @@ class TransformSettings:
     join_input: bool = False  # Autopilot's JoinSource=Input
     header: bool | None = None  # CSV input with a header row; None: detect
     output_header: bool = True  # CSV output starts with the column names (SageMaker's: no)
+    on_bad_value: str = "error"  # a value unreadable for its column: fail the file, or missing
+    hint: str = PYTHON_HINT  # how the caller spells the opt-in, for the error message
 
 
 def input_files(source: Path) -> list[Path]:
@@ -59,9 +62,15 @@ def input_files(source: Path) -> list[Path]:
     raise DataError(f"{source} does not exist; give a file or a folder of CSV/Parquet files")
 
 
-def transform(model: Model, source: Path, output: Path, settings: TransformSettings
-              ) -> dict[str, int]:
-    """Score every input file; returns {file name: rows written} (0 for skipped files)."""
+def transform(model: Model, source: Path, output: Path, settings: TransformSettings,
+              found: dict[str, InputReport] | None = None) -> dict[str, int]:
+    """Score every input file; returns {file name: rows written} (0 for skipped files).
+
+    Every chunk passes the model's input check (artifacts/validate.py): a value that does
+    not parse for its column fails the file, naming it, the row and the column, unless
+    `settings.on_bad_value` is "missing". `found`, if given, receives each scored file's
+    counts (values read as missing, categories not seen in training)."""
+    check_on_bad_value(settings.on_bad_value)
     keys = parse_keys(settings.output_keys, model)
     output.mkdir(parents=True, exist_ok=True)
     done: dict[str, int] = {}
@@ -72,21 +81,30 @@ def transform(model: Model, source: Path, output: Path, settings: TransformSetti
             done[path.name] = 0
             continue
         tmp = target.with_name(f".{target.name}.partial")
-        with open(tmp, "w", newline="", encoding="utf-8") as sink:
-            done[path.name] = _score_file(sink, model, path, keys, settings)
+        report = InputReport()
+        try:
+            with open(tmp, "w", newline="", encoding="utf-8") as sink:
+                done[path.name] = _score_file(sink, model, path, keys, settings, report)
+        except DataError as exc:  # nothing half-written stays behind a refused file
+            tmp.unlink(missing_ok=True)
+            if str(path) in str(exc):
+                raise
+            raise type(exc)(f"{path}: {exc}") from None
         tmp.replace(target)
+        if found is not None:
+            found[path.name] = report
     return done
 
 
-def _score_file(sink, model: Model, path: Path, keys: list[str], settings: TransformSettings
-                ) -> int:
+def _score_file(sink, model: Model, path: Path, keys: list[str], settings: TransformSettings,
+                report: InputReport) -> int:
     """Read, score and write in a pipeline: chunk i+1 is parsed and chunk i-1 written
     while chunk i is scored, so no core waits for the others."""
     rows = 0
     with ThreadPoolExecutor(max_workers=1, thread_name_prefix="tabpilot-write") as writer:
         pending = None
         for i, chunk in enumerate(_ahead(_chunks(path, model, settings))):
-            out = _score_chunk(model, chunk, keys, settings)
+            out = _score_chunk(model, chunk, keys, settings, rows + 1, report)
             if pending is not None:
                 pending.result()
             pending = writer.submit(_write_chunk, sink, out, settings, i == 0)
@@ -144,9 +162,11 @@ def _chunks(path: Path, model: Model, settings: TransformSettings) -> Iterator[p
         return
     header = _has_header(path, model) if settings.header is None else settings.header
     names = None if header else _positional_names(path, model)
-    # numbers parse in Arrow; every other column stays text, whatever a block looks like
+    # every column is read as text, whatever a block looks like; numbers are then cast in
+    # Arrow, except in a block where some value is no number: the input check names it
     kinds = model.metadata.get("input_schema") or {}
-    types = {c: pa.float64() if k == "numeric" else pa.string() for c, k in kinds.items()}
+    types = {c: pa.string() for c in kinds}
+    numeric = [c for c, k in kinds.items() if k == "numeric"]
     # pyarrow's block size bounds memory; rows per block follow from the chunk size
     block = max(1 << 16, min(64 << 20, settings.chunk_rows * 200))
     buffered: list[pd.DataFrame] = []
@@ -157,7 +177,7 @@ def _chunks(path: Path, model: Model, settings: TransformSettings) -> Iterator[p
             convert_options=pacsv.ConvertOptions(null_values=DEFAULT_NA_VALUES,
                                                  strings_can_be_null=True, column_types=types))
         for batch in reader:
-            buffered.append(batch.to_pandas())
+            buffered.append(_numbers(batch, numeric).to_pandas())
             count += batch.num_rows
             if count >= settings.chunk_rows:
                 yield pd.concat(buffered, ignore_index=True)
@@ -166,6 +186,21 @@ def _chunks(path: Path, model: Model, settings: TransformSettings) -> Iterator[p
         raise DataError(f"{path}: {str(exc).splitlines()[0]}") from None
     if buffered:
         yield pd.concat(buffered, ignore_index=True)
+
+
+def _numbers(batch: pa.RecordBatch, numeric: list[str]) -> pa.RecordBatch:
+    """The numeric columns of a block of text columns as float64 where every value is a
+    number as Arrow writes it; a column with any other value (" 12 ", "fifty") stays
+    text, for the input check and the encoder's own parser."""
+    names = batch.schema.names
+    columns = batch.columns
+    for i, name in enumerate(names):
+        if name in numeric and columns[i].type == pa.string():
+            try:
+                columns[i] = columns[i].cast(pa.float64())
+            except (pa.ArrowInvalid, pa.ArrowNotImplementedError):
+                pass
+    return pa.RecordBatch.from_arrays(columns, names=names)
 
 
 def _first_line(path: Path) -> list[str]:
@@ -177,7 +212,11 @@ def _first_line(path: Path) -> list[str]:
 
 
 def _has_header(path: Path, model: Model) -> bool:
-    return set(model.features) <= set(_first_line(path))
+    """Whether the first line names columns: all the features, or mostly the model's
+    input columns (a header that lacks some, which the input check then lists)."""
+    first, inputs = _first_line(path), set(input_columns(model))
+    return set(model.features) <= set(first) or \
+        sum(name in inputs for name in first) * 2 > len(first) > 0
 
 
 def _positional_names(path: Path, model: Model) -> list[str]:
@@ -192,8 +231,12 @@ def _positional_names(path: Path, model: Model) -> list[str]:
 
 
 def _score_chunk(model: Model, chunk: pd.DataFrame, keys: list[str],
-                 settings: TransformSettings) -> pd.DataFrame:
+                 settings: TransformSettings, first_row: int, report: InputReport
+                 ) -> pd.DataFrame:
     features = select_columns(chunk, settings.input_filter) if settings.input_filter else chunk
+    features, found = model.check(features, settings.on_bad_value, first_row=first_row,
+                                  hint=settings.hint)
+    report.add(found)
     columns = predict_columns(model, features, keys)
     pred = pd.DataFrame({k: _cells(v, settings.accept == CSV) for k, v in columns.items()})
     out = pd.concat([chunk.reset_index(drop=True), pred], axis=1) if settings.join_input else pred

@@ -24,7 +24,9 @@ class CaptureWriter:
         return self.percent > 0 and self._random.random() * 100 < self.percent
 
     def write(self, request: bytes, content_type: str, response: bytes, accept: str,
-              inference_id: str | None = None) -> None:
+              inference_id: str | None = None, input_check: dict | None = None) -> None:
+        """Append one record; `input_check` (the input check's counts: values read as
+        missing, unseen categories) goes beside the event's metadata, for monitoring."""
         now = time.time()
         record = {
             "captureData": {
@@ -38,6 +40,8 @@ class CaptureWriter:
             },
             "eventVersion": "0",
         }
+        if input_check is not None:
+            record["inputCheck"] = input_check
         path = self.root / time.strftime("%Y/%m/%d/%H", time.gmtime(now))
         line = json.dumps(record) + "\n"
         with self._lock:

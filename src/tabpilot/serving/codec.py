@@ -17,10 +17,12 @@ import numpy as np
 import pandas as pd
 
 from tabpilot.artifacts import Model
+from tabpilot.artifacts.validate import missing_columns_message
 from tabpilot.data.prepare import plain_value
 from tabpilot.errors import TabpilotError
 
 INFERENCE_KEYS = ("predicted_label", "probability", "probabilities", "labels")
+ON_BAD_VALUE_HEADER = "x-tabpilot-on-bad-value"  # "missing": read unreadable values as missing
 CSV, JSON, JSONLINES = "text/csv", "application/json", "application/jsonlines"
 
 
@@ -143,17 +145,19 @@ def _frame(rows: list[Any], names: list[str] | None, model: Model, what: str) ->
         else pd.DataFrame.from_records(rows)
     missing = [c for c in model.features if c not in df.columns]
     if missing:
-        raise BadRequest(f"{what} input lacks required column(s) "
-                         f"{', '.join(repr(c) for c in missing[:5])}")
+        raise BadRequest(missing_columns_message(missing, f"{what} input"))
     return df
 
 
 # -- responses ----------------------------------------------------------------------------
 def predict_columns(model: Model, df: pd.DataFrame, keys: list[str]) -> dict[str, Any]:
-    """The requested inference keys as whole columns (arrays), for batches of any size."""
+    """The requested inference keys as whole columns (arrays), for batches of any size.
+
+    `df` has passed `model.check` (artifacts/validate.py); the predictor is called
+    directly so that the rows are not checked twice."""
     if model.classes is None:
-        return {"predicted_label": model.predict(df)}
-    proba = model.predict_proba(df).to_numpy()
+        return {"predicted_label": model.predictor.predict(df)}
+    proba = model.predictor.predict_proba(df).to_numpy()
     chosen = model.predictor.labels_from_index(proba)
     classes = np.asarray([plain_value(c) for c in model.classes], dtype=object)
     full = {
@@ -163,6 +167,22 @@ def predict_columns(model: Model, df: pd.DataFrame, keys: list[str]) -> dict[str
         "labels": lambda: np.broadcast_to(classes, proba.shape),
     }
     return {k: full[k]() for k in keys if k in full}
+
+
+def prediction_table(model: Model, df: pd.DataFrame) -> pd.DataFrame:
+    """One row per input row: predicted_label; for classification, predicted_probability
+    (the probability of the predicted label, after the tuned threshold) and
+    probability_<class> for every class. `df` has passed `model.check`."""
+    if model.classes is None:
+        return pd.DataFrame({"predicted_label": model.predictor.predict(df)})
+    proba = model.predictor.predict_proba(df).to_numpy()
+    chosen = model.predictor.labels_from_index(proba)
+    classes = [plain_value(c) for c in model.classes]
+    table = pd.DataFrame({"predicted_label": np.asarray(classes, dtype=object)[chosen],
+                          "predicted_probability": proba[np.arange(len(proba)), chosen]})
+    for i, label in enumerate(classes):
+        table[f"probability_{label}"] = proba[:, i]
+    return table
 
 
 def predict_records(model: Model, df: pd.DataFrame, keys: list[str]) -> list[dict[str, Any]]:
