@@ -70,7 +70,10 @@ def job(fitted):
 
 
 def test_fit_shows_progress_by_default(job) -> None:
-    _, out = job
+    automl, out = job
+    assert automl.describe()["InferenceReasons"] == {
+        "problem_type": "2 distinct values -> binary", "metric": "the default for binary",
+        "feature_types": "inferred"}
     assert "job api-job: 449 rows" in out
     assert "problem type: binary (inferred: 2 distinct values -> binary)" in out
     assert "override with problem_type=" in out

@@ -210,7 +210,7 @@ def describe(job: str, workspace: Workspace = None, as_json: JsonFlag = False) -
         return
     for key in ("AutoMLJobName", "AutoMLJobStatus", "AutoMLJobSecondaryStatus",
                 "QueuePosition", "FailureReason", "CreationTime", "EndTime", "JobDirectory",
-                "LeaderboardLocation", "CandidateCounts", "DataWarnings"):
+                "LeaderboardLocation", "CandidateCounts", "DataWarnings", "InferenceReasons"):
         if desc.get(key) not in (None, [], {}):
             out.print(f"[bold]{key}[/]: {desc[key]}")
     cfg = desc["AutoMLProblemTypeConfig"]["TabularJobConfig"]
@@ -295,7 +295,7 @@ def export(
         "--output", "-o", help="file to write (default: standard output)")] = None,
     rerun: Annotated[bool, typer.Option(
         "--rerun", help="instead, a script that reruns the candidate inside its job folder "
-                        "with tabpilot (stacks and distilled candidates too)")] = False,
+                        "with tabpilot (distilled candidates too)")] = False,
     workspace: Workspace = None,
 ) -> None:
     """Write a candidate as a standalone Python script that needs only pandas, numpy,

@@ -92,7 +92,8 @@ def test_the_student_answers_like_its_teacher(job, breast_cancer) -> None:
 def test_the_exported_script_reruns_the_distillation_and_its_score(job, tmp_path) -> None:
     student = _student(job)["CandidateName"]
     script = tmp_path / "student.py"
-    subprocess.run([sys.executable, "-m", "tabpilot", "export", "distil", "--candidate", student,
+    subprocess.run([sys.executable, "-m", "tabpilot", "export", "distil", "--rerun",
+                    "--candidate", student,
                     "-o", str(script), "--workspace", str(job.workspace)], check=True)
     run = subprocess.run([sys.executable, str(script)], capture_output=True, text=True,
                          cwd=tmp_path, timeout=600)

@@ -159,8 +159,8 @@ def test_weighted_regression_on_a_holdout_with_a_refit(tmp_path: Path) -> None:
     assert done.returncode == 0, done.stderr
     text = script.read_text()
     assert "sample_weight=weights[train]" in text and "retrained on every training row" in text
-    ran = subprocess.run([sys.executable, str(script)], capture_output=True, text=True,
-                         timeout=300, cwd=tmp_path)
+    ran = subprocess.run([sys.executable, str(script), "train", str(path)], capture_output=True,
+                         text=True, timeout=300, cwd=tmp_path)
     assert ran.returncode == 0, ran.stdout + ran.stderr
     verdicts = {m["name"]: m["verdict"] for m in RESULT.finditer(ran.stdout)}
     assert verdicts == {desc["BestCandidate"]["CandidateName"]: "reproduced"}, ran.stdout

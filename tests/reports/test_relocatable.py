@@ -119,8 +119,8 @@ def test_an_exported_script_runs_beside_a_copy_of_its_job_from_another_directory
     job, job_dir, data = file_job
     ws = job_dir.parent.parent
     exported = ws / "scripts" / "best.py"
-    done = subprocess.run([sys.executable, "-m", "tabpilot", "export", job.name, "-o",
-                           str(exported), "--workspace", str(ws)],
+    done = subprocess.run([sys.executable, "-m", "tabpilot", "export", job.name, "--rerun",
+                           "-o", str(exported), "--workspace", str(ws)],
                           capture_output=True, text=True, timeout=120)
     assert done.returncode == 0, done.stderr
     moved = tmp_path / "moved"

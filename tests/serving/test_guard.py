@@ -33,7 +33,7 @@ def _server(tmp_path: Path, models, serve_app, **settings):
 
 def _invoke(url: str, **headers: str) -> httpx.Response:
     return httpx.post(f"{url}/endpoints/churn/invocations", content=ROW,
-                      headers={"Content-Type": "text/csv", **headers}, timeout=30)
+                      headers={"Content-Type": "text/csv; header=present", **headers}, timeout=30)
 
 
 def test_foreign_host_and_origin_are_refused_on_loopback(tmp_path, models, serve_app) -> None:

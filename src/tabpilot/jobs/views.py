@@ -252,6 +252,8 @@ def describe_job(store: Store, job: str) -> dict[str, Any]:
         "CandidateCounts": {s: sum(1 for c in cands if c.status == s)
                             for s in ("Completed", "Failed", "Stopped", "InProgress")},
         "DataWarnings": (row.stats or {}).get("warnings", []),
+        # what was inferred rather than given, and why ("2 distinct values -> binary")
+        "InferenceReasons": (row.stats or {}).get("reasons", {}),
         "DataInsights": (row.stats or {}).get("insights", []),
         "DataExplorationLocation": str(job_dir / "data_exploration.json")
         if (job_dir / "data_exploration.json").exists() else None,

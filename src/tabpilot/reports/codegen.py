@@ -10,6 +10,10 @@ code trains with early stopping as the search would.
 The code runs after the setup that `definitions.py` writes, which defines: `X`, `y`,
 `weights`, `split`, `valid_rows`, `new_predictions()`, `probabilities(model, X_part)`,
 `check(...)` and the `predictions` dict.
+
+`standalone.py` builds the exported script's fit functions from the same per-family
+pieces (`FAMILY_CODE`: the class, its every parameter, the fit call), so the notebook
+and the export cannot disagree on an algorithm.
 """
 
 from __future__ import annotations
@@ -196,7 +200,7 @@ def _xgboost(p: Pipeline) -> tuple[str, dict[str, Any], str, list[str]]:
     return f"xgboost.{cls}", kwargs, fit + ")", before
 
 
-_CATBOOST_POOL = '''def catboost_pool(X_part, label=None, weight=None):
+CATBOOST_POOL = '''def catboost_pool(X_part, label=None, weight=None):
     """CatBoost reads category codes as text ('-1' where missing), after the numbers."""
     X_part = X_part.toarray() if hasattr(X_part, "toarray") else np.asarray(X_part)
     numeric = [j for j in range(X_part.shape[1]) if j not in categorical]
@@ -221,7 +225,7 @@ def _catboost(p: Pipeline) -> tuple[str, dict[str, Any], str, list[str]]:
         **({"class_names": list(range(p.n_classes))} if p.classification else {}),
         **full_run_settings(loss), "thread_count": p.n_threads, "random_seed": p.seed,
         "verbose": False, "allow_writing_files": False}
-    before = [_CATBOOST_POOL.rstrip(), ""]
+    before = [CATBOOST_POOL.rstrip(), ""]
     if not p.schema.columns(ColumnKind.CATEGORICAL):
         before.insert(0, "categorical = []  # no categorical columns")
     weight = ", weights[train]" if p.weighted else ""
@@ -286,18 +290,18 @@ def _mlp(p: Pipeline) -> tuple[str, dict[str, Any], str, list[str]]:
     return f"sklearn.neural_network.{cls.__name__}", params, "\n".join(lines), []
 
 
-_FAMILY_CODE = {"lightgbm": _lightgbm, "xgboost": _xgboost, "catboost": _catboost,
-                "random_forest": _forest, "extra_trees": _forest, "linear": _linear,
-                "mlp": _mlp}
-_ROUNDS_NAME = {"random_forest": ("n_trees", "trees"), "extra_trees": ("n_trees", "trees"),
-                "mlp": ("n_epochs", "training passes (epochs)")}
+FAMILY_CODE = {"lightgbm": _lightgbm, "xgboost": _xgboost, "catboost": _catboost,
+               "random_forest": _forest, "extra_trees": _forest, "linear": _linear,
+               "mlp": _mlp}
+ROUNDS_NAME = {"random_forest": ("n_trees", "trees"), "extra_trees": ("n_trees", "trees"),
+               "mlp": ("n_epochs", "training passes (epochs)")}
 
 
 def algorithm_code(p: Pipeline) -> str:
     """The fold loop: a model per fold, its out-of-fold predictions, the score."""
-    callee, kwargs, fit, before = _FAMILY_CODE[p.family](p)
+    callee, kwargs, fit, before = FAMILY_CODE[p.family](p)
     rows = "catboost_pool(X_enc[valid])" if p.family == "catboost" else "X_enc[valid]"
-    var, what = _ROUNDS_NAME.get(p.family, ("n_rounds", "boosting rounds"))
+    var, what = ROUNDS_NAME.get(p.family, ("n_rounds", "boosting rounds"))
     lines = list(before)
     sub = bool(p.train_rows)  # each fold trains on its own seeded subsample, as the trial did
     if p.rounds:

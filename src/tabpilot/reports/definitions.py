@@ -4,9 +4,10 @@ The job records what its candidates were (`candidate_definitions.json`: family,
 hyperparameters, the trees or epochs each fold kept, threads, leaderboard value) and
 how it read its data (`job.json`'s "data"). From those, the notebook has a setup section
 that reloads the table and makes the job's split, then a section per candidate that
-retrains it and prints its validation score beside the leaderboard's. An exported
-script is the setup plus one candidate's section (and, for an ensemble or a stack, its
-members').
+retrains it and prints its validation score beside the leaderboard's. A rerun script
+(`tabpilot export --rerun`) is the setup plus one candidate's section (and, for an
+ensemble or a stack, its members'); `standalone.py` writes the default export, which
+needs no tabpilot.
 """
 
 from __future__ import annotations
@@ -100,8 +101,9 @@ def save_definitions(job_dir: Path, candidates: list[dict[str, Any]], n_folds: i
 
 
 # -- the code ---------------------------------------------------------------------------
-class _Job:
-    """job.json and candidate_definitions.json of one job, as the code generator reads them."""
+class JobDefinitions:
+    """job.json and candidate_definitions.json of one job, as the code generators read them
+    (this module's notebook and rerun script, standalone.py's export)."""
 
     def __init__(self, job_dir: Path) -> None:
         self.dir = job_dir
@@ -138,6 +140,16 @@ class _Job:
         return {self.specs[n]["family"] for n in names}
 
 
+def known_candidate(job: JobDefinitions, candidate: str | None) -> str:
+    """`candidate`, when the job defines it; else a NotFoundError listing those it does."""
+    if candidate not in job.specs:
+        known = ", ".join(job.specs) or "(none)"
+        asked = f"candidate {candidate!r} is not" if candidate else "no candidate was named and"
+        raise NotFoundError(f"{asked} among the candidate definitions of job "
+                            f"{job.dir.name!r}; pass --candidate with one of: {known}")
+    return candidate
+
+
 _WHERE = ("Each input is read from the location given here, else from where the job read "
           "it, else from the copy the job kept in its folder (of a DataFrame always, of a "
           f"file up to {COPY_MAX_BYTES // 2**20} MB). ")
@@ -154,7 +166,7 @@ VALIDATION_DATA = os.environ.get("TABPILOT_VALIDATION_DATA")  # the validation t
 FEATURE_TYPES = os.environ.get("TABPILOT_FEATURE_TYPES")  # the feature types file, if any"""
 
 
-def _locate_code(job: _Job, near: str, one_line_errors: bool) -> str:
+def _locate_code(job: JobDefinitions, near: str, one_line_errors: bool) -> str:
     """Code that sets JOB_DIR and `inputs` (datafiles.find_job_dir and job_inputs)."""
     name = job.job["request"].get("name") or job.dir.name  # as job.json names it
     lines = [
@@ -175,7 +187,7 @@ def _locate_code(job: _Job, near: str, one_line_errors: bool) -> str:
     return "\n".join(lines)
 
 
-def _setup_code(job: _Job, names: list[str], near: str, script: bool
+def _setup_code(job: JobDefinitions, names: list[str], near: str, script: bool
                 ) -> list[tuple[str, str]]:
     """Markdown and code cells: where the data is, imports, the data as the job read it,
     the split, helpers."""
@@ -256,7 +268,7 @@ def check(name, pred, leaderboard=None, tolerance=None, sample_weights=True):
     ]
 
 
-def _section(job: _Job, spec: dict[str, Any]) -> list[tuple[str, str]]:
+def _section(job: JobDefinitions, spec: dict[str, Any]) -> list[tuple[str, str]]:
     if spec.get("source") == DISTILLED:
         teacher = spec["params"]["distilled_from"]
         head = (f"## {spec['name']}: LightGBM distilled from `{teacher}`\n\nOne LightGBM "
@@ -301,7 +313,7 @@ def _section(job: _Job, spec: dict[str, Any]) -> list[tuple[str, str]]:
             ("code", codegen.encoder_code(p)), ("code", codegen.algorithm_code(p))]
 
 
-def _value_note(job: _Job, spec: dict[str, Any]) -> str:
+def _value_note(job: JobDefinitions, spec: dict[str, Any]) -> str:
     p = job.pipeline(spec)
     if spec.get("objective") is None:
         return ("\n\nNot trained by the job: the code trains it with early stopping on "
@@ -315,7 +327,7 @@ def _value_note(job: _Job, spec: dict[str, Any]) -> str:
             f"to {tolerance:g}.")
 
 
-def _order(job: _Job, names: list[str]) -> list[str]:
+def _order(job: JobDefinitions, names: list[str]) -> list[str]:
     """Members before the ensembles and stacks that combine them (an ensemble may hold a
     stack, whose members come first)."""
     out: list[str] = []
@@ -333,7 +345,7 @@ def _order(job: _Job, names: list[str]) -> list[str]:
     return out
 
 
-def _intro(job: _Job) -> str:
+def _intro(job: JobDefinitions) -> str:
     title = f"# Candidate definitions: {job.dir.name}\n\n"
     if job.trained:
         return title + (
@@ -349,7 +361,7 @@ def _intro(job: _Job) -> str:
 
 
 def notebook(job_dir: Path) -> nbformat.NotebookNode:
-    job = _Job(job_dir)
+    job = JobDefinitions(job_dir)
     names = _order(job, list(job.specs))
     # VS Code and Jupyter tell the kernel the notebook's file (papermill: JOB_DIR)
     near = '[globals().get("__vsc_ipynb_file__"), os.environ.get("JPY_SESSION_NAME")]'
@@ -384,19 +396,16 @@ def _comment(line: str) -> str:
 
 
 def script(job_dir: Path, candidate: str | None, location: Path | None = None) -> str:
-    """A standalone script with the setup and one candidate's section (an ensemble's
-    members' sections first), exiting with status 1 when a score does not reproduce.
+    """A script that reruns one candidate in its job, with tabpilot (`tabpilot export
+    --rerun`): the setup and the candidate's section (an ensemble's members' sections
+    first), exiting with status 1 when a score does not reproduce. `standalone.py` writes
+    the script that needs no tabpilot.
 
     `location`: where the script will be written; it then finds the job folder by the
     same relative path when both are copied elsewhere together.
     """
-    job = _Job(job_dir)
-    if candidate not in job.specs:
-        known = ", ".join(job.specs) or "(none)"
-        asked = f"candidate {candidate!r} is not" if candidate else "no candidate was named and"
-        raise NotFoundError(f"{asked} among the candidate definitions of job "
-                            f"{job_dir.name!r}; pass --candidate with one of: {known}")
-    names = _order(job, [candidate])
+    job = JobDefinitions(job_dir)
+    names = _order(job, [known_candidate(job, candidate)])
     near = "[HERE]"
     if location is not None:
         try:
