@@ -24,11 +24,14 @@ def main() -> None:
     frame = load_breast_cancer(as_frame=True).frame
     frame["target"] = frame["target"].map({0: "malignant", 1: "benign"})
     train = frame.sample(frac=0.9, random_state=0)
-    new_rows = frame.drop(train.index).drop(columns="target")
+    held_out = frame.drop(train.index)
+    new_rows = held_out.drop(columns="target")
     train.to_csv(OUT / "breast_cancer.csv", index=False)
     new_rows.to_csv(OUT / "new_rows.csv", index=False)
-    print(f"wrote {OUT}/breast_cancer.csv ({len(train)} rows) and {OUT}/new_rows.csv "
-          f"({len(new_rows)} rows to score)")
+    held_out.to_csv(OUT / "held_out.csv", index=False)
+    print(f"wrote {OUT}/breast_cancer.csv ({len(train)} rows), {OUT}/new_rows.csv "
+          f"({len(new_rows)} rows to score) and {OUT}/held_out.csv (the same rows with "
+          "their labels)")
     _tabpilot("run", str(OUT / "breast_cancer.csv"), "--target", "target", "--time-limit", "45",
               "--metric", "AUC", "--name", "demo")
     _tabpilot("describe", "demo")
@@ -36,6 +39,29 @@ def main() -> None:
               str(OUT / "predictions.csv"))
     print("\nfirst predictions:")
     print("".join((OUT / "predictions.csv").read_text().splitlines(keepends=True)[:6]))
+    _tabpilot("evaluate", "demo", str(OUT / "held_out.csv"))
+    # the best single model as a script that needs no tabpilot: retrain, score, predict
+    _tabpilot("export", "demo", "--candidate", _best_single(), "--output",
+              str(OUT / "demo_model.py"))
+    script = [sys.executable, str(OUT / "demo_model.py")]
+    print(f"\n$ python {OUT}/demo_model.py train {OUT}/breast_cancer.csv", flush=True)
+    subprocess.run([*script, "train", str(OUT / "breast_cancer.csv"), "--model-out",
+                    str(OUT / "demo_model.joblib")], check=True)
+
+
+def _best_single() -> str:
+    """The best candidate that is one model (the export's script holds single models,
+    ensembles and stacks; a distilled student is refused)."""
+    import json
+
+    listed = subprocess.run([sys.executable, "-m", "tabpilot.cli", "candidates", "demo", "--json",
+                             "--workspace", str(OUT / "workspace")],
+                            check=True, capture_output=True, text=True)
+    for c in json.loads(listed.stdout)["Candidates"]:
+        if c["CandidateStatus"] == "Completed" and "distilled" not in c["CandidateName"] and \
+                not c["CandidateName"].startswith(("ensemble", "stack")):
+            return c["CandidateName"]
+    raise SystemExit("the demo job has no single-model candidate to export")
 
 
 if __name__ == "__main__":

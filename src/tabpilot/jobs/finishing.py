@@ -100,7 +100,7 @@ class Finishing:
                       "check the failure reasons with `tabpilot candidates JOB`")
         best, note = selection.for_request(board, self.request)
         if note:
-            log.warning(note)
+            log.info(note)  # the result shows it (describe: SelectionNote)
         self._prune(board, keep={best, *board.loc[board["pareto"].astype(bool), "candidate"]})
         if not board.empty:
             board.to_csv(job_dir / "leaderboard.csv", index=False)
