@@ -182,11 +182,11 @@ def _show_result(job, desc: dict[str, Any], wide: bool = False) -> None:
     for partial in desc.get("PartialFailureReasons") or []:
         out.print(f"partial failure: {partial['PartialFailureMessage']}")
     for key, location in desc["AutoMLJobArtifacts"].items():
-        out.print(f"{key.removesuffix('Location')}: {location}")
+        out.print(f"{key.removesuffix('Location')}: {location}", soft_wrap=True)
     if desc.get("SelectionNote"):
         out.print(f"note: {desc['SelectionNote']}")
     if desc["BestCandidate"]:
-        out.print(f"best model: {desc['BestCandidate']['ModelLocation']}")
+        out.print(f"best model: {desc['BestCandidate']['ModelLocation']}", soft_wrap=True)
     if desc.get("FastCandidate"):
         out.print(f"fast choice (nearly as good, far faster): {desc['FastCandidate']}")
 
@@ -212,7 +212,7 @@ def describe(job: str, workspace: Workspace = None, as_json: JsonFlag = False) -
                 "QueuePosition", "FailureReason", "CreationTime", "EndTime", "JobDirectory",
                 "LeaderboardLocation", "CandidateCounts", "DataWarnings", "InferenceReasons"):
         if desc.get(key) not in (None, [], {}):
-            out.print(f"[bold]{key}[/]: {desc[key]}")
+            out.print(f"[bold]{key}[/]: {desc[key]}", soft_wrap=True)
     cfg = desc["AutoMLProblemTypeConfig"]["TabularJobConfig"]
     out.print(f"[bold]Target[/]: {cfg['TargetAttributeName']} ({cfg['ProblemType']}), "
               f"objective {desc['AutoMLJobObjective']['MetricName']}")
@@ -221,7 +221,7 @@ def describe(job: str, workspace: Workspace = None, as_json: JsonFlag = False) -
         value = best["FinalAutoMLJobObjectiveMetric"]["Value"]
         out.print(f"[bold]BestCandidate[/]: {best['CandidateName']} ({best['Algorithm']}) "
                   f"= {value:.5g}, {best['InferenceLatencyMs']:.3f} ms/row, "
-                  f"model at {best['ModelLocation']}")
+                  f"model at {best['ModelLocation']}", soft_wrap=True)
 
 
 @app.command()
@@ -280,11 +280,11 @@ def report(job: str, candidate: Annotated[str | None, typer.Option(
         _print_json({"JobDirectory": row.job_dir, "DataExplorationNotebookLocation": notebook,
                      "Candidates": written})
         return
-    out.print(f"job directory: {row.job_dir}")
+    out.print(f"job directory: {row.job_dir}", soft_wrap=True)
     if notebook:
-        out.print(f"data exploration: {notebook}")
+        out.print(f"data exploration: {notebook}", soft_wrap=True)
     for name, where in written.items():
-        out.print(f"{name}: {where['ModelInsights']} ({where['seconds']:.1f}s)")
+        out.print(f"{name}: {where['ModelInsights']} ({where['seconds']:.1f}s)", soft_wrap=True)
 
 
 @app.command()

@@ -113,11 +113,11 @@ def print_leaderboard(console: Console, board: pd.DataFrame, metric: str | None,
         width = console.width
         console.width = max(width, needed)
         try:
-            console.print(table)
+            console.print(table, soft_wrap=False)
         finally:
             console.width = width
     else:
-        console.print(table)
+        console.print(table, soft_wrap=False)
 
 
 class LiveView:
