@@ -43,7 +43,7 @@ Workspace = Annotated[Path | None, typer.Option(
 JsonFlag = Annotated[bool, typer.Option("--json", help="machine-readable JSON on stdout")]
 Quiet = Annotated[bool, typer.Option("--quiet", "-q", help="no progress output")]
 Wide = Annotated[bool, typer.Option(
-    "--wide", help="every leaderboard column, however narrow the terminal")]
+    "--wide", help="every column, however narrow the terminal")]
 
 
 def _store(workspace: Path | None, create: bool = True):

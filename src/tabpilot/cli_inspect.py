@@ -9,19 +9,17 @@ and candidate names are what the other commands take.
 from __future__ import annotations
 
 import datetime as dt
-import math
 from pathlib import Path
 from typing import Annotated, Any
 
 import typer
-from rich.console import Console
 from rich.table import Table
 
 from tabpilot import names
-from tabpilot.cli import JsonFlag, Workspace, _print_json, _store, app, out
+from tabpilot.cli import JsonFlag, Wide, Workspace, _print_json, _store, app, out
+from tabpilot.cli_output import decimals_for, fit_to_width, fixed
 from tabpilot.errors import TabpilotError
 
-Wide = Annotated[bool, typer.Option("--wide", help="every column, however wide the table")]
 # list's columns in the order they are left out on a narrow terminal (first: first to go)
 LIST_DROP_ORDER = ["created", "problem", "table", "duration", "best candidate"]
 
@@ -59,21 +57,6 @@ def _table_name(uri: str | None) -> str:
     return Path(uri.rstrip("/")).name or uri
 
 
-def _decimals(values: list[float | None]) -> int:
-    """One number of decimals for values shown together: 4 significant digits of the
-    largest, at most 4 decimals (0.8123, 12.35, 1,234)."""
-    finite = [abs(v) for v in values if v is not None and math.isfinite(v)]
-    if not finite or max(finite) == 0:
-        return 4
-    return max(0, min(4, 4 - (int(math.floor(math.log10(max(finite)))) + 1)))
-
-
-def _fixed(value: float | None, decimals: int) -> str:
-    if value is None or not math.isfinite(value):
-        return "-"
-    return f"{value:,.{decimals}f}"
-
-
 # -- list ----------------------------------------------------------------------------------
 def job_summary(store: Any, job: Any) -> dict[str, Any]:
     """ListAutoMLJobs' summary fields, plus what tells jobs apart at a glance."""
@@ -105,12 +88,12 @@ def list_jobs(workspace: Workspace = None, as_json: JsonFlag = False, wide: Wide
 
 def jobs_table(rows: list[dict[str, Any]], width: int | None) -> Table:
     """The jobs as a table no wider than `width` (None: every column)."""
-    decimals = _decimals([r["BestObjectiveValue"] for r in rows])
+    decimals = decimals_for([r["BestObjectiveValue"] for r in rows])
     cells = [{
         "name": r["AutoMLJobName"],
         "status": _status_of(r),
         "best score": "-" if r["BestObjectiveValue"] is None else
-        f"{r['ObjectiveMetric']} {_fixed(r['BestObjectiveValue'], decimals)}",
+        f"{r['ObjectiveMetric']} {fixed(r['BestObjectiveValue'], decimals)}",
         "best candidate": r["BestCandidate"] or "-",
         "duration": _duration(r["ElapsedSeconds"]),
         "table": _table_name(r["TrainingData"]),
@@ -118,18 +101,10 @@ def jobs_table(rows: list[dict[str, Any]], width: int | None) -> Table:
         "created": dt.datetime.fromisoformat(r["CreationTime"]).astimezone()
         .strftime("%Y-%m-%d %H:%M") if r["CreationTime"] else "-",
     } for r in rows]
-    columns = ["name", "status", "best score", "best candidate", "duration", "table",
-               "problem", "created"]
-    left_out = []
-    table = _jobs_grid(columns, cells, len(rows))
-    if width is not None:
-        measure = Console(width=10_000)
-        for column in LIST_DROP_ORDER:
-            if measure.measure(table).maximum <= width:
-                break
-            columns.remove(column)
-            left_out.append(column)
-            table = _jobs_grid(columns, cells, len(rows))
+    table, left_out = fit_to_width(
+        lambda columns: _jobs_grid(columns, cells, len(rows)),
+        ["name", "status", "best score", "best candidate", "duration", "table", "problem",
+         "created"], LIST_DROP_ORDER, width)
     if left_out:
         table.caption = (f"left out for the terminal's width: {', '.join(left_out)} "
                          "(--wide shows them; --json has every field)")
@@ -230,8 +205,8 @@ def compare_table(views: list[dict[str, Any]]) -> Table:
         table.add_row(label, *("-" if x is None else str(x) for x in values))
 
     def numbers(label: str, values: list[float | None], decimals: int | None = None) -> None:
-        d = _decimals(values) if decimals is None else decimals
-        table.add_row(label, *(_fixed(x, d) for x in values))
+        d = decimals_for(values) if decimals is None else decimals
+        table.add_row(label, *(fixed(x, d) for x in values))
 
     text("status", [v["AutoMLJobStatus"] for v in views])
     text("problem type", [v["ProblemType"] for v in views])
@@ -244,7 +219,7 @@ def compare_table(views: list[dict[str, Any]]) -> Table:
         numbers(f"objective: {objectives.pop()}", [v["ObjectiveMetric"]["Value"] for v in views])
     else:  # jobs with different objectives: name each
         text("objective", [f"{v['ObjectiveMetric']['MetricName']} "
-                           f"{_fixed(v['ObjectiveMetric']['Value'], 4)}" for v in views])
+                           f"{fixed(v['ObjectiveMetric']['Value'], 4)}" for v in views])
     metric_names = sorted({m for v in views for m in v["ValidationMetrics"]} -
                           {v["ObjectiveMetric"]["MetricName"] for v in views})
     for m in metric_names:

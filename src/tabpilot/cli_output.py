@@ -8,7 +8,7 @@ caption says which; `--wide` keeps them all). Each numeric column has one format
 from __future__ import annotations
 
 import math
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from typing import Any
 
 import pandas as pd
@@ -27,22 +27,41 @@ LEGEND_PARETO = "pareto: on the accuracy-latency front (no other candidate is bo
                 "more accurate and faster)"
 
 
-def decimals_for(values: pd.Series) -> int:
-    """One number of decimals for a whole column: 4 significant digits of its largest
-    value, at most 4 decimals (0.8123, 12.35, 1,234)."""
-    finite = values[pd.notna(values)].astype(float).abs()
-    finite = finite[finite.map(math.isfinite)]
-    if finite.empty or finite.max() == 0:
+def decimals_for(values: Iterable[Any]) -> int:
+    """One number of decimals for values shown together (a column): 4 significant digits
+    of the largest, at most 4 decimals (0.8123, 12.35, 1,234)."""
+    finite = [abs(float(v)) for v in values if _number(v)]
+    if not finite or max(finite) == 0:
         return 4
-    digits = int(math.floor(math.log10(finite.max()))) + 1  # before the point
+    digits = int(math.floor(math.log10(max(finite)))) + 1  # before the point
     return max(0, min(4, 4 - digits))
 
 
 def fixed(value: Any, decimals: int) -> str:
-    if value is None or (isinstance(value, float) and not math.isfinite(value)) \
-            or pd.isna(value):
-        return "-"
-    return f"{float(value):,.{decimals}f}"
+    return f"{float(value):,.{decimals}f}" if _number(value) else "-"
+
+
+def _number(value: Any) -> bool:
+    return value is not None and not pd.isna(value) and math.isfinite(float(value))
+
+
+def fit_to_width(build: Callable[[list[str]], Table], columns: list[str],
+                 drop_order: list[str], width: int | None) -> tuple[Table, list[str]]:
+    """`build(columns)`, leaving out columns in `drop_order` until the table fits `width`
+    (None: all of them); returns the table and the columns left out."""
+    columns = list(columns)
+    left_out: list[str] = []
+    table = build(columns)
+    if width is None:
+        return table, left_out
+    measure = Console(width=10_000)
+    for column in drop_order:
+        if measure.measure(table).maximum <= width:
+            break
+        columns.remove(column)
+        left_out.append(column)
+        table = build(columns)
+    return table, left_out
 
 
 def leaderboard_table(board: pd.DataFrame, metric: str | None, limit: int | None = 15,
@@ -63,20 +82,12 @@ def leaderboard_table(board: pd.DataFrame, metric: str | None, limit: int | None
         "rows/s": fixed(r["throughput_rows_s"], 0),
         "pareto": "yes" if r["pareto"] else "",
     } for _, r in shown.iterrows()]
-    columns = ["#", "candidate", "algorithm", metric_name, "ms/row", "fit s", "MB", "rows/s",
-               "pareto"]
-    left_out: list[str] = []
-    table = _table(columns, rows, metric_name)
-    if width is not None:
-        measure = Console(width=10_000)
-        for column in DROP_ORDER:
-            if measure.measure(table).maximum <= width:
-                break
-            columns.remove(column)
-            left_out.append(column)
-            table = _table(columns, rows, metric_name)
+    table, left_out = fit_to_width(
+        lambda columns: _table(columns, rows, metric_name),
+        ["#", "candidate", "algorithm", metric_name, "ms/row", "fit s", "MB", "rows/s", "pareto"],
+        DROP_ORDER, width)
     legend = [LEGEND_BEST] if any(r["#"].startswith("*") for r in rows) else []
-    if "pareto" in columns:
+    if "pareto" not in left_out:
         legend.append(LEGEND_PARETO)
     if left_out:
         legend.append(f"left out for the terminal's width: {', '.join(left_out)} (--wide "
