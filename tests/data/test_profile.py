@@ -79,3 +79,15 @@ def test_the_exploration_notebook_executes_and_shows_the_leak(tmp_path) -> None:
     text = json.dumps([c.outputs for c in code])
     assert "target_leakage" in text and "image/png" in text
     assert not [o for c in code for o in c.outputs if o.get("output_type") == "error"]
+
+
+def test_prediction_power_of_a_regression_target_with_all_distinct_text() -> None:
+    """A free-text column (every value distinct) used to empty scikit-learn's discrete
+    estimator, failing the whole analysis of the table."""
+    from tabpilot.data.profile import prediction_power
+
+    rng = np.random.default_rng(0)
+    X = pd.DataFrame({"a": rng.normal(size=200),
+                      "review": [f"review number {i} of the product" for i in range(200)]})
+    power = prediction_power(X, rng.normal(size=200), infer_schema(X), ProblemType.REGRESSION)
+    assert set(power) == {"a", "review"} and all(0 <= v <= 1 for v in power.values())

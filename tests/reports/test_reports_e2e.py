@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import json
 import re
 import subprocess
@@ -43,6 +44,7 @@ def job(request, tmp_path_factory):
     return request.param, automl, ws
 
 
+@functools.cache  # one `tabpilot report` per job serves every test of the module
 def _report(ws: Path, name: str) -> dict:
     done = subprocess.run([sys.executable, "-m", "tabpilot", "report", name, "--json",
                            "--workspace", str(ws)], capture_output=True, text=True, timeout=300)
@@ -70,13 +72,16 @@ def test_report_writes_insights_for_every_kept_candidate(job) -> None:
     assert set(locations) == {"ModelInsights", "Explainability"}
 
 
-def test_insights_html_loads_nothing_from_the_network(job) -> None:
+@pytest.mark.parametrize("page", ["insights.html", "explanations.html"])
+def test_insights_html_loads_nothing_from_the_network(job, page: str) -> None:
     _, automl, ws = job
     where = next(iter(_report(ws, automl.name)["Candidates"].values()))
-    html = Path(where["ModelInsights"]).read_text()
+    html = (Path(where["ModelInsights"]).parent / page).read_text()
     assert "<img" in html
     for attr in re.findall(r'(?:src|href)\s*=\s*"([^"]*)"', html):
-        assert attr.startswith("data:"), attr
+        # embedded, a link within the page, or to the candidate's other page beside it
+        assert attr.startswith(("data:", "#")) or attr in ("insights.html",
+                                                             "explanations.html"), attr
     assert "http://" not in html and "https://" not in html
     assert "<link" not in html and "<script src" not in html
 
@@ -105,3 +110,38 @@ def test_explain_gives_per_row_contributions_on_raw_columns(job) -> None:
             expected = np.mean([est.predict(encoded, raw_score=True)
                                 for est in predictor.estimators], axis=0)
             assert np.allclose(margin, expected, atol=1e-6)
+
+
+SECTIONS = {"binary": ["ranking", "decisions", "gain"], "multiclass": ["decisions"],
+            "regression": ["errors"]}
+
+
+def test_the_candidate_page_has_its_charts_and_says_how_contributions_were_made(job) -> None:
+    task, automl, ws = job
+    written = _report(ws, automl.name)["Candidates"]
+    algorithms = {c["CandidateName"]: c["Algorithm"] for c in automl.candidates()}
+    for name, where in written.items():
+        insights = Path(where["ModelInsights"]).read_text()
+        html = (Path(where["ModelInsights"]).parent / "explanations.html").read_text()
+        explained = json.loads(Path(where["Explainability"]).read_text())
+        for section in SECTIONS[task] + ["importance"]:
+            assert f'<h2 id="{section}">' in insights, (name, section)
+        for section in ["importance", "shap", "dependence", "pdp"]:
+            assert f'<h2 id="{section}">' in html, (name, section)
+        assert 'href="explanations.html"' in insights and 'href="insights.html"' in html
+        for page in (insights, html):  # readable labels, raw keys only in the JSON
+            assert "permutation_" not in re.sub(r"<script.*?</script>", "", page, flags=re.S)
+        shap, pdp = explained["shap"], explained["partial_dependence"]
+        assert set(shap["features"]) == {"signal", "noise", "plan"}
+        assert {f["feature"] for f in pdp["features"]} == {"signal", "noise", "plan"}
+        if algorithms[name] == "LightGBM":
+            assert shap["method"] == "tree_shap"
+            assert "made by exact TreeSHAP" in html
+        else:
+            assert shap["method"] == "baseline_occlusion"
+        if task == "binary":  # the units name the positive class
+            assert shap["units"] in ('log-odds of "yes"', 'probability of "yes"')
+            assert f"in {shap['units']}".replace('"', "&#34;") in html
+            auc = json.loads(Path(where["ModelInsights"]).with_suffix(".json").read_text())[
+                "binary"]["roc_auc"]
+            assert f"AUC {auc:.4f}" in insights

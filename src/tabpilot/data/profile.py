@@ -18,6 +18,7 @@ from sklearn.feature_selection import mutual_info_classif, mutual_info_regressio
 
 from tabpilot.data.leaks import find_leaks
 from tabpilot.data.schema import ColumnKind, Schema
+from tabpilot.data.target_groups import target_groups
 from tabpilot.tasks import ProblemType
 
 SAMPLE_ROWS = 10_000
@@ -63,7 +64,10 @@ def prediction_power(X: pd.DataFrame, y: np.ndarray, schema: Schema, ptype: Prob
     if M.empty:
         return {}
     filled = M.fillna(M.median()).fillna(0)
-    discrete = [schema.kinds[c] is not ColumnKind.NUMERIC for c in M.columns]
+    # a column whose every value is distinct (free text) is no discrete variable:
+    # scikit-learn's estimator drops single-row labels and would be left with no rows
+    discrete = [schema.kinds[c] is not ColumnKind.NUMERIC and bool(filled[c].duplicated().any())
+                for c in M.columns]
     if ptype.is_classification:
         mi = mutual_info_classif(filled, y, discrete_features=discrete, random_state=seed)
         counts = np.bincount(y) / len(y)
@@ -191,4 +195,5 @@ def profile(X: pd.DataFrame, y: np.ndarray, schema: Schema, ptype: ProblemType,
         "prediction_power": power, "correlation": {
             "columns": list(corr.columns), "matrix": corr.fillna(0).to_numpy().tolist()},
         "anomalous_rows": anomalies(Xs, schema, seed), "column_stats": stats,
+        "target_by_column": target_groups(Xs, ys, schema, ptype, classes, power),
     }

@@ -1,5 +1,7 @@
-"""A candidate's reports, from what its job saved on disk: explanations.json
-(Explainability: raw-column importance) and insights.json / insights.html (ModelInsights).
+"""A candidate's reports, from what its job saved on disk: explanations.json /
+explanations.html (Explainability: raw-column importance, SHAP summary, dependence and
+partial dependence) and insights.json / insights.html (ModelInsights). The two pages link
+to each other and are both drawn by write_insights.
 
 A job keeps the validation targets (`validation_target.npy`), a sample of validation rows
 (`validation_sample.parquet` and its targets, `validation_sample_target.npy`) and each
@@ -24,8 +26,8 @@ from tabpilot.errors import NotFoundError
 from tabpilot.execution.trial import VALIDATION_PREDICTIONS
 from tabpilot.metrics import METRICS
 from tabpilot.reports.datafiles import read_frame, write_frame
-from tabpilot.reports.explain import global_importance
-from tabpilot.reports.html import render
+from tabpilot.reports.explain import explanation
+from tabpilot.reports.html import EXPLANATIONS_PAGE, INSIGHTS_PAGE, render, render_explanations
 from tabpilot.reports.insights import model_insights
 from tabpilot.tasks import ProblemType
 
@@ -37,7 +39,8 @@ VALIDATION_SAMPLE_TARGET = "validation_sample_target.npy"
 OLD_SAMPLE = "validation_sample.pkl"  # tabpilot before 0.3; never unpickled
 SAMPLE_ROWS = 1000
 EXPLANATIONS = "explanations.json"  # the candidate's Explainability artifact
-INSIGHTS_JSON, INSIGHTS_HTML = "insights.json", "insights.html"  # its ModelInsights
+EXPLANATIONS_HTML = EXPLANATIONS_PAGE  # its page: SHAP summary, dependence, PD / ICE
+INSIGHTS_JSON, INSIGHTS_HTML = "insights.json", INSIGHTS_PAGE  # its ModelInsights
 
 
 def save_validation_data(job_dir: Path, X: pd.DataFrame, y: np.ndarray,
@@ -88,11 +91,16 @@ def _write(path: Path, text: str) -> None:
         tmp.unlink(missing_ok=True)
 
 
+def _json_number(v: Any) -> Any:
+    return float(v) if isinstance(v, np.floating | np.integer) else str(v)
+
+
 def write_explanations(job_dir: Path, candidate: str, metric_name: str,
                        max_rows: int = SAMPLE_ROWS, seed: int = 0,
                        deadline: float | None = None) -> Path:
     """explanations.json: each raw column's importance, on up to `max_rows` validation rows
-    (TimeoutError, and nothing written, when `deadline` passes first)."""
+    (TimeoutError, and nothing written, when `deadline` passes first), the top columns'
+    SHAP values and their partial dependence (see reports.explain.explanation)."""
     started = time.time()
     cand_dir = _candidate_dir(job_dir, candidate)
     model = load(cand_dir / "model")
@@ -101,21 +109,26 @@ def write_explanations(job_dir: Path, candidate: str, metric_name: str,
     if len(X) > max_rows:  # a seeded subset keeps the report within its time share
         pick = np.sort(np.random.default_rng(seed).choice(len(X), max_rows, replace=False))
         X, y = X.iloc[pick].reset_index(drop=True), y[pick]
-    importance = global_importance(predictor, X, y, METRICS[metric_name], predictor.threshold,
-                                   deadline=deadline)
+    found = explanation(predictor, X, y, METRICS[metric_name], predictor.threshold,
+                        deadline=deadline)
     path = cand_dir / EXPLANATIONS
-    _write(path, json.dumps({
-        "candidate": candidate, "algorithm": model.metadata.get("algorithm", ""),
-        "problem_type": predictor.problem_type.value, "rows": len(X),
-        "feature_importance": importance, "seconds": round(time.time() - started, 3),
-    }, indent=1, default=float))
+    document = {"candidate": candidate, "algorithm": model.metadata.get("algorithm", ""),
+                "problem_type": predictor.problem_type.value, "rows": len(X), **found}
+    document["seconds"] = round(time.time() - started, 3)
+    _write(path, json.dumps(document, default=_json_number))
+    # its page is drawn by write_insights: an earlier run's would not match these numbers
+    (cand_dir / EXPLANATIONS_HTML).unlink(missing_ok=True)
     return path
 
 
 def write_insights(job_dir: Path, candidate: str) -> Path:
-    """insights.json and insights.html from the validation predictions (no prediction).
+    """insights.json and insights.html from the validation predictions (no prediction),
+    then explanations.html from explanations.json when it was written.
 
-    The feature importance comes from explanations.json when it was written.
+    Every chart of a candidate is drawn here, none in write_explanations: the explanations'
+    time share (jobs/reporting.py) goes to explaining, and a job short of time still
+    has each explained candidate's numbers. The feature importance comes from
+    explanations.json when it was written.
     """
     started = time.time()
     cand_dir = _candidate_dir(job_dir, candidate)
@@ -125,15 +138,19 @@ def write_insights(job_dir: Path, candidate: str) -> Path:
     insights = model_insights(ProblemType(meta["problem_type"]), y, pred, meta.get("classes"),
                               meta.get("threshold"))
     explanations = cand_dir / EXPLANATIONS
-    importance = json.loads(explanations.read_text())["feature_importance"] \
-        if explanations.is_file() else {"method": "not computed", "importance": []}
+    explained = json.loads(explanations.read_text()) if explanations.is_file() else {}
+    importance = explained.get("feature_importance",
+                               {"method": "not computed", "importance": []})
     algorithm = meta.get("algorithm", "")
     document = {"candidate": candidate, "algorithm": algorithm, **insights,
                 "feature_importance": importance,
                 "seconds": round(time.time() - started, 3)}
     html_path = cand_dir / INSIGHTS_HTML
     _write(cand_dir / INSIGHTS_JSON, json.dumps(document, indent=1, default=float))
-    _write(html_path, render(candidate, algorithm, insights, importance))
+    _write(html_path, render(candidate, algorithm, insights, importance,
+                             explanations_page=bool(explained)))
+    if explained:
+        _write(cand_dir / EXPLANATIONS_HTML, render_explanations(candidate, explained))
     return html_path
 
 

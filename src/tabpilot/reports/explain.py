@@ -6,6 +6,11 @@ each raw column produced. Every other model (linear, forests, MLP, ensembles) us
 model-agnostic methods: permutation importance globally, and per row the change in the
 prediction when a column is replaced by its training baseline (median or most frequent
 value).
+
+`explanation` gathers what the Explainability report shows: that importance, a SHAP
+summary of the top columns (per-row values with the columns' own values beside them, the
+method that made them and their units) and partial dependence / ICE curves, all
+JSON-ready so that a report or a notebook draws them without the model.
 """
 
 from __future__ import annotations
@@ -23,6 +28,7 @@ from tabpilot.tasks import ProblemType
 
 TREE_SHAP_FAMILIES = ("lightgbm", "xgboost", "catboost")
 MANY_ROWS = 100
+BATCH_ROWS = 20_000  # rows of changed copies predicted in one call (occlusion)
 
 
 def _raw_columns(predictor: Predictor) -> list[str]:
@@ -99,32 +105,63 @@ def _output(predictor: BasePredictor, X: pd.DataFrame, classes: np.ndarray) -> n
     return raw if raw.ndim == 1 else raw[np.arange(len(X)), classes]
 
 
-def explain(predictor: BasePredictor, X: pd.DataFrame, background: pd.DataFrame | None = None
-            ) -> pd.DataFrame:
-    """Per-row contributions of each raw feature column (to the predicted class's output).
+def uses_tree_shap(predictor: BasePredictor) -> bool:
+    return isinstance(predictor, Predictor) and predictor.family in TREE_SHAP_FAMILIES
 
-    attrs["method"] says how: "tree_shap" (margin units, log-odds for classification) or
-    "baseline_occlusion" (change in the predicted probability or value when the column
-    takes its baseline value).
+
+def units(predictor: BasePredictor, method: str) -> str:
+    """What one contribution of `explain` measures, in words (e.g. log-odds of "Yes")."""
+    ptype, classes = predictor.problem_type, list(predictor.classes or [])
+    if ptype is ProblemType.REGRESSION:
+        return "the target's units"
+    if method == "tree_shap":
+        return (f'log-odds of "{classes[1]}"' if ptype is ProblemType.BINARY and classes
+                else "log-odds (softmax margin) of each row's predicted class")
+    return (f'probability of "{classes[1]}"' if ptype is ProblemType.BINARY and classes
+            else "probability of each row's predicted class")
+
+
+def explain(predictor: BasePredictor, X: pd.DataFrame, background: pd.DataFrame | None = None,
+            columns: list[str] | None = None) -> pd.DataFrame:
+    """Per-row contributions of each raw feature column: to the positive class's output for
+    binary problems, to the predicted class's for multiclass ones.
+
+    attrs["method"] says how: "tree_shap" (margin units, log-odds for classification; with
+    attrs["base_value"], so that base + contributions = the margin) or "baseline_occlusion"
+    (change in the positive or predicted class's probability, or the value, when the column
+    takes its baseline value; only `columns` when given, as occlusion costs a prediction
+    per column). attrs["units"] says it in words.
     """
     features = list(predictor.features)
     classes = _predicted_class(predictor, X)
-    if isinstance(predictor, Predictor) and predictor.family in TREE_SHAP_FAMILIES:
+    if predictor.problem_type is ProblemType.BINARY:
+        classes = np.ones(len(X), dtype=int)  # one sign for every row: towards the positive
+    if uses_tree_shap(predictor):
         contrib = _tree_contributions(predictor, X)
         per_row = contrib[np.arange(len(X)), classes if contrib.shape[1] > 1 else 0]
         values = _to_raw_columns(per_row[:, :-1], _raw_columns(predictor), features)
         frame = pd.DataFrame(values, columns=features, index=X.index)
-        frame.attrs.update(method="tree_shap", base_value=per_row[:, -1].tolist())
-        return frame
+        frame.attrs.update(method="tree_shap", base_value=per_row[:, -1].tolist(),
+                           units=units(predictor, "tree_shap"))
+        return frame[columns] if columns is not None else frame
     reference = _output(predictor, X, classes)
     base = _baseline(predictor, background if background is not None else X)
-    values = np.zeros((len(X), len(features)))
-    for j, col in enumerate(features):
-        changed = X.copy()
-        changed[col] = base[col]
-        values[:, j] = reference - _output(predictor, changed, classes)
-    frame = pd.DataFrame(values, columns=features, index=X.index)
-    frame.attrs.update(method="baseline_occlusion")
+    chosen = features if columns is None else list(columns)
+    values = np.zeros((len(X), len(chosen)))
+    # several columns' changed copies in one prediction: an ensemble's cost is mostly per
+    # call, not per row
+    per_call = max(1, BATCH_ROWS // max(len(X), 1))
+    for start in range(0, len(chosen), per_call):
+        group = chosen[start:start + per_call]
+        changed = pd.concat([X] * len(group), ignore_index=True)
+        for i, col in enumerate(group):  # block i: column `col` at its baseline
+            changed.iloc[i * len(X):(i + 1) * len(X), changed.columns.get_loc(col)] = base[col]
+        out = _output(predictor, changed, np.tile(classes, len(group)))
+        values[:, start:start + len(group)] = (
+            reference[:, None] - out.reshape(len(group), len(X)).T)
+    frame = pd.DataFrame(values, columns=chosen, index=X.index)
+    frame.attrs.update(method="baseline_occlusion",
+                       units=units(predictor, "baseline_occlusion"))
     return frame
 
 
@@ -135,7 +172,7 @@ def global_importance(predictor: BasePredictor, X: pd.DataFrame, y: np.ndarray,
 
     With `deadline` (time.time()), permutation stops with TimeoutError once it has passed,
     at most one prediction late: a slow model's report must not overrun the job's limit."""
-    if isinstance(predictor, Predictor) and predictor.family in TREE_SHAP_FAMILIES:
+    if uses_tree_shap(predictor):
         values = explain(predictor, X).abs().mean(axis=0)
         method = "tree_shap_mean_abs"
     else:
@@ -155,3 +192,149 @@ def global_importance(predictor: BasePredictor, X: pd.DataFrame, y: np.ndarray,
     ordered = values.sort_values(ascending=False)
     return {"method": method,
             "importance": [{"feature": str(k), "value": float(v)} for k, v in ordered.items()]}
+
+
+SUMMARY_FEATURES = 10  # columns in the SHAP summary (beeswarm)
+SUMMARY_ROWS = 500  # rows kept for it: enough dots to see a shape, a small JSON
+OCCLUSION_ROWS = 200  # fewer where each column costs a prediction (no TreeSHAP)
+CURVE_FEATURES = 3  # columns with dependence and partial dependence plots
+PD_ROWS = 60  # rows whose ICE curves make the partial dependence
+PD_GRID = 15  # values a numeric column sweeps
+PD_CATEGORIES = 12  # most frequent categories a categorical column sweeps
+ICE_KEPT = 40  # ICE curves kept for the chart
+MAX_CLASS_CURVES = 6
+
+
+def _plain(v: Any) -> Any:
+    """A cell as JSON: a float for numbers, a string for anything else, None if missing."""
+    if v is None or (not isinstance(v, str) and pd.isna(v)):
+        return None
+    if isinstance(v, (bool, np.bool_)):
+        return str(v)
+    if isinstance(v, (int, float, np.integer, np.floating)):
+        return round(float(v), 6)
+    return str(v)
+
+
+def _is_numeric(s: pd.Series) -> bool:
+    return pd.api.types.is_numeric_dtype(s) and not pd.api.types.is_bool_dtype(s)
+
+
+def shap_summary(predictor: BasePredictor, X: pd.DataFrame, top: list[str],
+                 contributions: pd.DataFrame | None = None, rows: int = SUMMARY_ROWS,
+                 seed: int = 0) -> dict[str, Any]:
+    """Per-row contributions of the `top` columns on up to `rows` rows, with those rows'
+    values (to colour a beeswarm), the method that made them and their units."""
+    if len(X) > rows:
+        pick = np.sort(np.random.default_rng(seed).choice(len(X), rows, replace=False))
+        X = X.iloc[pick]
+        contributions = contributions.iloc[pick] if contributions is not None else None
+    frame = contributions if contributions is not None else explain(predictor, X, columns=top)
+    base = frame.attrs.get("base_value")
+    return {
+        "method": frame.attrs["method"], "units": frame.attrs["units"],
+        "base_value": float(np.mean(base)) if base else None,
+        "features": list(top), "rows": int(len(X)),
+        "values": np.round(frame[top].to_numpy(dtype=float), 6).tolist(),
+        "feature_values": {c: [_plain(v) for v in X[c].tolist()] for c in top},
+    }
+
+
+def _grid(s: pd.Series) -> tuple[list[Any], bool] | None:
+    values = s.dropna()
+    if values.empty:
+        return None
+    if _is_numeric(values):
+        unique = np.unique(values.to_numpy(dtype=float))
+        if len(unique) <= PD_GRID:
+            return unique.tolist(), True
+        return np.unique(np.quantile(values.to_numpy(dtype=float),
+                                     np.linspace(0.05, 0.95, PD_GRID))).tolist(), True
+    counts = values.astype(str).value_counts()
+    if len(counts) > 5 * PD_CATEGORIES and counts.iloc[0] < 2:  # free text or ids
+        return None
+    top = set(counts.index[:PD_CATEGORIES])
+    # the column's own values (not their strings), most frequent first
+    firsts = values[values.astype(str).isin(top)].drop_duplicates()
+    order = {c: i for i, c in enumerate(counts.index)}
+    return sorted(firsts.tolist(), key=lambda v: order[str(v)]), False
+
+
+def partial_dependence(predictor: BasePredictor, X: pd.DataFrame, columns: list[str],
+                       rows: int = PD_ROWS, seed: int = 0, deadline: float | None = None
+                       ) -> dict[str, Any]:
+    """Each column swept over its grid on `rows` rows (ICE), their average (partial
+    dependence); for multiclass, the average probability of each class (no ICE). Columns
+    not reached by `deadline` are left out and said so."""
+    if len(X) > rows:
+        pick = np.sort(np.random.default_rng(seed).choice(len(X), rows, replace=False))
+        X = X.iloc[pick]
+    X = X.reset_index(drop=True)
+    ptype, classes = predictor.problem_type, [str(c) for c in (predictor.classes or [])]
+    if ptype is ProblemType.REGRESSION:
+        output = "predicted value"
+    elif ptype is ProblemType.BINARY:
+        output = f'probability of "{classes[1]}"'
+    else:
+        output = "probability of each class"
+    out: dict[str, Any] = {"output": output, "rows": int(len(X)), "features": []}
+    for col in columns:
+        if deadline is not None and time.time() > deadline:
+            out["stopped"] = (f"partial dependence ran out of time before {col!r} (the "
+                              "report's share of the time limit)")
+            break
+        grid = _grid(X[col])
+        if grid is None:
+            continue
+        values, numeric = grid
+        swept = pd.concat([X] * len(values), ignore_index=True)
+        swept[col] = np.repeat(np.asarray(values, dtype=object), len(X))
+        if numeric:
+            swept[col] = swept[col].astype(float)
+        raw = predictor.raw_predict(swept)
+        item: dict[str, Any] = {"feature": col, "numeric": numeric,
+                                "grid": [_plain(v) for v in values]}
+        if raw.ndim == 1 or ptype is ProblemType.BINARY:
+            curves = (raw if raw.ndim == 1 else raw[:, 1]).reshape(len(values), len(X)).T
+            item["average"] = {output: np.round(curves.mean(axis=0), 6).tolist()}
+            item["ice"] = np.round(curves[:ICE_KEPT], 6).tolist()
+        else:
+            means = raw.reshape(len(values), len(X), -1).mean(axis=1)
+            frequent = np.argsort(-means.mean(axis=0), kind="stable")[:MAX_CLASS_CURVES]
+            item["average"] = {classes[k]: np.round(means[:, k], 6).tolist()
+                               for k in sorted(frequent)}
+            item["ice"] = None
+        out["features"].append(item)
+    return out
+
+
+def explanation(predictor: BasePredictor, X: pd.DataFrame, y: np.ndarray, metric: Metric,
+                threshold: float | None = None, seed: int = 0,
+                deadline: float | None = None) -> dict[str, Any]:
+    """The Explainability report's content: importance (TimeoutError past `deadline`, as
+    `global_importance`), then the SHAP summary and partial dependence of the top columns.
+
+    Tree boosters' TreeSHAP values are computed once and serve both the importance and the
+    summary. For other models the summary is baseline occlusion on the top columns only
+    (one prediction per column), after permutation importance has named them."""
+    contributions = explain(predictor, X) if uses_tree_shap(predictor) else None
+    if contributions is not None:
+        ordered = contributions.abs().mean(axis=0).sort_values(ascending=False)
+        importance = {"method": "tree_shap_mean_abs",
+                      "importance": [{"feature": str(k), "value": float(v)}
+                                     for k, v in ordered.items()]}
+    else:
+        importance = global_importance(predictor, X, y, metric, threshold, seed, deadline)
+    importance["units"] = units(predictor, "tree_shap" if contributions is not None
+                                else "baseline_occlusion")
+    ranked = [f["feature"] for f in importance["importance"]]
+    out: dict[str, Any] = {"feature_importance": importance}
+    top = ranked[:SUMMARY_FEATURES]
+    if top and (deadline is None or time.time() < deadline):
+        out["shap"] = shap_summary(predictor, X, top, contributions, seed=seed,
+                                   rows=SUMMARY_ROWS if contributions is not None
+                                   else OCCLUSION_ROWS)
+    if ranked and (deadline is None or time.time() < deadline):
+        out["partial_dependence"] = partial_dependence(predictor, X, ranked[:CURVE_FEATURES],
+                                                       seed=seed, deadline=deadline)
+    return out

@@ -65,6 +65,10 @@ def binary_insights(y: np.ndarray, proba: np.ndarray, threshold: float, classes:
         "positive_class": classes[1],
         "threshold": threshold,
         "roc_curve": dict(zip(("fpr", "tpr"), _downsample_curve(fpr, tpr), strict=True)),
+        # areas on every row, not on the downsampled curves the charts draw
+        "roc_auc": _area(skm.roc_auc_score, y, p),
+        "average_precision": _area(skm.average_precision_score, y, p),
+        "positive_rate": float(y.mean()),
         "precision_recall_curve": dict(zip(("recall", "precision"),
                                            _downsample_curve(recall[::-1], precision[::-1]),
                                            strict=True)),
@@ -75,6 +79,11 @@ def binary_insights(y: np.ndarray, proba: np.ndarray, threshold: float, classes:
                       for i, (d, g) in enumerate(zip(deciles, captured, strict=True)) if len(d)],
         "calibration": {"mean_predicted": mean_pred, "fraction_positive": frac_pos},
     }
+
+
+def _area(measure, y: np.ndarray, p: np.ndarray) -> float:
+    """An area under a curve, NaN when one class is absent (no curve to measure)."""
+    return float(measure(y, p)) if len(np.unique(y)) == 2 else float("nan")
 
 
 def _calibration(y: np.ndarray, p: np.ndarray, bins: int = 10) -> tuple[list[float], list[float]]:

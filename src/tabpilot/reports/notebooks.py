@@ -2,14 +2,16 @@
 
 The notebook loads the job's `data_exploration.json` (written before training) and shows
 it: summary, insights with their fixes, possible target leaks (their evidence and a plot of
-each against the target), the target, each feature's prediction power, the correlation
-matrix, anomalous rows and per-column statistics. It is executed once with
-nbclient so that its tables and plots are embedded.
+each against the target), the target, each feature's prediction power, the target per
+category or bin of the most predictive columns (charts from reports/charts.py), the
+correlation matrix, anomalous rows and per-column statistics (numeric and categorical
+apart). It is executed once with nbclient so that its tables and plots are embedded.
 """
 
 from __future__ import annotations
 
 import os
+import subprocess
 from pathlib import Path
 
 import nbformat
@@ -50,13 +52,45 @@ for leak in leaks:
         fig.colorbar(im, label='share of the row')
         plt.show()"""
 
+# charts.target_by_group per column (older reports have no 'target_by_column')
+_TARGET_BY_COLUMN = """\
+by_column = report.get('target_by_column') or {{'columns': []}}
+if not by_column['columns']:
+    print('no numeric or categorical column to group the target by')
+for item in by_column['columns']:
+    display(charts.target_by_group(item['column'], item['groups'], by_column['overall'],
+                                   report['problem_type']))"""
+
+# numbers for numeric columns; count, distinct, top value and its share for the others
+_STATS = """\
+stats = pd.DataFrame(report['column_stats'])
+analysed = report['sampled_rows']
+numeric = stats[stats['kind'] == 'numeric']
+numeric_cols = [c for c in ['column', 'missing_fraction', 'unique', 'mean', 'std', 'min',
+                            'max', 'skew'] if c in stats.columns]
+if len(numeric):
+    display(numeric[numeric_cols].set_index('column').round(4))
+others = stats[stats['kind'] != 'numeric']
+rows = []
+for _, s in others.iterrows():
+    count = round(analysed * (1 - s['missing_fraction']))
+    top = s['top_values'] if isinstance(s.get('top_values'), dict) else {{}}
+    value, n = next(iter(top.items()), (None, 0))
+    rows.append({{'column': s['column'], 'kind': s['kind'], 'count': count,
+                 'missing_fraction': round(s['missing_fraction'], 4), 'distinct': s['unique'],
+                 'top value': value, 'top share': round(n / count, 4) if count else None}})
+if rows:
+    display(pd.DataFrame(rows).set_index('column'))"""
+
 _CELLS: list[tuple[str, str]] = [
     ("md", "# Data exploration: {job}\n\nWritten by tabpilot before training. Everything "
            "below is read from `data_exploration.json` beside this notebook; rerun it to see "
            "the same analysis, or change it."),
     ("code", "import json\nimport os\n\nimport matplotlib.pyplot as plt\n"
              "import pandas as pd\n\nfrom tabpilot.reports.datafiles import find_job_dir\n\n"
+             "from tabpilot.reports import charts\n\n"
              "pd.set_option('display.max_columns', 50)\n"
+             "pd.set_option('display.max_colwidth', None)  # messages and fixes in full\n"
              "# this notebook's folder, wherever it was copied and whatever the working "
              "directory\n# (VS Code and Jupyter tell the kernel the notebook's file; or set "
              "TABPILOT_JOB_DIR)\n"
@@ -87,6 +121,10 @@ _CELLS: list[tuple[str, str]] = [
              "if len(power):\n    power.tail(25).plot.barh(figsize=(6, max(2, len(power.tail(25)) "
              "* 0.3)), title='prediction power')\n    plt.show()\npower.sort_values("
              "ascending=False).to_frame('power')"),
+    ("md", "## The target by column\n\nFor the most predictive numeric and categorical "
+           "columns: the target per category or per numeric bin (quantile bins of similar "
+           "size), each with its row count; the dashed line is the whole table's value."),
+    ("code", _TARGET_BY_COLUMN),
     ("md", "## Correlations between numeric columns"),
     ("code", "corr = pd.DataFrame(report['correlation']['matrix'], "
              "index=report['correlation']['columns'], columns=report['correlation']['columns'])"
@@ -98,8 +136,10 @@ _CELLS: list[tuple[str, str]] = [
     ("md", "## Anomalous rows\n\nPositions, in the analysed sample, of the rows an "
            "IsolationForest finds most unusual."),
     ("code", "report['anomalous_rows']"),
-    ("md", "## Column statistics\n\nThe columns named by an insight come first."),
-    ("code", "pd.DataFrame(report['column_stats'])"),
+    ("md", "## Column statistics\n\nThe columns named by an insight come first; numeric "
+           "and categorical columns apart, each with the statistics that mean something for "
+           "it."),
+    ("code", _STATS),
 ]
 
 
@@ -118,8 +158,11 @@ def exploration_notebook(job_dir: Path, job: str, execute: bool = True,
         # in the job folder: a TABPILOT_JOB_DIR the user set for another job must not
         # lead this run elsewhere
         env = {k: v for k, v in os.environ.items() if k != "TABPILOT_JOB_DIR"}
+        # the kernel's own start-up chatter (a warning about its TCP transport) is not
+        # the user's business: its stderr is dropped; a failure still raises here
         NotebookClient(nb, timeout=timeout, startup_timeout=timeout, kernel_name="python3",
-                       resources={"metadata": {"path": str(job_dir)}}).execute(env=env)
+                       resources={"metadata": {"path": str(job_dir)}}).execute(
+                           env=env, stderr=subprocess.DEVNULL)
     path = job_dir / EXPLORATION
     nbformat.write(nb, path)
     return path
