@@ -301,3 +301,16 @@ def test_a_trial_sees_the_caller_s_tabpilot_settings_of_now(
     monkeypatch.delenv("TABPILOT_TEST_B")
     ex.submit(make_task(tmp_path, "second"))
     assert collect(ex, 1)["second"].details["seen"] == {"TABPILOT_TEST_A": "2"}
+
+
+def test_warm_up_starts_the_fork_server_before_any_trial() -> None:
+    """A job warms the pool up while it analyses its data: the imports are not paid by
+    the first trial (what lets a short job's first model finish in its time)."""
+    from multiprocessing import forkserver
+
+    from tabpilot.execution.local import LocalProcessExecutor
+
+    executor = LocalProcessExecutor(1)
+    executor.warm_up()
+    assert forkserver._forkserver._forkserver_pid is not None
+    executor.shutdown()

@@ -137,6 +137,12 @@ class TrialResult:
 
 
 class Executor(ABC):
+    def warm_up(self) -> None:
+        """Start, in the background, what the first trial would wait for (a process
+        pool's imports), while the job analyses its data. Never fails; by default there
+        is nothing to start."""
+        return None
+
     @abstractmethod
     def start(self, context: TrialContext) -> None: ...
 

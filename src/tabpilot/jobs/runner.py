@@ -147,6 +147,7 @@ class JobRunner(Refits, Stacking, Ensembling, Distilling, Finishing):
         loaded = time.time() - t0
         if self.previous is None:  # a resumed job has its candidates already
             self._check_time_limit(prepared, loaded)
+        self.executor.warm_up()  # the input is good: the trials' imports overlap the analysis
         with self._slot():
             t0 = time.time() - loaded  # reading the data counts; waiting for a slot does not
             return self._train(source, prepared, n_valid, uri, t0)
