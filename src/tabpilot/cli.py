@@ -363,7 +363,7 @@ def _error_line(message: str) -> None:
     err.print(f"error: {line}", markup=False, highlight=False, soft_wrap=True)
 
 
-from tabpilot import cli_inspect, cli_predict, cli_serving  # noqa: E402,F401  (register their commands)
+from tabpilot import cli_inspect, cli_monitor, cli_predict, cli_serving  # noqa: E402,F401  (register their commands)
 
 
 def main() -> None:
