@@ -289,3 +289,23 @@ def test_the_best_plan_that_fits_in_the_time_left_is_taken() -> None:
     assert choose_plan([rich, cheap], 30.0) is rich
     assert choose_plan([rich, cheap], 10.0) is cheap
     assert choose_plan([rich, cheap], 3.0) is None
+
+
+def test_a_student_cut_short_by_the_deadline_is_regrown_to_the_trees_it_kept() -> None:
+    """Under load a fold's student stops at the job's deadline: the exported code grows it
+    to the trees it kept (not to its early stopping), so the score it reproduces is the
+    job's."""
+    from tabpilot.execution.distill import _regrown
+    from tabpilot.reports.codegen import distill_code
+
+    spec = {"name": "ensemble-003-distilled", "objective": 0.9, "n_threads": 1,
+            "params": {"distilled_from": "ensemble-003", "min_synthetic": 0,
+                       "learning_rate": 0.1, "max_rounds": 300},
+            "fits": [{"best_iteration": 40, "stopped_by_deadline": True},
+                     {"best_iteration": 55}, {"distilled_on": "all rows", "n_estimators": 47}]}
+    assert '"fold_rounds": [40, None]' in distill_code(spec)
+    whole = dict(spec, fits=[{"best_iteration": 40}, {"best_iteration": 55}])
+    assert "fold_rounds" not in distill_code(whole)
+    assert _regrown({"learning_rate": 0.1, "max_rounds": 300}, [40, None]) == [
+        {"learning_rate": 0.1, "max_rounds": 40}, {"learning_rate": 0.1, "max_rounds": 300}]
+    assert _regrown({"learning_rate": 0.1}, None) is None

@@ -123,8 +123,9 @@ def run_distillation(ctx: TrialContext, task: TrialTask) -> TrialResult:
     k = len(folds)
     folds_end = started + (fit_deadline - started) * (
         k / (k + FINAL_SHARE) if ctx.split.is_cv else 1)
-    estimators, infos, scores, valid_pred = _fit_folds(ctx, task, family, encoded.matrix,
-                                                       folds, student_data, folds_end, n_classes)
+    estimators, infos, scores, valid_pred = _fit_folds(
+        ctx, task, family, encoded.matrix, folds, student_data, folds_end, n_classes,
+        fold_params=_regrown(task.params, spec.get("fold_rounds")))
     out_dir = Path(task.output_dir).parent  # beside the model, as every trial's (reports)
     out_dir.mkdir(parents=True, exist_ok=True)
     np.save(out_dir / VALIDATION_PREDICTIONS, valid_pred.astype(np.float32))
@@ -142,6 +143,17 @@ def run_distillation(ctx: TrialContext, task: TrialTask) -> TrialResult:
         "validation": "k-fold students" if ctx.split.is_cv else "holdout"}}
     return package_trial(ctx, task, family, encoded.encoder, estimators, scores, infos,
                          started, extra)
+
+
+def _regrown(params: dict[str, Any], fold_rounds: list[int | None] | None
+             ) -> list[dict[str, Any]] | None:
+    """Per fold, the parameters that regrow a student the job's deadline cut short: at most
+    the trees it kept (its early stopping and best tree are then the same); None: as given.
+    The exported code of a distilled candidate passes the job's `fold_rounds`."""
+    if not fold_rounds:
+        return None
+    return [dict(params) if r is None else dict(params, max_rounds=int(r))
+            for r in fold_rounds]
 
 
 def _fold_teachers(teacher: Any, folds: list[tuple[np.ndarray, np.ndarray]], is_cv: bool

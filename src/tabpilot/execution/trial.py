@@ -225,8 +225,10 @@ def _layout(parts: list[np.ndarray]) -> np.ndarray:
 
 def _fit_folds(ctx: TrialContext, task: TrialTask, family: ModelFamily,
                encoded: Callable[[np.ndarray], Any], folds: list[tuple[np.ndarray, np.ndarray]],
-               fit_data: FitDataFn, fit_deadline: float, n_classes: int):
-    """Fit on each fold's training part; score the out-of-fold predictions."""
+               fit_data: FitDataFn, fit_deadline: float, n_classes: int,
+               fold_params: list[dict[str, Any]] | None = None):
+    """Fit on each fold's training part; score the out-of-fold predictions. `fold_params`:
+    each fold's own parameters (default: the task's)."""
     shape = (len(ctx.y), n_classes) if n_classes else (len(ctx.y),)
     oof = np.full(shape, np.nan)
     estimators, infos = [], []
@@ -235,7 +237,7 @@ def _fit_folds(ctx: TrialContext, task: TrialTask, family: ModelFamily,
         share = (fit_deadline - time.time()) / (n_fits - i)  # an equal share of what is left
         data = fit_data(tr, va, time.time() + max(share, 0.5))
         fit_started = time.time()
-        est = family.fit(dict(task.params), data)
+        est = family.fit(dict(task.params if fold_params is None else fold_params[i]), data)
         data.info["seconds"] = time.time() - fit_started
         oof[va] = family.predict(est, encoded(va), ctx.problem_type)
         estimators.append(est)

@@ -381,6 +381,10 @@ def distill_code(spec: dict[str, Any]) -> str:
               if k not in ("distilled_from", "min_synthetic")}
     teacher = spec["params"]["distilled_from"]
     minimum = int(spec["params"].get("min_synthetic") or 0)
+    # a fold's student cut short by the job's deadline is regrown to the trees it kept
+    cut = [f.get("best_iteration") if f.get("stopped_by_deadline") else None
+           for f in (spec.get("fits") or []) if "distilled_on" not in f]
+    rounds = f', "fold_rounds": {cut!r}' if any(r is not None for r in cut) else ""
     return "\n".join([
         "import tempfile",
         "import time",
@@ -401,7 +405,7 @@ def distill_code(spec: dict[str, Any]) -> str:
         f"task = TrialTask({spec['name']!r}, \"lightgbm\", {literal(params, 17)},",
         "                 str(out), no_deadline, no_deadline, distill_of={",
         f'                     "teacher": {teacher!r}, "teacher_dir": str(teacher),',
-        f'                     "min_synthetic": {minimum}}})',
+        f'                     "min_synthetic": {minimum}{rounds}}})',
         "student = run_distillation(context, task)",
         "pred = new_predictions()",
         "pred[valid_rows] = np.load(out.parent / VALIDATION_PREDICTIONS).astype(np.float64)",

@@ -58,7 +58,9 @@ def trained_definitions(board: pd.DataFrame, rows: list[Any], details: dict[str,
                                 "source": row.source, "trained_on": row.trained_on}
         if row.family in COMBINED or row.source == DISTILLED:
             if row.source == DISTILLED:  # rerun by the job's own code, with its threads
-                spec["n_threads"] = (details.get(name) or {}).get("n_threads", 1)
+                found = details.get(name) or _metadata_details(row.artifact_dir)
+                spec["n_threads"] = found.get("n_threads", 1)
+                spec["fits"] = found.get("infos") or found.get("fits")
             ensembles.append(spec)
             continue
         found = details.get(name) or _metadata_details(row.artifact_dir)
