@@ -154,7 +154,8 @@ def fit_tabpilot(train: pd.DataFrame, table: Table, budget: float, workspace: Pa
     automl = tabpilot.AutoML(target=table.target, time_limit=budget, metric=table.metric,
                              problem_type=table.task, workspace=workspace,
                              name=job_name(prefix, table, budget),
-                             na_values=table.na_values or None, **settings)
+                             na_values=table.na_values or None,
+                             **{"verbosity": 0, **settings})  # the bench prints its own lines
     start = time.perf_counter()
     automl.fit(train)
     return automl, time.perf_counter() - start
