@@ -89,6 +89,7 @@ def test_the_student_answers_like_its_teacher(job, breast_cancer) -> None:
     assert (fast.predict(new) == truth.to_numpy()).mean() >= 0.85
 
 
+@pytest.mark.slow  # 28 s; the regrowth of a student cut short is checked fast below
 def test_the_exported_script_reruns_the_distillation_and_its_score(job, tmp_path) -> None:
     student = _student(job)["CandidateName"]
     script = tmp_path / "student.py"

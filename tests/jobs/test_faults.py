@@ -114,6 +114,7 @@ def _run_args(table: Path, name: str, ws: str, time_limit: int) -> list[str]:
             "--workers", "2", "--quiet"]
 
 
+@pytest.mark.slow  # 30 s: a job killed, failed by readers, resumed to the end
 def test_a_killed_job_is_failed_by_readers_and_resume_completes_it(
         tmp_path: Path, table: Path) -> None:
     """SIGKILL mid-search; describe from other processes; resume from another folder;

@@ -227,6 +227,7 @@ def test_choose_and_fast_choice_on_a_board() -> None:
 
 # -- the CLI --------------------------------------------------------------------------------
 
+@pytest.mark.slow  # 16 s; the bound's choice is tested in process above
 def test_cli_run_with_max_latency_ms(tmp_path: Path, xor_frame) -> None:
     data = tmp_path / "xor.csv"
     xor_frame.to_csv(data, index=False)
