@@ -461,6 +461,7 @@ def _finish(job: subprocess.Popen) -> tuple[str, str]:
             job.communicate()
 
 
+@pytest.mark.slow  # 18 s; Ctrl-C's stop is tested in the fast suite
 def test_cli_stop_ends_a_running_job_as_stopped_and_run_exits_130(
         tmp_path: Path, binary_frame) -> None:
     job, ws = _run_until_first_candidate(tmp_path, binary_frame(300), "j2")

@@ -164,6 +164,7 @@ def test_a_job_killed_in_its_ensemble_phase_is_failed_by_readers(
     assert _integrity(ws) == "ok"
 
 
+@pytest.mark.slow  # 22 s
 def test_a_stop_in_the_final_phase_leaves_no_candidate_in_progress(
         tmp_path: Path, table: Path) -> None:
     ws = tmp_path / "ws"
@@ -219,6 +220,7 @@ def test_a_job_failing_anywhere_leaves_no_candidate_in_progress(
     assert (Path(job.job_dir) / "leaderboard.csv").is_file()
 
 
+@pytest.mark.slow  # 16 s
 def test_resume_refuses_a_completed_or_running_job_in_one_line(
         tmp_path: Path, binary_frame) -> None:
     ws = tmp_path / "ws"
