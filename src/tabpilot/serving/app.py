@@ -31,10 +31,12 @@ from tabpilot.artifacts.validate import HTTP_HINT
 from tabpilot.errors import TabpilotError
 from tabpilot.serving.capture import CaptureWriter
 from tabpilot.serving.codec import (
+    INFERENCE_ID_HEADER,
     ON_BAD_VALUE_HEADER,
     BadRequest,
     decode,
     encode,
+    inference_id,
     parse_keys,
     predict_records,
 )
@@ -106,11 +108,13 @@ class Live:
 
 
 def invoke(live: Live, body: bytes, content_type: str | None, accept: str | None,
-           keys_header: str | None, on_bad_value: str | None = None) -> Response:
+           keys_header: str | None, on_bad_value: str | None = None,
+           inference_header: str | None = None) -> Response:
     """Decode, check, predict, encode; a bad request becomes a 4xx naming the problem.
     The check's counts (values read as missing, unseen categories) go back as headers
     and into the capture record."""
     try:
+        event = inference_id(inference_header)
         keys = parse_keys(keys_header or live.output_keys, live.model)
         frame = decode(body, content_type, live.model)
         frame, found = live.model.check(frame, on_bad_value or live.on_bad_value,
@@ -123,8 +127,9 @@ def invoke(live: Live, body: bytes, content_type: str | None, accept: str | None
         return error_response(str(exc), 400)
     if live.capture is not None and live.capture.sampled():
         live.capture.write(body, content_type or "text/csv", payload, kind,
-                           input_check=found.record())
-    return Response(payload, media_type=kind, headers=found.headers())
+                           inference_id=event, input_check=found.record())
+    return Response(payload, media_type=kind,
+                    headers={**found.headers(), INFERENCE_ID_HEADER: event})
 
 
 RUNTIME_ERRORS = {400: "ValidationError", 404: "ValidationError", 413: "ValidationError",
@@ -153,7 +158,8 @@ async def _answer(live: Live, request: Request, what: str) -> Response:
     try:
         return await live.lane.run(invoke, live, body, request.headers.get("content-type"),
                                    request.headers.get("accept"), _keys_header(request),
-                                   request.headers.get(ON_BAD_VALUE_HEADER))
+                                   request.headers.get(ON_BAD_VALUE_HEADER),
+                                   request.headers.get(INFERENCE_ID_HEADER))
     except Full as exc:
         return error_response(f"{what} is busy: {exc}; retry shortly", 503,
                               {"Retry-After": "1"})

@@ -11,6 +11,7 @@ from __future__ import annotations
 import csv
 import io
 import json
+import uuid
 from typing import Any
 
 import numpy as np
@@ -23,6 +24,23 @@ from tabpilot.errors import TabpilotError
 
 INFERENCE_KEYS = ("predicted_label", "probability", "probabilities", "labels")
 ON_BAD_VALUE_HEADER = "x-tabpilot-on-bad-value"  # "missing": read unreadable values as missing
+# InvokeEndpoint's InferenceId (boto3 sends it in this header): the capture record's
+# eventMetadata.inferenceId, by which ground truth is joined later; one is made up if absent
+INFERENCE_ID_HEADER = "x-amzn-sagemaker-inference-id"
+INFERENCE_ID_CHARS = 64  # SageMaker's limit
+
+
+def inference_id(given: str | None) -> str:
+    """The request's inference id, checked as SageMaker checks it (1-64 printable
+    characters, not starting with a space), or a new one."""
+    if given is None:
+        return uuid.uuid4().hex
+    if not 0 < len(given) <= INFERENCE_ID_CHARS or not given.isprintable() or \
+            given[0].isspace():
+        raise BadRequest(f"the inference id ({INFERENCE_ID_HEADER} header) must be 1 to "
+                         f"{INFERENCE_ID_CHARS} printable characters, not starting with a "
+                         f"space; got {len(given)} characters")
+    return given
 CSV, JSON, JSONLINES = "text/csv", "application/json", "application/jsonlines"
 
 
