@@ -182,7 +182,7 @@ class AutoML:
         from tabpilot.reports.evaluate import evaluate
 
         job = self.store.get_job(self._job())
-        df = read_table(test_data) if not isinstance(test_data, pd.DataFrame) else test_data
+        df = read_table(test_data, copy=False)
         scores = []
         for name in board["candidate"]:
             row = self.store.get_candidate(job.name, name)
@@ -205,7 +205,7 @@ class AutoML:
         from tabpilot.reports.evaluate import evaluate
 
         job = self.store.get_job(self._job())
-        df = read_table(test_data) if not isinstance(test_data, pd.DataFrame) else test_data
+        df = read_table(test_data, copy=False)
         model = load_model(job.name, candidate, self.workspace, self.store)
         return evaluate(model, df, job.target, job.metric, confidence=confidence)
 
@@ -216,7 +216,7 @@ class AutoML:
         base value + a row's contributions = the model's raw output for it."""
         from tabpilot.data import read_table
 
-        df = read_table(data) if not isinstance(data, pd.DataFrame) else data
+        df = read_table(data, copy=False)
         return load_model(self._job(), candidate, self.workspace, self.store).explain(df)
 
     def best_model(self) -> Model:

@@ -16,7 +16,7 @@ from rich.console import Console, Group
 from rich.table import Table
 from rich.text import Text
 
-from tabpilot.console import CLI_FLAGS, PHASE_WORDS, final_line, inferred_lines, leak_lines
+from tabpilot.console import CLI_FLAGS, PHASE_WORDS, analysis_lines, final_line
 from tabpilot.jobs import status as st
 from tabpilot.jobs.progress import Progress
 
@@ -144,8 +144,7 @@ class LiveView:
         self.progress = p
         if p.analysis is not None and not self.analysed:
             self.analysed = True
-            for line in inferred_lines(p.analysis, CLI_FLAGS) + leak_lines(
-                    p.analysis.get("insights") or []):
+            for line in analysis_lines(p.analysis, CLI_FLAGS):
                 self.say(line)
 
     def __rich__(self) -> Group | Table:

@@ -76,6 +76,12 @@ def leak_lines(insights: list[dict[str, Any]]) -> list[str]:
             if i.get("kind") == "target_leakage" and i.get("severity") in ("high", "medium")]
 
 
+def analysis_lines(analysis: Mapping[str, Any], flags: Mapping[str, str] = CLI_FLAGS
+                   ) -> list[str]:
+    """What a job says once its data is analysed: what it inferred, then its leak warnings."""
+    return inferred_lines(analysis, flags) + leak_lines(analysis.get("insights") or [])
+
+
 def final_line(p: Progress) -> str:
     best = "no best candidate" if p.best_candidate is None else (
         f"best {p.metric} {_score(p.best_value)} ({p.best_candidate})" if p.metric
@@ -105,8 +111,7 @@ class ProgressLog:
             rows = p.analysis.get("rows")
             self.write(f"job {p.job}: {rows:,} rows, mode {p.analysis.get('mode')}, "
                        f"time limit {p.time_limit:g}s")
-            for line in inferred_lines(p.analysis, self.flags) + leak_lines(
-                    p.analysis.get("insights") or []):
+            for line in analysis_lines(p.analysis, self.flags):
                 self.write(line)
         if p.status not in st.ACTIVE:
             self.ended = True

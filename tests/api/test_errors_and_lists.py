@@ -10,6 +10,7 @@ import httpx
 import pytest
 from apilib import ROLE, job_request, start_api
 from botocore.exceptions import ClientError
+from servinglib import wait_until  # noqa: E402  (apilib puts it on the path)
 
 from tabpilot.store import Store
 
@@ -175,10 +176,7 @@ def test_v1_create_and_describe(api) -> None:
     assert d["ProblemType"] == "BinaryClassification"
     assert d["AutoMLJobConfig"]["CompletionCriteria"]["MaxCandidates"] == 1
     sm.stop_auto_ml_job(AutoMLJobName="vone")  # keep the test short; stopping is tested too
-    deadline = time.time() + 60
-    while sm.describe_auto_ml_job(AutoMLJobName="vone")["AutoMLJobStatus"] not in (
-            "Completed", "Stopped", "Failed"):
-        assert time.time() < deadline
-        time.sleep(0.5)
+    wait_until(lambda: sm.describe_auto_ml_job(AutoMLJobName="vone")["AutoMLJobStatus"] in (
+        "Completed", "Stopped", "Failed"), what="the stopped job to end", every=0.5)
     # stopped right after its creation: the job ends Stopped, not in any final status
     assert sm.describe_auto_ml_job(AutoMLJobName="vone")["AutoMLJobStatus"] == "Stopped"

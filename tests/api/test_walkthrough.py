@@ -9,6 +9,7 @@ import time
 from pathlib import Path
 
 from apilib import ROLE, churn, job_request
+from servinglib import wait_until  # noqa: E402  (apilib puts it on the path)
 
 FINAL = ("Completed", "Failed", "Stopped")
 
@@ -121,11 +122,9 @@ def test_autopilot_walkthrough(api) -> None:
 def test_stop_a_job_midway(api) -> None:
     sm = api.client()
     sm.create_auto_ml_job_v2(**job_request("halt", seconds=300, candidates=None))
-    deadline = time.time() + 60
-    while sm.describe_auto_ml_job_v2(AutoMLJobName="halt")["AutoMLJobSecondaryStatus"] \
-            in ("Starting", "AnalyzingData"):
-        assert time.time() < deadline, "the job never reached training"
-        time.sleep(0.3)
+    wait_until(lambda: sm.describe_auto_ml_job_v2(AutoMLJobName="halt")[
+        "AutoMLJobSecondaryStatus"] not in ("Starting", "AnalyzingData"),
+        what="the job to reach training", every=0.3)
     sm.stop_auto_ml_job(AutoMLJobName="halt")
     assert sm.describe_auto_ml_job_v2(AutoMLJobName="halt")["AutoMLJobStatus"] in (
         "Stopping", "Stopped")

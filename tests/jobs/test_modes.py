@@ -11,7 +11,7 @@ import pytest
 
 from tabpilot import AutoML
 from tabpilot.errors import ConfigError
-from tabpilot.jobs.runner import AUTO_HPO_BYTES, resolve_mode
+from tabpilot.jobs.creating import AUTO_HPO_BYTES, resolve_mode
 
 FAST = ["lightgbm", "linear"]
 

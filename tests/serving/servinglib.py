@@ -94,11 +94,12 @@ class ThreadServer:
         self.thread.join(timeout=10)
 
 
-def wait_until(predicate, seconds: float = 60.0, what: str = "the condition") -> None:
-    """Wait for `predicate`: a guard against a hang, long enough for a busy machine (the
-    tests assert what happens, never how fast)."""
+def wait_until(predicate, seconds: float = 60.0, what: str = "the condition",
+               every: float = 0.02) -> None:
+    """Wait for `predicate`, asking every `every` seconds: a guard against a hang, long
+    enough for a busy machine (the tests assert what happens, never how fast)."""
     deadline = time.monotonic() + seconds
     while not predicate():
         if time.monotonic() > deadline:
             raise AssertionError(f"timed out waiting for {what}")
-        time.sleep(0.02)
+        time.sleep(every)

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import os
 import sqlite3
+import sys
 import time
 from pathlib import Path
 
@@ -13,6 +14,9 @@ import pytest
 from tabpilot.jobs import heartbeat
 from tabpilot.jobs.views import check_alive
 from tabpilot.store import Store
+
+sys.path.insert(0, str(Path(__file__).parents[1] / "serving"))  # servinglib's hang guard
+from servinglib import wait_until  # noqa: E402
 
 
 def _job(store: Store, name: str = "j1", **extra) -> None:
@@ -89,10 +93,8 @@ def test_check_alive_fails_a_job_whose_heartbeat_stopped_and_writes_its_leaderbo
     with heartbeat.Heartbeat(store, "j1"):
         time.sleep(heartbeat.grace() + 1.0)  # silent this long, were it not beating
         assert check_alive(store, store.get_job("j1")).status == "InProgress"
-    deadline = time.time() + heartbeat.grace() + 30
-    while check_alive(store, store.get_job("j1")).status == "InProgress":
-        assert time.time() < deadline, "the silent job was never marked Failed"
-        time.sleep(0.2)
+    wait_until(lambda: check_alive(store, store.get_job("j1")).status != "InProgress",
+               heartbeat.grace() + 30, "the silent job to be marked Failed", every=0.2)
     job = store.get_job("j1")
     assert job.status == "Failed" and job.failure_reason == heartbeat.DEAD_REASON
     assert [c.status for c in store.list_candidates("j1")] == ["Completed", "Stopped"]
