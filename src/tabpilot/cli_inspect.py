@@ -24,10 +24,6 @@ from tabpilot.errors import TabpilotError
 LIST_DROP_ORDER = ["created", "problem", "table", "duration", "best candidate"]
 
 
-def _iso(ts: float | None) -> str | None:
-    return None if ts is None else dt.datetime.fromtimestamp(ts, dt.UTC).isoformat()
-
-
 def _elapsed(job: Any) -> float:
     """The job's own measure when it ended (its `seconds`), else the time since it began."""
     recorded = (job.stats or {}).get("seconds")
@@ -60,6 +56,8 @@ def _table_name(uri: str | None) -> str:
 # -- list ----------------------------------------------------------------------------------
 def job_summary(store: Any, job: Any) -> dict[str, Any]:
     """ListAutoMLJobs' summary fields, plus what tells jobs apart at a glance."""
+    from tabpilot.jobs.views import iso_time  # the store's views load on use
+
     best = store.get_candidate(job.name, job.best_candidate) if job.best_candidate else None
     return {
         "AutoMLJobName": job.name, "AutoMLJobStatus": job.status,
@@ -68,7 +66,7 @@ def job_summary(store: Any, job: Any) -> dict[str, Any]:
         "BestObjectiveValue": None if best is None else best.objective,
         "ElapsedSeconds": round(_elapsed(job), 3), "TrainingData": job.input_uri,
         "Rows": (job.stats or {}).get("rows"),
-        "CreationTime": _iso(job.created), "EndTime": _iso(job.ended),
+        "CreationTime": iso_time(job.created), "EndTime": iso_time(job.ended),
     }
 
 

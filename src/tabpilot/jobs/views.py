@@ -32,7 +32,7 @@ def arn(kind: str, name: str) -> str:
     return f"arn:aws:sagemaker:{REGION}:{ACCOUNT}:{kind}/{name.lower()}"
 
 
-def _iso(ts: float | None) -> str | None:
+def iso_time(ts: float | None) -> str | None:
     return None if ts is None else dt.datetime.fromtimestamp(ts, dt.UTC).isoformat()
 
 
@@ -138,9 +138,9 @@ def candidate_view(job: JobRow, c: CandidateRow, metrics: dict[str, float | None
             "Image": "tabpilot", "ModelDataUrl": c.artifact_dir,
             "Environment": {"SAGEMAKER_PROGRAM": "tabpilot", "TABPILOT_MODEL_DIR": c.artifact_dir},
         }],
-        "CreationTime": _iso(c.created),
-        "EndTime": _iso(c.ended),
-        "LastModifiedTime": _iso(c.ended or c.created),
+        "CreationTime": iso_time(c.created),
+        "EndTime": iso_time(c.ended),
+        "LastModifiedTime": iso_time(c.ended or c.created),
         "CandidateProperties": {
             "CandidateArtifactLocations": _report_locations(c.artifact_dir),
             "CandidateMetrics": [
@@ -223,9 +223,9 @@ def describe_job(store: Store, job: str) -> dict[str, Any]:
             },
         }},
         "AutoMLProblemTypeConfigName": "Tabular",
-        "CreationTime": _iso(row.created),
-        "EndTime": _iso(row.ended),
-        "LastModifiedTime": _iso(row.modified),
+        "CreationTime": iso_time(row.created),
+        "EndTime": iso_time(row.ended),
+        "LastModifiedTime": iso_time(row.modified),
         "FailureReason": row.failure_reason,
         # reports that failed (ExplainabilityError, ModelInsightsError): the job still completed
         "PartialFailureReasons": [{"PartialFailureMessage": m}
