@@ -3,8 +3,12 @@ PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-$(shell cksum pyproject.toml | cut -d' ' -f1)
+# the MLflow tracking server tests/tracking/ starts, in a venv of its own: the full mlflow
+# package pins pyarrow<26, tabpilot's venv has 26 and only the client (mlflow-skinny)
+MLFLOW_VENV := .venv-mlflow
+MLFLOW_STAMP := $(MLFLOW_VENV)/.installed-$(shell cksum tests/tracking/mlflow-server-requirements.txt | cut -d' ' -f1)
 
-.PHONY: demo test test-slow bench bench-anchors lint clean
+.PHONY: demo test test-slow bench bench-anchors mlflow-server lint clean
 
 $(STAMP): pyproject.toml
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -19,7 +23,7 @@ demo: $(STAMP)
 test: $(STAMP)
 	$(BIN)/python -m pytest -q -n 2 --dist loadfile
 
-test-slow: $(STAMP)
+test-slow: $(STAMP) $(MLFLOW_STAMP)
 	$(BIN)/python -m pytest -q -m slow
 
 bench: $(STAMP)
@@ -41,8 +45,17 @@ $(ANCHORS_STAMP): bench/anchors-requirements.txt
 	@rm -f $(ANCHORS_VENV)/.installed-*
 	@touch $(ANCHORS_STAMP)
 
+mlflow-server: $(MLFLOW_STAMP)
+
+$(MLFLOW_STAMP): tests/tracking/mlflow-server-requirements.txt
+	@test -x $(MLFLOW_VENV)/bin/python || $(PYTHON) -m venv $(MLFLOW_VENV)
+	$(MLFLOW_VENV)/bin/python -m pip install --quiet --upgrade pip
+	$(MLFLOW_VENV)/bin/python -m pip install --quiet -r tests/tracking/mlflow-server-requirements.txt
+	@rm -f $(MLFLOW_VENV)/.installed-*
+	@touch $(MLFLOW_STAMP)
+
 lint: $(STAMP)
 	$(BIN)/ruff check src tests bench
 
 clean:
-	rm -rf $(VENV) $(ANCHORS_VENV) demo-output .pytest_cache
+	rm -rf $(VENV) $(ANCHORS_VENV) $(MLFLOW_VENV) demo-output .pytest_cache

@@ -69,6 +69,9 @@ class AutoML:
             (a notebook shows them under the cell).
         on_progress: a callable given a `tabpilot.jobs.Progress` at every update, instead
             of the printed lines.
+        mlflow: an MLflow tracking URI (default $TABPILOT_MLFLOW_URI): the ended job is
+            logged there, a run per candidate, the best model registered as `champion`
+            (needs `pip install 'tabpilot[mlflow]'`).
     """
 
     def __init__(self, target: str, *, time_limit: float = 300.0, metric: str | None = None,
@@ -84,6 +87,7 @@ class AutoML:
                  ensemble: bool = True, workspace: str | Path | None = None,
                  verbosity: int = 1,
                  on_progress: Callable[[Progress], None] | None = None,
+                 mlflow: str | None = None,
                  **unknown: Any) -> None:
         settings = dict(time_limit=time_limit, metric=metric, problem_type=problem_type,
                         mode=mode, name=name, max_candidates=max_candidates,
@@ -107,6 +111,7 @@ class AutoML:
         self.workspace = workspace_path(workspace)
         self.verbosity = verbosity
         self.on_progress = on_progress
+        self.mlflow = mlflow
         self.name: str | None = None
         self._store: Store | None = None
 
@@ -134,7 +139,17 @@ class AutoML:
         with leaks_logged_elsewhere() if on_progress is not None else nullcontext():
             runner.run(data)
         self._store = runner.store
+        self._track()
         return self
+
+    def _track(self) -> None:
+        """The ended job logged to MLflow when a tracking URI is set; a server that is down
+        costs one warning line (`tabpilot track` logs the job later), never the job."""
+        from tabpilot.tracking.mlflow import track_after_job, tracking_uri
+
+        uri = tracking_uri(self.mlflow)
+        if uri is not None and self.name is not None and self._store is not None:
+            track_after_job(self._store, self.name, uri)
 
     @classmethod
     def attach(cls, name: str, workspace: str | Path | None = None) -> AutoML:

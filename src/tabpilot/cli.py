@@ -100,6 +100,10 @@ def run(
         "--distill/--no-distill",
         help="after the ensemble, fit a fast LightGBM student to its predictions")] = True,
     seed: Annotated[int | None, typer.Option()] = None,
+    mlflow: Annotated[str | None, typer.Option(
+        envvar="TABPILOT_MLFLOW_URI",
+        help="MLflow tracking URI: log the ended job there (a run per candidate, the best "
+             "model registered as 'champion'); needs tabpilot[mlflow]")] = None,
     workspace: Workspace = None,
     generate_candidates_only: Annotated[bool, typer.Option(
         "--generate-candidates-only",
@@ -121,6 +125,7 @@ def run(
         algorithms=algorithms.split(",") if algorithms else None, workers=workers, seed=seed,
         max_latency_ms=max_latency_ms, generate_candidates_only=generate_candidates_only or None,
         stacking=stacking, selection=selection, distill=None if distill else False,
+        mlflow=mlflow,
     )
 
     def fit(on_progress):
@@ -363,7 +368,7 @@ def _error_line(message: str) -> None:
     err.print(f"error: {line}", markup=False, highlight=False, soft_wrap=True)
 
 
-from tabpilot import cli_inspect, cli_monitor, cli_predict, cli_serving  # noqa: E402,F401  (register their commands)
+from tabpilot import cli_inspect, cli_monitor, cli_predict, cli_review, cli_serving, cli_tracking  # noqa: E402,F401  (register their commands)
 
 
 def main() -> None:

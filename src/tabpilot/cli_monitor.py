@@ -99,3 +99,6 @@ def run(
     for v in execution.violations:
         out.print(f"  {v['constraint_check_type']} {v['feature_name']}: {v['description']}",
                   markup=False, highlight=False, soft_wrap=True)
+
+
+from tabpilot import cli_quality, cli_schedules  # noqa: E402,F401  (quality..., schedule...)

@@ -172,6 +172,44 @@ def test_binary_job_folder_holds_leaderboard_csv_and_job_json(binary_job, breast
     assert sorted(meta["resolved"]["classes"]) == ["benign", "malignant"]
 
 
+def test_binary_candidates_carry_training_diagnostics(binary_job) -> None:
+    """Every trained candidate keeps rules.json beside its model directory (outside its
+    manifest), a LightGBM one also curves.json; `candidates --json` lists the results as
+    DescribeTrainingJob's DebugRuleEvaluationStatuses (diagnostics/)."""
+    from typer.testing import CliRunner
+
+    from tabpilot.artifacts.package import verify
+    from tabpilot.cli import app
+
+    job, ws = binary_job
+    result = CliRunner().invoke(app, ["candidates", "bc", "--workspace", str(ws), "--json"])
+    assert result.exit_code == 0, result.output
+    listed = json.loads(result.stdout)["Candidates"]
+    trained = [c for c in listed if c["Algorithm"] not in BUILT_ON_TOP
+               and not c["CandidateName"].endswith(DISTILLED)]
+    assert len(trained) == 3 and any(c["Algorithm"] == "LightGBM" for c in trained)
+    for c in trained:
+        folder = ws / "jobs" / "bc" / "candidates" / c["CandidateName"]
+        rules = json.loads((folder / "rules.json").read_text())
+        assert [(s["RuleConfigurationName"], s["RuleEvaluationStatus"])
+                for s in c["DebugRuleEvaluationStatuses"]] == \
+            [(r["RuleConfigurationName"], r["RuleEvaluationStatus"]) for r in rules]
+        found = {r["RuleConfigurationName"]: r["RuleEvaluationStatus"] for r in rules}
+        assert found["ClassImbalance"] == "NoIssuesFound"  # 37 % malignant
+        verify(folder / "model")  # the manifest still matches the model directory
+        fits = json.loads((folder / "model" / "metadata.json").read_text())["fits"]
+        assert all("curves" not in f for f in fits)  # kept in curves.json, not metadata
+        if c["Algorithm"] != "LightGBM":
+            assert not (folder / "curves.json").exists()
+            continue
+        curves = json.loads((folder / "curves.json").read_text())
+        assert curves["best_iteration"] == fits[0]["best_iteration"]
+        assert len(curves["train"]) == len(curves["validation"]) > curves["best_iteration"]
+        assert {"Overfit", "Overtraining", "LossNotDecreasing"} <= set(found)
+    assert job.candidates()[0]["DebugRuleEvaluationStatuses"] == \
+        listed[0]["DebugRuleEvaluationStatuses"]  # the Python API's record too
+
+
 # -- multiclass: iris from a CSV path ----------------------------------------------------------
 
 

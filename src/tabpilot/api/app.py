@@ -19,7 +19,7 @@ from fastapi import FastAPI, Request
 from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import JSONResponse, Response
 
-from tabpilot.api import hosting, jobs
+from tabpilot.api import hosting, jobs, monitoring, review
 from tabpilot.api.context import ApiContext
 from tabpilot.api.locations import Locations
 from tabpilot.api.shapes import ApiError, shape, validate
@@ -30,7 +30,8 @@ from tabpilot.store import Store
 
 log = logging.getLogger("tabpilot.api")
 AMZ_JSON = "application/x-amz-json-1.1"
-OPERATIONS = {**jobs.OPERATIONS, **hosting.OPERATIONS}
+OPERATIONS = {**jobs.OPERATIONS, **hosting.OPERATIONS, **monitoring.OPERATIONS,
+              **review.OPERATIONS}
 
 
 def aws_error(exc: ApiError) -> JSONResponse:
@@ -59,6 +60,12 @@ def install(app: FastAPI, workspace: Path, s3_root: str | Path | None = None,
     registry = getattr(app.state, "registry", None)
     locations = Locations(workspace, s3_root, allow_roots, trust_model_roots)
     ctx = ApiContext(Store.for_workspace(workspace), workspace, locations, registry)
+    background = getattr(app.state, "background", None)
+    if background is not None:  # the server runs the monitoring schedules while it runs
+        from tabpilot.api.scheduler import Scheduler
+
+        background.append(Scheduler(ctx).run)
+    review.install(app, ctx)  # the A2I runtime's routes, the review page, review routing
     access = getattr(app.state, "access", None)
     if access is not None:
         access.credentials.update(credentials or {})

@@ -145,7 +145,7 @@ def _deploy(ctx: ApiContext, endpoint: str, config_name: str) -> None:
         capture_percent=float(capture.get("InitialSamplingPercentage", 0)) if on else 0.0,
         capture_dir=ctx.locations.resolve_output(capture["DestinationS3Uri"], CAPTURE_FIELD)
         if on else None,
-        output_keys=model.get("output_keys"))
+        output_keys=model.get("output_keys"), variant=variant["VariantName"])
 
 
 def create_endpoint(ctx: ApiContext, p: dict[str, Any]) -> dict[str, Any]:
@@ -207,7 +207,7 @@ def describe_endpoint(ctx: ApiContext, p: dict[str, Any]) -> dict[str, Any]:
         "EndpointConfigName": spec.get("EndpointConfigName"),
         "EndpointStatus": status, "FailureReason": failure,
         "CreationTime": row.created, "LastModifiedTime": row.modified,
-        "ProductionVariants": [{"VariantName": "AllTraffic", "CurrentWeight": 1.0,
+        "ProductionVariants": [{"VariantName": row.variant or "AllTraffic", "CurrentWeight": 1.0,
                                 "DesiredWeight": 1.0, "CurrentInstanceCount": 1,
                                 "DesiredInstanceCount": 1}],
     }

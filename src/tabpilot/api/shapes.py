@@ -20,7 +20,7 @@ from typing import Any
 
 log = logging.getLogger("tabpilot.api")
 # Data locations: besides s3:// and https://, tabpilot takes file:// URIs and plain paths.
-LOCATION_SHAPES = {"S3Uri", "DestinationS3Uri", "Url", "S3ModelUri"}
+LOCATION_SHAPES = {"S3Uri", "DestinationS3Uri", "Url", "S3ModelUri", "MonitoringS3Uri"}
 # Autopilot reports LogLoss as a candidate metric, yet this enum of the model lacks it.
 ENUM_OPEN = {"AutoMLMetricEnum"}
 
@@ -46,9 +46,9 @@ def service(name: str = "sagemaker"):
     return botocore.session.get_session().get_service_model(name)
 
 
-def operation(name: str):
+def operation(name: str, service_name: str = "sagemaker"):
     try:
-        return service().operation_model(name)
+        return service(service_name).operation_model(name)
     except Exception:
         raise ApiError("UnknownOperationException", f"unknown operation {name!r}") from None
 
@@ -79,9 +79,9 @@ def epoch(value: Any) -> float:
 
 
 # -- requests ---------------------------------------------------------------------------
-def validate(op_name: str, params: Any) -> dict[str, Any]:
+def validate(op_name: str, params: Any, service_name: str = "sagemaker") -> dict[str, Any]:
     """The request, checked and with timestamps as epoch seconds; ValidationException if bad."""
-    shape = operation(op_name).input_shape
+    shape = operation(op_name, service_name).input_shape
     if shape is None:
         return {}
     if not isinstance(params, dict):
@@ -198,9 +198,10 @@ class _Incomplete(Exception):
     pass
 
 
-def shape(op_name: str, value: dict[str, Any] | None) -> dict[str, Any]:
+def shape(op_name: str, value: dict[str, Any] | None, service_name: str = "sagemaker"
+          ) -> dict[str, Any]:
     """The response as the output shape has it: unknown members dropped, types converted."""
-    out_shape = operation(op_name).output_shape
+    out_shape = operation(op_name, service_name).output_shape
     if out_shape is None:
         return {}
     try:

@@ -2,10 +2,12 @@
 
     python -m tabpilot.api.worker job NAME --workspace DIR [--s3-root DIR]
     python -m tabpilot.api.worker transform NAME --workspace DIR [--s3-root DIR]
+    python -m tabpilot.api.worker monitoring NAME --workspace DIR [--s3-root DIR]
 
 A job worker adopts the job row that CreateAutoMLJob(V2) made, runs it, copies its
 artifacts under the request's S3OutputPath, and deploys the best model when the request's
-ModelDeployConfig asks. A transform worker scores the input with the named model.
+ModelDeployConfig asks. A transform worker scores the input with the named model. A
+monitoring worker runs one execution of a monitoring schedule (`api/scheduler.py`).
 """
 
 from __future__ import annotations
@@ -134,7 +136,7 @@ def _local_input(ctx: ApiContext, uri: str, scratch: Path) -> Path:
 
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(prog="python -m tabpilot.api.worker")
-    parser.add_argument("kind", choices=["job", "transform"])
+    parser.add_argument("kind", choices=["job", "transform", "monitoring"])
     parser.add_argument("name")
     parser.add_argument("--workspace", required=True)
     parser.add_argument("--s3-root")
@@ -145,6 +147,11 @@ def main(argv: list[str] | None = None) -> None:
     workspace = Path(args.workspace)
     locations = Locations(workspace, args.s3_root, args.allow_root, args.trust_model_root)
     ctx = ApiContext(Store.for_workspace(workspace), workspace, locations)
+    if args.kind == "monitoring":
+        from tabpilot.api.scheduler import run_monitoring
+
+        run_monitoring(ctx, args.name)
+        return
     (run_job if args.kind == "job" else run_transform)(ctx, args.name)
 
 

@@ -21,6 +21,7 @@ from tabpilot.artifacts import package
 from tabpilot.artifacts.latency import measure
 from tabpilot.artifacts.predictor import Predictor
 from tabpilot.data.split import subsample
+from tabpilot.diagnostics.candidate import diagnose_trial, take_curves
 from tabpilot.execution.base import (
     RAW_TIMING_ROWS,
     RAW_VALIDATION_ROWS,
@@ -71,7 +72,7 @@ def run_trial(ctx: TrialContext, task: TrialTask) -> TrialResult:
                                "the training part stays")
         refit_seconds = time.time() - fit_started
         infos = [{"refit_of": parent["candidate"], "n_estimators": params.get("n_estimators"),
-                  "seconds": refit_seconds}]
+                  "seconds": refit_seconds, "curves": data.info.get("curves")}]
         scores = (parent["objective"], parent["metrics"], parent["threshold"])
         del data
     else:
@@ -94,6 +95,11 @@ def package_trial(ctx: TrialContext, task: TrialTask, family: ModelFamily, encod
     `extra`: entries added to the model's metadata (a distilled model's teacher)."""
     objective, metrics, threshold = scores
     fit_seconds = time.time() - started  # preprocessing, folds, scoring and any refit
+    # beside the model directory, outside its manifest (diagnostics/files.py)
+    n_classes = len(ctx.classes) if ctx.classes else 0
+    diagnose_trial(Path(task.output_dir).parent, take_curves(infos),
+                   ctx.y[ctx.split.training_rows(task.refit_of is not None)]
+                   if n_classes else None, n_classes, ctx.classes)
     predictor = Predictor(encoder, family.name, estimators, ctx.problem_type,
                           ctx.schema.features, ctx.classes, threshold)
     out = Path(task.output_dir)

@@ -24,6 +24,8 @@ from tabpilot.monitor import JOB_FOLDER as MONITORING_FOLDER
 from tabpilot.monitor.baseline import write_baseline
 from tabpilot.reports import definitions
 from tabpilot.reports.notebooks import exploration_notebook
+from tabpilot.tracking.dataset import JOB_KEY as DATASET_KEY
+from tabpilot.tracking.dataset import dataset_sha256
 
 log = logging.getLogger("tabpilot.jobs")
 
@@ -73,12 +75,13 @@ class Creating:
         self._start_heartbeat()
         try:
             job_dir.mkdir(parents=True, exist_ok=True)
+            # where the candidate notebook reloads the data (absolute, or a copy)
+            data = definitions.record_inputs(source, r.validation_data, r.feature_types, job_dir)
             (job_dir / "job.json").write_text(json.dumps({
                 "request": r.model_dump(mode="json"),
                 "input": uri,
-                # where the candidate notebook reloads the data (absolute, or a copy)
-                "data": definitions.record_inputs(source, r.validation_data, r.feature_types,
-                                                  job_dir),
+                "data": data,
+                DATASET_KEY: dataset_sha256(data, job_dir),  # lineage: `tabpilot lineage`
                 "resolved": {
                     "problem_type": prepared.problem_type.value,
                     "metric": prepared.metric.name,

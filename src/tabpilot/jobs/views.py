@@ -14,6 +14,7 @@ from typing import Any
 
 import pandas as pd
 
+from tabpilot.diagnostics.files import RULES, read_rules
 from tabpilot.jobs import heartbeat
 from tabpilot.jobs import status as st
 from tabpilot.jobs.selection import fast_choice, pareto_front
@@ -119,6 +120,22 @@ def _report_locations(artifact_dir: str | None) -> dict[str, str]:
     return {k: str(v) for k, v in found.items() if v.is_file()}
 
 
+def rule_statuses(job: JobRow, candidate: str) -> list[dict[str, Any]]:
+    """DescribeTrainingJob's DebugRuleEvaluationStatuses: the candidate's rules.json
+    (diagnostics/), each result with the time it was decided; [] before any was."""
+    if not job.job_dir:
+        return []
+    folder = Path(job.job_dir) / "candidates" / candidate
+    results = read_rules(folder)
+    if not results:
+        return []
+    try:
+        modified = iso_time((folder / RULES).stat().st_mtime)
+    except OSError:  # replaced between the read and now
+        modified = None
+    return [{**r, "LastModifiedTime": modified} for r in results]
+
+
 def candidate_view(job: JobRow, c: CandidateRow, metrics: dict[str, float | None],
                    rank: int | None = None, pareto: bool | None = None) -> dict[str, Any]:
     metric = METRICS.get(job.metric or "")
@@ -160,6 +177,7 @@ def candidate_view(job: JobRow, c: CandidateRow, metrics: dict[str, float | None
         "ModelLocation": c.artifact_dir,
         "TrainedOn": c.trained_on,
         "ParetoOptimal": pareto,  # on the leaderboard's accuracy-latency front
+        "DebugRuleEvaluationStatuses": rule_statuses(job, c.name),
     }
     if c.failure_reason:
         view["FailureReason"] = c.failure_reason

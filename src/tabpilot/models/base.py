@@ -38,6 +38,9 @@ class FitData:
     # True: fit may overwrite X in place (the caller never reads these rows again), so a
     # model that centres or scales its input need not copy it first
     X_writable: bool = False
+    # record the per-round training and validation loss in info["curves"] (see
+    # record_curves); False only to measure what recording costs
+    curves: bool = True
 
     def out_of_time(self) -> bool:
         """True once the deadline has passed; the fit then records that it was cut short."""
@@ -131,6 +134,34 @@ class _Prefixed:
             return method(f"{self._prefix}.{name}", *args, **kwargs)
 
         return suggest
+
+
+# the training curve is measured on at most this many training rows (a fixed seeded
+# sample): scoring every training row each round would cost more than the ~5 % of fit
+# time curves may take on large tables (bench/diagnostics_overhead.py)
+CURVE_TRAIN_ROWS = 2000
+
+
+def curve_train_rows(data: FitData) -> np.ndarray | None:
+    """The training rows a training curve is measured on: None for every row (a table no
+    larger than CURVE_TRAIN_ROWS), else a sorted seeded sample, the same for every round."""
+    n = data.X.shape[0]
+    if n <= CURVE_TRAIN_ROWS:
+        return None
+    rng = np.random.default_rng(data.seed)
+    return np.sort(rng.choice(n, CURVE_TRAIN_ROWS, replace=False))
+
+
+def record_curves(data: FitData, metric: str, train: Any, validation: Any,
+                  best_iteration: int | None) -> None:
+    """Keep a fit's loss per boosting round / epoch in info["curves"] (curves.json's shape,
+    diagnostics/curves.py): every family's metric is a loss, so lower is better. The trial
+    moves them out of info before info is stored (they can be thousands of numbers)."""
+    if not data.curves:
+        return
+    data.info["curves"] = {
+        "metric": metric, "higher_is_better": False, "best_iteration": best_iteration,
+        "train": [float(v) for v in train], "validation": [float(v) for v in validation]}
 
 
 def mean_best_iteration(infos: list[dict[str, Any]], default: int) -> int:

@@ -7,7 +7,13 @@ from typing import Any
 import numpy as np
 from catboost import CatBoost, FeaturesData, Pool
 
-from tabpilot.models.base import FitData, ModelFamily, mean_best_iteration, predict_threads
+from tabpilot.models.base import (
+    FitData,
+    ModelFamily,
+    mean_best_iteration,
+    predict_threads,
+    record_curves,
+)
 from tabpilot.tasks import ProblemType
 
 MAX_ROUNDS = 3000
@@ -57,6 +63,12 @@ class CatBoostFamily(ModelFamily):
         model.fit(train, eval_set=eval_set, early_stopping_rounds=100 if eval_set else None,
                   use_best_model=eval_set is not None, callbacks=[_Deadline(data)])
         data.info["best_iteration"] = (model.get_best_iteration() or model.tree_count_ - 1) + 1
+        # CatBoost measures the training loss every round anyway: keeping it costs nothing
+        history = model.get_evals_result()
+        if data.curves and loss in history.get("learn", {}):
+            validation = history.get("validation", {}).get(loss, [])
+            record_curves(data, loss, history["learn"][loss], validation,
+                          data.info["best_iteration"] if validation else None)
         return FittedCatBoost(model, list(data.categorical_indices))
 
     def refit_params(self, params: dict[str, Any], infos: list[dict[str, Any]]

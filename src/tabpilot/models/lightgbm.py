@@ -7,7 +7,14 @@ from typing import Any
 import lightgbm as lgb
 import numpy as np
 
-from tabpilot.models.base import FitData, ModelFamily, mean_best_iteration, predict_threads
+from tabpilot.models.base import (
+    FitData,
+    ModelFamily,
+    curve_train_rows,
+    mean_best_iteration,
+    predict_threads,
+    record_curves,
+)
 from tabpilot.tasks import ProblemType
 
 MAX_ROUNDS = 5000
@@ -60,18 +67,29 @@ class LightGBMFamily(ModelFamily):
                             categorical_feature=data.categorical_indices or "auto",
                             free_raw_data=False)
         callbacks = [_deadline_callback(data)]
-        valid_sets, history = [], {}
-        if data.X_valid is not None and "n_estimators" not in params:
-            valid_sets = [lgb.Dataset(data.X_valid, data.y_valid, reference=train)]
-            callbacks += [lgb.early_stopping(_patience(p["learning_rate"]), verbose=False),
-                          lgb.record_evaluation(history)]
+        valid_sets, names, history = [], [], {}
+        validated = data.X_valid is not None and "n_estimators" not in params
+        if validated:
+            valid_sets.append(lgb.Dataset(data.X_valid, data.y_valid, reference=train))
+            names.append("valid")
+            callbacks.append(lgb.early_stopping(_patience(p["learning_rate"]), verbose=False))
+        if data.curves:
+            # named as the training set, so early stopping never watches it
+            valid_sets.append(_train_sample(train, data))
+            names.append(TRAIN_NAME)
+        if valid_sets:
+            callbacks.append(lgb.record_evaluation(history))
         booster = lgb.train(full, train, num_boost_round=rounds, valid_sets=valid_sets,
-                            callbacks=callbacks)
+                            valid_names=names, callbacks=callbacks)
         best = booster.current_iteration()
-        if history:  # all default metrics (logloss, l2) are minimised
-            curve = next(iter(next(iter(history.values())).values()))
-            best = int(np.argmin(curve)) + 1
+        if validated:  # all default metrics (logloss, l2) are minimised
+            best = int(np.argmin(_curve(history, "valid"))) + 1
         data.info["best_iteration"] = best
+        if data.curves:
+            metric = next(iter(history[TRAIN_NAME]))
+            record_curves(data, metric, _curve(history, TRAIN_NAME),
+                          _curve(history, "valid") if validated else [],
+                          best if validated else None)
         return lgb.Booster(model_str=booster.model_to_string(num_iteration=best))
 
     def refit_params(self, params: dict[str, Any], infos: list[dict[str, Any]]
@@ -83,6 +101,24 @@ class LightGBMFamily(ModelFamily):
         if problem_type is ProblemType.BINARY:
             return np.column_stack([1.0 - out, out])
         return np.asarray(out, dtype=np.float64)
+
+
+TRAIN_NAME = "training"  # LightGBM's name for the training set: early stopping skips it
+
+
+def _train_sample(train: lgb.Dataset, data: FitData) -> lgb.Dataset:
+    """The training set, or a fixed sample of its rows on a large table (curve_train_rows):
+    LightGBM scores the training set itself from its own running predictions, a sample by
+    adding each new tree's output, either way without predicting every row again."""
+    rows = curve_train_rows(data)
+    if rows is None:
+        return train
+    weights = None if data.weights is None else data.weights[rows]
+    return lgb.Dataset(data.X[rows], data.y[rows], weight=weights, reference=train)
+
+
+def _curve(history: dict[str, Any], name: str) -> list[float]:
+    return next(iter(history[name].values()))
 
 
 def _patience(learning_rate: float) -> int:

@@ -7,7 +7,13 @@ from typing import Any
 import numpy as np
 import xgboost as xgb
 
-from tabpilot.models.base import FitData, ModelFamily, mean_best_iteration
+from tabpilot.models.base import (
+    FitData,
+    ModelFamily,
+    curve_train_rows,
+    mean_best_iteration,
+    record_curves,
+)
 from tabpilot.tasks import ProblemType
 
 MAX_ROUNDS = 5000
@@ -58,18 +64,26 @@ class XGBoostFamily(ModelFamily):
         types = _feature_types(data.X.shape[1], data.categorical_indices)
         dtrain = xgb.DMatrix(data.X, data.y, weight=data.weights, feature_types=types,
                              enable_categorical=True, nthread=data.n_threads)
-        evals, early = [], None
-        if data.X_valid is not None and "n_estimators" not in params:
+        evals, early, history = [], None, {}
+        if data.curves:  # first: early stopping watches the last set only
+            evals.append((_train_sample(dtrain, data, types), "train"))
+        validated = data.X_valid is not None and "n_estimators" not in params
+        if validated:
             dvalid = xgb.DMatrix(data.X_valid, data.y_valid, feature_types=types,
                                  enable_categorical=True, nthread=data.n_threads)
-            evals = [(dvalid, "valid")]
+            evals.append((dvalid, "valid"))
             early = int(np.clip(5 / p["learning_rate"], 30, 300))
         booster = xgb.train(full, dtrain, num_boost_round=rounds, evals=evals,
                             early_stopping_rounds=early, verbose_eval=False,
-                            callbacks=[_Deadline(data)])
+                            evals_result=history, callbacks=[_Deadline(data)])
         best = getattr(booster, "best_iteration", None)
         n_rounds = (best + 1) if best is not None else booster.num_boosted_rounds()
         data.info["best_iteration"] = n_rounds
+        if data.curves:
+            metric = full["eval_metric"]
+            record_curves(data, metric, history["train"][metric],
+                          history["valid"][metric] if validated else [],
+                          n_rounds if validated else None)
         booster = booster[:n_rounds]
         booster.set_param({"nthread": 1})  # serving: one row at a time
         return booster
@@ -84,6 +98,18 @@ class XGBoostFamily(ModelFamily):
         if problem_type is ProblemType.BINARY:
             return np.column_stack([1.0 - out, out])
         return np.asarray(out, dtype=np.float64)
+
+
+def _train_sample(dtrain: xgb.DMatrix, data: FitData, types: list[str] | None
+                  ) -> xgb.DMatrix:
+    """The training matrix (XGBoost scores it from its cached predictions), or a fixed
+    sample of its rows on a large table (curve_train_rows)."""
+    rows = curve_train_rows(data)
+    if rows is None:
+        return dtrain
+    weights = None if data.weights is None else data.weights[rows]
+    return xgb.DMatrix(data.X[rows], data.y[rows], weight=weights, feature_types=types,
+                       enable_categorical=True, nthread=data.n_threads)
 
 
 def _feature_types(n: int, cats: list[int]) -> list[str] | None:

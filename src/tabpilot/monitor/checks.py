@@ -120,7 +120,9 @@ def evaluate(baseline: Baseline, window: pd.DataFrame, method: str | None = None
     method = method or dist.get("comparison_method", "Robust")
     expected = {str(f["name"]): f for f in baseline.constraints["features"]}
     stats = {str(f["name"]): f for f in baseline.statistics["features"]}
-    window = window.rename(columns=str)
+    if any(not isinstance(c, str) for c in window.columns):
+        window = window.set_axis([str(c) for c in window.columns], axis=1, copy=False)
+    window = _numbers_read_once(window, expected)
     common = [name for name in expected if name in window.columns]
     violations = [_violation(name, "missing_column_check",
                              f"There are missing columns in current dataset. Number of "
@@ -155,6 +157,36 @@ def evaluate(baseline: Baseline, window: pd.DataFrame, method: str | None = None
     statistics = dataset_statistics(window, types)
     return Execution(WITH_VIOLATIONS if violations else COMPLETED, violations, statistics,
                      drift)
+
+
+def _numbers_read_once(window: pd.DataFrame, expected: dict[str, dict[str, Any]]
+                       ) -> pd.DataFrame:
+    """The window with each numeric feature sent as text (captured CSV) read as floats
+    once, where every present value is a number: each check after reads floats instead of
+    hashing the column's strings again (a million-row window: seconds saved per check).
+    The results are the same; a column holding any text that is not a number stays text,
+    for the type check to count."""
+    found: dict[str, np.ndarray] = {}
+    for name, constraint in expected.items():
+        if constraint.get("inferred_type") not in NUMERIC or name not in window.columns \
+                or window[name].dtype != object:
+            continue
+        codes, uniques = pd.factorize(window[name], use_na_sentinel=True)
+        if any(not isinstance(u, str | int | float) or isinstance(u, bool) for u in uniques):
+            continue  # JSON values of other kinds: read the careful way
+        text = pd.Series(uniques, dtype=object).map(
+            lambda v: v.strip() if isinstance(v, str) else v)
+        parsed = pd.to_numeric(text, errors="coerce").to_numpy(dtype=float, na_value=np.nan)
+        blank = text.map(lambda v: isinstance(v, str) and v == "").to_numpy(dtype=bool)
+        if (np.isnan(parsed) & ~blank).any():
+            continue
+        found[name] = np.append(parsed, np.nan)[codes]
+    if not found:
+        return window
+    window = window.copy(deep=False)  # the caller's frame stays as it was, nothing copied
+    for name, values in found.items():
+        window[name] = values
+    return window
 
 
 def _feature_checks(name: str, constraint: dict[str, Any], column: pd.Series,

@@ -22,6 +22,8 @@ import pandas as pd
 
 from tabpilot.artifacts import load
 from tabpilot.artifacts.package import METADATA
+from tabpilot.diagnostics.candidate import diagnose_importance
+from tabpilot.diagnostics.files import read_curves, read_rules
 from tabpilot.errors import NotFoundError
 from tabpilot.execution.trial import VALIDATION_PREDICTIONS
 from tabpilot.metrics import METRICS
@@ -116,6 +118,8 @@ def write_explanations(job_dir: Path, candidate: str, metric_name: str,
                 "problem_type": predictor.problem_type.value, "rows": len(X), **found}
     document["seconds"] = round(time.time() - started, 3)
     _write(path, json.dumps(document, default=_json_number))
+    # the one rule that needs the importance runs where the importance is computed
+    diagnose_importance(cand_dir, found["feature_importance"]["importance"])
     # its page is drawn by write_insights: an earlier run's would not match these numbers
     (cand_dir / EXPLANATIONS_HTML).unlink(missing_ok=True)
     return path
@@ -142,13 +146,14 @@ def write_insights(job_dir: Path, candidate: str) -> Path:
     importance = explained.get("feature_importance",
                                {"method": "not computed", "importance": []})
     algorithm = meta.get("algorithm", "")
+    curves, rules = read_curves(cand_dir), read_rules(cand_dir)
     document = {"candidate": candidate, "algorithm": algorithm, **insights,
-                "feature_importance": importance,
+                "feature_importance": importance, "debug_rules": rules,
                 "seconds": round(time.time() - started, 3)}
     html_path = cand_dir / INSIGHTS_HTML
     _write(cand_dir / INSIGHTS_JSON, json.dumps(document, indent=1, default=float))
     _write(html_path, render(candidate, algorithm, insights, importance,
-                             explanations_page=bool(explained)))
+                             explanations_page=bool(explained), curves=curves, rules=rules))
     if explained:
         _write(cand_dir / EXPLANATIONS_HTML, render_explanations(candidate, explained))
     return html_path

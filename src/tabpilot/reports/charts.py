@@ -453,3 +453,23 @@ def target_by_group(column: str, groups: Sequence[dict[str, Any]], overall: dict
     ax.set(xlabel=xlabel, title=f"{what} by {wrap(column, 50)}")
     ax.legend(loc="upper left", bbox_to_anchor=(1.01, 1.0), fontsize=9)  # off the data
     return fig
+
+
+# -- training -----------------------------------------------------------------------------
+
+@_chart
+def training_curves(train: Sequence[float], validation: Sequence[float], metric: str,
+                    best_iteration: int | None = None) -> Figure:
+    """The training and validation loss per boosting round / epoch (curves.json), the best
+    round marked: a widening gap after it is overfitting, a flat start a learning problem."""
+    fig, ax = _figure(fit=False)
+    ax.plot(np.arange(1, len(train) + 1), train, color=MAIN, linewidth=2, label="training")
+    if len(validation):
+        ax.plot(np.arange(1, len(validation) + 1), validation, color=SECOND, linewidth=2,
+                label="validation")
+    if best_iteration:
+        ax.axvline(best_iteration, color=CHANCE, linestyle="--", linewidth=1,
+                   label=f"best round ({best_iteration})")
+    ax.set(xlabel="round", ylabel=metric, title=f"Training curves ({metric})")
+    ax.legend(loc="upper right")
+    return fig

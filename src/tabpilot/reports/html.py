@@ -16,6 +16,7 @@ from typing import Any
 
 import jinja2
 
+from tabpilot.models.base import CURVE_TRAIN_ROWS
 from tabpilot.reports import charts
 from tabpilot.reports.explain import CURVE_FEATURES
 
@@ -161,6 +162,26 @@ def _regression(r: dict[str, Any]) -> list[dict[str, Any]]:
     return out
 
 
+def _training(curves: dict[str, Any] | None, rules: list[dict[str, str]]) -> dict[str, Any]:
+    """Training diagnostics: the loss per round (first fit under k-fold) and the
+    Debugger-style rule results with their reasons."""
+    section: dict[str, Any] = {"id": "training", "title": "Training diagnostics",
+                               "note": "Debugger-style rules on this candidate's training."}
+    if curves and curves.get("train"):
+        section["note"] += (" The curves are the first fit's loss per round; the training "
+                            f"curve on at most {CURVE_TRAIN_ROWS:,} training rows.")
+        section["figures"] = [_figure("Training curves", charts.training_curves,
+                                      curves["train"], curves.get("validation") or [],
+                                      curves.get("metric", "loss"),
+                                      curves.get("best_iteration"))]
+    if rules:
+        section["open"] = True
+        section["table"] = {"summary": f"{len(rules)} rules", "header": ["rule", "status", "why"],
+                            "rows": [[r["RuleConfigurationName"], r["RuleEvaluationStatus"],
+                                      r["StatusDetails"]] for r in rules]}
+    return section
+
+
 def _importance(importance: dict[str, Any], chart: bool = True) -> dict[str, Any]:
     """The importance section: its chart (the Explainability page), or only its table with
     a pointer to that page (ModelInsights: one chart fewer to draw in its time share)."""
@@ -219,8 +240,10 @@ def _partial_dependence(pd_: dict[str, Any]) -> dict[str, Any]:
 
 
 def render(name: str, algorithm: str, insights: dict[str, Any], importance: dict[str, Any],
-           explanations_page: bool = False) -> str:
-    """The ModelInsights page: metrics, the problem type's charts and the importance; it
+           explanations_page: bool = False, curves: dict[str, Any] | None = None,
+           rules: list[dict[str, str]] | None = None) -> str:
+    """The ModelInsights page: metrics, the problem type's charts, the importance, and the
+    training curves and rule results when the candidate has them (diagnostics/); it
     links to the Explainability page (explanations.html) when there is one."""
     binary = insights.get("binary", {})
     sections: list[dict[str, Any]] = []
@@ -231,6 +254,8 @@ def render(name: str, algorithm: str, insights: dict[str, Any], importance: dict
     if "regression" in insights:
         sections += _regression(insights["regression"])
     sections.append(_importance(importance, chart=not explanations_page))
+    if curves or rules:
+        sections.append(_training(curves, rules or []))
     data = {"insights": insights, "importance": importance}
     return TEMPLATE.render(
         heading="Model insights", name=name, algorithm=algorithm,

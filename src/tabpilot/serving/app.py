@@ -12,6 +12,7 @@ requests in flight finish on the old model and none fails during a redeploy.
 from __future__ import annotations
 
 import asyncio
+import functools
 import logging
 import threading
 from collections.abc import Callable
@@ -105,6 +106,9 @@ class Live:
     capture: CaptureWriter | None = None
     lane: Lane = field(default_factory=lambda: Lane(default_concurrency()))  # across swaps
     on_bad_value: str = "error"  # a request's X-Tabpilot-On-Bad-Value header overrides it
+    # sees each answered prediction (model, checked rows, inference id): review routing;
+    # it must only enqueue, and its failure never fails the request
+    tap: Callable[[Model, object, str], None] | None = None
 
 
 def invoke(live: Live, body: bytes, content_type: str | None, accept: str | None,
@@ -128,6 +132,11 @@ def invoke(live: Live, body: bytes, content_type: str | None, accept: str | None
     if live.capture is not None and live.capture.sampled():
         live.capture.write(body, content_type or "text/csv", payload, kind,
                            inference_id=event, input_check=found.record())
+    if live.tap is not None:
+        try:
+            live.tap(live.model, frame, event)
+        except Exception:  # the caller has its prediction whatever review routing does
+            log.exception("handing a prediction to review routing failed")
     return Response(payload, media_type=kind,
                     headers={**found.headers(), INFERENCE_ID_HEADER: event})
 
@@ -206,6 +215,8 @@ class EndpointRegistry:
         self.failures: dict[str, tuple[int, str]] = {}  # name -> (version, why it won't load)
         self._lock = threading.Lock()  # one refresh at a time; readers never wait
         self.on_bad_value = "error"  # the server's policy for unreadable values
+        # tap(endpoint, model, rows, inference id) after each prediction (review routing)
+        self.tap: Callable[[str, Model, object, str], None] | None = None
 
     def loaded(self, name: str) -> Live | None:
         """The endpoint if it is loaded already (no store access)."""
@@ -242,10 +253,11 @@ class EndpointRegistry:
     def _load(self, name: str, row: EndpointRow, current: Live | None) -> Live:
         model = load_model_dir(row.model_dir)
         root = Path(row.capture_dir) if row.capture_dir else self.capture_root
-        capture = CaptureWriter(root, name, row.capture_percent) \
+        capture = CaptureWriter(root, name, row.capture_percent, variant=row.variant) \
             if row.capture_percent > 0 else None
         lane = current.lane if current is not None else self.lane()
-        return Live(model, row.version, row.output_keys, capture, lane, self.on_bad_value)
+        tap = functools.partial(self.tap, name) if self.tap is not None else None
+        return Live(model, row.version, row.output_keys, capture, lane, self.on_bad_value, tap)
 
     def _failed(self, name: str, row: EndpointRow, exc: Exception) -> None:
         if self.failures.get(name, (0, ""))[0] != row.version:  # once per version
@@ -277,8 +289,17 @@ def server_app(settings: ServerSettings) -> FastAPI:
                     log.exception("refreshing endpoints failed")
 
         task = asyncio.create_task(follow())
+        stop = threading.Event()
+        threads = [threading.Thread(target=work, args=(stop,), daemon=True,
+                                    name=f"background-{i}")
+                   for i, work in enumerate(app.state.background)]
+        for thread in threads:
+            thread.start()
         yield
         task.cancel()
+        stop.set()
+        for thread in threads:
+            thread.join(timeout=10)
 
     app = settings.app("tabpilot", lifespan=lifespan)
     _guard(app, settings.policy())
@@ -287,6 +308,9 @@ def server_app(settings: ServerSettings) -> FastAPI:
                                      lambda: len(registry.failures))])
     aws_errors(app)
     app.state.registry = registry
+    # work that lives as long as the server, each a callable run(stop: threading.Event) in
+    # its own thread until `stop` is set (the SageMaker API adds its monitoring scheduler)
+    app.state.background = []
 
     @app.get("/ping")
     def ping() -> dict[str, object]:

@@ -1,5 +1,9 @@
 """Data capture: a sampled share of requests and responses as JSON lines, in the shape of
-SageMaker's data capture, under <workspace>/capture/<endpoint>/<yyyy>/<mm>/<dd>/<hh>.jsonl."""
+SageMaker's data capture, under <workspace>/capture/<endpoint>/<variant>/<yyyy>/<mm>/<dd>/<hh>.jsonl.
+
+The variant level is SageMaker's (an endpoint config's ProductionVariants[0].VariantName,
+`AllTraffic` for an endpoint deployed without one), so that Model Monitor tooling that
+lists `<prefix>/<endpoint>/<variant>/...` finds the files where it looks."""
 
 from __future__ import annotations
 
@@ -11,11 +15,13 @@ import time
 import uuid
 from pathlib import Path
 
+DEFAULT_VARIANT = "AllTraffic"
+
 
 class CaptureWriter:
-    def __init__(self, root: Path, endpoint: str, percent: float, seed: int | None = None
-                 ) -> None:
-        self.root = root / endpoint
+    def __init__(self, root: Path, endpoint: str, percent: float, seed: int | None = None,
+                 variant: str | None = None) -> None:
+        self.root = root / endpoint / (variant or DEFAULT_VARIANT)
         self.percent = max(0.0, min(100.0, percent))
         self._random = random.Random(seed)
         self._lock = threading.Lock()

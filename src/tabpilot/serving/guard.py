@@ -10,6 +10,10 @@ the endpoints' invocations, the listings); only GET /ping stays open, for health
     always                            a browser's Origin must be the server's own (or one
                                       allowed), and `Sec-Fetch-Site: cross-site` is refused,
                                       so a web page the user visits cannot drive the API
+    /review/ (the review page)        Host and Origin checks as above, but no server token:
+                                      those routes admit only a reviewer's signed session
+                                      (review/web.py). A reviewer's token is never compared
+                                      here, so it opens nothing else.
 
 It is plain ASGI, so it runs before any route reads the body; a signed request's body is
 read here (bounded by the body limit in front of it) and replayed to the route.
@@ -27,6 +31,7 @@ from tabpilot.serving.limits import control_plane_error, runtime_error
 from tabpilot.serving.sigv4 import SignatureError, is_signed, verify
 
 LOOPBACK_HOSTS = frozenset({"127.0.0.1", "localhost", "::1"})
+REVIEW_PAGE = "/review"  # authenticates its own users (reviewers), see review/web.py
 VERIFIED = "tabpilot.verified"  # scope key: the request's signature or token was checked
 
 Scope = MutableMapping[str, Any]
@@ -70,7 +75,8 @@ class Guard:
                    for k, v in scope.get("headers", [])}
         try:
             self._check_origin(headers)
-            receive = await self._authenticate(scope, headers, receive)
+            if not is_review_page(scope):
+                receive = await self._authenticate(scope, headers, receive)
         except Denied as exc:
             await deny(scope, receive, send, exc.code, exc.message, exc.status)
             return
@@ -118,6 +124,16 @@ class Guard:
                          "sign the request with the server's AWS credentials")
         raise Denied("UnauthorizedException", "missing or wrong API token; send "
                      "'Authorization: Bearer TOKEN'", 401)
+
+
+def is_review_page(scope: Scope) -> bool:
+    """A path of the review page: `/review` or under `/review/`, with no dot segments
+    (routes match the path as sent, so `/review/../x` could never reach another route,
+    but it is refused here all the same)."""
+    path = scope["path"]
+    if path != REVIEW_PAGE and not path.startswith(REVIEW_PAGE + "/"):
+        return False
+    return not any(part in (".", "..") for part in path.split("/"))
 
 
 async def deny(scope: Scope, receive: Receive, send: Send, code: str, message: str,

@@ -127,6 +127,7 @@ class EndpointRow(Base):
     capture_percent: Mapped[float] = mapped_column(Float, default=0.0)
     output_keys: Mapped[str | None] = mapped_column(String(128), nullable=True)
     capture_dir: Mapped[str | None] = mapped_column(Text, nullable=True)
+    variant: Mapped[str | None] = mapped_column(String(63), nullable=True)  # capture's level
     version: Mapped[int] = mapped_column(Integer, default=1)
     created: Mapped[float] = mapped_column(Float)
     modified: Mapped[float] = mapped_column(Float)
