@@ -55,6 +55,11 @@ def _store(workspace: Path | None, create: bool = True):
     return Store.for_workspace(workspace_path(workspace), create=create)
 
 
+def say(text: str) -> None:
+    """One line on stdout as it is: no markup, no highlighting, no wrapping."""
+    out.print(text, markup=False, highlight=False, soft_wrap=True)
+
+
 def _print_json(data: Any) -> None:
     sys.stdout.write(json.dumps(data, indent=2, default=str) + "\n")
 

@@ -9,7 +9,7 @@ from typing import Annotated, Any
 
 import typer
 
-from tabpilot.cli import JsonFlag, Workspace, _print_json, out
+from tabpilot.cli import JsonFlag, Workspace, _print_json, say
 from tabpilot.cli_monitor import monitor_app
 from tabpilot.errors import ConfigError
 
@@ -17,9 +17,6 @@ ProblemTypeOption = Annotated[str | None, typer.Option(
     "--problem-type", help="BinaryClassification, MulticlassClassification or Regression "
                            "(binary, multiclass, regression)")]
 
-
-def _say(text: str) -> None:
-    out.print(text, markup=False, highlight=False, soft_wrap=True)
 
 
 @monitor_app.command("ground-truth")
@@ -40,7 +37,7 @@ def ground_truth(
     if as_json:
         _print_json({"GroundTruth": str(path), "Records": count})
         return
-    _say(f"{count} labels -> {path}")
+    say(f"{count} labels -> {path}")
 
 
 @monitor_app.command("quality-baseline")
@@ -75,10 +72,10 @@ def quality_baseline(
     if as_json:
         _print_json(made)
         return
-    _say(f"{made['ProblemType']} baseline of {made['Items']} labelled predictions -> "
+    say(f"{made['ProblemType']} baseline of {made['Items']} labelled predictions -> "
          f"{made['Baseline']}")
     for name, rule in made["Constraints"].items():
-        _say(f"  {name} {rule['comparison_operator']} {rule['threshold']:.6g}")
+        say(f"  {name} {rule['comparison_operator']} {rule['threshold']:.6g}")
 
 
 @monitor_app.command("quality")
@@ -149,15 +146,15 @@ def quality(
                      "Violations": execution.violations})
         return
     w = outcome.window
-    _say(f"{execution.status}: {w['Labelled']} labelled of {w['Predictions']} predictions "
+    say(f"{execution.status}: {w['Labelled']} labelled of {w['Predictions']} predictions "
          f"({w['UnmatchedPredictions']} without ground truth, {w['UnmatchedGroundTruth']} "
          f"labels matching no prediction) -> {outcome.output}")
     for name, entry in metrics.items():
         std = entry["standard_deviation"]
-        _say(f"  {name:<44} {_number(entry['value'])}"
+        say(f"  {name:<44} {_number(entry['value'])}"
              + (f" +/- {std:.4g}" if isinstance(std, float) else ""))
     for v in execution.violations:
-        _say(f"  violation {v['metric_name']}: {v['description']}")
+        say(f"  violation {v['metric_name']}: {v['description']}")
 
 
 def _metrics(statistics: dict[str, Any]) -> dict[str, Any]:

@@ -15,7 +15,7 @@ from typing import Annotated
 
 import typer
 
-from tabpilot.cli import JsonFlag, Workspace, _print_json, _store, app, err, out
+from tabpilot.cli import JsonFlag, Workspace, _print_json, _store, app, err, say
 
 review_app = typer.Typer(no_args_is_help=True, help=(
     "Human review of predictions, shaped like SageMaker Augmented AI: flow definitions, "
@@ -29,9 +29,6 @@ review_app.add_typer(flow_app, name="flow")
 DEFAULT_UI = "tabpilot-tabular"
 ROLE = "arn:aws:iam::000000000000:role/tabpilot"
 
-
-def _say(text: str) -> None:
-    out.print(text, markup=False, highlight=False, soft_wrap=True)
 
 
 @flow_app.command("create")
@@ -76,7 +73,7 @@ def flow_create(
                                    "TaskTimeLimitInSeconds": task_seconds,
                                    "TaskAvailabilityLifetimeInSeconds": lifetime_seconds}}
     store.add_resource(FLOW, name, flow_spec(request, str(folder)), "Active")
-    _say(f"flow definition {name}: {task_count} reviewer(s) per item, outputs in {folder}")
+    say(f"flow definition {name}: {task_count} reviewer(s) per item, outputs in {folder}")
 
 
 @review_app.command("flows")
@@ -98,9 +95,9 @@ def flows(workspace: Workspace = None, as_json: JsonFlag = False) -> None:
         return
     for r in rows or []:
         loops = ", ".join(f"{k} {v}" for k, v in sorted(r["Loops"].items())) or "no loops"
-        _say(f"{r['FlowDefinitionName']}  {r['TaskCount']} reviewer(s)  {loops}  -> {r['Output']}")
+        say(f"{r['FlowDefinitionName']}  {r['TaskCount']} reviewer(s)  {loops}  -> {r['Output']}")
     if not rows:
-        _say("no flow definitions; create one with `tabpilot review flow create`")
+        say("no flow definitions; create one with `tabpilot review flow create`")
 
 
 @review_app.command("loops")
@@ -129,7 +126,7 @@ def loops(
     for r in rows:
         agreed = f"  {r['Label']} ({r['Agreement']:.0%} agreement)" if r["Label"] is not None \
             else ""
-        _say(f"{r['HumanLoopName']}  {r['HumanLoopStatus']}  {r['Answers']}/{r['Needed']} "
+        say(f"{r['HumanLoopName']}  {r['HumanLoopStatus']}  {r['Answers']}/{r['Needed']} "
              f"answers{agreed}")
 
 
@@ -144,7 +141,7 @@ def reviewer_add(
     token = add_reviewer(_store(workspace), name)
     err.print(f"reviewer {name} added; give them this token (it is not shown again) and the "
               "page http://HOST:PORT/review/", markup=False, highlight=False)
-    out.print(token, markup=False, highlight=False, soft_wrap=True)
+    say(token)
 
 
 @reviewer_app.command("remove")
@@ -153,7 +150,7 @@ def reviewer_remove(name: Annotated[str, typer.Argument()], workspace: Workspace
     from tabpilot.review.reviewers import remove_reviewer
 
     remove_reviewer(_store(workspace, create=False), name)
-    _say(f"reviewer {name} removed")
+    say(f"reviewer {name} removed")
 
 
 @reviewer_app.command("list")
@@ -166,7 +163,7 @@ def reviewer_list(workspace: Workspace = None, as_json: JsonFlag = False) -> Non
         _print_json(names)
         return
     for name in names:
-        _say(name)
+        say(name)
 
 
 @review_app.command("route")
@@ -192,14 +189,14 @@ def route(
     store = _store(workspace, create=False)
     if remove:
         remove_route(store, endpoint)
-        _say(f"predictions of {endpoint} are no longer routed to review")
+        say(f"predictions of {endpoint} are no longer routed to review")
         return
     if flow_definition is None:
         raise TabpilotError("give --flow-definition NAME (or --remove)")
     made = set_route(store, Route(endpoint, flow_definition, below, margin, audit_percent))
     what = "top-two margin" if made.margin else "confidence"
     audit = f", plus {made.audit_percent:g}% of the rest" if made.audit_percent else ""
-    _say(f"{endpoint}: rows with {what} below {made.below:g}{audit} go to flow "
+    say(f"{endpoint}: rows with {what} below {made.below:g}{audit} go to flow "
          f"{made.flow}")
 
 
@@ -221,5 +218,5 @@ def export(
 
     path, spec, n, column = write_retraining_table(
         _store(workspace, create=False), flow, retraining_table, target, provenance)
-    _say(f"{n} reviewed rows -> {path} (label column {column}); train on it with: "
+    say(f"{n} reviewed rows -> {path} (label column {column}); train on it with: "
          f"tabpilot run {path} --target {column} --feature-types {spec}")

@@ -14,7 +14,7 @@ from typing import Annotated, Any
 
 import typer
 
-from tabpilot.cli import JsonFlag, Workspace, _print_json, out
+from tabpilot.cli import JsonFlag, Workspace, _print_json, say
 from tabpilot.cli_monitor import monitor_app
 from tabpilot.errors import ConfigError, NotFoundError
 
@@ -48,14 +48,23 @@ def _call(workspace: Path | None, operation: str, params: dict[str, Any],
             exc.message) from None
 
 
+def _every(workspace: Path | None, operation: str, params: dict[str, Any], key: str
+           ) -> list[dict[str, Any]]:
+    """Every page of a List operation's `key`, following NextToken."""
+    found: list[dict[str, Any]] = []
+    while True:
+        result = _call(workspace, operation, params)
+        found += result[key]
+        if not result.get("NextToken"):
+            return found
+        params["NextToken"] = result["NextToken"]
+
+
 def _when(epoch: float | None) -> str:
     from tabpilot.jobs.views import iso_time
 
     return (iso_time(epoch) or "-")[:19].replace("T", " ")
 
-
-def _line(text: str) -> None:
-    out.print(text, markup=False, highlight=False, soft_wrap=True)
 
 
 @schedule_app.command("create")
@@ -106,7 +115,7 @@ def create(
     if as_json:
         _print_json(result)
         return
-    _line(f"monitoring schedule {name} ({cron}) on endpoint {endpoint}: `tabpilot serve` on "
+    say(f"monitoring schedule {name} ({cron}) on endpoint {endpoint}: `tabpilot serve` on "
           "this workspace runs it")
 
 
@@ -143,20 +152,14 @@ def list_schedules(
                               "MaxResults": 100}
     if endpoint:
         params["EndpointName"] = endpoint
-    found: list[dict[str, Any]] = []
-    while True:
-        result = _call(workspace, "ListMonitoringSchedules", params)
-        found += result["MonitoringScheduleSummaries"]
-        if not result.get("NextToken"):
-            break
-        params["NextToken"] = result["NextToken"]
+    found = _every(workspace, "ListMonitoringSchedules", params, "MonitoringScheduleSummaries")
     if as_json:
         _print_json(found)
         return
     if not found:
-        _line("no monitoring schedules: `tabpilot monitor schedule create` makes one")
+        say("no monitoring schedules: `tabpilot monitor schedule create` makes one")
     for s in found:
-        _line(f"{s['MonitoringScheduleName']}  {s['MonitoringScheduleStatus']}  "
+        say(f"{s['MonitoringScheduleName']}  {s['MonitoringScheduleStatus']}  "
               f"{s['MonitoringType']}  endpoint {s.get('EndpointName', '-')}  "
               f"created {_when(s['CreationTime'])}")
 
@@ -169,15 +172,15 @@ def describe(name: Name, workspace: Workspace = None, as_json: JsonFlag = False)
         _print_json(result)
         return
     timing = result["MonitoringScheduleConfig"].get("ScheduleConfig", {})
-    _line(f"{name}: {result['MonitoringScheduleStatus']}, {result['MonitoringType']} of "
+    say(f"{name}: {result['MonitoringScheduleStatus']}, {result['MonitoringType']} of "
           f"endpoint {result.get('EndpointName', '-')}, {timing.get('ScheduleExpression')}")
     last = result.get("LastMonitoringExecutionSummary")
     if last:
-        _line(f"last execution: {last['MonitoringExecutionStatus']} for "
+        say(f"last execution: {last['MonitoringExecutionStatus']} for "
               f"{_when(last['ScheduledTime'])}" + (f": {last['FailureReason']}"
                                                    if last.get("FailureReason") else ""))
     else:
-        _line("no execution yet")
+        say("no execution yet")
 
 
 def _simple(operation: str, verb: str):
@@ -186,7 +189,7 @@ def _simple(operation: str, verb: str):
         if as_json:
             _print_json({"MonitoringScheduleName": name, "Done": verb})
             return
-        _line(f"monitoring schedule {name} {verb}")
+        say(f"monitoring schedule {name} {verb}")
     return command
 
 
@@ -215,19 +218,13 @@ def list_executions(
                        ("StatusEquals", status)):
         if value:
             params[key] = value
-    found: list[dict[str, Any]] = []
-    while True:
-        result = _call(workspace, "ListMonitoringExecutions", params)
-        found += result["MonitoringExecutionSummaries"]
-        if not result.get("NextToken"):
-            break
-        params["NextToken"] = result["NextToken"]
+    found = _every(workspace, "ListMonitoringExecutions", params, "MonitoringExecutionSummaries")
     if as_json:
         _print_json(found)
         return
     if not found:
-        _line("no monitoring executions yet")
+        say("no monitoring executions yet")
     for e in found:
         reason = f": {e['FailureReason']}" if e.get("FailureReason") else ""
-        _line(f"{_when(e['ScheduledTime'])}  {e['MonitoringScheduleName']}  "
+        say(f"{_when(e['ScheduledTime'])}  {e['MonitoringScheduleName']}  "
               f"{e['MonitoringExecutionStatus']}{reason}")

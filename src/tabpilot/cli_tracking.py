@@ -9,7 +9,7 @@ from typing import Annotated, Any
 import typer
 
 from tabpilot import names
-from tabpilot.cli import JsonFlag, Workspace, _print_json, _store, app, out
+from tabpilot.cli import JsonFlag, Workspace, _print_json, _store, app, out, say
 
 SHOWN_EXECUTIONS = 5  # per schedule in the text view; --json lists them all
 
@@ -72,7 +72,7 @@ def lineage(
         _print_json(graph)
         return
     for line in tree_lines(graph):
-        out.print(line, markup=False, highlight=False, soft_wrap=True)
+        say(line)
 
 
 def tree_lines(graph: dict[str, Any]) -> list[str]:

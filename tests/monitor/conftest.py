@@ -4,7 +4,6 @@ held-out rows."""
 
 from __future__ import annotations
 
-import subprocess
 import sys
 from pathlib import Path
 
@@ -29,25 +28,3 @@ def mixed() -> tuple[pd.DataFrame, pd.DataFrame]:
     frame = mixed_table(3000)
     return frame.iloc[:2500].reset_index(drop=True), frame.iloc[2500:].reset_index(drop=True)
 
-
-@pytest.fixture
-def cli(capsys, monkeypatch):
-    """`tabpilot ARGS -w WORKSPACE` in this process, through the CLI's own `main` (its
-    error handling and exit codes): a CompletedProcess-like result."""
-    from tabpilot.cli import main
-
-    monkeypatch.delenv("TABPILOT_WORKSPACE", raising=False)
-    monkeypatch.setenv("COLUMNS", "200")
-
-    def call(*args: str, workspace: Path) -> subprocess.CompletedProcess[str]:
-        capsys.readouterr()
-        monkeypatch.setattr(sys, "argv", ["tabpilot", *args, "-w", str(workspace)])
-        try:
-            main()
-            code = 0
-        except SystemExit as exc:
-            code = exc.code if isinstance(exc.code, int) else 0
-        captured = capsys.readouterr()
-        return subprocess.CompletedProcess(args, code, captured.out, captured.err)
-
-    return call

@@ -1,34 +1,9 @@
-"""Shared by the review tests: the CLI run in this process through its own `main`."""
+"""Shared by the review tests: servinglib (real served models) on the path."""
 
 from __future__ import annotations
 
-import subprocess
 import sys
 from pathlib import Path
 
-import pytest
-
 sys.path.insert(0, str(Path(__file__).parents[1] / "serving"))  # servinglib: real models
 
-
-@pytest.fixture
-def cli(capsys, monkeypatch):
-    """`tabpilot ARGS -w WORKSPACE` through the CLI's `main` (its error handling and exit
-    codes): a CompletedProcess-like result."""
-    from tabpilot.cli import main
-
-    monkeypatch.delenv("TABPILOT_WORKSPACE", raising=False)
-    monkeypatch.setenv("COLUMNS", "200")
-
-    def call(*args: str, workspace: Path) -> subprocess.CompletedProcess[str]:
-        capsys.readouterr()
-        monkeypatch.setattr(sys, "argv", ["tabpilot", *args, "-w", str(workspace)])
-        try:
-            main()
-            code = 0
-        except SystemExit as exc:
-            code = exc.code if isinstance(exc.code, int) else 0
-        captured = capsys.readouterr()
-        return subprocess.CompletedProcess(args, code, captured.out, captured.err)
-
-    return call

@@ -6,7 +6,6 @@ from __future__ import annotations
 import os
 import signal
 import subprocess
-import sys
 import time
 import urllib.request
 from collections.abc import Iterator
@@ -80,26 +79,3 @@ def _stop(process: subprocess.Popen) -> None:
         pass
     process.wait()
 
-
-@pytest.fixture
-def cli(capsys, monkeypatch):
-    """`tabpilot ARGS -w WORKSPACE` in this process through the CLI's `main` (its error
-    handling and exit codes): a CompletedProcess-like result."""
-    from tabpilot.cli import main
-
-    monkeypatch.delenv("TABPILOT_WORKSPACE", raising=False)
-    monkeypatch.delenv("TABPILOT_MLFLOW_URI", raising=False)
-    monkeypatch.setenv("COLUMNS", "200")
-
-    def call(*args: str, workspace: Path) -> subprocess.CompletedProcess[str]:
-        capsys.readouterr()
-        monkeypatch.setattr(sys, "argv", ["tabpilot", *args, "-w", str(workspace)])
-        try:
-            main()
-            code = 0
-        except SystemExit as exc:
-            code = exc.code if isinstance(exc.code, int) else 0
-        captured = capsys.readouterr()
-        return subprocess.CompletedProcess(args, code, captured.out, captured.err)
-
-    return call

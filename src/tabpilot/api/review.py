@@ -55,11 +55,17 @@ def create_human_task_ui(ctx: ApiContext, p: dict[str, Any]) -> dict[str, Any]:
     return {"HumanTaskUiArn": arn(UI, name)}
 
 
-def _ui(ctx: ApiContext, name: str):
-    row = ctx.store.find_resource(UI, name)
+def _found(ctx: ApiContext, kind: str, name: str):
+    """The stored resource, or SageMaker's ResourceNotFound naming it by its ARN."""
+    row = ctx.store.find_resource(kind, name)
     if row is None:
-        raise ApiError("ResourceNotFound", f"Could not find human task UI {arn(UI, name)}.")
+        label = {UI: "human task UI", FLOW: "flow definition"}[kind]
+        raise ApiError("ResourceNotFound", f"Could not find {label} {arn(kind, name)}.")
     return row
+
+
+def _ui(ctx: ApiContext, name: str):
+    return _found(ctx, UI, name)
 
 
 def describe_human_task_ui(ctx: ApiContext, p: dict[str, Any]) -> dict[str, Any]:
@@ -116,10 +122,7 @@ def create_flow_definition(ctx: ApiContext, p: dict[str, Any]) -> dict[str, Any]
 
 
 def _flow(ctx: ApiContext, name: str):
-    row = ctx.store.find_resource(FLOW, name)
-    if row is None:
-        raise ApiError("ResourceNotFound", f"Could not find flow definition {arn(FLOW, name)}.")
-    return row
+    return _found(ctx, FLOW, name)
 
 
 def describe_flow_definition(ctx: ApiContext, p: dict[str, Any]) -> dict[str, Any]:

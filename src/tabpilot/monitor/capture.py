@@ -218,13 +218,7 @@ def _answers(payload: dict[str, Any], where: str) -> list[dict[str, Any]]:
     if "csv" in content_type:
         return [{str(i): v for i, v in enumerate(_blanks(r))}
                 for r in csv.reader(io.StringIO(text, newline="")) if r]
-    try:
-        if "jsonlines" in content_type:
-            items: Any = [json.loads(x) for x in text.splitlines() if x.strip()]
-        else:
-            items = json.loads(text)
-    except json.JSONDecodeError:
-        raise DataError(f"{where}: the captured response is not valid JSON") from None
+    items = _json_items(text, content_type, f"{where}: the captured response")
     if isinstance(items, dict):
         items = items.get("predictions", [items])
     if not isinstance(items, list):
@@ -232,6 +226,16 @@ def _answers(payload: dict[str, Any], where: str) -> list[dict[str, Any]]:
     return [{str(k): v for k, v in item.items()} if isinstance(item, dict)
             else {str(i): v for i, v in enumerate(item)} if isinstance(item, list)
             else {"0": item} for item in items]
+
+
+def _json_items(text: str, content_type: str, what: str) -> Any:
+    """A JSON or JSON lines body (by its content type) parsed; `what` names it in the error."""
+    try:
+        if "jsonlines" in content_type:
+            return [json.loads(x) for x in text.splitlines() if x.strip()]
+        return json.loads(text)
+    except json.JSONDecodeError:
+        raise DataError(f"{what} is not valid JSON") from None
 
 
 def _time(text: str) -> datetime:
@@ -258,13 +262,7 @@ def _rows(payload: dict[str, Any], columns: list[str], where: str) -> list[dict[
             names, lines = lines[0], lines[1:]
             return [dict(zip(names, _blanks(r), strict=False)) for r in lines]
         return [_positional(_blanks(r), columns) for r in lines]
-    try:
-        if "jsonlines" in content_type:
-            items: Any = [json.loads(x) for x in text.splitlines() if x.strip()]
-        else:
-            items = json.loads(text)
-    except json.JSONDecodeError:
-        raise DataError(f"{where}: the captured body is not valid JSON") from None
+    items = _json_items(text, content_type, f"{where}: the captured body")
     if isinstance(items, dict):
         items = items.get("instances", [items])
     if not isinstance(items, list):

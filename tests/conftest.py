@@ -1,0 +1,33 @@
+"""Fixtures every test folder may use."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+
+@pytest.fixture
+def cli(capsys, monkeypatch):
+    """`tabpilot ARGS -w WORKSPACE` in this process, through the CLI's own `main` (its
+    error handling and exit codes): a CompletedProcess-like result."""
+    from tabpilot.cli import main
+
+    monkeypatch.delenv("TABPILOT_WORKSPACE", raising=False)
+    monkeypatch.delenv("TABPILOT_MLFLOW_URI", raising=False)
+    monkeypatch.setenv("COLUMNS", "200")
+
+    def call(*args: str, workspace: Path) -> subprocess.CompletedProcess[str]:
+        capsys.readouterr()
+        monkeypatch.setattr(sys, "argv", ["tabpilot", *args, "-w", str(workspace)])
+        try:
+            main()
+            code = 0
+        except SystemExit as exc:
+            code = exc.code if isinstance(exc.code, int) else 0
+        captured = capsys.readouterr()
+        return subprocess.CompletedProcess(args, code, captured.out, captured.err)
+
+    return call
