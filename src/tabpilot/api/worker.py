@@ -76,6 +76,17 @@ def run_job(ctx: ApiContext, name: str) -> None:
         spec["endpoint"] = endpoint
     spec["partial_failures"] = partial
     store.update_resource(KIND, name, spec=spec)
+    _track(store, name)
+
+
+def _track(store, name: str) -> None:
+    """A job made through the API is logged to MLflow like any other when the server was
+    started with TABPILOT_MLFLOW_URI; a tracking server that is down is one warning."""
+    from tabpilot.tracking.mlflow import track_after_job, tracking_uri
+
+    uri = tracking_uri(None)
+    if uri and store.get_job(name).status not in st.ACTIVE:
+        track_after_job(store, name, uri)
 
 
 def _publish(ctx: ApiContext, name: str, job_dir: Path, output_path: str) -> None:
