@@ -195,3 +195,26 @@ def test_a_refusing_server_is_one_warning_and_no_record(job, caplog) -> None:
     assert "PERMISSION_DENIED" in record.getMessage()
     assert store.find_resource("mlflow-run", name) is None
     assert store.get_job(name).status == "Completed"
+
+
+def test_a_job_made_through_the_api_is_tracked_with_the_server_setting(job, monkeypatch
+                                                                       ) -> None:
+    """The API's worker process logs an ended job when TABPILOT_MLFLOW_URI is set; a down
+    tracking server is one warning there too, and without the setting nothing is tried."""
+    from tabpilot.api import worker
+
+    workspace, name, _, _ = job
+    store = Store.for_workspace(workspace, create=False)
+    handler = _Records()
+    logger = logging.getLogger("tabpilot.tracking")
+    logger.addHandler(handler)
+    try:
+        monkeypatch.delenv("TABPILOT_MLFLOW_URI", raising=False)
+        worker._track(store, name)
+        assert handler.records == []
+        monkeypatch.setenv("TABPILOT_MLFLOW_URI", f"http://127.0.0.1:{free_port()}")
+        worker._track(store, name)
+    finally:
+        logger.removeHandler(handler)
+    assert len(handler.records) == 1
+    assert f"tabpilot track {name}" in handler.records[0].getMessage()
