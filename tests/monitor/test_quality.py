@@ -187,6 +187,14 @@ def test_a_served_models_captured_predictions_joined_with_ground_truth(tmp_path:
     written_stats = json.loads((tmp_path / "q1" / STATISTICS).read_text())
     _check_binary(written_stats["binary_classification_metrics"], truth, predicted, proba)
     assert json.loads((tmp_path / "q1" / VIOLATIONS).read_text()) == {"violations": []}
+    # ProbabilityAttribute naming tabpilot's own `probability` key reads it as served
+    named = cli("monitor", "quality", "churn", "--problem-type", "BinaryClassification",
+                "--probability-attribute", "probability", "-o", str(tmp_path / "q2"),
+                workspace=tmp_path)
+    assert named.returncode == 0, named.stderr
+    again = json.loads((tmp_path / "q2" / STATISTICS).read_text())
+    assert again["binary_classification_metrics"]["auc"]["value"] == pytest.approx(
+        skm.roc_auc_score(truth == "yes", proba), abs=1e-9)
 
     # a baseline from the same labelled predictions, then labels that turn bad
     pd.DataFrame({"y": truth, "pred": predicted, "p": proba}).to_csv(tmp_path / "pairs.csv",

@@ -10,7 +10,9 @@ threshold on) when no label attribute is given. Left out, tabpilot's own respons
 read as `serving/codec.py` writes them: `predicted_label` (CSV: column 0) is the label;
 for AUC the positive class's probability comes from `probabilities` + `labels`, else
 from `probability` (CSV: column 1), which tabpilot gives for the predicted label, so
-1 - p where the predicted label is the negative one.
+1 - p where the predicted label is the negative one. A `probability_attribute` of
+`probability` on such responses (a schedule written for another endpoint) is read the same
+way.
 
 A captured row without ground truth, and a label whose id matches no captured row of
 the window, are counted, never guessed.
@@ -136,6 +138,11 @@ def select_predictions(answers: pd.DataFrame, problem_type: ProblemType,
         labels = column(inference_attribute, "--inference-attribute") if inference_attribute \
             else _coalesce(answers, "predicted_label", "0")
         return labels, None, classes
+    if probability_attribute == "probability" and "predicted_label" in answers.columns \
+            and inference_attribute in (None, "predicted_label"):
+        # tabpilot's own `probability` is the predicted label's, not P(positive): read the
+        # responses as served rather than take it for SageMaker's ProbabilityAttribute
+        probability_attribute = None
     if probability_attribute is not None:
         score = _probabilities(column(probability_attribute, "--probability-attribute"))
         if inference_attribute is None:
