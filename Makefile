@@ -8,7 +8,7 @@ STAMP := $(VENV)/.installed-$(shell cksum pyproject.toml | cut -d' ' -f1)
 MLFLOW_VENV := .venv-mlflow
 MLFLOW_STAMP := $(MLFLOW_VENV)/.installed-$(shell cksum tests/tracking/mlflow-server-requirements.txt | cut -d' ' -f1)
 
-.PHONY: demo test test-slow bench bench-anchors mlflow-server lint clean
+.PHONY: demo test test-slow test-cluster bench bench-anchors mlflow-server lint clean
 
 $(STAMP): pyproject.toml
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -21,10 +21,15 @@ demo: $(STAMP)
 	$(BIN)/python -m tabpilot.demo
 
 test: $(STAMP)
-	$(BIN)/python -m pytest -q -n 2 --dist loadfile
+	$(BIN)/python -m pytest -q -n 2 --dist loadfile --durations=20
 
 test-slow: $(STAMP) $(MLFLOW_STAMP)
 	$(BIN)/python -m pytest -q -m slow
+
+# against real services the tests start themselves (a throwaway PostgreSQL cluster:
+# initdb/pg_ctl from PATH or /usr/lib/postgresql/*/bin; .ci/run installs them)
+test-cluster: $(STAMP)
+	$(BIN)/python -m pytest -q -m cluster
 
 bench: $(STAMP)
 	$(BIN)/python -m bench.timelimit

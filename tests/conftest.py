@@ -2,11 +2,16 @@
 
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
 from pathlib import Path
 
 import pytest
+
+# a developer's own settings never redirect the tests (cluster tests set their own)
+for _variable in ("TABPILOT_STORE", "TABPILOT_MLFLOW_URI"):
+    os.environ.pop(_variable, None)
 
 
 @pytest.fixture

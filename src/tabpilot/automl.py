@@ -72,6 +72,9 @@ class AutoML:
         mlflow: an MLflow tracking URI (default $TABPILOT_MLFLOW_URI): the ended job is
             logged there, a run per candidate, the best model registered as `champion`
             (needs `pip install 'tabpilot[mlflow]'`).
+        store: the metadata store's URL (default $TABPILOT_STORE, else the workspace's
+            tabpilot.db), e.g. postgresql+psycopg://USER@HOST:PORT/DB to share jobs and
+            endpoints between machines (needs `pip install 'tabpilot[postgres]'`).
     """
 
     def __init__(self, target: str, *, time_limit: float = 300.0, metric: str | None = None,
@@ -87,7 +90,7 @@ class AutoML:
                  ensemble: bool = True, workspace: str | Path | None = None,
                  verbosity: int = 1,
                  on_progress: Callable[[Progress], None] | None = None,
-                 mlflow: str | None = None,
+                 mlflow: str | None = None, store: str | None = None,
                  **unknown: Any) -> None:
         settings = dict(time_limit=time_limit, metric=metric, problem_type=problem_type,
                         mode=mode, name=name, max_candidates=max_candidates,
@@ -112,6 +115,7 @@ class AutoML:
         self.verbosity = verbosity
         self.on_progress = on_progress
         self.mlflow = mlflow
+        self.store_url = store
         self.name: str | None = None
         self._store: Store | None = None
 
@@ -126,7 +130,7 @@ class AutoML:
     @property
     def store(self) -> Store:
         if self._store is None:
-            self._store = Store.for_workspace(self.workspace)
+            self._store = Store.for_workspace(self.workspace, url=self.store_url)
         return self._store
 
     def fit(self, data: str | Path | pd.DataFrame) -> AutoML:
@@ -134,6 +138,8 @@ class AutoML:
         from tabpilot.console import leaks_logged_elsewhere
 
         on_progress = self._progress_callback()
+        if self._store is None and self.store_url is not None:  # a server: nothing left behind
+            self._store = self.store
         runner = JobRunner(self.request, self.workspace, self._store, on_progress=on_progress)
         self.name = runner.name
         with leaks_logged_elsewhere() if on_progress is not None else nullcontext():
@@ -152,12 +158,13 @@ class AutoML:
             track_after_job(self._store, self.name, uri)
 
     @classmethod
-    def attach(cls, name: str, workspace: str | Path | None = None) -> AutoML:
-        """The handle of an existing job."""
-        store = Store.for_workspace(workspace_path(workspace), create=False)
-        job = store.get_job(names.check(name, "job"))
-        self = cls(job.request["target"], workspace=workspace, verbosity=0)
-        self.name, self._store = name, store
+    def attach(cls, name: str, workspace: str | Path | None = None,
+               store: str | None = None) -> AutoML:
+        """The handle of an existing job (in the store `store` names, as in `AutoML`)."""
+        opened = Store.for_workspace(workspace_path(workspace), create=False, url=store)
+        job = opened.get_job(names.check(name, "job"))
+        self = cls(job.request["target"], workspace=workspace, verbosity=0, store=store)
+        self.name, self._store = name, opened
         return self
 
     @classmethod

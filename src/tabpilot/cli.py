@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import logging
+import os
 import sys
 from pathlib import Path
 from typing import Annotated, Any
@@ -34,8 +35,16 @@ def _show_version(value: bool) -> None:
 @app.callback()
 def _options(version: Annotated[bool, typer.Option(
         "--version", callback=_show_version, is_eager=True,
-        help="print tabpilot's version and exit")] = False) -> None:
+        help="print tabpilot's version and exit")] = False,
+        store: Annotated[str | None, typer.Option(
+            "--store", envvar="TABPILOT_STORE", metavar="URL",
+            help="metadata store: postgresql+psycopg://USER@HOST:PORT/DB to share one "
+                 "between machines (default: the workspace's tabpilot.db)")] = None) -> None:
     """tabpilot: white-box AutoML for tables."""
+    if store:  # checked now; the processes this command starts inherit it
+        from tabpilot.settings import STORE_ENV, normalize_store_url
+
+        os.environ[STORE_ENV] = normalize_store_url(store)
 
 Workspace = Annotated[Path | None, typer.Option(
     "--workspace", "-w", envvar="TABPILOT_WORKSPACE",
@@ -373,6 +382,7 @@ def _error_line(message: str) -> None:
     err.print(f"error: {line}", markup=False, highlight=False, soft_wrap=True)
 
 
+from tabpilot import cli_forecast  # noqa: E402,F401,I001  (registers forecast, forecast-predict)
 from tabpilot import cli_inspect, cli_monitor, cli_predict, cli_review, cli_serving, cli_tracking  # noqa: E402,F401  (register their commands)
 
 

@@ -56,3 +56,8 @@ class MissingDependencyError(TabpilotError):
 
 class JobStateError(TabpilotError):
     """The job is not in a state that allows what was asked (resume a running job...)."""
+
+
+class StoreUnavailableError(TabpilotError):
+    """The metadata store's database cannot be reached or opened (a server that is down,
+    a wrong URL or password)."""

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import os
 import sqlite3
+import subprocess
 import sys
 import time
 from pathlib import Path
@@ -32,11 +33,6 @@ def _candidate(store: Store, name: str, status: str = "InProgress", job: str = "
     store.add_candidate(job=job, name=name, number=number, algorithm="LightGBM",
                         family="lightgbm", params={"learning_rate": 0.1}, source="portfolio",
                         status=status, **extra)
-
-
-@pytest.fixture
-def store(tmp_path: Path) -> Store:
-    return Store.for_workspace(tmp_path / "ws")
 
 
 @pytest.mark.parametrize("status", ["Completed", "Failed", "Stopped"])
@@ -117,6 +113,7 @@ def test_an_older_database_gains_the_heartbeat_column_in_place(tmp_path: Path) -
     _job(Store.for_workspace(ws))
     with sqlite3.connect(ws / "tabpilot.db") as conn:  # as an older tabpilot left it
         conn.execute("ALTER TABLE jobs DROP COLUMN heartbeat")
+        conn.execute("DROP TABLE alembic_version")  # older tabpilots had no migrations
         assert "heartbeat" not in {r[1] for r in conn.execute("PRAGMA table_info(jobs)")}
     store = Store.for_workspace(ws)
     assert store.get_job("j1").heartbeat is None and store.get_job("j1").target == "y"
@@ -174,3 +171,17 @@ def test_older_rows_with_absolute_paths_and_paths_outside_stay_as_they_are(
     store.put_endpoint("ep2", "s3://bucket/model")
     assert store.get_endpoint("ep2").model_dir == "s3://bucket/model"
     assert os.path.isabs(store.list_jobs()[0].job_dir)
+
+
+def test_a_fresh_heartbeat_keeps_a_job_alive_whatever_its_pid_says(store: Store) -> None:
+    """`describe` on another machine (or after the pid was reused) judges by the store."""
+    finished = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"],
+                              capture_output=True, text=True, check=True)
+    gone = int(finished.stdout)  # a pid no process has any more
+    _job(store, "far", pid=gone, host="another-machine")
+    _job(store, "near", pid=gone)
+    store.beat("far")
+    store.beat("near")
+    for name in ("far", "near"):
+        assert check_alive(store, store.get_job(name)).status == "InProgress"
+    assert store.get_job("far").host == "another-machine"

@@ -10,11 +10,6 @@ from tabpilot.errors import JobExistsError, NotFoundError
 from tabpilot.store import Store
 
 
-@pytest.fixture
-def store(tmp_path: Path) -> Store:
-    return Store.for_workspace(tmp_path / "ws")
-
-
 def _job(store: Store, name: str = "churn-1", status: str = "InProgress", **extra):
     fields = dict(name=name, status=status, secondary_status="Starting", target="label",
                   input_uri="/data/train.csv", problem_type="binary", metric="F1",

@@ -4,6 +4,7 @@ the live endpoints, and a way to start background work (jobs, transforms) in a p
 from __future__ import annotations
 
 import logging
+import os
 import subprocess
 import sys
 import threading
@@ -12,6 +13,7 @@ from pathlib import Path
 
 from tabpilot.api.locations import Locations
 from tabpilot.serving.app import EndpointRegistry
+from tabpilot.settings import STORE_ENV
 from tabpilot.store import Store
 
 log = logging.getLogger("tabpilot.api")
@@ -28,16 +30,20 @@ class ApiContext:
         """Run `python -m tabpilot.api.worker KIND NAME` in its own session; returns its pid.
 
         A thread waits on the process so that a finished worker never lingers as a zombie
-        (which would look alive to the job-liveness check).
+        (which would look alive to the job-liveness check). The worker opens this same
+        store: its URL goes in $TABPILOT_STORE (not the command line, where `ps` would
+        show a password).
         """
         logs = self.workspace / "logs"
         logs.mkdir(parents=True, exist_ok=True)
         command = [sys.executable, "-m", "tabpilot.api.worker", kind, name,
                    "--workspace", str(self.workspace)]
         command += self.locations.worker_args()
+        env = {**os.environ, STORE_ENV: self.store.url}
         with open(logs / f"{kind}-{name}.log", "ab") as sink:
             process = subprocess.Popen(command, stdout=sink, stderr=subprocess.STDOUT,
-                                       stdin=subprocess.DEVNULL, start_new_session=True)
+                                       stdin=subprocess.DEVNULL, start_new_session=True,
+                                       env=env)
         threading.Thread(target=process.wait, daemon=True, name=f"reap-{name}").start()
         log.info("started %s %s (pid %d)", kind, name, process.pid)
         return process.pid

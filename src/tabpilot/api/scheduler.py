@@ -18,6 +18,7 @@ import hashlib
 import json
 import logging
 import os
+import socket
 import threading
 import time
 import traceback
@@ -128,6 +129,8 @@ class Scheduler:
             pid = row.spec.get("pid")
             if pid is None and time.time() - row.created < LOST_AFTER:
                 continue
+            if row.spec.get("host", socket.gethostname()) != socket.gethostname():
+                continue  # a pid on another machine (a shared store): its server reaps it
             if pid is not None and _alive(pid):
                 continue
             self.ctx.store.update_resource(
@@ -153,7 +156,8 @@ def _alive(pid: int) -> bool:
 def run_monitoring(ctx: ApiContext, name: str) -> None:
     """`python -m tabpilot.api.worker monitoring NAME`: run one execution, record its end."""
     store = ctx.store
-    spec = {**store.get_resource(EXECUTION, name).spec, "pid": os.getpid()}
+    spec = {**store.get_resource(EXECUTION, name).spec, "pid": os.getpid(),
+            "host": socket.gethostname()}
     store.update_resource(EXECUTION, name, status="InProgress", spec=spec)
     try:
         status, output = _execute(ctx, spec)

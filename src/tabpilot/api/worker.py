@@ -153,11 +153,13 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--s3-root")
     parser.add_argument("--allow-root", action="append", default=[])
     parser.add_argument("--trust-model-root", action="append", default=[])
+    parser.add_argument("--store", help="metadata store URL (default $TABPILOT_STORE, "
+                        "else the workspace's tabpilot.db)")
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
     workspace = Path(args.workspace)
     locations = Locations(workspace, args.s3_root, args.allow_root, args.trust_model_root)
-    ctx = ApiContext(Store.for_workspace(workspace), workspace, locations)
+    ctx = ApiContext(Store.for_workspace(workspace, url=args.store), workspace, locations)
     if args.kind == "monitoring":
         from tabpilot.api.scheduler import run_monitoring
 

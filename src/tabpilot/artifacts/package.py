@@ -18,13 +18,14 @@ machine can run them (else the Python path serves).
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import json
 import os
 import pickle
 import shutil
 import tempfile
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -116,9 +117,7 @@ def save(predictor: BasePredictor, metadata: dict[str, Any], directory: str | Pa
     of pickling them again; compiled paths then attached are attached in memory too.
     """
     directory = Path(directory)
-    directory.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=".tmp-model-", dir=directory.parent))
-    try:
+    with staged(directory) as tmp:
         meta = dict(metadata, tabpilot_version=__version__, format=1)
         files: dict[str, dict[str, Any]] = {}
         if members is not None:
@@ -135,13 +134,24 @@ def save(predictor: BasePredictor, metadata: dict[str, Any], directory: str | Pa
         (tmp / METADATA).write_text(json.dumps(meta, indent=2, default=_json_default))
         files.update({p.name: manifest.entry(p) for p in tmp.iterdir() if p.is_file()})
         manifest.write(tmp, files)
+    return directory
+
+
+@contextlib.contextmanager
+def staged(directory: Path) -> Iterator[Path]:
+    """A temporary folder beside `directory` to write a model directory into: it replaces
+    `directory` when the block ends, and is removed if the block fails, so readers see the
+    old directory or the new one, never half of one."""
+    directory.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix=".tmp-model-", dir=directory.parent))
+    try:
+        yield tmp
         if directory.exists():
             shutil.rmtree(directory)
         os.replace(tmp, directory)
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
         raise
-    return directory
 
 
 def verify(directory: str | Path) -> dict[str, Any]:

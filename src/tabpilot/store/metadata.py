@@ -1,7 +1,11 @@
 """Jobs, candidates and their metrics in a relational database through SQLAlchemy.
 
 SQLite in the workspace by default (WAL, so a `tabpilot stop` or `describe` in another
-terminal reads while a job writes); any SQLAlchemy URL, e.g. postgresql://, at scale.
+terminal reads while a job writes); PostgreSQL (`postgresql+psycopg://...`, by `--store` or
+$TABPILOT_STORE, see `tabpilot.settings`) when several machines share one store. The SQL is
+the same on both: no dialect-only statements, and a uniqueness race is caught by its
+exception class (IntegrityError), never by its message. The schema is versioned by the
+Alembic revisions in `store/migrations/`, applied when a store opens.
 
 Paths inside the workspace (a job's folder, a candidate's model, an endpoint's model) are
 stored relative to the workspace root and handed out absolute, so a workspace opened from
@@ -14,7 +18,9 @@ its candidates still InProgress: no path of the job's end can leave one running.
 
 from __future__ import annotations
 
+import logging
 import os
+import socket
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -23,24 +29,32 @@ from typing import Any
 
 from sqlalchemy import (
     JSON,
+    BigInteger,
     Float,
     ForeignKeyConstraint,
     Integer,
     String,
     Text,
     and_,
-    create_engine,
-    event,
-    inspect,
     or_,
     select,
-    text,
     update,
 )
+from sqlalchemy.engine import make_url
 from sqlalchemy.exc import IntegrityError, OperationalError
 from sqlalchemy.orm import DeclarativeBase, Mapped, Session, mapped_column, sessionmaker
 
-from tabpilot.errors import JobExistsError, NotFoundError, ResourceExistsError
+from tabpilot.errors import (
+    JobExistsError,
+    NotFoundError,
+    ResourceExistsError,
+    StoreUnavailableError,
+)
+from tabpilot.settings import DATABASE_FILE, Backends
+from tabpilot.store import migrations
+from tabpilot.store.engines import engine_for
+
+log = logging.getLogger("tabpilot.store")
 
 ACTIVE = ("InProgress", "Stopping")
 ENDED = ("Completed", "Failed", "Stopped")
@@ -69,6 +83,8 @@ class JobRow(Base):
     failure_reason: Mapped[str | None] = mapped_column(Text, nullable=True)
     stats: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
     pid: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    # the machine `pid` runs on: a pid means nothing elsewhere (liveness is `heartbeat`)
+    host: Mapped[str | None] = mapped_column(String(255), nullable=True)
     created: Mapped[float] = mapped_column(Float)
     modified: Mapped[float] = mapped_column(Float)
     ended: Mapped[float | None] = mapped_column(Float, nullable=True)
@@ -93,7 +109,7 @@ class CandidateRow(Base):
     fit_seconds: Mapped[float | None] = mapped_column(Float, nullable=True)
     latency_ms_p50: Mapped[float | None] = mapped_column(Float, nullable=True)
     throughput_rows_s: Mapped[float | None] = mapped_column(Float, nullable=True)
-    model_bytes: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    model_bytes: Mapped[int | None] = mapped_column(BigInteger, nullable=True)
     artifact_dir: Mapped[str | None] = mapped_column(Text, nullable=True)
     trained_on: Mapped[str] = mapped_column(String(16), default="train")
     failure_reason: Mapped[str | None] = mapped_column(Text, nullable=True)
@@ -154,24 +170,41 @@ class Store:
 
     def __init__(self, url: str, root: Path | None = None) -> None:
         """`root`: the workspace that stored paths are relative to (for a SQLite file,
-        the folder that holds it unless given)."""
+        the folder that holds it unless given). Opening brings the schema up to date."""
         self.url = url
         self.root = root.resolve() if root is not None else _sqlite_folder(url)
-        self.engine = create_engine(url, future=True)
-        if url.startswith("sqlite"):
-            event.listen(self.engine, "connect", _sqlite_pragmas)
-        _create_schema(self.engine)
+        self.engine = engine_for(url)
+        try:
+            migrations.upgrade(self.engine)
+        except OperationalError as exc:
+            if self.engine.dialect.name == "sqlite":
+                raise  # a local file: the traceback says more than a line could
+            raise StoreUnavailableError(
+                f"cannot open the store {self.shown_url}: {_first_line(exc.orig)}; "
+                "start the database or fix --store / $TABPILOT_STORE") from None
         self._sessions = sessionmaker(self.engine, expire_on_commit=False)
+        if self.engine.dialect.name != "sqlite":
+            log.info("metadata store: %s", self.shown_url)
 
     @classmethod
-    def for_workspace(cls, workspace: Path, create: bool = True) -> Store:
-        """The workspace's store. Without `create`, a workspace that has no database yet
-        reads as an empty store in memory and is left as it was: looking up a job, or a
-        run refused for bad input, must not leave an empty workspace behind."""
-        if not create and not (workspace / "tabpilot.db").is_file():
+    def for_workspace(cls, workspace: Path, create: bool = True, url: str | None = None) -> Store:
+        """The workspace's store: the one `url` names, else $TABPILOT_STORE's, else the
+        workspace's SQLite file (`tabpilot.settings`, the one place this is decided).
+        Without `create`, a workspace that has no database file yet reads as an empty
+        store in memory and is left as it was: looking up a job, or a run refused for bad
+        input, must not leave an empty workspace behind."""
+        chosen = Backends.resolve(url).store
+        if chosen is not None:
+            return cls(chosen, workspace)
+        if not create and not (workspace / DATABASE_FILE).is_file():
             return cls("sqlite://")
         workspace.mkdir(parents=True, exist_ok=True)
-        return cls(f"sqlite:///{(workspace / 'tabpilot.db').resolve()}", workspace)
+        return cls(Backends().store_url(workspace), workspace)
+
+    @property
+    def shown_url(self) -> str:
+        """The URL without its password, for messages and logs."""
+        return make_url(self.url).render_as_string(hide_password=True)
 
     # -- paths: stored relative to the workspace, handed out absolute ------------------
     def stored_path(self, path: str | Path | None) -> str | None:
@@ -220,7 +253,7 @@ class Store:
         then count from its creation (with the longer grace of a process starting)."""
         now = time.time()
         row = JobRow(created=now, modified=now, stats={},
-                     **self._stored_fields(fields, "job_dir"))
+                     **self._stored_fields(self._with_host(fields), "job_dir"))
         try:
             with self.session() as s:
                 s.add(row)
@@ -244,6 +277,7 @@ class Store:
     def update_job(self, name: str, **fields: Any) -> None:
         """Update a job; a `status` that ends it (Completed, Failed, Stopped) also closes
         its candidates still InProgress, as Stopped with the reason why."""
+        fields = self._with_host(fields)
         with self.session() as s:
             s.execute(update(JobRow).where(JobRow.name == name)
                       .values(modified=time.time(), **self._stored_fields(fields, "job_dir")))
@@ -255,6 +289,12 @@ class Store:
         """The job's process is alive (its heartbeat)."""
         with self.session() as s:
             s.execute(update(JobRow).where(JobRow.name == name).values(heartbeat=time.time()))
+
+    def _with_host(self, fields: dict[str, Any]) -> dict[str, Any]:
+        """A pid is recorded with the machine it belongs to (unless the caller says)."""
+        if fields.get("pid") is not None and "host" not in fields:
+            return {**fields, "host": socket.gethostname()}
+        return fields
 
     def fail_silent_job(self, name: str, beat_before: float, start_before: float,
                         reason: str) -> bool:
@@ -438,43 +478,6 @@ def _job_exists(name: str) -> JobExistsError:
                           "choose another --name")
 
 
-def _create_schema(engine, attempts: int = 20) -> None:
-    """Create missing tables and columns; tolerate another process doing it at the same time."""
-    for attempt in range(attempts):
-        try:
-            Base.metadata.create_all(engine)
-            _add_missing_columns(engine)
-            return
-        except OperationalError as exc:
-            if "already exists" not in str(exc) and "duplicate column" not in str(exc) \
-                    and "locked" not in str(exc) or attempt == attempts - 1:
-                raise
-            time.sleep(0.05 * (attempt + 1))
-
-
-def _add_missing_columns(engine) -> None:
-    """Bring a database made by an older tabpilot up to date: add columns it lacks.
-
-    New columns are always nullable or defaulted, so adding them never loses data.
-    """
-    existing = inspect(engine)
-    with engine.begin() as conn:
-        for table in Base.metadata.sorted_tables:
-            have = {c["name"] for c in existing.get_columns(table.name)}
-            for column in table.columns:
-                if column.name in have:
-                    continue
-                ddl = column.type.compile(dialect=engine.dialect)
-                default = column.default.arg if column.default is not None else None
-                clause = f" DEFAULT '{default}'" if isinstance(default, str) else ""
-                conn.execute(text(f'ALTER TABLE {table.name} ADD COLUMN "{column.name}" '
-                                  f"{ddl}{clause}"))
-
-
-def _sqlite_pragmas(dbapi_connection, _record) -> None:
-    cursor = dbapi_connection.cursor()
-    cursor.execute("PRAGMA journal_mode=WAL")
-    cursor.execute("PRAGMA busy_timeout=30000")
-    cursor.execute("PRAGMA foreign_keys=ON")
-    cursor.execute("PRAGMA synchronous=NORMAL")
-    cursor.close()
+def _first_line(exc: BaseException | None) -> str:
+    lines = str(exc).strip().splitlines()
+    return lines[0] if lines else type(exc).__name__

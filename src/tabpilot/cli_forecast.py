@@ -1,0 +1,131 @@
+"""`tabpilot forecast | forecast-predict`: a forecasting job, and forecasts from its model.
+
+Argument handling and output only: the job is `forecast/job.py`, the model
+`forecast/model.py`. Forecasts go to stdout as CSV unless `--output` names a file.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.table import Table
+
+from tabpilot.cli import JsonFlag, Workspace, _print_json, app, err, out
+
+
+@app.command()
+def forecast(
+    data: Annotated[str, typer.Argument(help="table of the series: path or URI")],
+    target: Annotated[str, typer.Option("--target", "-t", help="numeric column to forecast")],
+    timestamp: Annotated[str, typer.Option(help="the rows' date or time column")],
+    horizon: Annotated[int, typer.Option(help="periods to forecast (ForecastHorizon)")],
+    frequency: Annotated[str, typer.Option(
+        help="ForecastFrequency: 1-59min, 1-23H, 1-6D, 1-4W, 1-11M, 1Y")],
+    item_id: Annotated[str | None, typer.Option(
+        help="column naming each series (default: the table is one series)")] = None,
+    grouping: Annotated[str | None, typer.Option(
+        help="comma list of up to 5 columns that split items further")] = None,
+    quantiles: Annotated[str, typer.Option(help="comma list, 0.01-0.99 or p10")] = "0.1,0.5,0.9",
+    objective: Annotated[str, typer.Option(
+        help="AverageWeightedQuantileLoss | WAPE | MASE | MAPE | RMSE")] = "AverageWeightedQuantileLoss",
+    aggregation: Annotated[str | None, typer.Option(
+        help="sum | avg | first | min | max: combine rows that fall in one period")] = None,
+    middlefill: Annotated[str, typer.Option(
+        help="gaps inside a series: zero | value | mean | median | min | max | none")] = "zero",
+    backfill: Annotated[str, typer.Option(
+        help="periods missing at a series' end, up to the latest end")] = "zero",
+    frontfill: Annotated[str, typer.Option(
+        help="periods missing at a series' start, from the earliest start")] = "none",
+    fill_value: Annotated[float | None, typer.Option(help="the constant of 'value'")] = None,
+    candidates: Annotated[str | None, typer.Option(
+        help="comma list, e.g. AutoETS,LightGBM (default: all that fit the data)")] = None,
+    windows: Annotated[int, typer.Option(help="backtest windows of --horizon points")] = 3,
+    time_limit: Annotated[float, typer.Option(help="seconds for the whole job")] = 300,
+    name: Annotated[str | None, typer.Option(help="job name (default: generated)")] = None,
+    output: Annotated[Path | None, typer.Option(
+        "--output", "-o", help="also write the forecast after the table's end to this CSV")] = None,
+    workspace: Workspace = None,
+    as_json: JsonFlag = False,
+) -> None:
+    """Forecast time series: backtest statistical and LightGBM candidates, ensemble them."""
+    from tabpilot.config import workspace_path
+    from tabpilot.data import read_table
+    from tabpilot.forecast.job import fit
+    from tabpilot.forecast.request import ForecastRequest
+
+    request = ForecastRequest.build(
+        target=target, timestamp=timestamp, item_id=item_id,
+        grouping=grouping.split(",") if grouping else [], frequency=frequency, horizon=horizon,
+        quantiles=quantiles, objective=objective, aggregation=aggregation,
+        filling={"middlefill": middlefill, "backfill": backfill, "frontfill": frontfill,
+                 "value": fill_value},
+        candidates=candidates.split(",") if candidates else None, n_windows=windows,
+        time_limit=time_limit, name=name)
+    table = read_table(data)
+    result = fit(table, request, workspace_path(workspace))
+    if output is not None:
+        from tabpilot.forecast.model import load
+
+        predictor, _ = load(result.model_dir)
+        predictor.predict(table).to_csv(output, index=False)
+    if as_json:
+        _print_json({"AutoMLJobName": result.name, "BestCandidate": result.best,
+                     "ObjectiveMetric": result.objective, "ElapsedSeconds": round(result.seconds, 1),
+                     "ModelLocation": str(result.model_dir), "Notes": result.notes,
+                     "Leaderboard": result.leaderboard.to_dict(orient="records")})
+        return
+    _show_board(result.leaderboard, result.objective)
+    for note in result.notes:
+        err.print(f"note: {note}", markup=False, highlight=False, soft_wrap=True)
+    out.print(f"job [bold]{result.name}[/]: Completed in {result.seconds:.1f}s; "
+              f"best {result.best}")
+    out.print(f"model: {result.model_dir}", soft_wrap=True, markup=False, highlight=False)
+    if output is not None:
+        out.print(f"forecast: {output}", soft_wrap=True, markup=False, highlight=False)
+
+
+_HEADERS = {"AverageWeightedQuantileLoss": "wQL", "fit_seconds": "fit s"}
+
+
+def _show_board(board, objective: str) -> None:
+    """The leaderboard; candidate names are never cut (the metrics' headers are short)."""
+    board = board.drop(columns="objective")  # shown as the starred column instead
+    table = Table(title="backtest, lower is better (* objective; wQL: AverageWeightedQuantileLoss)")
+    for column in board.columns:
+        if column == "candidate":
+            table.add_column(column, no_wrap=True, min_width=int(board[column].str.len().max()))
+        else:
+            star = "*" if column == objective else ""
+            table.add_column(_HEADERS.get(column, column) + star, justify="right", no_wrap=True)
+    for _, row in board.iterrows():
+        table.add_row(*[str(row[c]) if c == "candidate" else f"{row[c]:.3g}" for c in board.columns])
+    out.print(table)
+
+
+@app.command("forecast-predict")
+def forecast_predict(
+    job: Annotated[str, typer.Argument(help="forecasting job name or its model directory")],
+    history: Annotated[str, typer.Argument(
+        help="table of each item's recent history (the training table's columns)")],
+    output: Annotated[Path | None, typer.Option(
+        "--output", "-o", help="CSV file to write (default: stdout)")] = None,
+    workspace: Workspace = None,
+) -> None:
+    """Forecast the horizon after each item's history: mean and quantiles, as CSV."""
+    import sys
+
+    from tabpilot import names
+    from tabpilot.config import workspace_path
+    from tabpilot.data import read_table
+    from tabpilot.forecast.model import load
+
+    model_dir = Path(job)
+    if not model_dir.is_dir():
+        model_dir = workspace_path(workspace) / "jobs" / names.check(job, "job") / "model"
+    predictor, _ = load(model_dir)
+    frame = predictor.predict(read_table(history))
+    frame.to_csv(output if output is not None else sys.stdout, index=False)
+    if output is not None:
+        err.print(f"{len(frame)} rows -> {output}", markup=False, highlight=False)
