@@ -48,6 +48,7 @@ def _student(job: AutoML) -> dict:
     return found[0]
 
 
+@pytest.mark.slow  # shares a 36 s job; the distillation's parts are tested fast below
 def test_the_ensemble_gets_a_completed_distilled_candidate(job) -> None:
     student = _student(job)
     assert student["CandidateStatus"] == "Completed", student.get("FailureReason")
@@ -63,6 +64,7 @@ def test_the_ensemble_gets_a_completed_distilled_candidate(job) -> None:
     assert board.at[student["CandidateName"], "algorithm"] == "LightGBM"
 
 
+@pytest.mark.slow  # shares a 36 s job; the distillation's parts are tested fast below
 def test_the_students_score_is_its_out_of_fold_predictions_score(job, breast_cancer) -> None:
     """The leaderboard's value is computed from the fold students' predictions of the
     rows each did not learn from, saved beside the model (as every trial's)."""
@@ -78,6 +80,7 @@ def test_the_students_score_is_its_out_of_fold_predictions_score(job, breast_can
     assert student["FinalAutoMLJobObjectiveMetric"]["Value"] == pytest.approx(expected, abs=1e-6)
 
 
+@pytest.mark.slow  # shares a 36 s job; the distillation's parts are tested fast below
 def test_the_student_answers_like_its_teacher(job, breast_cancer) -> None:
     _, new, truth = breast_cancer
     student = _student(job)
@@ -102,6 +105,7 @@ def test_the_exported_script_reruns_the_distillation_and_its_score(job, tmp_path
     assert f"{student}: validation AUC" in run.stdout and "reproduced" in run.stdout, run.stdout
 
 
+@pytest.mark.slow  # shares a 36 s job; the distillation's parts are tested fast below
 def test_the_default_selection_explains_a_choice_other_than_the_first(job) -> None:
     desc = job.describe()
     board = job.leaderboard()

@@ -114,6 +114,7 @@ def _best(job: AutoML) -> dict:
 
 # -- the bound ------------------------------------------------------------------------------
 
+@pytest.mark.slow  # shares 27 s of jobs; the choice rules are tested fast below
 def test_without_a_bound_the_best_is_the_slow_accurate_bag(jobs) -> None:
     job = jobs["free"]
     board = job.leaderboard()
@@ -125,6 +126,7 @@ def test_without_a_bound_the_best_is_the_slow_accurate_bag(jobs) -> None:
     assert not any(c["TrainedOn"] == REFIT_FULL for c in job.candidates())
 
 
+@pytest.mark.slow  # shares 27 s of jobs; the choice rules are tested fast below
 @pytest.mark.parametrize("which", ["bag", "tight"])
 def test_best_candidate_is_the_best_within_the_bound(jobs, which) -> None:
     job = jobs[which]
@@ -141,6 +143,7 @@ def test_best_candidate_is_the_best_within_the_bound(jobs, which) -> None:
     assert Path(job.best_model().path).resolve() == Path(best["ModelLocation"]).resolve()
 
 
+@pytest.mark.slow  # shares 27 s of jobs; the choice rules are tested fast below
 def test_a_bag_too_slow_for_the_bound_is_collapsed_into_one_refit_model(jobs, xor_frame
                                                                          ) -> None:
     job = jobs["bag"]
@@ -158,6 +161,7 @@ def test_a_bag_too_slow_for_the_bound_is_collapsed_into_one_refit_model(jobs, xo
     assert accuracy > 0.9
 
 
+@pytest.mark.slow  # shares 27 s of jobs; the choice rules are tested fast below
 def test_a_tight_bound_picks_the_fast_model_and_no_refit(jobs) -> None:
     job = jobs["tight"]
     assert _best(job)["Algorithm"] == "Linear", _show(job)
@@ -165,6 +169,7 @@ def test_a_tight_bound_picks_the_fast_model_and_no_refit(jobs) -> None:
     assert not any(c["TrainedOn"] == REFIT_FULL for c in job.candidates())
 
 
+@pytest.mark.slow  # shares 27 s of jobs; the choice rules are tested fast below
 def test_when_nothing_meets_the_bound_the_fastest_is_chosen_with_a_note(jobs) -> None:
     job = jobs["none"]
     desc = job.describe()
@@ -177,6 +182,7 @@ def test_when_nothing_meets_the_bound_the_fastest_is_chosen_with_a_note(jobs) ->
 
 # -- the Pareto front -----------------------------------------------------------------------
 
+@pytest.mark.slow  # shares 27 s of jobs; the choice rules are tested fast below
 @pytest.mark.parametrize("which", ["free", "bag", "tight"])
 def test_pareto_flags_match_the_definition(jobs, which) -> None:
     job = jobs[which]
@@ -192,6 +198,7 @@ def test_pareto_flags_match_the_definition(jobs, which) -> None:
     assert [flags[n] for n in board["candidate"]] == expected
 
 
+@pytest.mark.slow  # shares 27 s of jobs; the choice rules are tested fast below
 def test_the_refit_model_pushes_its_bag_off_the_front(jobs) -> None:
     board = jobs["bag"].leaderboard().set_index("candidate")
     full = next((n for n in board.index if n.endswith("-full")), None)

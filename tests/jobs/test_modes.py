@@ -36,6 +36,7 @@ def test_hpo_mode_tunes_single_models_on_a_holdout(tmp_path: Path, breast_cancer
         (c["CandidateName"], c["TrainedOn"]) for c in job.candidates()]
 
 
+@pytest.mark.slow  # 18 s; resolve_mode's rule is tested fast below
 def test_auto_picks_ensembling_for_small_data(tmp_path: Path, breast_cancer) -> None:
     train, _, _ = breast_cancer
     job = AutoML(target="target", time_limit=20, max_candidates=3, algorithms=FAST, n_workers=2,
