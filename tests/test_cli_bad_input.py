@@ -327,6 +327,7 @@ def test_no_job_is_listed_after_bad_input(tmp_path: Path) -> None:
     assert_nothing_written(ws)  # listing a workspace that does not exist creates none
 
 
+@pytest.mark.slow  # 18 s: two real jobs; name checks stay fast in tests/test_names.py
 def test_duplicate_job_name_is_rejected_and_first_job_untouched(tmp_path: Path) -> None:
     ws = tmp_path / "ws"
     data = _good(tmp_path)

@@ -87,6 +87,7 @@ def test_two_slots_hold_two_jobs_in_one_process(tmp_path: Path) -> None:
         assert admission.position(tmp_path, "one") is None
 
 
+@pytest.mark.slow  # 14 s: two CLI jobs; the slot rules are tested in process above
 def test_a_cli_job_waits_for_a_slot_and_its_time_starts_then(tmp_path: Path) -> None:
     """The slot is held here; `tabpilot run` validates its input, waits in line without
     creating its job, and starts (creation time, time limit) only once the slot is free."""

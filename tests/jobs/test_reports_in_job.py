@@ -13,6 +13,7 @@ from pathlib import Path
 import nbformat
 import numpy as np
 import pandas as pd
+import pytest
 from nbclient import NotebookClient
 
 import tabpilot
@@ -138,6 +139,7 @@ def test_a_failing_report_is_a_partial_failure_that_keeps_the_leaderboard(tmp_pa
     assert set(locations["linear-001"]) == {"Explainability"}
 
 
+@pytest.mark.slow  # 18 s: runs the generated notebook
 def test_generate_candidates_only_trains_nothing_and_its_notebook_trains_the_portfolio(
         tmp_path: Path) -> None:
     data = tmp_path / "classes.csv"

@@ -141,6 +141,7 @@ def test_export_of_an_unknown_candidate_is_a_one_line_error(kfold_job) -> None:
     assert "lightgbm-000" in lines[0]  # the candidates it could export
 
 
+@pytest.mark.slow  # 14 s: a job of its own
 def test_weighted_regression_on_a_holdout_with_a_refit(tmp_path: Path) -> None:
     """The refit best candidate's code reproduces the holdout score it was ranked by."""
     table = mixed_table(400, "regression", seed=1)
