@@ -6,30 +6,24 @@ see `reports/datafiles.py`), or the recorded file when it is still there. A tabl
 as a DataFrame is hashed through its Parquet copy in the job folder, the only file of it
 that exists. A remote URI (s3://...) is not read again just to hash it: its hash is None.
 
-A leaf module (hashlib and paths only) so that `jobs/creating.py` can call it without
+A leaf module (paths and the manifest's file hash only) so that `jobs/creating.py` can call it without
 pulling the tracking package, or MLflow, into a job.
 """
 
 from __future__ import annotations
 
-import hashlib
 import json
 import logging
 from pathlib import Path
 from typing import Any
 
+from tabpilot.artifacts.manifest import sha256
+
 log = logging.getLogger("tabpilot.tracking.dataset")
 
 JOB_KEY = "dataset_sha256"  # job.json's key
-CHUNK = 2**20
 
 
-def file_sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with path.open("rb") as fh:
-        while chunk := fh.read(CHUNK):
-            digest.update(chunk)
-    return digest.hexdigest()
 
 
 def dataset_sha256(data: dict[str, Any], job_dir: Path) -> str | None:
@@ -39,7 +33,7 @@ def dataset_sha256(data: dict[str, Any], job_dir: Path) -> str | None:
     try:
         for path in _candidates(data, job_dir):
             if path.is_file():
-                return file_sha256(path)
+                return sha256(path)
     except (OSError, TypeError, ValueError):
         log.warning("could not hash the training table of %s", job_dir, exc_info=True)
     return None
