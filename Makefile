@@ -1,5 +1,6 @@
 # The README's two commands: `make demo` and `make test`. Both set up .venv themselves.
 PYTHON ?= python3
+, := ,
 VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-$(shell cksum pyproject.toml | cut -d' ' -f1)
@@ -8,7 +9,7 @@ STAMP := $(VENV)/.installed-$(shell cksum pyproject.toml | cut -d' ' -f1)
 MLFLOW_VENV := .venv-mlflow
 MLFLOW_STAMP := $(MLFLOW_VENV)/.installed-$(shell cksum tests/tracking/mlflow-server-requirements.txt | cut -d' ' -f1)
 
-.PHONY: demo test test-slow test-cluster bench bench-anchors mlflow-server lint clean
+.PHONY: demo test test-slow test-cluster test-browser bench bench-anchors mlflow-server lint clean
 
 $(STAMP): pyproject.toml
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -28,8 +29,18 @@ test-slow: $(STAMP) $(MLFLOW_STAMP)
 
 # against real services the tests start themselves (a throwaway PostgreSQL cluster:
 # initdb/pg_ctl from PATH or /usr/lib/postgresql/*/bin; .ci/run installs them)
-test-cluster: $(STAMP)
+test-cluster: $(STAMP) $(VENV)/.extras-cluster
 	$(BIN)/python -m pytest -q -m cluster
+
+# the Studio in Debian's chromium (/usr/bin/chromium; .ci/run installs it), driven by Playwright
+test-browser: $(STAMP) $(VENV)/.extras-browser
+	$(BIN)/python -m pytest -q -m browser
+
+# an extra's packages on top of the dev install (make test-cluster: cluster; test-browser:
+# browser + notebook), redone when pyproject.toml changes
+$(VENV)/.extras-%: $(STAMP)
+	$(BIN)/python -m pip install --quiet -e ".[dev,$(subst browser,browser$(,)notebook,$*)]"
+	@touch $@
 
 bench: $(STAMP)
 	$(BIN)/python -m bench.timelimit
