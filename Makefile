@@ -8,8 +8,12 @@ STAMP := $(VENV)/.installed-$(shell cksum pyproject.toml | cut -d' ' -f1)
 # package pins pyarrow<26, tabpilot's venv has 26 and only the client (mlflow-skinny)
 MLFLOW_VENV := .venv-mlflow
 MLFLOW_STAMP := $(MLFLOW_VENV)/.installed-$(shell cksum tests/tracking/mlflow-server-requirements.txt | cut -d' ' -f1)
+# the SageMaker Python SDK v2 that tests/training/test_sagemaker_sdk.py drives, in a venv of
+# its own: sagemaker 2.x pins packaging, protobuf, rich and attrs older than tabpilot's venv
+SAGEMAKER_VENV := .venv-sagemaker
+SAGEMAKER_STAMP := $(SAGEMAKER_VENV)/.installed-$(shell cksum tests/training/sagemaker-sdk-requirements.txt | cut -d' ' -f1)
 
-.PHONY: demo test test-slow test-cluster test-browser bench bench-anchors mlflow-server lint clean
+.PHONY: demo test test-slow test-cluster test-browser bench bench-anchors mlflow-server sagemaker-sdk lint clean
 
 $(STAMP): pyproject.toml
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -24,7 +28,7 @@ demo: $(STAMP)
 test: $(STAMP)
 	$(BIN)/python -m pytest -q -n 2 --dist loadfile --durations=20
 
-test-slow: $(STAMP) $(MLFLOW_STAMP)
+test-slow: $(STAMP) $(MLFLOW_STAMP) $(SAGEMAKER_STAMP)
 	$(BIN)/python -m pytest -q -m slow
 
 # against real services the tests start themselves (a throwaway PostgreSQL cluster:
@@ -70,8 +74,17 @@ $(MLFLOW_STAMP): tests/tracking/mlflow-server-requirements.txt
 	@rm -f $(MLFLOW_VENV)/.installed-*
 	@touch $(MLFLOW_STAMP)
 
+sagemaker-sdk: $(SAGEMAKER_STAMP)
+
+$(SAGEMAKER_STAMP): tests/training/sagemaker-sdk-requirements.txt
+	@test -x $(SAGEMAKER_VENV)/bin/python || $(PYTHON) -m venv $(SAGEMAKER_VENV)
+	$(SAGEMAKER_VENV)/bin/python -m pip install --quiet --upgrade pip
+	$(SAGEMAKER_VENV)/bin/python -m pip install --quiet -r tests/training/sagemaker-sdk-requirements.txt
+	@rm -f $(SAGEMAKER_VENV)/.installed-*
+	@touch $(SAGEMAKER_STAMP)
+
 lint: $(STAMP)
 	$(BIN)/ruff check src tests bench
 
 clean:
-	rm -rf $(VENV) $(ANCHORS_VENV) $(MLFLOW_VENV) demo-output .pytest_cache
+	rm -rf $(VENV) $(ANCHORS_VENV) $(MLFLOW_VENV) $(SAGEMAKER_VENV) demo-output .pytest_cache

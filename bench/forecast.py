@@ -2,6 +2,7 @@
 
     python -m bench.forecast [--tables airline_passengers,m4_daily_sample] [--budget 120]
                              [--datasets DIR]
+    python -m bench.forecast --latency [--budget 60]    a forecasting endpoint's latency
 
 Each table runs one `tabpilot.forecast` job (its official-ish horizon below, 3 backtest
 windows, quantiles 0.1/0.5/0.9); the job's own backtest scores every candidate on the same
@@ -44,7 +45,8 @@ def run_table(folder: Path, name: str, budget: float, workspace: Path) -> dict:
     target, ts, item, freq, horizon, extra = TABLES[name]
     table = pd.read_csv(folder / f"{name}.csv")
     request = ForecastRequest.build(target=target, timestamp=ts, item_id=item, frequency=freq,
-                                    horizon=horizon, time_limit=budget, **extra)
+                                    horizon=horizon, time_limit=budget,
+                                    execute_notebook=False, **extra)  # the models' time only
     started = time.time()
     result = fit(table, request, workspace)
     seconds = time.time() - started
@@ -63,6 +65,40 @@ def run_table(folder: Path, name: str, budget: float, workspace: Path) -> dict:
     return row
 
 
+def latency(folder: Path, budget: float, workspace: Path, n: int = 200) -> str:
+    """Invocation latency of a forecasting endpoint: a job on m4_daily_sample (14 days
+    ahead), served by `tabpilot serve-model` in its own process, asked for one item's
+    forecast at a time (its last 120 days as CSV with a header) over loopback HTTP."""
+    import numpy as np
+
+    from bench.serving import _http_sequential, _serve
+    from tabpilot.forecast.job import fit
+    from tabpilot.forecast.request import ForecastRequest
+
+    target, ts, item, freq, horizon, extra = TABLES["m4_daily_sample"]
+    table = pd.read_csv(folder / "m4_daily_sample.csv")
+    request = ForecastRequest.build(target=target, timestamp=ts, item_id=item, frequency=freq,
+                                    horizon=horizon, time_limit=budget, name="latency",
+                                    execute_notebook=False, **extra)
+    result = fit(table, request, workspace)
+    from tabpilot.forecast.model import load
+
+    members = load(result.model_dir)[1]["members"]
+    bodies = [g.tail(120).to_csv(index=False) for _, g in table.groupby(item)]
+    proc, url = _serve(str(result.model_dir))
+    try:
+        times = _http_sequential(url, bodies, n)
+    finally:
+        proc.kill()
+    p50, p95 = np.percentile(times, [50, 95])
+    return (f"# Forecast endpoint latency (m4_daily_sample, one item, {horizon}-step horizon)"
+            f"\n\n{n} sequential requests over loopback to `tabpilot serve-model`: "
+            f"p50 {p50:.1f} ms, p95 {p95:.1f} ms; model {result.best} of "
+            f"{' + '.join(members)} (job budget {budget:.0f} s; each request's history is "
+            "put on the grid, then every member forecasts from it: local models through "
+            "statsforecast's forward, LightGBM recursively)\n")
+
+
 def main() -> None:
     import argparse
 
@@ -70,8 +106,17 @@ def main() -> None:
     parser.add_argument("--tables", default=",".join(TABLES))
     parser.add_argument("--budget", type=float, default=120.0, help="seconds per job")
     parser.add_argument("--datasets", default="../shared/datasets")
+    parser.add_argument("--latency", action="store_true",
+                        help="instead: the invocation latency of a forecasting endpoint")
     args = parser.parse_args()
     folder = datasets_dir(args.datasets)
+    if args.latency:
+        with tempfile.TemporaryDirectory() as tmp:
+            text = latency(folder, args.budget, Path(tmp))
+        md, _ = write_results("forecast-latency", text, {"text": text})
+        print(text)
+        log(f"-> {md}")
+        return
     rows = []
     with tempfile.TemporaryDirectory() as tmp:
         for name in args.tables.split(","):

@@ -1,6 +1,7 @@
 """Scale: a large table built from a real one finishes inside its limit, in bounded memory.
 
     python -m bench.scale [--rows 1000000] [--budget 120] [--datasets DIR]
+    python -m bench.scale --trials-per-minute [--rows 100000] [--trials 12]
 
 Diamonds (54k rows, 10 columns) is repeated to `--rows` rows and widened to 30 columns:
 noisy copies of its numbers, combinations of its categoricals, and pure-noise columns, so
@@ -15,6 +16,11 @@ once per process. The PSS sum (proportional set size) counts each shared page on
 among its sharers: the memory the tree really holds. Both are reported; the target is
 judged on PSS. Before measuring, this process returns the garbage of building the table
 to the OS (gc, malloc_trim), so the baseline is the frames, not their construction.
+
+`--trials-per-minute` measures the executors instead: the same LightGBM trials on the
+same table through the local executor, Ray on one node and Ray on two nodes sharing this
+machine's cores: trials per minute of wall time (setup, i.e. storing or `ray.put` of the
+table, included) and the peak PSS of everything this process started.
 """
 
 from __future__ import annotations
@@ -125,7 +131,14 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--rows", type=int, default=1_000_000)
     parser.add_argument("--compact", action="store_true",
                         help="float32 numbers and categoricals instead of float64 and strings")
+    parser.add_argument("--trials-per-minute", action="store_true",
+                        help="executor throughput instead: the same trials on the local "
+                             "executor, Ray on one node and Ray on two nodes (same cores)")
+    parser.add_argument("--trials", type=int, default=12,
+                        help="with --trials-per-minute: trials per executor")
     args = parser.parse_args(argv)
+    if args.trials_per_minute:
+        return trials_per_minute(args)
     folder = datasets_dir(args.datasets)
     table = select(load_manifest(folder, ("regression",)), "diamonds")[0]
     wide = widen(load_table(folder, table), args.rows, compact=args.compact)
@@ -164,6 +177,99 @@ def main(argv: list[str] | None = None) -> None:
                          "RSS/frame", "test RMSE", "best", "secondary status"], rows)
     kind = "compact" if args.compact else "csv"
     md_path, _ = write_results(f"scale-{args.rows}-{kind}-{args.budget:g}s", md, record)
+    print(md)
+    log(f"wrote {md_path}")
+
+
+def _trial_context(train: pd.DataFrame, target: str) -> Any:
+    """The job's shared context for `train`: prepared, holdout split, 1 thread a trial."""
+    from tabpilot.data.prepare import prepare
+    from tabpilot.data.split import make_split
+    from tabpilot.execution import TrialContext
+
+    prepared = prepare(train, target)
+    split = make_split(prepared.y, False, 0.2, 1, 0)
+    return TrialContext(X=prepared.X, y=prepared.y, split=split, schema=prepared.schema,
+                        problem_type=prepared.problem_type, metric=prepared.metric,
+                        classes=prepared.classes, job_name="bench-scale", target=target,
+                        n_threads=1, seed=0)
+
+
+def _run_trials(executor: Any, context: Any, n: int, folder: Path) -> dict[str, Any]:
+    """`n` identical LightGBM trials (its first portfolio configuration) through
+    `executor`, as many at once as it has slots: wall seconds and how they ended."""
+    from tabpilot.execution import TrialTask
+    from tabpilot.models import FAMILIES
+
+    params = FAMILIES["lightgbm"].portfolio(context.problem_type)[0]
+    started = time.perf_counter()
+    executor.start(context)
+    setup = time.perf_counter() - started
+    submitted, results = 0, []
+    while len(results) < n:
+        while submitted < n and executor.free_slots() > 0:
+            now = time.time()
+            executor.submit(TrialTask(f"lightgbm-{submitted:03d}", "lightgbm", params,
+                                      str(folder / f"lightgbm-{submitted:03d}" / "model"),
+                                      soft_deadline=now + 240, hard_deadline=now + 300))
+            submitted += 1
+        results += executor.poll(timeout=0.2)
+    wall = time.perf_counter() - started
+    executor.shutdown()
+    failed = [r.failure_reason for r in results if r.status != "Completed"]
+    return {"setup_s": round(setup, 2), "wall_s": round(wall, 2),
+            "trials_per_minute": round(60 * (n - len(failed)) / wall, 2),
+            "failed": len(failed), "first_failure": failed[0] if failed else None}
+
+
+def trials_per_minute(args: Any) -> None:
+    """Local vs Ray (one node) vs Ray (two nodes) on the same cores and the same trials.
+
+    The Ray clusters are the tests' loopback clusters (tests/execution/raycluster.py),
+    started by this process, so the peak memory (PSS, this process tree: trial processes,
+    raylets, workers and the object store's shared pages) covers each executor whole."""
+    import os
+    import sys
+    import tempfile
+
+    from tabpilot.execution import LocalProcessExecutor
+    from tabpilot.execution.onray import RayExecutor
+
+    sys.path.insert(0, str(Path(__file__).parents[1] / "tests" / "execution"))
+    from raycluster import RayCluster
+
+    folder = datasets_dir(args.datasets)
+    table = select(load_manifest(folder, ("regression",)), "diamonds")[0]
+    train, _ = split_table(widen(load_table(folder, table), args.rows, compact=args.compact),
+                           table)
+    context = _trial_context(train, table.target)
+    frame_mb = train.memory_usage(deep=True).sum() / 2**20
+    del train
+    release_garbage()
+    cores = os.cpu_count() or 1
+    records = []
+    for name, nodes in [("local", 0), ("ray, 1 node", 1), ("ray, 2 nodes", 2)]:
+        log(f"trials per minute: {name}, {args.trials} trials on {cores} cores")
+        with tempfile.TemporaryDirectory(prefix="bench-tpm-") as out, PeakMemory() as peak:
+            if nodes == 0:
+                record = _run_trials(LocalProcessExecutor(cores), context, args.trials,
+                                     Path(out))
+            else:
+                with RayCluster(nodes=nodes, cpus_per_node=max(1, cores // nodes)) as cluster:
+                    # as `--executor ray://HOST:PORT` reaches it (Ray Client)
+                    executor = RayExecutor(None, address=cluster.address)
+                    record = _run_trials(executor, context, args.trials, Path(out))
+        records.append({"executor": name, **record, "peak_pss_mb": round(peak.peak_pss / 2**20),
+                        "peak_pss_over_frame": round(peak.peak_pss / 2**20 / frame_mb, 2)})
+    rows = [[r["executor"], r["setup_s"], r["wall_s"], fmt(r["trials_per_minute"], 1),
+             r["failed"], r["peak_pss_mb"], r["peak_pss_over_frame"]] for r in records]
+    md = markdown_table(["executor", "setup s", "wall s", "trials/min", "failed",
+                         "peak PSS MB", "PSS/frame"], rows)
+    md = (f"{len(context.y):,} rows x {len(context.schema.features)} features "
+          f"({frame_mb:.0f} MB frame), {args.trials} LightGBM trials, {cores} cores\n\n{md}")
+    md_path, _ = write_results(f"scale-trials-per-minute-{args.rows}", md,
+                               {"rows": args.rows, "cores": cores, "frame_mb": frame_mb,
+                                "trials": args.trials, "executors": records})
     print(md)
     log(f"wrote {md_path}")
 

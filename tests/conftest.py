@@ -10,7 +10,9 @@ from pathlib import Path
 import pytest
 
 # a developer's own settings never redirect the tests (cluster tests set their own)
-for _variable in ("TABPILOT_STORE", "TABPILOT_MLFLOW_URI"):
+for _variable in ("TABPILOT_STORE", "TABPILOT_EXECUTOR", "TABPILOT_ARTIFACTS",
+                  "TABPILOT_ARTIFACTS_CACHE",
+                  "TABPILOT_MLFLOW_URI"):
     os.environ.pop(_variable, None)
 
 
@@ -21,7 +23,13 @@ def cli(capsys, monkeypatch):
     from tabpilot.cli import main
 
     monkeypatch.delenv("TABPILOT_WORKSPACE", raising=False)
-    monkeypatch.delenv("TABPILOT_MLFLOW_URI", raising=False)
+    # the global options export these for the processes a command starts; in this process
+    # they must not outlive the test: setenv records the value to restore (even "unset"),
+    # which a delenv of an unset variable would not
+    for variable in ("TABPILOT_MLFLOW_URI", "TABPILOT_STORE", "TABPILOT_EXECUTOR",
+                     "TABPILOT_ARTIFACTS"):
+        monkeypatch.setenv(variable, "")
+        monkeypatch.delenv(variable)
     monkeypatch.setenv("COLUMNS", "200")
 
     def call(*args: str, workspace: Path) -> subprocess.CompletedProcess[str]:

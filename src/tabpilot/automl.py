@@ -15,9 +15,13 @@ from tabpilot import names
 from tabpilot.artifacts import Model
 from tabpilot.artifacts import load as load_dir
 from tabpilot.artifacts.package import is_model_directory
+from tabpilot.artifacts.store import ArtifactStore, fetch_url, local_copy
+from tabpilot.artifacts.store import for_workspace as artifact_store
 from tabpilot.config import JobRequest, workspace_path
 from tabpilot.errors import ConfigError, NotFoundError, shown
+from tabpilot.execution import Executor
 from tabpilot.jobs import JobRunner, Progress, candidates_view, describe_job, leaderboard
+from tabpilot.settings import normalize_executor
 from tabpilot.store import Store
 
 # JobRequest's own names, accepted beside the CLI's (older code passes them)
@@ -36,8 +40,12 @@ class AutoML:
         metric: objective (Autopilot's names: F1, AUC, Accuracy, BalancedAccuracy, LogLoss,
             MSE, RMSE, MAE, R2...); default F1 (binary), Accuracy (multiclass), MSE
             (regression). Shown when the data is analysed, with the reason.
-        problem_type: "binary" | "multiclass" | "regression"; default inferred from the
-            target (shown with its reason: "2 distinct values -> binary").
+        problem_type: "binary" | "multiclass" | "regression" | "text-classification";
+            default inferred from the target (shown with its reason: "2 distinct values ->
+            binary"). "text-classification" needs `text_column`; the job is then binary or
+            multiclass by the target's labels, with text candidates (tabpilot.text).
+        text_column: the column holding the documents of a text classification job (its
+            only feature; Autopilot's ContentColumn).
         mode: "auto" | "ensembling" (bagged models and an ensemble) | "hpo" (tuned single
             models on a holdout); auto: ensembling below ~100 MB of data.
         name: the job's name (default generated: tp-YYYYMMDD-HHMMSS-xxxx).
@@ -75,6 +83,15 @@ class AutoML:
         store: the metadata store's URL (default $TABPILOT_STORE, else the workspace's
             tabpilot.db), e.g. postgresql+psycopg://USER@HOST:PORT/DB to share jobs and
             endpoints between machines (needs `pip install 'tabpilot[postgres]'`).
+        artifacts: where the ended job publishes its models, reports and notebooks
+            (default $TABPILOT_ARTIFACTS, else the workspace folder itself), e.g.
+            s3://bucket/prefix, with the AWS_* variables' credentials and endpoint (needs
+            `pip install 'tabpilot[s3]'`); `load_model` reads them back on any machine.
+        executor: what runs the trials (default $TABPILOT_EXECUTOR, else "local": a
+            process per trial on this machine); "ray" ($RAY_ADDRESS, else a Ray started
+            for this process), "ray://HOST:PORT" (a Ray cluster's client port), "auto"
+            (Ray inside a Ray cluster, else local), or an `Executor` object (needs
+            `pip install 'tabpilot[ray]'` for Ray). The job itself stays in this process.
     """
 
     def __init__(self, target: str, *, time_limit: float = 300.0, metric: str | None = None,
@@ -91,6 +108,8 @@ class AutoML:
                  verbosity: int = 1,
                  on_progress: Callable[[Progress], None] | None = None,
                  mlflow: str | None = None, store: str | None = None,
+                 artifacts: str | None = None,
+                 text_column: str | None = None, executor: str | Executor | None = None,
                  **unknown: Any) -> None:
         settings = dict(time_limit=time_limit, metric=metric, problem_type=problem_type,
                         mode=mode, name=name, max_candidates=max_candidates,
@@ -102,7 +121,8 @@ class AutoML:
                         max_latency_ms=max_latency_ms, stacking=stacking, selection=selection,
                         distill=distill, seed=seed,
                         generate_candidates_only=generate_candidates_only,
-                        keep_candidates=keep_candidates, ensemble=ensemble)
+                        keep_candidates=keep_candidates, ensemble=ensemble,
+                        text_column=text_column)
         for alias, own in ALIASES.items():
             if alias in unknown:
                 settings[f"n_{own}"] = unknown.pop(alias)
@@ -116,6 +136,10 @@ class AutoML:
         self.on_progress = on_progress
         self.mlflow = mlflow
         self.store_url = store
+        self.artifacts_url = artifacts
+        # a name is checked now (one line for a typo); Ray is reached when the job starts
+        self.executor = executor if executor is None or isinstance(executor, Executor) \
+            else normalize_executor(executor)
         self.name: str | None = None
         self._store: Store | None = None
 
@@ -140,7 +164,9 @@ class AutoML:
         on_progress = self._progress_callback()
         if self._store is None and self.store_url is not None:  # a server: nothing left behind
             self._store = self.store
-        runner = JobRunner(self.request, self.workspace, self._store, on_progress=on_progress)
+        runner = JobRunner(self.request, self.workspace, self._store, on_progress=on_progress,
+                           artifacts=self._artifacts() if self.artifacts_url else None,
+                           executor=self.executor)
         self.name = runner.name
         with leaks_logged_elsewhere() if on_progress is not None else nullcontext():
             runner.run(data)
@@ -211,7 +237,8 @@ class AutoML:
             if not row.artifact_dir:
                 scores.append(float("nan"))
                 continue
-            result = evaluate(load_dir(row.artifact_dir), df, job.target, job.metric,
+            result = evaluate(load_dir(local_copy(row.artifact_dir, self.workspace,
+                                                  self._artifacts())), df, job.target, job.metric,
                               rounds=LEADERBOARD_ROUNDS)
             scores.append(result["metrics"][result["objective"]]["value"])
         board.insert(board.columns.get_loc("objective") + 1, f"test_{job.metric}", scores)
@@ -228,7 +255,7 @@ class AutoML:
 
         job = self.store.get_job(self._job())
         df = read_table(test_data, copy=False)
-        model = load_model(job.name, candidate, self.workspace, self.store)
+        model = load_model(job.name, candidate, self.workspace, self.store, self.artifacts_url)
         return evaluate(model, df, job.target, job.metric, confidence=confidence)
 
     def explain(self, data: str | Path | pd.DataFrame, candidate: str | None = None
@@ -239,16 +266,49 @@ class AutoML:
         from tabpilot.data import read_table
 
         df = read_table(data, copy=False)
-        return load_model(self._job(), candidate, self.workspace, self.store).explain(df)
+        return load_model(self._job(), candidate, self.workspace, self.store,
+                          self.artifacts_url).explain(df)
+
+    def explain_words(self, data: str | Path | pd.DataFrame, candidate: str | None = None,
+                      top: int = 10) -> list[dict[str, Any]]:
+        """A text classification job's explanation of each row: its predicted label and
+        the `top` words that weigh most on it (the drop in that label's probability when
+        the word is taken out; tabpilot.text.explain)."""
+        from tabpilot.data import read_table
+        from tabpilot.text.explain import explain_rows, text_column
+
+        model = load_model(self._job(), candidate, self.workspace, self.store,
+                           self.artifacts_url)
+        column = text_column(model.metadata)
+        if column is None:
+            raise ConfigError("explain_words explains text classification models; this "
+                              "job's model is tabular, use explain")
+        df = model.check(read_table(data, copy=False))[0]
+        return explain_rows(model.predictor, df, column, top)
 
     def best_model(self) -> Model:
-        return load_model(self._job(), workspace=self.workspace, store=self.store)
+        return load_model(self._job(), workspace=self.workspace, store=self.store,
+                          artifacts=self.artifacts_url)
+
+    def _artifacts(self) -> ArtifactStore:
+        return artifact_store(self.workspace, self.artifacts_url)
 
 
 def load_model(job_or_path: str | Path, candidate: str | None = None,
-               workspace: str | Path | None = None, store: Store | None = None) -> Model:
-    """Load a packaged model from its directory, or a job's best (or named) candidate."""
-    return load_dir(model_directory(job_or_path, candidate, workspace, store))
+               workspace: str | Path | None = None, store: Store | None = None,
+               artifacts: str | None = None) -> Model:
+    """Load a packaged model from its directory, a published one's URL
+    (s3://bucket/prefix/jobs/JOB/candidates/NAME/model), or a job's best (or named)
+    candidate, read from the artifact store (`artifacts`, else $TABPILOT_ARTIFACTS) when
+    the job was published there; the manifest is verified on every load."""
+    text = str(job_or_path)
+    if "://" in text and not text.startswith("file://"):
+        return load_dir(fetch_url(text))
+    path = model_directory(job_or_path, candidate, workspace, store)
+    if is_model_directory(path) or not names.is_valid(text, "job"):
+        return load_dir(path)
+    root = workspace_path(workspace)
+    return load_dir(local_copy(path, root, artifact_store(root, artifacts)))
 
 
 def model_directory(job_or_path: str | Path, candidate: str | None = None,

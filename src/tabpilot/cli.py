@@ -39,12 +39,34 @@ def _options(version: Annotated[bool, typer.Option(
         store: Annotated[str | None, typer.Option(
             "--store", envvar="TABPILOT_STORE", metavar="URL",
             help="metadata store: postgresql+psycopg://USER@HOST:PORT/DB to share one "
-                 "between machines (default: the workspace's tabpilot.db)")] = None) -> None:
+                 "between machines (default: the workspace's tabpilot.db)")] = None,
+        artifacts: Annotated[str | None, typer.Option(
+            "--artifacts", envvar="TABPILOT_ARTIFACTS", metavar="URL",
+            help="artifact store: s3://bucket/prefix (or a shared folder) where jobs publish "
+                 "models, reports and notebooks and servers load them from; credentials and "
+                 "endpoint from AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY, AWS_ENDPOINT_URL_S3 "
+                 "(default: the workspace folder)")] = None,
+        executor: Annotated[str | None, typer.Option(
+            "--executor", envvar="TABPILOT_EXECUTOR", metavar="NAME",
+            help="what runs the trials: local (a process per trial, the default), ray "
+                 "($RAY_ADDRESS, else a Ray started here), ray://HOST:PORT (a Ray "
+                 "cluster's client port), auto (ray inside a Ray cluster, else local)")
+        ] = None) -> None:
     """tabpilot: white-box AutoML for tables."""
     if store:  # checked now; the processes this command starts inherit it
         from tabpilot.settings import STORE_ENV, normalize_store_url
 
         os.environ[STORE_ENV] = normalize_store_url(store)
+    if artifacts:  # reachable now or one line (exit 2); the processes started inherit it
+        from tabpilot.artifacts.store import open_url
+        from tabpilot.settings import ARTIFACTS_ENV, normalize_artifacts_url
+
+        os.environ[ARTIFACTS_ENV] = normalize_artifacts_url(artifacts)
+        open_url(os.environ[ARTIFACTS_ENV]).check()
+    if executor:  # checked now; the jobs this command starts (and their workers) inherit it
+        from tabpilot.settings import EXECUTOR_ENV, normalize_executor
+
+        os.environ[EXECUTOR_ENV] = normalize_executor(executor)
 
 Workspace = Annotated[Path | None, typer.Option(
     "--workspace", "-w", envvar="TABPILOT_WORKSPACE",
@@ -53,6 +75,25 @@ JsonFlag = Annotated[bool, typer.Option("--json", help="machine-readable JSON on
 Quiet = Annotated[bool, typer.Option("--quiet", "-q", help="no progress output")]
 Wide = Annotated[bool, typer.Option(
     "--wide", help="every column, however narrow the terminal")]
+
+
+def _published_at(location: str | None) -> None:
+    """The line naming a model's published copy, when an artifact store other than the
+    workspace holds it (`--artifacts`): what `load_model` takes on another machine."""
+    from tabpilot.settings import ARTIFACTS_ENV
+
+    if not location or not os.environ.get(ARTIFACTS_ENV):
+        return
+    from tabpilot.artifacts.store import for_workspace, key_of
+
+    parts = Path(location).parts  # WORKSPACE/jobs/JOB/candidates/NAME/model
+    if len(parts) < 6 or parts[-5] != "jobs":
+        return
+    workspace = Path(*parts[:-5])
+    artifacts = for_workspace(workspace)
+    key = key_of(location, workspace)
+    if not artifacts.in_place and key is not None and artifacts.exists(key):
+        say(f"published: {artifacts.where(key)}")
 
 
 def _store(workspace: Path | None, create: bool = True):
@@ -88,7 +129,10 @@ def run(
     target: Annotated[str, typer.Option("--target", "-t", help="column to predict")],
     time_limit: Annotated[float, typer.Option(help="seconds for the whole job")] = 300,
     metric: Annotated[str | None, typer.Option(help="objective metric (Autopilot's names)")] = None,
-    problem_type: Annotated[str | None, typer.Option(help="binary | multiclass | regression")] = None,
+    problem_type: Annotated[str | None, typer.Option(
+        help="binary | multiclass | regression | text-classification (with --text-column)")] = None,
+    text_column: Annotated[str | None, typer.Option(
+        help="text classification: the column holding the documents (the only feature)")] = None,
     mode: Annotated[str | None, typer.Option(
         help="auto | ensembling (bagged models + ensemble) | hpo (tuned single model)")] = None,
     name: Annotated[str | None, typer.Option(help="job name (default: generated)")] = None,
@@ -139,7 +183,7 @@ def run(
         algorithms=algorithms.split(",") if algorithms else None, workers=workers, seed=seed,
         max_latency_ms=max_latency_ms, generate_candidates_only=generate_candidates_only or None,
         stacking=stacking, selection=selection, distill=None if distill else False,
-        mlflow=mlflow,
+        mlflow=mlflow, text_column=text_column,
     )
 
     def fit(on_progress):
@@ -206,6 +250,7 @@ def _show_result(job, desc: dict[str, Any], wide: bool = False) -> None:
         out.print(f"note: {desc['SelectionNote']}")
     if desc["BestCandidate"]:
         out.print(f"best model: {desc['BestCandidate']['ModelLocation']}", soft_wrap=True)
+        _published_at(desc['BestCandidate']['ModelLocation'])
     if desc.get("FastCandidate"):
         out.print(f"fast choice (nearly as good, far faster): {desc['FastCandidate']}")
 
@@ -232,6 +277,11 @@ def describe(job: str, workspace: Workspace = None, as_json: JsonFlag = False) -
                 "LeaderboardLocation", "CandidateCounts", "DataWarnings", "InferenceReasons"):
         if desc.get(key) not in (None, [], {}):
             out.print(f"[bold]{key}[/]: {desc[key]}", soft_wrap=True)
+    if "TimeSeriesForecastingJobConfig" in desc["AutoMLProblemTypeConfig"]:
+        from tabpilot.cli_forecast import show_description
+
+        show_description(desc)
+        return
     cfg = desc["AutoMLProblemTypeConfig"]["TabularJobConfig"]
     out.print(f"[bold]Target[/]: {cfg['TargetAttributeName']} ({cfg['ProblemType']}), "
               f"objective {desc['AutoMLJobObjective']['MetricName']}")
@@ -283,6 +333,11 @@ def report(job: str, candidate: Annotated[str | None, typer.Option(
     chosen = [candidate] if candidate else [
         c.name for c in store.list_candidates(job) if c.artifact_dir]
     say = (lambda line: None) if quiet else _say
+    if row.problem_type == "TimeSeriesForecasting":  # its reports are forecast/notebook.py's
+        from tabpilot.cli_forecast import report_forecast
+
+        report_forecast(row, as_json, say)
+        return
     written = {}
     for i, name in enumerate(chosen, 1):
         say(f"[{i}/{len(chosen)}] {name}: explanations and insights...")
@@ -384,6 +439,8 @@ def _error_line(message: str) -> None:
 
 from tabpilot import cli_forecast  # noqa: E402,F401,I001  (registers forecast, forecast-predict)
 from tabpilot import cli_inspect, cli_monitor, cli_predict, cli_review, cli_serving, cli_tracking  # noqa: E402,F401  (register their commands)
+from tabpilot import cli_training  # noqa: E402,F401  (registers logs, training list|describe)
+from tabpilot import cli_db  # noqa: E402,F401,I001  (registers db upgrade)
 
 
 def main() -> None:

@@ -44,6 +44,12 @@ def forecast(
     windows: Annotated[int, typer.Option(help="backtest windows of --horizon points")] = 3,
     time_limit: Annotated[float, typer.Option(help="seconds for the whole job")] = 300,
     name: Annotated[str | None, typer.Option(help="job name (default: generated)")] = None,
+    holidays: Annotated[str | None, typer.Option(
+        help="country code (US, GB, DE...): its public holidays as a feature (HolidayConfig)")
+    ] = None,
+    notebook: Annotated[bool, typer.Option(
+        "--notebook/--no-notebook",
+        help="execute DataExploration.ipynb at the end when the time limit allows")] = True,
     output: Annotated[Path | None, typer.Option(
         "--output", "-o", help="also write the forecast after the table's end to this CSV")] = None,
     workspace: Workspace = None,
@@ -62,9 +68,10 @@ def forecast(
         filling={"middlefill": middlefill, "backfill": backfill, "frontfill": frontfill,
                  "value": fill_value},
         candidates=candidates.split(",") if candidates else None, n_windows=windows,
-        time_limit=time_limit, name=name)
+        time_limit=time_limit, name=name, execute_notebook=notebook,
+        holiday_country=holidays)
     table = read_table(data)
-    result = fit(table, request, workspace_path(workspace))
+    result = fit(table, request, workspace_path(workspace), input_uri=data)
     if output is not None:
         from tabpilot.forecast.model import load
 
@@ -116,16 +123,53 @@ def forecast_predict(
     """Forecast the horizon after each item's history: mean and quantiles, as CSV."""
     import sys
 
-    from tabpilot import names
-    from tabpilot.config import workspace_path
+    from tabpilot.automl import model_directory
     from tabpilot.data import read_table
     from tabpilot.forecast.model import load
 
-    model_dir = Path(job)
-    if not model_dir.is_dir():
-        model_dir = workspace_path(workspace) / "jobs" / names.check(job, "job") / "model"
-    predictor, _ = load(model_dir)
+    predictor, _ = load(model_directory(job, None, workspace))
     frame = predictor.predict(read_table(history))
     frame.to_csv(output if output is not None else sys.stdout, index=False)
     if output is not None:
         err.print(f"{len(frame)} rows -> {output}", markup=False, highlight=False)
+
+
+def show_description(desc: dict) -> None:
+    """`tabpilot describe`'s lines particular to a forecasting job (after the common ones)."""
+    cfg = desc["AutoMLProblemTypeConfig"]["TimeSeriesForecastingJobConfig"]
+    series = cfg["TimeSeriesConfig"]
+    item = series.get("ItemIdentifierAttributeName")
+    out.print(f"[bold]Target[/]: {series['TargetAttributeName']} (TimeSeriesForecasting, "
+              f"{cfg['ForecastHorizon']} x {cfg['ForecastFrequency']} ahead"
+              f"{f', items by {item}' if item else ''}, quantiles "
+              f"{','.join(cfg['ForecastQuantiles'])}), objective "
+              f"{desc['AutoMLJobObjective']['MetricName']}", soft_wrap=True)
+    best = desc["BestCandidate"]
+    if best:
+        value = best["FinalAutoMLJobObjectiveMetric"]["Value"]
+        members = " + ".join((best.get("Hyperparameters") or {}).get("members") or [])
+        out.print(f"BestCandidate: {best['CandidateName']}"
+                  f"{f' of {members}' if members else ''} = {value:.5g} "
+                  f"(backtest), model at {best['ModelLocation']}", soft_wrap=True,
+                  markup=False, highlight=False)
+    if desc.get("BacktestResultsLocation"):
+        out.print(f"BacktestResults: {desc['BacktestResultsLocation']}", soft_wrap=True,
+                  markup=False, highlight=False)
+
+
+def report_forecast(row, as_json: bool, say) -> None:
+    """`tabpilot report` of a forecasting job: execute its DataExploration notebook (the
+    analysis, backtest forecasts and plots were written by the job)."""
+    import time
+
+    from tabpilot.forecast.notebook import exploration_notebook
+
+    say("executing DataExploration.ipynb...")
+    started = time.time()
+    notebook = exploration_notebook(Path(row.job_dir))
+    say(f"DataExploration.ipynb executed in {time.time() - started:.1f}s")
+    if as_json:
+        _print_json({"JobDirectory": row.job_dir, "DataExplorationNotebookLocation": str(notebook),
+                     "Candidates": {}})
+        return
+    out.print(f"notebook: {notebook}", soft_wrap=True, markup=False, highlight=False)

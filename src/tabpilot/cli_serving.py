@@ -58,10 +58,14 @@ def _access_log(log_format: str) -> None:
     configure_access_log(log_format)  # uvicorn's own access log stays off (_uvicorn)
 
 
-def _uvicorn(application, host: str, port: int) -> None:
+def _uvicorn(application, host: str, port: int, root_path: str = "",
+             grace: float | None = None) -> None:
+    """`grace`: seconds requests in flight get after a stop signal (None: as long as they
+    take); `serve` bounds it, so an open Studio page's event stream never holds a stop."""
     import uvicorn
 
-    uvicorn.run(application, host=host, port=port, log_level="warning", access_log=False)
+    uvicorn.run(application, host=host, port=port, log_level="warning", access_log=False,
+                root_path=root_path, timeout_graceful_shutdown=grace)
 
 
 @app.command("serve-model")
@@ -128,10 +132,14 @@ def serve(
     max_queue: MaxQueue = None,
     log_format: LogFormat = "plain",
     on_bad_value: OnBadValue = "error",
+    root_path: Annotated[str, typer.Option(
+        help="the path prefix a reverse proxy serves this server under (e.g. /tabpilot); "
+             "the proxy strips it before forwarding")] = "",
     workspace: Workspace = None,
 ) -> None:
-    """Serve the endpoints of the workspace and the SageMaker API (boto3 works against it),
-    with Prometheus metrics at GET /metrics."""
+    """Serve the endpoints of the workspace, the SageMaker API (boto3 works against it) and
+    the Studio web UI at /studio/, with Prometheus metrics at GET /metrics."""
+    from tabpilot import ui
     from tabpilot.api.app import install
     from tabpilot.artifacts.validate import check_on_bad_value
     from tabpilot.config import workspace_path
@@ -154,12 +162,17 @@ def serve(
     for root in [*(allow_root or []), *(trust_model_root or [])]:
         if "://" not in root and not Path(root).is_dir():
             raise TabpilotError(f"root {root} is not a folder; create it or give another")
+    if root_path and (not root_path.startswith("/") or "//" in root_path
+                      or any(part in (".", "..") for part in root_path.split("/"))):
+        raise TabpilotError(f"--root-path must be a path like /tabpilot, got {root_path!r}")
     application = server_app(settings)
-    install(application, settings.workspace, s3_root, credentials, token,
-            allow_roots=allow_root, trust_model_roots=trust_model_root)
-    err.print(f"serving the endpoints of {settings.workspace} and the SageMaker API on "
+    ctx = install(application, settings.workspace, s3_root, credentials, token,
+                  allow_roots=allow_root, trust_model_roots=trust_model_root)
+    ui.install(application, ctx, root_path=root_path.rstrip("/"))
+    err.print(f"serving the endpoints of {settings.workspace}, the SageMaker API and the "
+              f"Studio (http://{host}:{port}{root_path.rstrip('/')}/studio/) on "
               f"http://{host}:{port}")
-    _uvicorn(application, host, port)
+    _uvicorn(application, host, port, root_path=root_path.rstrip("/"), grace=10)
 
 
 @app.command()
@@ -234,11 +247,12 @@ def transform(
     on_bad_value: OnBadValue = "error",
     workspace: Workspace = None,
 ) -> None:
-    """Batch transform: score files in chunks; reruns skip the files already done."""
-    from tabpilot.artifacts import load
+    """Batch transform: score files in chunks; reruns skip the files already done. A
+    forecasting model forecasts the items of each file instead."""
     from tabpilot.artifacts.validate import CLI_HINT, check_on_bad_value
     from tabpilot.serving.batch import TransformSettings
     from tabpilot.serving.batch import transform as run_transform
+    from tabpilot.serving.forecasting import load
 
     if candidate is not None:  # checked before the model loads (_model_dir checks the job)
         names.check(candidate, "candidate")

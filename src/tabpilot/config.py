@@ -7,12 +7,19 @@ import os
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 
 from tabpilot import names
 from tabpilot.errors import ConfigError
 from tabpilot.metrics import check_metric_name
-from tabpilot.tasks import ProblemType
+from tabpilot.tasks import TEXT_CLASSIFICATION, ProblemType, is_text_classification
 
 DEFAULT_WORKSPACE = "./tabpilot-workspace"
 MAX_TIME_LIMIT = 2**31 - 1  # seconds
@@ -62,6 +69,46 @@ class JobRequest(BaseModel):
     # after the ensemble or the stack, a fast LightGBM student fitted to its predictions
     distill: bool = True
     seed: int = 0
+    # text classification (TextClassificationJobConfig's ContentColumn): the one feature is
+    # this column's text, the candidates are tabpilot.text's; problem type binary or
+    # multiclass, inferred from the target unless given
+    text_column: str | None = None
+
+    @property
+    def is_text(self) -> bool:
+        return self.text_column is not None
+
+    @model_validator(mode="before")
+    @classmethod
+    def _text_problem(cls, data: Any) -> Any:
+        """problem_type "text-classification" needs a text column and leaves binary or
+        multiclass to the target's labels."""
+        if not isinstance(data, dict) or not is_text_classification(data.get("problem_type")):
+            return data
+        if not data.get("text_column"):
+            raise ValueError(f"problem type {TEXT_CLASSIFICATION} needs the column that "
+                             "holds the text; pass --text-column NAME (Python: "
+                             "text_column=NAME)")
+        return {k: v for k, v in data.items() if k != "problem_type"}
+
+    @model_validator(mode="after")
+    def _text_request(self) -> JobRequest:
+        if self.text_column is None:
+            text_only = [a for a in self.algorithms or [] if a.startswith("text_")]
+            if text_only:
+                raise ValueError(f"algorithm {text_only[0]!r} classifies text; pass "
+                                 f"--problem-type {TEXT_CLASSIFICATION} --text-column NAME")
+            return self
+        if self.text_column == self.target:
+            raise ValueError(f"the text column {self.text_column!r} is the target; the target "
+                             "holds the labels, the text column the documents")
+        if self.problem_type is ProblemType.REGRESSION:
+            raise ValueError("text classification predicts labels, not numbers; leave "
+                             "--problem-type regression out (or use binary / multiclass)")
+        if self.feature_types is not None:
+            raise ValueError("a text classification job reads only its text column; "
+                             "leave --feature-types out")
+        return self
 
     @field_validator("time_limit")
     @classmethod
@@ -138,10 +185,12 @@ class JobRequest(BaseModel):
         if v is None:
             return v
         from tabpilot.models import FAMILIES
+        from tabpilot.text import TEXT_FAMILIES
 
         unknown = [a for a in v if a not in FAMILIES]
         if unknown:
-            raise ValueError(f"unknown algorithm {unknown[0]!r}; use any of: {', '.join(FAMILIES)}")
+            raise ValueError(f"unknown algorithm {unknown[0]!r}; use any of: "
+                             f"{', '.join([*FAMILIES, *TEXT_FAMILIES])}")
         return v
 
     @classmethod

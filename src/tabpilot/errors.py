@@ -61,3 +61,8 @@ class JobStateError(TabpilotError):
 class StoreUnavailableError(TabpilotError):
     """The metadata store's database cannot be reached or opened (a server that is down,
     a wrong URL or password)."""
+
+
+class ExecutorUnavailableError(TabpilotError):
+    """The executor that should run trials cannot be reached (a Ray cluster that is down
+    or a wrong ray:// address)."""

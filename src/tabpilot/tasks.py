@@ -10,6 +10,17 @@ import pandas as pd
 from tabpilot.errors import TargetError, shown
 
 MAX_CLASSES_FOR_INTEGER_TARGET = 20
+# Autopilot V2's TextClassification: a request-level problem type. The job it makes is
+# binary (2 labels) or multiclass underneath, inferred from the target like any other;
+# its one feature is the text column (config.JobRequest.text_column)
+TEXT_CLASSIFICATION = "text-classification"
+
+
+def is_text_classification(value: object) -> bool:
+    """Whether a problem type as given ("text-classification", "TextClassification",
+    "text_classification") asks for text classification."""
+    return isinstance(value, str) and \
+        value.strip().lower().replace("_", "").replace("-", "") == "textclassification"
 
 
 class ProblemType(StrEnum):
@@ -45,7 +56,8 @@ class ProblemType(StrEnum):
         from tabpilot.errors import ConfigError
 
         raise ConfigError(
-            f"unknown problem type {value!r}; use one of: binary, multiclass, regression"
+            f"unknown problem type {value!r}; use one of: binary, multiclass, regression, "
+            f"{TEXT_CLASSIFICATION}"
         )
 
 

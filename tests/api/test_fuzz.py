@@ -91,7 +91,7 @@ def _scalar(shape) -> st.SearchStrategy:
     if kind == "string":
         if shape.enum:
             return st.sampled_from(shape.enum)
-        return st.one_of(st.text(min_size=meta.get("min", 0), max_size=30),
+        return st.one_of(st.text(min_size=meta.get("min", 0), max_size=max(30, meta.get("min", 0))),
                          st.from_regex(r"[a-zA-Z0-9-]{1,20}", fullmatch=True),
                          st.sampled_from([ENDPOINT, "s3://bucket/input/", "s3://nobucket/x",
                                           "arn:aws:iam::123456789012:role/r"]))

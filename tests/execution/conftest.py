@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import sys
+from pathlib import Path
+
 import numpy as np
 import pandas as pd
 import pytest
@@ -9,6 +12,9 @@ import pytest
 from tabpilot.data.prepare import prepare
 from tabpilot.data.split import make_split
 from tabpilot.execution import TrialContext
+
+sys.path.insert(0, str(Path(__file__).parent))
+from raycluster import ray_cluster  # noqa: E402,F401  (fixture: one Ray cluster a session)
 
 
 @pytest.fixture(scope="module")

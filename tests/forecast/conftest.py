@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import sys
+from pathlib import Path
+
 import numpy as np
 import pandas as pd
 import pytest
@@ -28,3 +31,23 @@ def table() -> pd.DataFrame:
 def make_table():
     """`seasonal_table` itself, for tests and module fixtures that build their own."""
     return seasonal_table
+
+
+@pytest.fixture(scope="session")
+def finished_job(tmp_path_factory):
+    """One small finished forecasting job (two cheap candidates and their ensemble) in a
+    workspace of its own, shared by the tests of the faces that read it: (result,
+    table, workspace). Tests must not change it (deploying it elsewhere is fine)."""
+    import tabpilot.forecast
+
+    workspace = tmp_path_factory.mktemp("forecast-ws")
+    table = seasonal_table()
+    result = tabpilot.forecast.fit(
+        table, workspace, target="y", timestamp="ds", item_id="id", frequency="1D",
+        horizon=7, time_limit=60, candidates=["SeasonalNaive", "AutoTheta"], name="fcjob",
+        execute_notebook=False)  # executed in test_forecast_notebook's slow test
+    return result, table, workspace
+
+
+sys.path.insert(0, str(Path(__file__).parent.parent / "store"))
+from pgcluster import postgres, postgres_url  # noqa: E402,F401  (fixtures, cluster tests)

@@ -19,7 +19,7 @@ CANDIDATES = ["SeasonalNaive", "AutoTheta", "LightGBM"]
 
 def build(**kw) -> ForecastRequest:
     base = {"target": "y", "timestamp": "ds", "item_id": "id", "frequency": "1D", "horizon": 7,
-            "time_limit": 60, "candidates": CANDIDATES, "name": "fc"}
+            "time_limit": 60, "candidates": CANDIDATES, "name": "fc", "execute_notebook": False}
     return ForecastRequest.build(**{**base, **kw})
 
 
@@ -176,13 +176,15 @@ def test_cli_forecast_runs_a_job_and_writes_the_forecast(cli, tmp_path, make_tab
     make_table().to_csv(path, index=False)
     args = ["forecast", str(path), "--target", "y", "--timestamp", "ds", "--item-id", "id",
             "--horizon", "7", "--frequency", "1D", "--candidates", "SeasonalNaive,AutoTheta",
-            "--quantiles", "p10,p90", "--name", "clijob", "-o", str(tmp_path / "f.csv")]
+            "--quantiles", "p10,p90", "--no-notebook", "--name", "clijob",
+            "-o", str(tmp_path / "f.csv")]
     proc = cli(*args, "--json", workspace=tmp_path / "ws")
     assert proc.returncode == 0, proc.stderr
     answer = json.loads(proc.stdout)
     assert answer["AutoMLJobName"] == "clijob"
     assert {r["candidate"] for r in answer["Leaderboard"]} == {"SeasonalNaive", "AutoTheta", ENSEMBLE}
-    assert (tmp_path / "ws" / "jobs" / "clijob" / "model" / "manifest.json").is_file()
+    assert (tmp_path / "ws" / "jobs" / "clijob" / "candidates" / ENSEMBLE / "model" /
+            "manifest.json").is_file()
     assert list(pd.read_csv(tmp_path / "f.csv").columns) == ["id", "ds", "mean", "p10", "p90"]
     shown = cli(*args[:-4], "--name", "clijob2", workspace=tmp_path / "ws")
     assert shown.returncode == 0 and "SeasonalNaive" in shown.stdout and "wQL*" in shown.stdout

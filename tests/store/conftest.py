@@ -14,6 +14,7 @@ from tabpilot.store import Store
 
 sys.path.insert(0, str(Path(__file__).parent))
 from pgcluster import postgres, postgres_url  # noqa: E402,F401  (fixtures)
+from seaweed import s3_env, s3_prefix, seaweed  # noqa: E402,F401  (fixtures)
 
 
 @pytest.fixture(params=["sqlite", pytest.param("postgresql", marks=pytest.mark.cluster)])

@@ -111,8 +111,10 @@ class PostgresCluster:
         self._admin(f'DROP DATABASE IF EXISTS "{url.rsplit("/", 1)[1]}" WITH (FORCE)')
 
     def restart(self) -> None:
+        # -l: the new server writes to the log, not to this call's pipes (which it would
+        # hold open, so the call would wait for it to exit)
         self._run(find_binary("pg_ctl") or "pg_ctl", "-D", str(self.data), "-m", "fast",
-                  "-w", "restart")
+                  "-l", str(self.folder / "server.log"), "-w", "restart")
 
     def stop(self) -> None:
         try:

@@ -19,7 +19,7 @@ from fastapi import FastAPI, Request
 from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import JSONResponse, Response
 
-from tabpilot.api import hosting, jobs, monitoring, review
+from tabpilot.api import hosting, jobs, monitoring, review, sts, training, tuning
 from tabpilot.api.context import ApiContext
 from tabpilot.api.locations import Locations
 from tabpilot.api.shapes import ApiError, shape, validate
@@ -31,7 +31,7 @@ from tabpilot.store import Store
 log = logging.getLogger("tabpilot.api")
 AMZ_JSON = "application/x-amz-json-1.1"
 OPERATIONS = {**jobs.OPERATIONS, **hosting.OPERATIONS, **monitoring.OPERATIONS,
-              **review.OPERATIONS}
+              **review.OPERATIONS, **training.OPERATIONS, **tuning.OPERATIONS}
 
 
 def aws_error(exc: ApiError) -> JSONResponse:
@@ -60,6 +60,8 @@ def install(app: FastAPI, workspace: Path, s3_root: str | Path | None = None,
     registry = getattr(app.state, "registry", None)
     locations = Locations(workspace, s3_root, allow_roots, trust_model_roots)
     ctx = ApiContext(Store.for_workspace(workspace), workspace, locations, registry)
+    if registry is not None:  # endpoints may serve a built-in algorithm's model.tar.gz
+        registry.load = training.loader(registry.load)
     background = getattr(app.state, "background", None)
     if background is not None:  # the server runs the monitoring schedules while it runs
         from tabpilot.api.scheduler import Scheduler
@@ -75,6 +77,9 @@ def install(app: FastAPI, workspace: Path, s3_root: str | Path | None = None,
     @app.post("/")
     async def control_plane(request: Request) -> Response:
         target = request.headers.get("x-amz-target", "")
+        if sts.is_query_call(request.headers.get("content-type"), target):  # the SDK's STS
+            tag(request, operation="GetCallerIdentity")
+            return sts.answer(await request.body(), request.headers.get("authorization"))
         prefix, _, operation = target.partition(".")
         try:
             if prefix != "SageMaker" or not operation:

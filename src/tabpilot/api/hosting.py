@@ -17,9 +17,13 @@ from tabpilot.api.locations import join
 from tabpilot.api.paging import in_time_window, page
 from tabpilot.api.shapes import ApiError, validation_error
 from tabpilot.artifacts import verify
+from tabpilot.artifacts.package import is_model_directory
+from tabpilot.artifacts.store import for_workspace as artifact_store
+from tabpilot.artifacts.store import key_of, local_copy
 from tabpilot.errors import NotFoundError, TabpilotError
 from tabpilot.jobs.views import arn
 from tabpilot.serving.codec import INFERENCE_KEYS
+from tabpilot.training import images
 
 MODEL, CONFIG, ENDPOINT, TRANSFORM = "model", "endpoint-config", "endpoint", "transform-job"
 INPUT_FIELD = "TransformInput.DataSource.S3DataSource.S3Uri"
@@ -63,10 +67,15 @@ def create_model(ctx: ApiContext, p: dict[str, Any]) -> dict[str, Any]:
         raise validation_error(f'Cannot create already existing model "{arn(MODEL, name)}".')
     container = _model_container(p)
     url = container["ModelDataUrl"]
+    builtin = images.parse(container.get("Image") or "")
+    if builtin is not None:  # a built-in algorithm's model.tar.gz (api/training.py)
+        local = builtin_model(ctx, url, builtin.algorithm, ctx.workspace / "models" / name)
+        _add(ctx, MODEL, name, {"request": p, "model_dir": str(local), "builtin": builtin.algorithm})
+        return {"ModelArn": arn(MODEL, name)}
     local = _published_model(ctx, url) or \
         ctx.locations.fetch_model(url, ctx.workspace / "models" / name)
     try:
-        verify(local)
+        verify(_shared(ctx, Path(local)))
     except TabpilotError as exc:
         raise validation_error(f"Could not find a tabpilot model at {url}: {exc}") from None
     keys = container.get("Environment", {}).get("SAGEMAKER_INFERENCE_OUTPUT")
@@ -75,6 +84,68 @@ def create_model(ctx: ApiContext, p: dict[str, Any]) -> dict[str, Any]:
                                f"{', '.join(INFERENCE_KEYS)}")
     _add(ctx, MODEL, name, {"request": p, "model_dir": str(local), "output_keys": keys})
     return {"ModelArn": arn(MODEL, name)}
+
+
+def builtin_model(ctx: ApiContext, url: str, algorithm: str, into: Path) -> Path:
+    """A built-in algorithm's model.tar.gz unpacked into `into` and loaded once to check it.
+    The archive must be a training job's own output or lie in a trusted model root, like
+    any model; its files are read as XGBoost JSON/UBJSON or plain arrays, never unpickled."""
+    import json
+    import tempfile
+
+    from tabpilot.api.training import local_artifact
+    from tabpilot.training.inference import MARKER, load
+    from tabpilot.training.job import unpack
+
+    archive = local_artifact(ctx, url)
+    with tempfile.TemporaryDirectory(prefix="tabpilot-model-") as scratch:
+        if archive is None:
+            archive = _trusted_file(ctx, url, Path(scratch) / "model.tar.gz")
+        unpack(archive, into)
+    (into / MARKER).write_text(json.dumps({"algorithm": algorithm, "source": url}))
+    try:
+        load(into)
+    except TabpilotError as exc:
+        raise validation_error(f"ModelDataUrl: {url} is no {algorithm} model: {exc}") from None
+    return into
+
+
+def _trusted_file(ctx: ApiContext, url: str, scratch: Path) -> Path:
+    """The file at `url`, which must lie in a trusted model root; a remote one is
+    downloaded to `scratch`."""
+    import fsspec
+
+    from tabpilot.roots import LocationError
+
+    try:
+        where = ctx.locations.model_roots.resolve(url, "ModelDataUrl")
+    except LocationError:
+        raise validation_error(
+            f"ModelDataUrl: {url} is not in a trusted model root "
+            f"({ctx.locations.model_roots.describe()}); start the server with "
+            "--trust-model-root covering it, or use a training job's ModelArtifacts") from None
+    fs, path = fsspec.core.url_to_fs(where)
+    if not fs.isfile(path):
+        raise validation_error(f"ModelDataUrl: {url} is no model.tar.gz file")
+    if "://" not in where:
+        return Path(where)
+    fs.get(path, str(scratch))
+    return scratch
+
+
+def _shared(ctx: ApiContext, local: Path) -> Path:
+    """The model as every server sharing the artifact store ($TABPILOT_ARTIFACTS) reads
+    it: published first when this workspace holds it (fetched from ModelDataUrl, or a
+    job's made before the store was set), then its verified copy. The default store is
+    this workspace: the folder itself."""
+    artifacts = artifact_store(ctx.workspace)
+    key = key_of(local, ctx.workspace)
+    if artifacts.in_place or key is None:
+        return local
+    if is_model_directory(local):
+        verify(local)
+        artifacts.ensure(local, key)
+    return local_copy(local, ctx.workspace, artifacts)
 
 
 def _published_model(ctx: ApiContext, url: str) -> Path | None:

@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Any
 
 from tabpilot import __version__
+from tabpilot.api import forecast_jobs, text_jobs
 from tabpilot.api.context import ApiContext
 from tabpilot.api.locations import join
 from tabpilot.api.paging import in_time_window, page
@@ -87,11 +88,15 @@ def channel_uri(p: dict[str, Any], kind: str) -> str | None:
 
 def job_request(ctx: ApiContext, p: dict[str, Any]) -> JobRequest:
     """The tabpilot JobRequest that a V2 request asks for; ValidationException if it can't be."""
-    tabular = p["AutoMLProblemTypeConfig"].get("TabularJobConfig")
+    text = text_jobs.is_text(p)  # a tabular job underneath, its one feature the text
+    tabular = text_jobs.as_tabular(p) if text else \
+        p["AutoMLProblemTypeConfig"].get("TabularJobConfig")
     if tabular is None:
         other = next(iter(p["AutoMLProblemTypeConfig"]), "none")
-        raise validation_error(f"tabpilot runs tabular jobs; AutoMLProblemTypeConfig has {other}, "
-                               "give TabularJobConfig")
+        raise validation_error(f"tabpilot runs tabular, text classification and forecasting "
+                               f"jobs; AutoMLProblemTypeConfig has {other}, give "
+                               f"TabularJobConfig, {text_jobs.CONFIG} or "
+                               f"{forecast_jobs.CONFIG}")
     channels = [c.get("ChannelType", "training") for c in p["AutoMLJobInputDataConfig"]]
     if channels.count("training") != 1 or channels.count("validation") > 1:
         raise validation_error("AutoMLJobInputDataConfig needs one training channel and at most "
@@ -131,7 +136,10 @@ def job_request(ctx: ApiContext, p: dict[str, Any]) -> JobRequest:
         feature_types=ctx.locations.resolve(
             features, "TabularJobConfig.FeatureSpecificationS3Uri") if features else None,
         algorithms=algorithms,
+        **tag_options(p.get("Tags") or []),
     )
+    if text:
+        fields.update(text_jobs.request_fields(p))
     if tabular.get("GenerateCandidateDefinitionsOnly"):
         if "generate_candidates_only" not in JobRequest.model_fields:
             raise validation_error("GenerateCandidateDefinitionsOnly is not supported yet")
@@ -140,6 +148,28 @@ def job_request(ctx: ApiContext, p: dict[str, Any]) -> JobRequest:
         return JobRequest.build(**fields)
     except TabpilotError as exc:
         raise validation_error(str(exc)) from None
+
+
+def tag_options(tags: list[dict[str, str]]) -> dict[str, Any]:
+    """tabpilot's options that Autopilot's request has no field for, as tags boto3 can
+    send: `tabpilot:folds` (k-fold cross-validation) and `tabpilot:max-latency-ms` (the
+    best candidate within a p50 latency bound). Other tags are the user's own."""
+    out: dict[str, Any] = {}
+    for tag in tags:
+        option = TAG_OPTIONS.get(tag.get("Key", ""))
+        if option is None:
+            continue
+        field, kind = option
+        try:
+            out[field] = kind(tag.get("Value", ""))
+        except ValueError:
+            raise validation_error(f"tag {tag['Key']}: {tag.get('Value', '')!r} is not a "
+                                   f"{'whole number' if kind is int else 'number'}") from None
+    return out
+
+
+TAG_OPTIONS: dict[str, tuple[str, type]] = {"tabpilot:folds": ("n_folds", int),
+                                            "tabpilot:max-latency-ms": ("max_latency_ms", float)}
 
 
 # -- operations -------------------------------------------------------------------------
@@ -157,6 +187,8 @@ def _create(ctx: ApiContext, p: dict[str, Any], version: int) -> dict[str, Any]:
         raise ApiError("ResourceInUse", f"Job with name {name} already exists.")
     ctx.locations.table_files(channel_uri(p, "training"), TRAINING_FIELD)
     ctx.locations.resolve_output(p["OutputDataConfig"]["S3OutputPath"], OUTPUT_FIELD)
+    if forecast_jobs.is_forecasting(p):
+        return forecast_jobs.create(ctx, p, version, channel_uri(p, "training"))
     request = job_request(ctx, p)
     job_dir = ctx.workspace / "jobs" / name
     try:
@@ -221,9 +253,12 @@ def describe_v2(ctx: ApiContext, p: dict[str, Any]) -> dict[str, Any]:
     row = _job(ctx, p["AutoMLJobName"])
     view = describe_job(ctx.store, row.name)
     spec = _sagemaker_request(ctx, row.name)
+    if "TimeSeriesForecastingJobConfig" in view["AutoMLProblemTypeConfig"]:
+        return _outputs(row, spec, forecast_jobs.describe(view, spec, IMAGE))
     req = spec.get("request", {})
     if view.get("BestCandidate"):
         _containers(view["BestCandidate"])
+    text = (row.request or {}).get("text_column") is not None
     if not row.metric:  # not resolved yet: the one asked for, if any
         asked = req.get("AutoMLJobObjective")
         view["AutoMLJobObjective"] = asked
@@ -233,11 +268,14 @@ def describe_v2(ctx: ApiContext, p: dict[str, Any]) -> dict[str, Any]:
                 "ModelDeployConfig", "DataSplitConfig"):
         if key in req:
             view[key] = req[key]
-    if "AutoMLProblemTypeConfig" in req:
+    if text:
+        view = text_jobs.describe(view, req, row.request or {})
+    elif "AutoMLProblemTypeConfig" in req:
         asked = req["AutoMLProblemTypeConfig"]["TabularJobConfig"]
         resolved = view["AutoMLProblemTypeConfig"]["TabularJobConfig"]
         view["AutoMLProblemTypeConfig"] = {"TabularJobConfig": {**resolved, **asked}}
-    view["AutoMLProblemTypeConfig"]["TabularJobConfig"].setdefault("Mode", "AUTO")
+    if not text:
+        view["AutoMLProblemTypeConfig"]["TabularJobConfig"].setdefault("Mode", "AUTO")
     if spec.get("endpoint"):
         view["ModelDeployResult"] = {"EndpointName": spec["endpoint"]}
     # the job's own (reports) are in the view already; add the worker's (copying outputs)
@@ -247,7 +285,14 @@ def describe_v2(ctx: ApiContext, p: dict[str, Any]) -> dict[str, Any]:
 
 
 def describe_v1(ctx: ApiContext, p: dict[str, Any]) -> dict[str, Any]:
+    if _job(ctx, p["AutoMLJobName"]).problem_type == forecast_jobs.PROBLEM_TYPE:
+        raise validation_error(f"{p['AutoMLJobName']} is a TimeSeriesForecasting job, which "
+                               "DescribeAutoMLJob cannot describe; call DescribeAutoMLJobV2")
     v2 = describe_v2(ctx, p)
+    if "TabularJobConfig" not in v2["AutoMLProblemTypeConfig"]:
+        raise validation_error(f"job {v2['AutoMLJobName']} is a "
+                               f"{v2.get('AutoMLProblemTypeConfigName', 'V2')} job; "
+                               "describe it with DescribeAutoMLJobV2")
     tabular = v2["AutoMLProblemTypeConfig"]["TabularJobConfig"]
     channels = []
     for channel in v2["AutoMLJobInputDataConfig"]:
@@ -304,7 +349,10 @@ def list_candidates(ctx: ApiContext, p: dict[str, Any]) -> dict[str, Any]:
                   if p.get("StatusEquals") in (None, c["CandidateStatus"])
                   and p.get("CandidateNameEquals") in (None, c["CandidateName"])]
     for c in candidates:
-        _containers(c)
+        if row.problem_type == forecast_jobs.PROBLEM_TYPE:
+            forecast_jobs.containers(c, IMAGE)
+        else:
+            _containers(c)
 
     def objective(c: dict[str, Any]) -> float | None:
         metric = c.get("FinalAutoMLJobObjectiveMetric")

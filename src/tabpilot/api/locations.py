@@ -24,7 +24,7 @@ from tabpilot.data.read import read_table
 from tabpilot.errors import DataError, MissingDependencyError
 from tabpilot.roots import AllowedRoots, LocationError
 
-INTERNAL = ("jobs", "models", "logs", "capture")  # what the server writes in its workspace
+INTERNAL = ("jobs", "models", "logs", "capture", "training-jobs")  # what the server writes
 INTERNAL_PREFIXES = ("tabpilot.db", ".")
 TABLE_SUFFIXES = (".csv", ".tsv", ".txt", ".parquet", ".pq", ".jsonl", ".json", ".gz", ".bz2",
                   ".zst", ".xz")

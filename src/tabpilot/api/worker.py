@@ -3,11 +3,15 @@
     python -m tabpilot.api.worker job NAME --workspace DIR [--s3-root DIR]
     python -m tabpilot.api.worker transform NAME --workspace DIR [--s3-root DIR]
     python -m tabpilot.api.worker monitoring NAME --workspace DIR [--s3-root DIR]
+    python -m tabpilot.api.worker training NAME --workspace DIR [--s3-root DIR]
+    python -m tabpilot.api.worker tuning NAME --workspace DIR [--s3-root DIR]
 
 A job worker adopts the job row that CreateAutoMLJob(V2) made, runs it, copies its
 artifacts under the request's S3OutputPath, and deploys the best model when the request's
 ModelDeployConfig asks. A transform worker scores the input with the named model. A
-monitoring worker runs one execution of a monitoring schedule (`api/scheduler.py`).
+monitoring worker runs one execution of a monitoring schedule (`api/scheduler.py`); a
+training worker one training job of a built-in algorithm (`api/training.py`), a tuning
+worker a hyperparameter tuning job, starting training workers (`api/tuning.py`).
 """
 
 from __future__ import annotations
@@ -19,6 +23,7 @@ import time
 import traceback
 from pathlib import Path
 
+from tabpilot.api import forecast_jobs
 from tabpilot.api.context import ApiContext
 from tabpilot.api.hosting import INPUT_FIELD, MODEL, OUTPUT_FIELD, TRANSFORM
 from tabpilot.api.jobs import KIND, TRAINING_FIELD, channel_uri, job_request
@@ -46,13 +51,17 @@ def run_job(ctx: ApiContext, name: str) -> None:
     spec = store.get_resource(KIND, name).spec
     p = spec["request"]
     try:
-        request = job_request(ctx, p)
+        # a forecasting job runs forecast/'s fit, not the tabular JobRunner
+        request = None if forecast_jobs.is_forecasting(p) else job_request(ctx, p)
         # the time limit starts once a slot is free, not when the job was submitted
         with admission.slot(ctx.workspace, name, on_wait=lambda ahead: log.info(
                 "job %s waits for a slot: %d job(s) ahead", name, ahead)):
-            source = ctx.locations.read(channel_uri(p, "training"), request.na_values,
-                                        TRAINING_FIELD)
-            JobRunner(request, ctx.workspace, store, adopt=True).run(source)
+            if request is None:
+                forecast_jobs.run(ctx, name, p, channel_uri(p, "training"))
+            else:
+                source = ctx.locations.read(channel_uri(p, "training"), request.na_values,
+                                            TRAINING_FIELD)
+                JobRunner(request, ctx.workspace, store, adopt=True).run(source)
     except BaseException as exc:  # the job row tells the API user what went wrong
         log.error("job %s failed: %s", name, traceback.format_exc())
         if store.get_job(name).status in st.ACTIVE:
@@ -99,8 +108,8 @@ def _publish(ctx: ApiContext, name: str, job_dir: Path, output_path: str) -> Non
 
 
 def run_transform(ctx: ApiContext, name: str) -> None:
-    from tabpilot.artifacts import load
     from tabpilot.serving.batch import TransformSettings, transform
+    from tabpilot.serving.forecasting import load  # a tabular or a forecasting model
 
     store = ctx.store
     spec = store.get_resource(TRANSFORM, name).spec
@@ -109,7 +118,7 @@ def run_transform(ctx: ApiContext, name: str) -> None:
     p = spec["request"]
     try:
         model_spec = store.get_resource(MODEL, p["ModelName"]).spec
-        model = load(model_spec["model_dir"])
+        model = load(str(_readable(ctx, model_spec["model_dir"])))
         processing = p.get("DataProcessing", {})
         settings = TransformSettings(
             accept=p["TransformOutput"].get("Accept", "text/csv"),
@@ -134,6 +143,15 @@ def run_transform(ctx: ApiContext, name: str) -> None:
                               ended=time.time())
 
 
+def _readable(ctx: ApiContext, model_dir: str) -> Path:
+    """The model as this machine reads it: the artifact store's verified copy when one is
+    set ($TABPILOT_ARTIFACTS; the server that made the model may be another), else the
+    workspace's folder."""
+    from tabpilot.artifacts.store import for_workspace, local_copy
+
+    return local_copy(model_dir, ctx.workspace, for_workspace(ctx.workspace))
+
+
 def _local_input(ctx: ApiContext, uri: str, scratch: Path) -> Path:
     where = ctx.locations.resolve(uri, INPUT_FIELD)
     if "://" not in where:
@@ -147,7 +165,7 @@ def _local_input(ctx: ApiContext, uri: str, scratch: Path) -> Path:
 
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(prog="python -m tabpilot.api.worker")
-    parser.add_argument("kind", choices=["job", "transform", "monitoring"])
+    parser.add_argument("kind", choices=["job", "transform", "monitoring", "training", "tuning"])
     parser.add_argument("name")
     parser.add_argument("--workspace", required=True)
     parser.add_argument("--s3-root")
@@ -164,6 +182,16 @@ def main(argv: list[str] | None = None) -> None:
         from tabpilot.api.scheduler import run_monitoring
 
         run_monitoring(ctx, args.name)
+        return
+    if args.kind == "training":
+        from tabpilot.api.training import run_training
+
+        run_training(ctx, args.name)
+        return
+    if args.kind == "tuning":
+        from tabpilot.api.tuning import run_tuning
+
+        run_tuning(ctx, args.name)
         return
     (run_job if args.kind == "job" else run_transform)(ctx, args.name)
 

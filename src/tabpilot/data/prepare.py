@@ -12,6 +12,7 @@ import pandas as pd
 
 from tabpilot.data.read import read_table
 from tabpilot.data.schema import (
+    ColumnKind,
     Schema,
     check_feature_specification,
     infer_schema,
@@ -85,9 +86,13 @@ def read_training_data(source: Any, target: str, na_values: list[str] | None = N
 
 def prepare(df: pd.DataFrame, target: str, problem_type: ProblemType | None = None,
             metric: str | None = None, sample_weight: str | None = None,
-            feature_types_file: str | None = None) -> Prepared:
-    """Check the table and the target, infer the schema and the problem type."""
+            feature_types_file: str | None = None, text_column: str | None = None
+            ) -> Prepared:
+    """Check the table and the target, infer the schema and the problem type. With
+    `text_column` (text classification) that column is the only feature, read as text."""
     check_target_column(df, target)
+    if text_column is not None:
+        check_text_column(df, text_column)
     if sample_weight is not None and sample_weight == target:
         # weighting each row by its own label would leak the label into training
         raise ConfigError(f"the sample weight column {shown(sample_weight)} is the target; "
@@ -110,6 +115,10 @@ def prepare(df: pd.DataFrame, target: str, problem_type: ProblemType | None = No
         notes.append(msg)
     inferred, why = infer_with_reason(y_raw)
     ptype = problem_type or inferred
+    if text_column is not None and ptype is ProblemType.REGRESSION:
+        raise TargetError(f"text classification needs class labels, but target {target!r} "
+                          f"holds {why.split(' -> ')[0]}; choose a column of labels, or pass "
+                          "--problem-type multiclass to treat each value as a class")
     y, classes = _encode_target(y_raw, ptype, target)
     weights = _weights(df, sample_weight)
     names, types = (None, {})
@@ -122,17 +131,45 @@ def prepare(df: pd.DataFrame, target: str, problem_type: ProblemType | None = No
                                   "target or weight column; remove it from the file")
     drop = [target] + ([sample_weight] if sample_weight else [])
     X = _columns_without(df, drop)
-    schema = infer_schema(X, feature_types=types, feature_names=names)
+    schema = infer_schema(X, feature_types=types, feature_names=names) if text_column is None \
+        else text_schema(X, text_column)
     if not schema.features:
         raise DataError("no usable feature columns remain (all are empty, constant or id-like); "
                         "add informative columns or set their types with --feature-types")
-    resolved = resolve_metric(metric, ptype)
+    # TextClassificationJobConfig's one objective metric is Accuracy
+    resolved = resolve_metric(metric or ("Accuracy" if text_column else None), ptype)
+    default_for = "text classification" if text_column else ptype.value
     reasons = {"problem_type": "given" if problem_type else why,
-               "metric": "given" if metric else f"the default for {ptype.value}",
+               "metric": "given" if metric else f"the default for {default_for}",
                "feature_types": f"given in {feature_types_file}" if feature_types_file
-               else "inferred"}
+               else f"the text column {text_column!r} only" if text_column else "inferred"}
     return Prepared(X, y, ptype, resolved, schema, classes, weights, int(missing.sum()), notes,
                     reasons)
+
+
+def check_text_column(df: pd.DataFrame, column: str) -> None:
+    """The text column of a text classification job exists and holds text, not numbers."""
+    if column not in df.columns:
+        names = [str(c) for c in df.columns]
+        close = difflib.get_close_matches(column, names, n=3, cutoff=0.5)
+        hint = f"; did you mean {', '.join(shown(h) for h in close)}?" if close else \
+            f"; the columns are: {', '.join(names[:12])}"
+        raise ConfigError(f"text column {shown(column)} is not a column of the table{hint}")
+    values = df[column].dropna()
+    filled = values.astype(str).str.strip()
+    filled = filled[filled != ""]
+    if filled.empty:
+        raise DataError(f"text column {shown(column)} holds no text (every value is missing "
+                        "or blank); choose the column with the documents")
+    if pd.to_numeric(filled, errors="coerce").notna().mean() >= 0.98:
+        raise DataError(f"text column {shown(column)} holds numbers ({shown(filled.iloc[0])}), "
+                        "not text; choose the column with the documents")
+
+
+def text_schema(X: pd.DataFrame, column: str) -> Schema:
+    """A text job's schema: the text column, every other column left out (as an id)."""
+    return Schema({c: ColumnKind.TEXT if c == column else ColumnKind.ID for c in X.columns},
+                  overridden=[column])
 
 
 def _columns_without(df: pd.DataFrame, drop: list[str]) -> pd.DataFrame:

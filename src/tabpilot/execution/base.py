@@ -38,7 +38,8 @@ class TrialContext:
     The feature table travels in one of two forms. `X`, the whole frame, is what an
     executor without a shared filesystem ships (pickled with the context). A local
     executor stores it once instead (`stored`): `X` is then None, `table` names a column
-    store that each trial memory-maps and reads only its rows from, and `raw_rows` keeps
+    store that each trial memory-maps and reads only its rows from (or is the store
+    itself, held in memory: the Ray executor's, in Ray's object store), and `raw_rows` keeps
     the few original rows that packaging checks and latency timing run on. Trials read
     the table through `features` and `raw`, whichever form it has.
     """
@@ -55,7 +56,7 @@ class TrialContext:
     weights: np.ndarray | None = None
     n_threads: int = 1
     seed: int = 0
-    table: str | None = None  # folder of an execution.columnar store of X's features
+    table: str | ColumnStore | None = None  # an execution.columnar store of X's features
     raw_rows: pd.DataFrame | None = None  # with `table`: original rows, by position in X
     raw_positions: np.ndarray | None = None
 
@@ -69,7 +70,8 @@ class TrialContext:
         if self.table is None:
             assert self.X is not None
             return self.X if rows is None else self.X.iloc[rows]
-        return ColumnStore(self.table).frame(rows)
+        store = self.table if isinstance(self.table, ColumnStore) else ColumnStore(self.table)
+        return store.frame(rows)
 
     def raw(self, rows: np.ndarray) -> pd.DataFrame:
         """Original rows (for packaging checks and timing): any row with `X`, else those

@@ -118,9 +118,26 @@ class ColumnStore:
 
     def __init__(self, folder: str | Path) -> None:
         self.folder = Path(folder)
-        manifest = json.loads((self.folder / MANIFEST).read_text())
-        self.n_rows: int = manifest["rows"]
-        self.columns = [_Column(**c) for c in manifest["columns"]]
+        self._manifest = json.loads((self.folder / MANIFEST).read_text())
+        self.n_rows: int = self._manifest["rows"]
+        self.columns = [_Column(**c) for c in self._manifest["columns"]]
+
+    def loaded(self) -> LoadedColumns:
+        """The same columns read into memory: plain numpy arrays that an object store
+        (the Ray executor's) holds once and hands every reader without a copy."""
+        files = {}
+        for name in [str(c.file) for c in self.columns if c.storage != "strings"] + (
+                [STRINGS] if any(c.storage == "strings" for c in self.columns) else []):
+            path = self.folder / name
+            files[name] = np.load(path) if name.endswith(".npy") else np.fromfile(path, np.uint8)
+        return LoadedColumns(self._manifest, files)
+
+    def _array(self, col: _Column) -> np.ndarray:
+        return np.load(self.folder / str(col.file), mmap_mode="r")
+
+    def _pickled(self, col: _Column) -> Any:
+        with open(self.folder / str(col.file), "rb") as f:
+            return pickle.load(f)
 
     @property
     def names(self) -> list[str]:
@@ -139,11 +156,10 @@ class ColumnStore:
                 data[col.name] = arr.to_numpy(zero_copy_only=False)
                 continue
             if col.storage == "pickle":
-                with open(self.folder / str(col.file), "rb") as f:
-                    whole = pickle.load(f)
+                whole = self._pickled(col)
                 data[col.name] = whole if rows is None else whole[rows]
                 continue
-            mapped = np.load(self.folder / str(col.file), mmap_mode="r")
+            mapped = self._array(col)
             taken = np.array(mapped) if rows is None else mapped[rows]
             del mapped  # unmapped now: the pages read stay in the page cache, not in this process
             if col.storage == "codes":
@@ -159,3 +175,29 @@ class ColumnStore:
     def _strings(self) -> pa.Table:
         with pa.memory_map(str(self.folder / STRINGS), "r") as source:
             return pa.ipc.open_file(source).read_all()
+
+
+class LoadedColumns(ColumnStore):
+    """A column store held in memory (`ColumnStore.loaded`): the files' contents as numpy
+    arrays, read-only and shared when an object store gives them out, so trials take
+    their rows from one copy per machine exactly as they would from the mapped files."""
+
+    def __init__(self, manifest: dict[str, Any], files: dict[str, np.ndarray]) -> None:
+        self.folder = Path()
+        self._manifest, self._files = manifest, files
+        self.n_rows = manifest["rows"]
+        self.columns = [_Column(**c) for c in manifest["columns"]]
+
+    @property
+    def nbytes(self) -> int:
+        return sum(a.nbytes for a in self._files.values())
+
+    def _array(self, col: _Column) -> np.ndarray:
+        return self._files[str(col.file)]
+
+    def _pickled(self, col: _Column) -> Any:
+        return pickle.loads(self._files[str(col.file)].tobytes())
+
+    def _strings(self) -> pa.Table:
+        buffer = pa.py_buffer(self._files[STRINGS])  # no copy: Arrow reads the array's bytes
+        return pa.ipc.open_file(pa.BufferReader(buffer)).read_all()

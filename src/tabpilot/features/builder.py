@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from tabpilot.data.schema import ColumnKind, Schema
 from tabpilot.features.encoder import TabularEncoder
 
@@ -15,7 +17,20 @@ STYLES = {
 }
 
 
-def build_encoder(schema: Schema, style: str) -> TabularEncoder:
+# text families' styles (tabpilot/text): TF-IDF n-grams, sparse or SVD-reduced
+# (the SVD is of word n-grams only: character n-grams would triple its cost for little)
+TEXT_STYLES = {"text_words": dict(char_ngrams=None), "text_tfidf": {},
+               "text_svd": dict(svd_components=128, char_ngrams=None, max_word_features=30_000)}
+
+
+def build_encoder(schema: Schema, style: str) -> Any:
+    """The unfitted encoder of a family's style: a TabularEncoder, or for a text family a
+    TextFeaturizer of the schema's text columns (imported here only: tabpilot.text builds on
+    this package)."""
+    if style in TEXT_STYLES:
+        from tabpilot.text.featurizer import TextFeaturizer
+
+        return TextFeaturizer(text=schema.columns(ColumnKind.TEXT), **TEXT_STYLES[style])
     return TabularEncoder(
         numeric=schema.columns(ColumnKind.NUMERIC),
         categorical=schema.columns(ColumnKind.CATEGORICAL),

@@ -3,7 +3,8 @@
 `request.py` the request; `series.py` rows -> regular series (the bad-input checks);
 `candidates.py` + `gbm.py` the models; `backtest.py` expanding-origin windows;
 `metrics.py` Autopilot's forecasting metrics; `ensemble.py` greedy weights per quantile;
-`model.py` the model directory and its predictor; `job.py` a job end to end.
+`model.py` the model directory and its predictor; `job.py` a job end to end;
+`recording.py` its store rows; `views.py` its Describe / ListCandidates shapes.
 """
 
 from __future__ import annotations
@@ -33,7 +34,8 @@ def fit(data: str | Path | pd.DataFrame, workspace: str | Path | None = None,
     from tabpilot.forecast.request import ForecastRequest
 
     request = ForecastRequest.build(**settings)
-    return run(read_table(data), request, workspace_path(workspace))
+    where = "<DataFrame>" if not isinstance(data, str | Path) else str(data)
+    return run(read_table(data), request, workspace_path(workspace), input_uri=where)
 
 
 def load(directory: str | Path) -> ForecastPredictor:

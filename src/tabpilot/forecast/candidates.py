@@ -55,6 +55,7 @@ class Setting:
     season: int
     freq: str  # pandas alias of the grid
     seed: int = 0
+    holidays: str | None = None  # a country code: the global model's holiday feature
 
 
 def levels_for(quantiles: tuple[float, ...]) -> list[int]:
@@ -161,7 +162,8 @@ class GlobalModel:
 
     def fit(self, histories: Histories, deadline: float = float("inf")) -> GlobalModel:
         s = self.setting
-        self.model_ = GlobalBoosting(s.horizon, s.quantiles, s.season, s.freq, s.seed)
+        self.model_ = GlobalBoosting(s.horizon, s.quantiles, s.season, s.freq, s.seed,
+                                     getattr(s, "holidays", None))
         self.model_.fit(histories, deadline)
         return self
 

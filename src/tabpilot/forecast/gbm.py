@@ -11,6 +11,7 @@ items, spread as sqrt(step)) are added to or taken from the forecast.
 
 from __future__ import annotations
 
+import functools
 import time
 
 import numpy as np
@@ -21,17 +22,41 @@ _PARAMS = {"n_estimators": 300, "learning_rate": 0.05, "num_leaves": 31, "min_ch
            "n_jobs": 1}
 
 
+def holiday_counts(ds: pd.DatetimeIndex, freq: str, country: str) -> np.ndarray:
+    """The number of `country`'s public holidays in each period [ds, ds + freq): 0 or 1 for
+    days and hours (an hour counts its day's), more for weeks and months. The `holidays`
+    package holds the rules, offline."""
+    day = ds.normalize()
+    end = (ds + pd.tseries.frequencies.to_offset(freq)).normalize()
+    end = end.where(end > day, day + pd.Timedelta(days=1))  # sub-daily: the day itself
+    dates = _holiday_dates(country, int(day.year.min()), int(end.year.max()))
+    lo = np.searchsorted(dates, day.to_numpy().astype("datetime64[D]"))
+    hi = np.searchsorted(dates, end.to_numpy().astype("datetime64[D]"))
+    return (hi - lo).astype(float)
+
+
+@functools.lru_cache(maxsize=64)
+def _holiday_dates(country: str, first: int, last: int) -> np.ndarray:
+    """The sorted holiday dates of years first..last (cached: the recursive forecast asks
+    for one period at a time, and building a country's calendar takes a while)."""
+    import holidays
+
+    found = holidays.country_holidays(country, years=range(first, last + 1))
+    return np.array(sorted(found), dtype="datetime64[D]")
+
+
 RECENT_ROWS = 2000  # training rows per item: the most recent (older ones cost, rarely help)
 
 
 class GlobalBoosting:
     def __init__(self, horizon: int, quantiles: tuple[float, ...], season: int, freq: str,
-                 seed: int = 0) -> None:
+                 seed: int = 0, holidays: str | None = None) -> None:
         self.horizon = horizon
         self.quantiles = tuple(quantiles)
         self.season = season
         self.freq = freq
         self.seed = seed
+        self.holidays = holidays  # HolidayConfig's country: one more calendar feature
 
     def _lags(self, shortest: int) -> list[int]:
         s = self.season
@@ -40,7 +65,11 @@ class GlobalBoosting:
         return sorted(lag for lag in wanted if lag <= limit)
 
     def _calendar(self, ds: pd.DatetimeIndex) -> np.ndarray:
-        return np.column_stack([ds.month, ds.dayofweek, ds.hour, ds.day, ds.minute]).astype(float)
+        columns = [ds.month, ds.dayofweek, ds.hour, ds.day, ds.minute]
+        country = getattr(self, "holidays", None)  # None in models saved before it existed
+        if country:
+            columns.append(holiday_counts(ds, self.freq, country))
+        return np.column_stack(columns).astype(float)
 
     def _rows(self, y: np.ndarray, t: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """Features of the points at positions `t` of `y` (scaled), and their scales."""

@@ -5,7 +5,10 @@
       backtest_results.json  Autopilot's BacktestResults shape: per candidate, per window,
                              the metrics over all items, per item, and wQL per quantile
       leaderboard.json       candidate, objective, every metric, fit seconds (best first)
-      model/                 the ensemble refitted on all data (forecast/model.py)
+      candidates/WeightedEnsemble/model/   the ensemble refitted on all data (forecast/model.py)
+
+The job and its candidates are rows in the store too (forecast/recording.py), so every
+face that lists, describes or deploys a job sees a forecasting one.
 
 Job names are the tabular jobs' (`jobs.runner.new_job_name`, `names.check`), in the same
 `jobs/` folder, so one workspace lists both kinds. The time limit is shared out as the
@@ -36,8 +39,10 @@ from tabpilot.forecast.candidates import (
     clip_non_negative,
 )
 from tabpilot.forecast.model import ForecastPredictor, save
+from tabpilot.forecast.recording import JobRecord
 from tabpilot.forecast.request import ForecastRequest
-from tabpilot.forecast.series import prepare
+from tabpilot.forecast.series import Series, prepare
+from tabpilot.store import Store
 
 log = logging.getLogger("tabpilot.forecast")
 ENSEMBLE = "WeightedEnsemble"
@@ -56,46 +61,82 @@ class ForecastResult:
     notes: list[str] = field(default_factory=list)
 
 
-def fit(table: pd.DataFrame, request: ForecastRequest, workspace: Path) -> ForecastResult:
-    """Run the job end to end; bad input raises before anything is written."""
+def fit(table: pd.DataFrame, request: ForecastRequest, workspace: Path,
+        store: Store | None = None, input_uri: str = "<DataFrame>",
+        adopt: bool = False) -> ForecastResult:
+    """Run the job end to end, recorded in `store` (default: the workspace's) as it goes;
+    `adopt`: the job row exists (the SageMaker facade made it). Bad input raises before
+    anything is written; a failure after that leaves the job Failed with its reason."""
     started = time.time()
     series = prepare(table, request)
-    histories = {uid: g.set_index("ds")["y"]
-                 for uid, g in series.frame.groupby("unique_id", sort=False)}
     unknown = sorted(set(request.candidates or ()) - set(ALL))
     if unknown:
         raise ConfigError(f"unknown forecasting candidate {unknown[0]!r}; "
                           f"choose from {', '.join(ALL)}")
-    name = _job_name(request, workspace)
+    name = _job_name(request, workspace, adopt)
+    if store is None:
+        store = Store.for_workspace(workspace)
+    if not adopt:
+        store.ensure_new_job(name)
+    record = JobRecord(store, name, request, workspace / "jobs" / name, input_uri, adopt)
+    record.start()
+    try:
+        return _run(table, series, request, record, started)
+    except BaseException as exc:
+        record.fail(exc)
+        raise
+
+
+def _run(table: pd.DataFrame, series: Series, request: ForecastRequest, record: JobRecord,
+         started: float) -> ForecastResult:
+    histories = {uid: g.set_index("ds")["y"]
+                 for uid, g in series.frame.groupby("unique_id", sort=False)}
     setting = Setting(request.horizon, tuple(request.quantiles), request.season, series.freq,
-                      request.seed)
+                      request.seed, request.holiday_country)
     wins = backtest.windows(histories, request.horizon, request.n_windows, setting.season)
     notes = list(series.notes)
     board = _backtest_all(histories, setting, wins, request, notes,
-                          started + request.time_limit * (1 - REFIT_SHARE))
+                          started + request.time_limit * (1 - REFIT_SHARE), record)
     weights, blended = _ensemble(board, wins, request)
     used = [i for i in range(len(board.kept)) if weights[i].sum() > 0]
     scores = backtest.score(wins, blended, request.quantiles)
-    board.rows.append({"candidate": ENSEMBLE, **scores,
-                       "fit_seconds": round(sum(board.rows[i]["fit_seconds"] for i in used), 3)})
+    fit_seconds = round(sum(board.rows[i]["fit_seconds"] for i in used), 3)
+    board.rows.append({"candidate": ENSEMBLE, **scores, "fit_seconds": fit_seconds})
     board.results[ENSEMBLE] = [_window_result(w, f, request.quantiles)
                                for w, f in zip(wins, blended, strict=True)]
     members = [board.kept[i].fit(histories) for i in used]  # on all data, whatever the time
-    leaderboard = (pd.DataFrame(board.rows).sort_values(request.objective, kind="stable")
-                   .reset_index(drop=True))
+    leaderboard = pd.DataFrame(board.rows)
+    # the ensemble (the one model packaged) first on a tie: it is then the single best
+    leaderboard["_tie"] = leaderboard["candidate"] != ENSEMBLE
+    leaderboard = (leaderboard.sort_values([request.objective, "_tie"], kind="stable")
+                   .drop(columns="_tie").reset_index(drop=True))
     leaderboard.insert(1, "objective", leaderboard[request.objective])  # whichever it is
-    folder = workspace / "jobs" / name
+    folder = record.folder
+    member_names = [board.kept[i].name for i in used]
     metadata = {"candidate": ENSEMBLE, "request": request.model_dump(),
-                "members": [board.kept[i].name for i in used], "weights": weights[used].tolist(),
+                "members": member_names, "weights": weights[used].tolist(),
                 "metrics": scores, "freq": series.freq}
     model_dir = save(ForecastPredictor(request, setting, members, weights[used]), metadata,
-                     folder / "model")
+                     folder / "candidates" / ENSEMBLE / "model")
+    if time.time() - started > request.time_limit:
+        notes.append(f"the job ran {time.time() - started:.0f}s, past its "
+                     f"{request.time_limit:.0f}s limit (the baseline's backtest and the "
+                     "final refit always run)")
+    _explain(folder, [c.name for c in board.kept], weights, request.quantiles)
+    status = "Stopped" if board.stopped else "Completed"
+    _write(folder, record.name, request, leaderboard, board.results, notes,
+           time.time() - started, wins, status)  # the notebook finds its folder by job.json
+    white = _white_box(table, series, request, board, wins, blended, folder, started)
+    notes += white
     seconds = time.time() - started
-    if seconds > request.time_limit:
-        notes.append(f"the job ran {seconds:.0f}s, past its {request.time_limit:.0f}s limit "
-                     "(the baseline's backtest and the final refit always run)")
-    _write(folder, name, request, leaderboard, board.results, notes, seconds, wins)
-    return ForecastResult(name, folder, leaderboard, leaderboard.iloc[0]["candidate"], model_dir,
+    _write(folder, record.name, request, leaderboard, board.results, notes, seconds, wins,
+           status)
+    record.candidate(ENSEMBLE, scores, fit_seconds, model_dir=model_dir,
+                     params={"members": member_names, "weights": weights[used].tolist()})
+    best = leaderboard.iloc[0]["candidate"]
+    record.finish(best, seconds, notes, items=len(histories), rows=len(table),
+                  stopped=board.stopped, out_of_time=any("time limit" in n for n in notes))
+    return ForecastResult(record.name, folder, leaderboard, best, model_dir,
                           request.objective, seconds, notes)
 
 
@@ -105,14 +146,22 @@ class _Board:
     kept: list = field(default_factory=list)  # the candidates scored, in order
     forecasts: list = field(default_factory=list)  # their backtest forecasts, per window
     results: dict[str, list] = field(default_factory=dict)  # BacktestResults per candidate
+    stopped: bool = False  # a stop was asked for: the candidates left were not tried
 
 
 def _backtest_all(histories, setting: Setting, wins: list[backtest.Window],
-                  request: ForecastRequest, notes: list[str], end: float) -> _Board:
-    """Every candidate on every window, cheapest first, until `end` (time.time()); the
-    first (SeasonalNaive, the baseline every other is measured against) always runs."""
+                  request: ForecastRequest, notes: list[str], end: float,
+                  record: JobRecord) -> _Board:
+    """Every candidate on every window, cheapest first, until `end` (time.time()) or a
+    stop; the first (SeasonalNaive, the baseline every other is measured against) always
+    runs. Each scored candidate is recorded at once."""
     board = _Board()
     for k, cand in enumerate(candidates_for(setting, histories, request.candidates)):
+        if k > 0 and record.stopping():
+            board.stopped = True
+            notes.append(f"stopped on request before {cand.name}; the candidates scored "
+                         "so far were ensembled")
+            break
         t0 = time.time()
         try:
             per_window = []
@@ -129,12 +178,13 @@ def _backtest_all(histories, setting: Setting, wins: list[backtest.Window],
             log.warning("candidate %s failed", cand.name, exc_info=True)
             continue
         scores = backtest.score(wins, per_window, request.quantiles)
-        board.rows.append({"candidate": cand.name, **scores,
-                           "fit_seconds": round(time.time() - t0, 3)})
+        seconds = round(time.time() - t0, 3)
+        board.rows.append({"candidate": cand.name, **scores, "fit_seconds": seconds})
         board.kept.append(cand)
         board.forecasts.append(per_window)
         board.results[cand.name] = [_window_result(w, f, request.quantiles)
                                     for w, f in zip(wins, per_window, strict=True)]
+        record.candidate(cand.name, scores, seconds)
     return board
 
 
@@ -153,11 +203,11 @@ def _ensemble(board: _Board, wins: list[backtest.Window], request: ForecastReque
     return weights, blend
 
 
-def _job_name(request: ForecastRequest, workspace: Path) -> str:
+def _job_name(request: ForecastRequest, workspace: Path, adopt: bool) -> str:
     from tabpilot.jobs.runner import new_job_name
 
     name = names.check(request.name, "job") if request.name else new_job_name()
-    if (workspace / "jobs" / name).exists():
+    if not adopt and (workspace / "jobs" / name).exists():
         raise JobExistsError(f"job {name!r} exists in {workspace}; choose another --name")
     return name
 
@@ -168,20 +218,59 @@ def _window_result(window: backtest.Window, forecast, quantiles: list[float]) ->
             "Items": backtest.item_metrics(window, forecast, quantiles)}
 
 
+EXPLANATIONS = "explanations.json"
+
+
+def _white_box(table: pd.DataFrame, series: Series, request: ForecastRequest, board: _Board,
+               wins: list[backtest.Window], blended: list, folder: Path, started: float
+               ) -> list[str]:
+    """The time-series analysis, the backtest forecasts and plots, the exploration
+    notebook (forecast/notebook.py); notes on what was left out."""
+    from tabpilot.forecast import analysis, notebook
+    from tabpilot.forecast.model import quantile_column
+
+    columns = ["mean", *map(quantile_column, request.quantiles)]
+    forecasts = {c.name: f for c, f in zip(board.kept, board.forecasts, strict=True)}
+    frame = notebook.forecasts_frame(wins, {**forecasts, ENSEMBLE: blended}, columns,
+                                     series.freq)
+    until = started + request.time_limit if request.execute_notebook else None
+    return notebook.write(folder, analysis.analyse(table, request, series), frame,
+                          [*forecasts, ENSEMBLE], until)
+
+
+def _explain(folder: Path, names: list[str], weights: np.ndarray, quantiles: list[float]
+             ) -> None:
+    """Each candidate's share of the ensemble's forecast, per output column (mean, p10,
+    ...): what the served model leans on where, its Explainability artifact."""
+    from tabpilot.forecast.model import quantile_column
+
+    columns = ["mean", *map(quantile_column, quantiles)]
+    shares = {n: dict(zip(columns, map(float, weights[i]), strict=True))
+              for i, n in enumerate(names)}
+    explained = {ENSEMBLE: {"Members": {n: w for n, w in shares.items() if any(w.values())}},
+                 **{n: {"EnsembleWeights": w} for n, w in shares.items()}}
+    for name, body in explained.items():
+        (folder / "candidates" / name).mkdir(parents=True, exist_ok=True)
+        text = json.dumps({"CandidateName": name, "Explanation": "the weight of each "
+                           "candidate's forecast in the ensemble, per output column", **body},
+                          indent=2)
+        (folder / "candidates" / name / EXPLANATIONS).write_text(text)
+
+
 def _write(folder: Path, name: str, request: ForecastRequest, board: pd.DataFrame,
            results: dict[str, list], notes: list[str], seconds: float,
-           wins: list[backtest.Window]) -> None:
+           wins: list[backtest.Window], status: str) -> None:
     """The job's JSON files (the model directory is written already)."""
     folder.mkdir(parents=True, exist_ok=True)
     best = board.iloc[0]
     job = {"AutoMLJobName": name, "ProblemType": "TimeSeriesForecasting",
-           "AutoMLJobStatus": "Completed", "ElapsedSeconds": round(seconds, 1),
+           "AutoMLJobStatus": status, "ElapsedSeconds": round(seconds, 1),
            "Request": request.model_dump(), "Notes": notes,
            "BestCandidate": {"CandidateName": best["candidate"],
                              "FinalAutoMLJobObjectiveMetric": {
                                  "MetricName": request.objective,
                                  "Value": float(best[request.objective])},
-                             "ModelLocation": str(folder / "model")}}
+                             "ModelLocation": str(folder / "candidates" / ENSEMBLE / "model")}}
     (folder / "job.json").write_text(json.dumps(job, indent=2, default=str))
     (folder / "leaderboard.json").write_text(board.to_json(orient="records", indent=2))
     backtests = {"BacktestResults": [

@@ -56,6 +56,16 @@ def season_length(text: str) -> int:
     return periods // count if periods % count == 0 and periods // count > 1 else 1
 
 
+def check_country(code: str) -> str:
+    """A HolidayConfig CountryCode the `holidays` package knows (ISO 3166 alpha-2 or -3)."""
+    import holidays
+
+    if not isinstance(code, str) or code.upper() not in holidays.list_supported_countries():
+        raise ConfigError(f"holiday country {shown(code)} is not one whose holidays tabpilot "
+                          "knows; use an ISO 3166 code such as US, GB, DE or FR")
+    return code.upper()
+
+
 def parse_quantile(value: Any) -> float:
     """0.1 from `0.1` or `p10` (Autopilot writes quantiles both ways)."""
     text = str(value).strip()
@@ -105,6 +115,10 @@ class ForecastRequest(BaseModel):
     name: str | None = None
     candidates: list[str] | None = None  # None: every candidate that fits the data
     seed: int = 0
+    # execute DataExploration.ipynb at the end when the time limit leaves enough for it
+    execute_notebook: bool = True
+    # HolidayConfig's CountryCode: the LightGBM candidate gets each period's public holidays
+    holiday_country: str | None = None
 
     @field_validator("frequency")
     @classmethod
@@ -142,6 +156,13 @@ class ForecastRequest(BaseModel):
     def _time(cls, v: float) -> float:
         if not math.isfinite(v) or v <= 0:
             raise ConfigError(f"time limit {v} s must be a positive number of seconds")
+        return v
+
+    @field_validator("holiday_country")
+    @classmethod
+    def _country(cls, v: str | None) -> str | None:
+        if v is not None:
+            check_country(v)
         return v
 
     @field_validator("n_windows")

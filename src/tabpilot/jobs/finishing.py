@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from tabpilot.jobs import reporting, selection
+from tabpilot.jobs import publishing, reporting, selection
 from tabpilot.jobs import status as st
 from tabpilot.jobs.progress import Progress
 from tabpilot.jobs.shares import finalisation_margin
@@ -67,6 +67,7 @@ class Finishing:
             if status != st.FAILED:
                 status, secondary = st.FAILED, st.FAILED
                 reason = f"finalising the job failed: {type(exc).__name__}: {exc}"
+        status, secondary, reason = self._publish(job_dir, status, secondary, reason)
         stats = dict(self.store.get_job(self.name).stats or {},
                      seconds=round(time.time() - t0, 3), selection_note=note)
         self.store.update_job(self.name, status=status, secondary_status=secondary,
@@ -80,6 +81,22 @@ class Finishing:
         progress.best_value = self._objective_of(best)
         progress.failure_reason = reason
         self.on_progress(progress)
+
+    def _publish(self, job_dir: Path, status: str, secondary: str, reason: str | None
+                 ) -> tuple[str, str, str | None]:
+        """The job's models, reports and notebooks to the artifact store, before its final
+        status: a Completed job's best model loads on every machine that sees the status.
+        A store that fails now fails a job that had completed, saying where and why."""
+        try:
+            publishing.publish_job(self.artifacts, self.workspace, job_dir)
+        except Exception as exc:
+            log.exception("publishing job %s to %s failed", self.name, self.artifacts.url)
+            if status == st.COMPLETED:
+                first = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
+                return st.FAILED, st.FAILED, (
+                    f"publishing the job to the artifact store {self.artifacts.url} failed: "
+                    f"{first}; its files are in {job_dir}")
+        return status, secondary, reason
 
     def _objective_of(self, candidate: str | None) -> float | None:
         if candidate is None:

@@ -19,11 +19,14 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from tabpilot.artifacts.store import ArtifactStore
+from tabpilot.artifacts.store import for_workspace as artifact_store
 from tabpilot.config import JobRequest
 from tabpilot.data.prepare import Prepared, prepare, read_training_data
 from tabpilot.data.split import Split, make_split
 from tabpilot.errors import TargetError
-from tabpilot.execution import Executor, LocalProcessExecutor, TrialContext, TrialResult, TrialTask
+from tabpilot.execution import Executor, TrialContext, TrialResult, TrialTask
+from tabpilot.execution.select import make_executor
 from tabpilot.jobs import admission, reporting, selection, shares, stacking
 from tabpilot.jobs import progress as phases
 from tabpilot.jobs import status as st
@@ -70,24 +73,30 @@ class JobRunner(Creating, Refits, Stacking, Ensembling, Distilling, Finishing):
     """Runs a job in this process; trials run in the executor's processes."""
 
     def __init__(self, request: JobRequest, workspace: Path, store: Store | None = None,
-                 executor: Executor | None = None,
+                 executor: Executor | str | None = None,
                  on_progress: Callable[[Progress], None] | None = None,
-                 adopt: bool = False, previous: Previous | None = None) -> None:
+                 adopt: bool = False, previous: Previous | None = None,
+                 artifacts: ArtifactStore | None = None) -> None:
         """`adopt`: the job's row exists already (created by the HTTP API when it accepted
         the request); this runner takes it over instead of creating it. `previous`: the
-        job ended Failed or Stopped and this runner resumes it (jobs/resume.py)."""
+        job ended Failed or Stopped and this runner resumes it (jobs/resume.py).
+        `artifacts`: where the ended job is published (default: $TABPILOT_ARTIFACTS, else
+        the workspace itself, where it was written: nothing to publish)."""
         self.request = request
         self.adopt = adopt
         self.previous = previous
         self.workspace = workspace
         self._store = store
         self.n_workers = request.n_workers or max(1, min(os.cpu_count() or 1, 8))
-        self.executor = executor or LocalProcessExecutor(self.n_workers)
+        # an Executor as given, else by name: local, ray, ray://HOST:PORT, auto
+        # (execution/select.py; default $TABPILOT_EXECUTOR, else local)
+        self.executor = make_executor(executor, request.n_workers, self.n_workers)
         self.on_progress = on_progress or (lambda p: None)
         self.name = request.name or new_job_name()
         self.interrupt = Interrupt()  # Ctrl-C while the job runs: a stop request
         self._heartbeat: Heartbeat | None = None  # started once the job's row exists
         self._compile_s: dict[str, float] = {}  # candidates' compile estimates (shares)
+        self.artifacts = artifacts or artifact_store(workspace)
 
     @property
     def store(self) -> Store:
@@ -106,7 +115,7 @@ class JobRunner(Creating, Refits, Stacking, Ensembling, Distilling, Finishing):
         uri = "<DataFrame>" if isinstance(source, pd.DataFrame) else str(source)
         df, n_valid = read_training_data(source, r.target, r.na_values, r.validation_data)
         prepared = prepare(df, r.target, r.problem_type, r.metric, r.sample_weight,
-                           r.feature_types)
+                           r.feature_types, r.text_column)
         if n_valid and prepared.problem_type.is_classification:
             seen = np.unique(prepared.y[: len(prepared.y) - n_valid])
             if len(seen) < len(prepared.classes or []):
@@ -129,6 +138,7 @@ class JobRunner(Creating, Refits, Stacking, Ensembling, Distilling, Finishing):
 
     def _run(self, source: Any) -> str:
         t0 = time.time()
+        self.artifacts.check()  # an unreachable S3 is one line now, not after the training
         prepared, n_valid, uri = self._load(source)
         loaded = time.time() - t0
         if self.previous is None:  # a resumed job has its candidates already
@@ -189,10 +199,24 @@ class JobRunner(Creating, Refits, Stacking, Ensembling, Distilling, Finishing):
         r = self.request
         # hpo tunes single models on a holdout; ensembling bags them (k-fold on small data)
         n_folds = r.n_folds if r.n_folds is not None or self.mode == "ensembling" else 1
+        if n_folds is None and r.is_text:
+            # text candidates featurise hundreds of thousands of n-grams per trial: a
+            # holdout (the ensemble chosen on it) leaves time for every family, where
+            # k-fold bags of them would not finish within a short limit
+            n_folds = 1
         split = make_split(prepared.y, prepared.problem_type.is_classification,
                            r.validation_fraction, n_folds, r.seed, n_valid)
         self._n_folds = len(split.folds) if split.is_cv else 1  # as candidate code redoes it
         return split
+
+    def _families(self) -> list[str] | None:
+        """The families the search tries: the request's, else a text job's text families
+        (tabpilot.text), else the tabular default (None)."""
+        if self.request.algorithms or not self.request.is_text:
+            return self.request.algorithms
+        from tabpilot.text import TEXT_FAMILIES
+
+        return list(TEXT_FAMILIES)
 
     def _n_threads(self) -> int:
         return max(1, (os.cpu_count() or 1) // self.n_workers)
@@ -202,7 +226,7 @@ class JobRunner(Creating, Refits, Stacking, Ensembling, Distilling, Finishing):
         """Autopilot's GenerateCandidateDefinitionsOnly: both notebooks, nothing trained."""
         r = self.request
         self._split(prepared, n_valid)
-        strategy = PortfolioThenTPE(r.algorithms, prepared.metric, prepared.problem_type,
+        strategy = PortfolioThenTPE(self._families(), prepared.metric, prepared.problem_type,
                                     len(prepared.y), r.seed)
         proposals = [strategy.ask() for _ in range(strategy.n_portfolio)]
         definitions.save_definitions(job_dir, definitions.portfolio_definitions(proposals),
@@ -231,7 +255,7 @@ class JobRunner(Creating, Refits, Stacking, Ensembling, Distilling, Finishing):
             classes=prepared.classes, job_name=self.name, target=r.target,
             weights=prepared.weights, n_threads=n_threads, seed=r.seed))
         previous = self.previous or Previous([], 0, {})
-        strategy = PortfolioThenTPE(r.algorithms, prepared.metric, prepared.problem_type,
+        strategy = PortfolioThenTPE(self._families(), prepared.metric, prepared.problem_type,
                                     len(prepared.y), r.seed, history=previous.history,
                                     first_number=previous.next_number)
         limit = r.time_limit
@@ -240,7 +264,9 @@ class JobRunner(Creating, Refits, Stacking, Ensembling, Distilling, Finishing):
         # the stack's and the ensemble's shares follow the candidates they would load
         n_valid, n_classes = len(split.validation_rows()), len(prepared.classes or [])
         ensemble_share, level2_reserve, distill_share, shares_at = 0.0, 0.0, 0.0, -1
-        per_trial = r.per_trial_time_limit or max(10.0, 0.25 * limit)
+        # a text job tries a few costly featurisations rather than many cheap fits: each
+        # of its trials may take half the limit (two rounds of them on two workers)
+        per_trial = r.per_trial_time_limit or max(10.0, (0.5 if r.is_text else 0.25) * limit)
         kill_at = t0 + limit * 1.05
         proposals: dict[str, Proposal] = {}
         self._results: dict[str, TrialResult] = dict(previous.results)

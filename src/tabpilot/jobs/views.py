@@ -27,6 +27,7 @@ log = logging.getLogger("tabpilot.jobs")
 REGION, ACCOUNT = "local", "000000000000"
 AUTOPILOT_MODES = {"auto": "AUTO", "ensembling": "ENSEMBLING", "hpo": "HYPERPARAMETER_TUNING"}
 LEADERBOARD_TAIL = ["fit_seconds", "latency_ms_p50", "throughput_rows_s", "model_bytes"]
+FORECASTING = "TimeSeriesForecasting"  # a forecasting job's rows: forecast/views.py shapes them
 
 
 def arn(kind: str, name: str) -> str:
@@ -40,6 +41,10 @@ def iso_time(ts: float | None) -> str | None:
 def leaderboard(store: Store, job: str) -> pd.DataFrame:
     """Completed candidates, best first: rank, name, algorithm, objective, metrics, cost."""
     row = store.get_job(job)
+    if row.problem_type == FORECASTING:
+        from tabpilot.forecast import views
+
+        return views.leaderboard(store, job)
     metric = METRICS[row.metric] if row.metric else None
     names = STANDARD_METRICS[ProblemType(row.problem_type)] if row.problem_type else []
     all_metrics = store.metrics(job)
@@ -187,6 +192,10 @@ def candidate_view(job: JobRow, c: CandidateRow, metrics: dict[str, float | None
 def candidates_view(store: Store, job: str) -> dict[str, Any]:
     """ListCandidatesForAutoMLJob: completed candidates best first, then the others."""
     row = store.get_job(job)
+    if row.problem_type == FORECASTING:
+        from tabpilot.forecast import views
+
+        return views.candidates_view(store, job)
     board = leaderboard(store, job)
     ranks = {name: i + 1 for i, name in enumerate(board["candidate"])}
     front = dict(zip(board["candidate"], board["pareto"].astype(bool), strict=True))
@@ -203,6 +212,10 @@ def candidates_view(store: Store, job: str) -> dict[str, Any]:
 def describe_job(store: Store, job: str) -> dict[str, Any]:
     """DescribeAutoMLJobV2's fields, plus tabpilot's own."""
     row = check_alive(store, store.get_job(job))
+    if row.problem_type == FORECASTING:
+        from tabpilot.forecast import views
+
+        return views.describe_job(store, job)
     req = row.request
     board = leaderboard(store, job)
     best = fast = None

@@ -22,17 +22,27 @@ _WHERE = {
     "linear": ("tabpilot.models.sklearn_models", "LinearFamily"),
     "mlp": ("tabpilot.models.sklearn_models", "MLPFamily"),
 }
+# text classification's (tabpilot/text), for text jobs only: looked up by name like the
+# others, but not listed when the registry is iterated (what a tabular job may try)
+_TEXT_WHERE = {
+    "text_logistic": ("tabpilot.text.families", "TextLogisticFamily"),
+    "text_svm": ("tabpilot.text.families", "TextSVMFamily"),
+    "text_sgd": ("tabpilot.text.families", "TextSGDFamily"),
+    "text_lightgbm": ("tabpilot.text.families", "TextLightGBMFamily"),
+    "text_char_logistic": ("tabpilot.text.families", "TextCharLogisticFamily"),
+}
 
 
 class _Registry(Mapping[str, ModelFamily]):
-    """name -> family adapter, each created on first use."""
+    """name -> family adapter, each created on first use. Iterating lists the tabular
+    families; a text family is found by name (`in`, `[]`) all the same."""
 
     def __init__(self) -> None:
         self._made: dict[str, ModelFamily] = {}
 
     def __getitem__(self, name: str) -> ModelFamily:
         if name not in self._made:
-            module, cls = _WHERE[name]  # KeyError for unknown names, as a dict
+            module, cls = {**_WHERE, **_TEXT_WHERE}[name]  # KeyError for unknown names
             self._made[name] = getattr(importlib.import_module(module), cls)()
         return self._made[name]
 
@@ -43,7 +53,7 @@ class _Registry(Mapping[str, ModelFamily]):
         return len(_WHERE)
 
     def __contains__(self, name: object) -> bool:
-        return name in _WHERE
+        return name in _WHERE or name in _TEXT_WHERE
 
 
 FAMILIES: Mapping[str, ModelFamily] = _Registry()

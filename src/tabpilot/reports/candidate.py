@@ -32,6 +32,7 @@ from tabpilot.reports.explain import explanation
 from tabpilot.reports.html import EXPLANATIONS_PAGE, INSIGHTS_PAGE, render, render_explanations
 from tabpilot.reports.insights import model_insights
 from tabpilot.tasks import ProblemType
+from tabpilot.text.explain import text_column, top_words
 
 log = logging.getLogger("tabpilot.reports.candidate")
 
@@ -113,6 +114,9 @@ def write_explanations(job_dir: Path, candidate: str, metric_name: str,
         X, y = X.iloc[pick].reset_index(drop=True), y[pick]
     found = explanation(predictor, X, y, METRICS[metric_name], predictor.threshold,
                         deadline=deadline)
+    column = text_column(model.metadata)
+    if column is not None:  # a text model: the words that weigh most per class
+        found["text"] = top_words(predictor, X, column, seed=seed, deadline=deadline)
     path = cand_dir / EXPLANATIONS
     document = {"candidate": candidate, "algorithm": model.metadata.get("algorithm", ""),
                 "problem_type": predictor.problem_type.value, "rows": len(X), **found}
@@ -153,7 +157,8 @@ def write_insights(job_dir: Path, candidate: str) -> Path:
     html_path = cand_dir / INSIGHTS_HTML
     _write(cand_dir / INSIGHTS_JSON, json.dumps(document, indent=1, default=float))
     _write(html_path, render(candidate, algorithm, insights, importance,
-                             explanations_page=bool(explained), curves=curves, rules=rules))
+                             explanations_page=bool(explained), curves=curves, rules=rules,
+                             words=explained.get("text")))
     if explained:
         _write(cand_dir / EXPLANATIONS_HTML, render_explanations(candidate, explained))
     return html_path

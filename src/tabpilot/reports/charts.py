@@ -268,9 +268,10 @@ def importance_label(method: str, units: str | None = None) -> str:
 
 
 @_chart
-def importance(features: Sequence[str], values: Sequence[float], label: str, top: int = 20
-               ) -> Figure:
-    """Horizontal bars, most important on top; the axis says what the numbers are."""
+def importance(features: Sequence[str], values: Sequence[float], label: str, top: int = 20,
+               title: str = "Feature importance") -> Figure:
+    """Horizontal bars, most important on top; the axis says what the numbers are (also a
+    text model's words towards a class, with their own `title`)."""
     names, vals = list(features)[:top], list(values)[:top]
     fig, ax = _figure((WIDE[0], max(2.5, 0.9 + 0.36 * len(names))))
     bars = ax.barh([wrap(n) for n in names], vals, color=MAIN)
@@ -278,8 +279,7 @@ def importance(features: Sequence[str], values: Sequence[float], label: str, top
     ax.invert_yaxis()
     ax.margins(x=0.12)
     ax.grid(axis="y", visible=False)
-    ax.set(xlabel=label, title="Feature importance" + (f" (top {top})" if len(features) > top
-                                                        else ""))
+    ax.set(xlabel=label, title=title + (f" (top {top})" if len(features) > top else ""))
     return fig
 
 
@@ -472,4 +472,27 @@ def training_curves(train: Sequence[float], validation: Sequence[float], metric:
                    label=f"best round ({best_iteration})")
     ax.set(xlabel="round", ylabel=metric, title=f"Training curves ({metric})")
     ax.legend(loc="upper right")
+    return fig
+
+
+# -- forecasting --------------------------------------------------------------------------
+
+@_chart
+def forecast_backtest(history_ds: Sequence[Any], history: Sequence[float],
+                      ds: Sequence[Any], actual: Sequence[float], mean: Sequence[float],
+                      bands: Sequence[tuple[str, Sequence[float], Sequence[float]]],
+                      title: str) -> Figure:
+    """One item's backtest window: the end of its training history, the actual values and
+    the forecast's mean, each quantile band (outermost first: 'p10-p90', then inner ones)
+    shaded lighter to darker. An actual outside its band is the model's miss, in plain
+    sight; bands that stay narrow and still hold the actuals are what a good model draws."""
+    fig, ax = _figure(WIDE, fit=False)
+    ax.plot(history_ds, history, color=CHANCE, linewidth=1.5, label="history")
+    for k, (label, lower, upper) in enumerate(bands):
+        ax.fill_between(ds, lower, upper, color=MAIN, alpha=0.15 + 0.15 * k, linewidth=0,
+                        label=label)
+    ax.plot(ds, mean, color=MAIN, linewidth=2, label="forecast (mean)")
+    ax.plot(ds, actual, color=SECOND, linewidth=2, marker="o", markersize=3, label="actual")
+    ax.set(title=title)
+    ax.legend(loc="upper left", ncols=3)
     return fig

@@ -45,8 +45,14 @@ IMPORTS = {
     "lightgbm": "import lightgbm", "xgboost": "import xgboost", "catboost": "import catboost",
     "random_forest": "import sklearn.ensemble", "extra_trees": "import sklearn.ensemble",
     "linear": "import sklearn.linear_model", "mlp": "import sklearn.neural_network",
+    # text classification's (tabpilot/text/families.py)
+    "text_logistic": "import sklearn.linear_model", "text_sgd": "import sklearn.linear_model",
+    "text_char_logistic": "import sklearn.linear_model",
+    "text_svm": "import sklearn.calibration\nimport sklearn.svm",
+    "text_lightgbm": "import lightgbm",
 }
-ROUNDS_KEY = {"lightgbm": "best_iteration", "xgboost": "best_iteration",
+ROUNDS_KEY = {"lightgbm": "best_iteration", "text_lightgbm": "best_iteration",
+              "xgboost": "best_iteration",
               "catboost": "best_iteration", "random_forest": "n_estimators",
               "extra_trees": "n_estimators", "mlp": "epochs"}
 
@@ -118,6 +124,13 @@ def every_param(estimator: Any, first: dict[str, Any]) -> dict[str, Any]:
 def encoder_code(p: Pipeline) -> str:
     style = FAMILIES[p.family].style
     encoder = build_encoder(p.schema, style)
+    if style.startswith("text_"):  # a text job's: tabpilot.text.featurizer.TextFeaturizer
+        return "\n".join([
+            f"# preprocessing ({style} style): TF-IDF word and character n-grams of the text",
+            "# column, fitted on every training row of the split, as the job fitted it",
+            "encoder = " + call("TextFeaturizer", encoder.get_params(deep=False), 0),
+            "encoder.fit(X.iloc[split.training_rows()])",
+            "X_enc = encoder.transform(X)"])
     params = every_param(encoder, dict.fromkeys(
         ["numeric", "categorical", "datetime", "text", "categorical_encoding", "scale"]))
     lines = [
@@ -290,9 +303,32 @@ def _mlp(p: Pipeline) -> tuple[str, dict[str, Any], str, list[str]]:
     return f"sklearn.neural_network.{cls.__name__}", params, "\n".join(lines), []
 
 
+def _text_linear(p: Pipeline) -> tuple[str, dict[str, Any], str, list[str]]:
+    """Text classification's linear candidates, as tabpilot/text/families.py fits them."""
+    from sklearn.linear_model import LogisticRegression, SGDClassifier
+
+    fit = f"model.fit(X_enc[train], y[train]{_weights_arg(p)})"
+    if p.family in ("text_logistic", "text_char_logistic"):
+        first: dict[str, Any] = {"C": p.params["C"], "max_iter": 1000, "solver": "lbfgs"}
+        return ("sklearn.linear_model.LogisticRegression",
+                every_param(LogisticRegression(**first), first), fit, [])
+    if p.family == "text_sgd":
+        first = {"loss": "log_loss", "alpha": p.params["alpha"], "max_iter": 50,
+                 "tol": 1e-4, "random_state": p.seed}
+        return ("sklearn.linear_model.SGDClassifier",
+                every_param(SGDClassifier(**first), first), fit, [])
+    svm = Code(f"sklearn.svm.LinearSVC(C={p.params['C']!r}, max_iter=2000, "
+               f"random_state={p.seed})")
+    cv = Code("max(2, min(3, int(np.bincount(y[train]).min())))")
+    return ("sklearn.calibration.CalibratedClassifierCV",
+            {"estimator": svm, "method": "sigmoid", "cv": cv}, fit, [])
+
+
 FAMILY_CODE = {"lightgbm": _lightgbm, "xgboost": _xgboost, "catboost": _catboost,
                "random_forest": _forest, "extra_trees": _forest, "linear": _linear,
-               "mlp": _mlp}
+               "mlp": _mlp, "text_logistic": _text_linear, "text_svm": _text_linear,
+               "text_sgd": _text_linear, "text_char_logistic": _text_linear,
+               "text_lightgbm": _lightgbm}
 ROUNDS_NAME = {"random_forest": ("n_trees", "trees"), "extra_trees": ("n_trees", "trees"),
                "mlp": ("n_epochs", "training passes (epochs)")}
 
@@ -426,6 +462,8 @@ def check_call(p: Pipeline, sample_weights: bool = True) -> str:
 
 def imports(families: set[str]) -> list[str]:
     lines = sorted({IMPORTS[f] for f in families if f in IMPORTS})
+    if any(f.startswith("text_") for f in families):
+        lines.append("from tabpilot.text.featurizer import TextFeaturizer")
     if "stack" in families:
         lines = sorted({*lines, "import sklearn.linear_model", "import sklearn.pipeline",
                         "import sklearn.preprocessing"})

@@ -217,7 +217,8 @@ if inputs.note:
 table, n_validation_rows = read_training_data(inputs.source, request["target"],
                                               request["na_values"], inputs.validation_data)
 prepared = prepare(table, request["target"], ProblemType(resolved["problem_type"]),
-                   resolved["metric"], request["sample_weight"], inputs.feature_types)
+                   resolved["metric"], request["sample_weight"], inputs.feature_types,
+                   request.get("text_column"))
 assert prepared.schema.to_dict() == resolved["schema"], "the table changed since the job read it"
 X, y, weights, classes = prepared.X, prepared.y, prepared.weights, prepared.classes
 metric = prepared.metric

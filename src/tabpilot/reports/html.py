@@ -205,6 +205,38 @@ def _importance(importance: dict[str, Any], chart: bool = True) -> dict[str, Any
     return section
 
 
+MAX_WORD_CHARTS = 6  # classes whose top words are charted (all are in the table)
+
+
+def _word_chart(label: str, found: list[dict[str, Any]]) -> Any:
+    return charts.importance([w["word"] for w in found], [w["weight"] for w in found],
+                             f'mean drop in the probability of "{label}"',
+                             title=f'Words towards "{label}"')
+
+
+def _words(text: dict[str, Any]) -> dict[str, Any]:
+    """A text model's section: the words that weigh most towards each class
+    (tabpilot/text/explain.py), a chart per class and one table of them all."""
+    classes = text.get("classes") or {}
+    section: dict[str, Any] = {
+        "id": "words", "title": "Words that weigh most per class",
+        "note": (f"Word occlusion on {text.get('rows', 0)} documents of the column "
+                 f"{text.get('column')!r}: each weight is the {text.get('units')}; words in "
+                 f"fewer than {text.get('min_rows', 2)} documents are left out. "
+                 f"{text.get('stopped', '')}").strip()}
+    figures = [_figure(f'towards "{label}"', _word_chart, label, found)
+               for label, found in list(classes.items())[:MAX_WORD_CHARTS] if found]
+    if figures:
+        section["figures"] = figures
+    section["open"] = True
+    section["table"] = {"summary": "every class's words",
+                        "header": ["class", "words (weight, documents)"],
+                        "rows": [[label, ", ".join(f"{w['word']} ({w['weight']:.3g}, "
+                                                    f"{w['rows']})" for w in found) or "none"]
+                                 for label, found in classes.items()]}
+    return section
+
+
 def _contributions(shap: dict[str, Any]) -> list[dict[str, Any]]:
     method, units = shap["method"], shap["units"]
     word = "SHAP values" if method == "tree_shap" else "Occlusion contributions"
@@ -241,10 +273,12 @@ def _partial_dependence(pd_: dict[str, Any]) -> dict[str, Any]:
 
 def render(name: str, algorithm: str, insights: dict[str, Any], importance: dict[str, Any],
            explanations_page: bool = False, curves: dict[str, Any] | None = None,
-           rules: list[dict[str, str]] | None = None) -> str:
-    """The ModelInsights page: metrics, the problem type's charts, the importance, and the
-    training curves and rule results when the candidate has them (diagnostics/); it
-    links to the Explainability page (explanations.html) when there is one."""
+           rules: list[dict[str, str]] | None = None, words: dict[str, Any] | None = None
+           ) -> str:
+    """The ModelInsights page: metrics, the problem type's charts, the importance, a text
+    model's top words per class (`words`), and the training curves and rule results when
+    the candidate has them (diagnostics/); it links to the Explainability page
+    (explanations.html) when there is one."""
     binary = insights.get("binary", {})
     sections: list[dict[str, Any]] = []
     if binary:
@@ -254,6 +288,8 @@ def render(name: str, algorithm: str, insights: dict[str, Any], importance: dict
     if "regression" in insights:
         sections += _regression(insights["regression"])
     sections.append(_importance(importance, chart=not explanations_page))
+    if words:
+        sections.append(_words(words))
     if curves or rules:
         sections.append(_training(curves, rules or []))
     data = {"insights": insights, "importance": importance}
@@ -274,6 +310,8 @@ def render_explanations(name: str, explained: dict[str, Any]) -> str:
     partial dependence / ICE of the top columns, each saying its method and units."""
     importance = explained["feature_importance"]
     sections = [_importance(importance)]
+    if explained.get("text"):
+        sections.append(_words(explained["text"]))
     shap, dependence = explained.get("shap"), explained.get("partial_dependence")
     if shap and shap.get("features"):
         sections += _contributions(shap)

@@ -4,8 +4,9 @@ The notebook loads the job's `data_exploration.json` (written before training) a
 it: summary, insights with their fixes, possible target leaks (their evidence and a plot of
 each against the target), the target, each feature's prediction power, the target per
 category or bin of the most predictive columns (charts from reports/charts.py), the
-correlation matrix, anomalous rows and per-column statistics (numeric and categorical
-apart). It is executed once with nbclient so that its tables and plots are embedded.
+correlation matrix, anomalous rows, a text job's words per class and per-column
+statistics (numeric and categorical apart). It is executed once with nbclient so that its
+tables and plots are embedded.
 """
 
 from __future__ import annotations
@@ -82,6 +83,22 @@ for _, s in others.iterrows():
 if rows:
     display(pd.DataFrame(rows).set_index('column'))"""
 
+# a text job's (tabpilot/text): the words that weigh most per class, from each explained
+# candidate's explanations.json (written at the job's end, before this notebook runs)
+_WORDS = """\
+board = JOB_DIR / 'leaderboard.csv'
+order = list(pd.read_csv(board)['candidate']) if board.is_file() else []
+explained = {{p.parent.name: json.loads(p.read_text()).get('text')
+             for p in (JOB_DIR / 'candidates').glob('*/explanations.json')}}
+explained = {{n: t for n, t in explained.items() if t}}
+if not explained:
+    print('no words to show: not a text classification job, or no candidate explained')
+for name in sorted(explained, key=lambda n: order.index(n) if n in order else len(order))[:2]:
+    text = explained[name]
+    print(f"{{name}}: {{text['units']}} ({{text['rows']}} documents of {{text['column']!r}})")
+    display(pd.DataFrame({{label: pd.Series([f"{{w['word']}} ({{w['weight']:.3f}})" for w in found])
+                          for label, found in text['classes'].items()}}).fillna(''))"""
+
 _CELLS: list[tuple[str, str]] = [
     ("md", "# Data exploration: {job}\n\nWritten by tabpilot before training. Everything "
            "below is read from `data_exploration.json` beside this notebook; rerun it to see "
@@ -136,6 +153,10 @@ _CELLS: list[tuple[str, str]] = [
     ("md", "## Anomalous rows\n\nPositions, in the analysed sample, of the rows an "
            "IsolationForest finds most unusual."),
     ("code", "report['anomalous_rows']"),
+    ("md", "## Words per class (text classification)\n\nFor a text job: the words that "
+           "weigh most towards each class in the best explained candidates, by word "
+           "occlusion (tabpilot.text.explain). Empty for tabular jobs."),
+    ("code", _WORDS),
     ("md", "## Column statistics\n\nThe columns named by an insight come first; numeric "
            "and categorical columns apart, each with the statistics that mean something for "
            "it."),

@@ -122,6 +122,8 @@ def _refusal(job: JobDefinitions, spec: dict[str, Any], inside: str | None = Non
         return None
     if spec["family"] not in FAMILIES:
         return f"{spec['name']!r} is of an unknown family {spec['family']!r}"
+    if FAMILIES[spec["family"]].style.startswith("text_"):  # tabpilot/text's featurizer
+        return f"{spec['name']!r} is a text candidate, not exported as a script yet"
     return None
 
 

@@ -69,7 +69,9 @@ class PortfolioThenTPE(SearchStrategy):
                  n_rows: int, seed: int = 0, history: list[Finished] | None = None,
                  first_number: int = 0) -> None:
         chosen = families or DEFAULT_ORDER
-        self.families = [f for f in DEFAULT_ORDER if f in chosen]
+        # the tabular families in their default order, then others (text's) as given
+        self.families = [f for f in DEFAULT_ORDER if f in chosen] + \
+            [f for f in chosen if f not in DEFAULT_ORDER]
         self.n_rows = n_rows
         direction = "maximize" if metric.greater_is_better else "minimize"
         sampler = optuna.samplers.TPESampler(seed=seed, n_startup_trials=0, multivariate=False,

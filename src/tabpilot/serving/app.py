@@ -27,7 +27,8 @@ from fastapi.responses import JSONResponse, Response
 from pydantic import BaseModel, Field
 
 from tabpilot.artifacts import Model
-from tabpilot.artifacts import load as load_model_dir
+from tabpilot.artifacts.store import ArtifactStore, local_copy
+from tabpilot.artifacts.store import for_workspace as artifact_store
 from tabpilot.artifacts.validate import HTTP_HINT
 from tabpilot.errors import TabpilotError
 from tabpilot.serving.capture import CaptureWriter
@@ -41,6 +42,8 @@ from tabpilot.serving.codec import (
     parse_keys,
     predict_records,
 )
+from tabpilot.serving.forecasting import ForecastModel
+from tabpilot.serving.forecasting import load as load_model_dir
 from tabpilot.serving.guard import AccessPolicy, Guard
 from tabpilot.serving.limits import (
     BODY_MB,
@@ -100,7 +103,7 @@ class ServerSettings(BaseModel):
 class Live:
     """A loaded model behind a name."""
 
-    model: Model
+    model: Model | ForecastModel
     version: int
     output_keys: str | None = None
     capture: CaptureWriter | None = None
@@ -117,6 +120,8 @@ def invoke(live: Live, body: bytes, content_type: str | None, accept: str | None
     """Decode, check, predict, encode; a bad request becomes a 4xx naming the problem.
     The check's counts (values read as missing, unseen categories) go back as headers
     and into the capture record."""
+    if not isinstance(live.model, Model):  # forecasting and built-in algorithm models
+        return _forecast(live, body, content_type, accept, inference_header)
     try:
         event = inference_id(inference_header)
         keys = parse_keys(keys_header or live.output_keys, live.model)
@@ -139,6 +144,22 @@ def invoke(live: Live, body: bytes, content_type: str | None, accept: str | None
             log.exception("handing a prediction to review routing failed")
     return Response(payload, media_type=kind,
                     headers={**found.headers(), INFERENCE_ID_HEADER: event})
+
+
+def _forecast(live: Live, body: bytes, content_type: str | None, accept: str | None,
+              inference_header: str | None) -> Response:
+    """A forecasting model's answer (serving/forecasting.py): the horizon after each
+    item's history; no input check counts and no review routing (there are no labels)."""
+    try:
+        event = inference_id(inference_header)
+        payload, kind = live.model.answer(body, content_type, accept)
+    except BadRequest as exc:
+        return error_response(str(exc), exc.status)
+    except TabpilotError as exc:
+        return error_response(str(exc), 400)
+    if live.capture is not None and live.capture.sampled():
+        live.capture.write(body, content_type or "text/csv", payload, kind, inference_id=event)
+    return Response(payload, media_type=kind, headers={INFERENCE_ID_HEADER: event})
 
 
 RUNTIME_ERRORS = {400: "ValidationError", 404: "ValidationError", 413: "ValidationError",
@@ -215,6 +236,12 @@ class EndpointRegistry:
         self.failures: dict[str, tuple[int, str]] = {}  # name -> (version, why it won't load)
         self._lock = threading.Lock()  # one refresh at a time; readers never wait
         self.on_bad_value = "error"  # the server's policy for unreadable values
+        # model directory -> loaded model; the SageMaker API adds the built-in algorithms'
+        # model.tar.gz contents (api/training.py), which answer requests themselves
+        # (None: serving/forecasting.load, read when called)
+        self.load: Callable[[str], object] | None = None
+        # where published models are read from (artifacts/store.py); None: the workspace
+        self.artifacts: ArtifactStore | None = None
         # tap(endpoint, model, rows, inference id) after each prediction (review routing)
         self.tap: Callable[[str, Model, object, str], None] | None = None
 
@@ -251,13 +278,21 @@ class EndpointRegistry:
                 self._live[name] = live
 
     def _load(self, name: str, row: EndpointRow, current: Live | None) -> Live:
-        model = load_model_dir(row.model_dir)
+        model = (self.load or load_model_dir)(self._local(row.model_dir))
         root = Path(row.capture_dir) if row.capture_dir else self.capture_root
         capture = CaptureWriter(root, name, row.capture_percent, variant=row.variant) \
             if row.capture_percent > 0 else None
         lane = current.lane if current is not None else self.lane()
         tap = functools.partial(self.tap, name) if self.tap is not None else None
         return Live(model, row.version, row.output_keys, capture, lane, self.on_bad_value, tap)
+
+    def _local(self, model_dir: str) -> str:
+        """The endpoint's model as a local folder: with an artifact store, the verified
+        copy of what the job (or CreateModel) published, so every server sharing the
+        store serves the same bytes, whichever machine made the model."""
+        if self.artifacts is None or self.store.root is None:
+            return model_dir
+        return str(local_copy(model_dir, self.store.root, self.artifacts))
 
     def _failed(self, name: str, row: EndpointRow, exc: Exception) -> None:
         if self.failures.get(name, (0, ""))[0] != row.version:  # once per version
@@ -274,6 +309,7 @@ def server_app(settings: ServerSettings) -> FastAPI:
     """Many named endpoints on one port, following the store."""
     store = Store.for_workspace(settings.workspace)
     registry = EndpointRegistry(store, settings.workspace / "capture", settings.lane)
+    registry.artifacts = artifact_store(settings.workspace)
     registry.on_bad_value = settings.on_bad_value
 
     @asynccontextmanager

@@ -16,7 +16,7 @@ import re
 import threading
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -31,6 +31,7 @@ from tabpilot.artifacts.validate import PYTHON_HINT, InputReport, check_on_bad_v
 from tabpilot.data.read import DEFAULT_NA_VALUES
 from tabpilot.errors import DataError
 from tabpilot.serving.codec import CSV, JSONLINES, input_columns, parse_keys, predict_columns
+from tabpilot.serving.forecasting import ForecastModel
 
 log = logging.getLogger("tabpilot.serving.batch")
 SUFFIXES = (".csv", ".csv.gz", ".parquet", ".pq", ".tsv")
@@ -69,8 +70,11 @@ def transform(model: Model, source: Path, output: Path, settings: TransformSetti
     Every chunk passes the model's input check (artifacts/validate.py): a value that does
     not parse for its column fails the file, naming it, the row and the column, unless
     `settings.on_bad_value` is "missing". `found`, if given, receives each scored file's
-    counts (values read as missing, categories not seen in training)."""
+    counts (values read as missing, categories not seen in training). A forecasting
+    model forecasts each file's items instead (`_forecast_files`)."""
     check_on_bad_value(settings.on_bad_value)
+    if isinstance(model, ForecastModel):
+        return _forecast_files(model, source, output, settings)
     keys = parse_keys(settings.output_keys, model)
     output.mkdir(parents=True, exist_ok=True)
     done: dict[str, int] = {}
@@ -93,6 +97,44 @@ def transform(model: Model, source: Path, output: Path, settings: TransformSetti
         tmp.replace(target)
         if found is not None:
             found[path.name] = report
+    return done
+
+
+def _forecast_files(model: ForecastModel, source: Path, output: Path,
+                    settings: TransformSettings) -> dict[str, int]:
+    """Each file is the history of its items, read whole (an item's rows may be anywhere
+    in it): the output is the forecast after each item's end, one row per item and
+    period, in the same `.out` naming, atomic rename and skipping of finished files."""
+    from tabpilot.data.read import read_table
+
+    for name, given in (("InputFilter", settings.input_filter),
+                        ("OutputFilter", settings.output_filter)):
+        if given:
+            raise DataError(f"{name} selects columns of tabular rows; a forecasting model "
+                            "reads each item's whole history, leave it out")
+    if settings.join_input:
+        raise DataError("JoinSource=Input pairs each input row with its prediction; a "
+                        "forecast has its own rows (the future periods), leave it out")
+    output.mkdir(parents=True, exist_ok=True)
+    done: dict[str, int] = {}
+    for path in input_files(source):
+        target = output / f"{path.name}.out"
+        if target.exists():
+            done[path.name] = 0
+            continue
+        tmp = target.with_name(f".{target.name}.partial")
+        try:
+            frame = model.forecast(read_table(path))
+        except DataError as exc:
+            raise type(exc)(f"{path}: {exc}") from None
+        if settings.accept == JSONLINES:  # ISO timestamps, not pandas' epoch milliseconds
+            when = model.predictor.request.timestamp
+            frame[when] = frame[when].map(pd.Timestamp.isoformat)
+        with open(tmp, "w", newline="", encoding="utf-8") as sink:
+            # always a header: a forecast's columns are the job's names, not fixed keys
+            _write_chunk(sink, frame, replace(settings, output_header=True), True)
+        tmp.replace(target)
+        done[path.name] = len(frame)
     return done
 
 

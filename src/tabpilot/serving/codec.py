@@ -135,8 +135,13 @@ def _positional(rows: list[list[Any]], model: Model, what: str) -> pd.DataFrame:
     inputs, features = input_columns(model), model.features
     for i, row in enumerate(rows, start=1):
         if len(row) not in (len(inputs), len(features)):
+            # a text model's one value is a document: its commas need CSV quotes
+            text = len(features) == 1 and \
+                (model.metadata.get("input_schema") or {}).get(features[0]) == "text"
+            hint = f' or 1, the text of {features[0]!r} (quote it: "...", when it holds ' \
+                'commas)' if text else ""
             raise BadRequest(f"{what} row {i} has {len(row)} values; expected {len(inputs)} "
-                             f"(the training columns without the target, in order)")
+                             f"(the training columns without the target, in order){hint}")
     width = {len(r) for r in rows}
     if len(width) > 1:
         raise BadRequest(f"{what} rows have different lengths: {sorted(width)}")

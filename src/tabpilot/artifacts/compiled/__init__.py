@@ -273,8 +273,8 @@ def _shared_rows(predictors: list[Any]) -> dict[int, RowEncoder]:
     shared = {}
     for p in predictors:
         encoder = getattr(p, "encoder", None)
-        if encoder is None:  # not a single candidate (a nested ensemble)
-            continue
+        if encoder is None or not hasattr(encoder, "numeric"):  # a nested ensemble, or a
+            continue  # text featurizer (tabpilot.text: no compiled path, no row encoder)
         state = pickle.dumps(encoder, protocol=pickle.HIGHEST_PROTOCOL)
         if state not in by_state:
             by_state[state] = RowEncoder(encoder, texts)

@@ -24,7 +24,7 @@ from pathlib import Path
 from sqlalchemy import Connection, Engine, inspect, text
 from sqlalchemy.exc import DBAPIError, IntegrityError, OperationalError
 
-HEAD = "0002"
+HEAD = "0003"
 FOLDER = Path(__file__).parent
 SQLITE_ATTEMPTS = 12
 SQLITE_BUSY, SQLITE_LOCKED = 5, 6  # sqlite3's result codes, read from the exception
