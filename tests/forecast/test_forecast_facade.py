@@ -6,14 +6,15 @@ from __future__ import annotations
 
 import io
 import sys
-import time
 from pathlib import Path
 
 import pandas as pd
 import pytest
 
 sys.path.insert(0, str(Path(__file__).parent.parent / "api"))
+sys.path.insert(0, str(Path(__file__).parent.parent / "serving"))  # the hang guard
 from apilib import KEY_ID, ROLE, SECRET, Api, start_api  # noqa: E402
+from servinglib import wait_until  # noqa: E402
 
 pytestmark = pytest.mark.slow
 
@@ -48,13 +49,15 @@ def _create(sm, name: str, **config) -> None:
 
 
 def _wait(sm, name: str, limit: float = 240) -> dict:
-    deadline = time.monotonic() + limit
-    while True:
-        desc = sm.describe_auto_ml_job_v2(AutoMLJobName=name)
-        if desc["AutoMLJobStatus"] not in ("InProgress", "Stopping"):
-            return desc
-        assert time.monotonic() < deadline, f"job {name} did not end"
-        time.sleep(0.3)
+    """The job's description once it has ended (a hang guard, not a speed check)."""
+    seen: list[dict] = []
+
+    def ended() -> bool:
+        seen.append(sm.describe_auto_ml_job_v2(AutoMLJobName=name))
+        return seen[-1]["AutoMLJobStatus"] not in ("InProgress", "Stopping")
+
+    wait_until(ended, seconds=limit, what=f"job {name} to end", every=0.3)
+    return seen[-1]
 
 
 def test_a_forecasting_job_through_boto3_from_create_to_invoke(api, make_table):

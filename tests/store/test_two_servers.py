@@ -11,7 +11,6 @@ import json
 import os
 import subprocess
 import sys
-import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -217,15 +216,13 @@ def test_s3_unreachable_at_start_is_one_line_and_exit_2(tmp_path: Path, table: P
            "AWS_ACCESS_KEY_ID": "k", "AWS_SECRET_ACCESS_KEY": "s"}
     for argv in (["run", str(table), "--target", "label", "--time-limit", "20"],
                  ["serve", "--port", str(free_port())]):
-        started = time.monotonic()
-        done = subprocess.run(
+        done = subprocess.run(  # the timeout is the hang guard: no wait on an unreachable S3
             [sys.executable, "-m", "tabpilot", "--store", postgres_url, "--artifacts",
              "s3://tabpilot/unreachable", *argv, "-w", str(tmp_path / "ws")],
             capture_output=True, text=True, env=env, timeout=120)
         assert done.returncode == 2, done.stderr
         lines = done.stderr.strip().splitlines()
         assert len(lines) == 1 and "cannot reach the artifact store" in lines[0], lines
-        assert time.monotonic() - started < 120
 
 
 def test_postgres_restarted_mid_job_never_hangs_the_job(

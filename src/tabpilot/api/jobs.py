@@ -15,7 +15,7 @@ from tabpilot import __version__
 from tabpilot.api import forecast_jobs, text_jobs
 from tabpilot.api.context import ApiContext
 from tabpilot.api.locations import join
-from tabpilot.api.paging import in_time_window, page
+from tabpilot.api.paging import named_page, page
 from tabpilot.api.shapes import ApiError, validation_error
 from tabpilot.config import JobRequest
 from tabpilot.errors import TabpilotError
@@ -326,13 +326,7 @@ def describe_v1(ctx: ApiContext, p: dict[str, Any]) -> dict[str, Any]:
 
 def list_jobs(ctx: ApiContext, p: dict[str, Any]) -> dict[str, Any]:
     rows = [check_alive(ctx.store, r) for r in ctx.store.list_jobs()]
-    rows = [r for r in rows
-            if p.get("NameContains", "").lower() in r.name.lower()
-            and p.get("StatusEquals") in (None, r.status)
-            and in_time_window(p, "CreationTime", r.created)
-            and in_time_window(p, "LastModifiedTime", r.modified)]
-    chosen, token = page(rows, p, {"Name": lambda r: r.name, "CreationTime": lambda r: r.created,
-                                   "Status": lambda r: r.status}, "CreationTime")
+    chosen, token = named_page(rows, p)
     summaries = [{
         "AutoMLJobName": r.name, "AutoMLJobArn": arn("automl-job", r.name),
         "AutoMLJobStatus": r.status, "AutoMLJobSecondaryStatus": r.secondary_status,

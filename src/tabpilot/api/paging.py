@@ -20,6 +20,21 @@ def in_time_window(params: dict[str, Any], prefix: str, value: float | None) -> 
     return (after is None or value > after) and (before is None or value < before)
 
 
+def named_page(rows: Sequence[Any], params: dict[str, Any],
+               status: Callable[[Any], str | None] = lambda r: r.status
+               ) -> tuple[list[Any], str | None]:
+    """The List* operations' common form, for rows with `name`, `created`, `modified`:
+    `NameContains`, `StatusEquals`, the CreationTime / LastModifiedTime windows, then
+    `page` sorted by Name, CreationTime or Status (CreationTime by default)."""
+    kept = [r for r in rows
+            if params.get("NameContains", "").lower() in r.name.lower()
+            and params.get("StatusEquals") in (None, status(r))
+            and in_time_window(params, "CreationTime", r.created)
+            and in_time_window(params, "LastModifiedTime", r.modified)]
+    return page(kept, params, {"Name": lambda r: r.name, "CreationTime": lambda r: r.created,
+                               "Status": status}, "CreationTime")
+
+
 def page(items: Sequence[T], params: dict[str, Any], sort_keys: dict[str, Callable[[T], Any]],
          default_sort: str | None, default_order: str = "Descending", default_size: int = 10
          ) -> tuple[list[T], str | None]:

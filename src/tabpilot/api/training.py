@@ -22,7 +22,7 @@ from typing import Any
 
 from tabpilot.api.context import ApiContext
 from tabpilot.api.locations import join
-from tabpilot.api.paging import in_time_window, page
+from tabpilot.api.paging import named_page
 from tabpilot.api.shapes import ApiError, validation_error
 from tabpilot.errors import DataError, TabpilotError
 from tabpilot.jobs.views import arn
@@ -291,13 +291,7 @@ def describe(ctx: ApiContext, p: dict[str, Any]) -> dict[str, Any]:
 
 
 def list_jobs(ctx: ApiContext, p: dict[str, Any]) -> dict[str, Any]:
-    rows = [r for r in ctx.store.list_resources(KIND)
-            if p.get("NameContains", "").lower() in r.name.lower()
-            and p.get("StatusEquals") in (None, r.status)
-            and in_time_window(p, "CreationTime", r.created)
-            and in_time_window(p, "LastModifiedTime", r.modified)]
-    chosen, token = page(rows, p, {"Name": lambda r: r.name, "CreationTime": lambda r: r.created,
-                                   "Status": lambda r: r.status}, "CreationTime")
+    chosen, token = named_page(ctx.store.list_resources(KIND), p)
     return {"TrainingJobSummaries": [{
         "TrainingJobName": r.name, "TrainingJobArn": arn(KIND, r.name),
         "CreationTime": r.created, "TrainingEndTime": r.ended, "LastModifiedTime": r.modified,

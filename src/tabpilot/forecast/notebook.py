@@ -17,8 +17,6 @@ otherwise it is written unexecuted (it runs as it is: `jupyter nbconvert --execu
 from __future__ import annotations
 
 import json
-import os
-import subprocess
 from pathlib import Path
 from typing import Any
 
@@ -228,22 +226,6 @@ _CELLS: list[tuple[str, str]] = [
 
 def exploration_notebook(folder: Path, execute: bool = True, timeout: int = 120) -> Path:
     """Write (and by default execute) the job's DataExploration.ipynb."""
-    import nbformat
-    from nbformat.v4 import new_code_cell, new_markdown_cell, new_notebook
+    from tabpilot.reports.notebooks import write_notebook
 
-    nb = new_notebook()
-    for kind, text in _CELLS:
-        source = text.format(job=folder.name, recorded=str(folder.resolve()))
-        nb.cells.append(new_markdown_cell(source) if kind == "md" else new_code_cell(source))
-    nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3",
-                                 "language": "python"}
-    if execute:
-        from nbclient import NotebookClient
-
-        env = {k: v for k, v in os.environ.items() if k != "TABPILOT_JOB_DIR"}
-        NotebookClient(nb, timeout=timeout, startup_timeout=timeout, kernel_name="python3",
-                       resources={"metadata": {"path": str(folder)}}).execute(
-                           env=env, stderr=subprocess.DEVNULL)
-    path = folder / EXPLORATION
-    nbformat.write(nb, path)
-    return path
+    return write_notebook(_CELLS, folder, EXPLORATION, execute, timeout)

@@ -167,9 +167,16 @@ _CELLS: list[tuple[str, str]] = [
 def exploration_notebook(job_dir: Path, job: str, execute: bool = True,
                          timeout: int = 120) -> Path:
     """Write (and by default execute) DataExploration.ipynb in the job folder."""
+    return write_notebook(_CELLS, job_dir, EXPLORATION, execute, timeout, job=job)
+
+
+def write_notebook(cells: list[tuple[str, str]], job_dir: Path, name: str, execute: bool,
+                   timeout: int, job: str | None = None) -> Path:
+    """`cells` (("md" | "code", text with `{job}` and `{recorded}`)) as `job_dir/name`,
+    executed in the job folder first when `execute`; a failing cell raises here."""
     nb = new_notebook()
-    for kind, text in _CELLS:
-        source = text.format(job=job, recorded=str(job_dir.resolve()))
+    for kind, text in cells:
+        source = text.format(job=job or job_dir.name, recorded=str(job_dir.resolve()))
         nb.cells.append(new_markdown_cell(source) if kind == "md" else new_code_cell(source))
     nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3",
                                  "language": "python"}
@@ -184,6 +191,6 @@ def exploration_notebook(job_dir: Path, job: str, execute: bool = True,
         NotebookClient(nb, timeout=timeout, startup_timeout=timeout, kernel_name="python3",
                        resources={"metadata": {"path": str(job_dir)}}).execute(
                            env=env, stderr=subprocess.DEVNULL)
-    path = job_dir / EXPLORATION
+    path = job_dir / name
     nbformat.write(nb, path)
     return path

@@ -72,14 +72,21 @@ def input_columns(model: Model) -> list[str]:
     return list(model.metadata.get("input_schema") or model.features)
 
 
-def decode(body: bytes, content_type: str | None, model: Model) -> pd.DataFrame:
-    kind, params = media_type(content_type)
+def body_text(body: bytes, wanted: str) -> str:
+    """A request body as text: BadRequest when it is not UTF-8 or empty (`wanted` says
+    what to send instead)."""
     try:
         text = body.decode("utf-8")
     except UnicodeDecodeError as exc:
         raise BadRequest(f"body is not UTF-8 text (byte {exc.start})") from None
     if not text.strip():
-        raise BadRequest("empty request body; send at least one row")
+        raise BadRequest(f"empty request body; send {wanted}")
+    return text
+
+
+def decode(body: bytes, content_type: str | None, model: Model) -> pd.DataFrame:
+    kind, params = media_type(content_type)
+    text = body_text(body, "at least one row")
     if kind == CSV:
         return _from_csv(text, params.get("header") == "present", model)
     if kind == JSON:

@@ -30,7 +30,7 @@ from typing import Any
 import pandas as pd
 
 from tabpilot.artifacts.manifest import METADATA
-from tabpilot.serving.codec import CSV, JSON, JSONLINES, BadRequest, media_type
+from tabpilot.serving.codec import CSV, JSON, JSONLINES, BadRequest, body_text, media_type
 
 PROBLEM_TYPE = "TimeSeriesForecasting"
 
@@ -61,12 +61,7 @@ class ForecastModel:
 
     def decode(self, body: bytes, content_type: str | None) -> pd.DataFrame:
         kind, _ = media_type(content_type)
-        try:
-            text = body.decode("utf-8")
-        except UnicodeDecodeError as exc:
-            raise BadRequest(f"body is not UTF-8 text (byte {exc.start})") from None
-        if not text.strip():
-            raise BadRequest("empty request body; send each item's recent history")
+        text = body_text(body, "each item's recent history")
         if kind == CSV:
             return self._csv(text)
         if kind == JSON:

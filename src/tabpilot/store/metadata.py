@@ -15,15 +15,12 @@ an older tabpilot hold absolute paths; those are handed out as they are.
 A job that ends (Completed, Failed, Stopped) closes, in the same transaction, every one of
 its candidates still InProgress: no path of the job's end can leave one running.
 
-A database server that goes away (a PostgreSQL restart, a failover) is waited for: each
-public method on a server store runs again, for up to RETRY_SECONDS, when its connection
-fails, then raises StoreUnavailableError (one line), so a job's writers ride out a restart
-and never hang.
+A database server that goes away (a PostgreSQL restart, a failover) is waited for
+(`store/retry.py`): a job's writers ride out a restart and never hang.
 """
 
 from __future__ import annotations
 
-import functools
 import logging
 import os
 import socket
@@ -47,7 +44,7 @@ from sqlalchemy import (
     update,
 )
 from sqlalchemy.engine import make_url
-from sqlalchemy.exc import DBAPIError, IntegrityError, InterfaceError, OperationalError
+from sqlalchemy.exc import IntegrityError, OperationalError
 from sqlalchemy.orm import DeclarativeBase, Mapped, Session, mapped_column, sessionmaker
 
 from tabpilot.errors import (
@@ -59,6 +56,7 @@ from tabpilot.errors import (
 from tabpilot.settings import DATABASE_FILE, Backends
 from tabpilot.store import migrations
 from tabpilot.store.engines import engine_for
+from tabpilot.store.retry import first_line, retry_public_methods
 
 log = logging.getLogger("tabpilot.store")
 
@@ -186,7 +184,7 @@ class Store:
             if self.engine.dialect.name == "sqlite":
                 raise  # a local file: the traceback says more than a line could
             raise StoreUnavailableError(
-                f"cannot open the store {self.shown_url}: {_first_line(exc.orig)}; "
+                f"cannot open the store {self.shown_url}: {first_line(exc.orig)}; "
                 "start the database or fix --store / $TABPILOT_STORE") from None
         self._sessions = sessionmaker(self.engine, expire_on_commit=False)
         if self.engine.dialect.name != "sqlite":
@@ -460,42 +458,7 @@ class Store:
         return out
 
 
-RETRY_SECONDS = 60.0  # how long a server store's caller waits for its database to return
-
-
-def _retrying(method):
-    """`method` run again while a server store's connection fails (server restarting,
-    connections cut), for up to RETRY_SECONDS; SQLite's are called once, as before. A
-    transaction that failed was rolled back, so running it again is safe; an insert whose
-    commit was lost on the wire comes back as the IntegrityError it is."""
-    @functools.wraps(method)
-    def run(self: Store, *args: Any, **kwargs: Any) -> Any:
-        if self.engine.dialect.name == "sqlite":
-            return method(self, *args, **kwargs)
-        deadline, pause = time.monotonic() + RETRY_SECONDS, 0.2
-        while True:
-            try:
-                return method(self, *args, **kwargs)
-            except DBAPIError as exc:
-                lost = isinstance(exc, OperationalError | InterfaceError) or \
-                    exc.connection_invalidated
-                if not lost:
-                    raise
-                if time.monotonic() + pause > deadline:
-                    raise StoreUnavailableError(
-                        f"lost the store {self.shown_url} for {RETRY_SECONDS:g}s: "
-                        f"{_first_line(exc.orig)}; start the database again") from None
-                log.warning("store %s: %s; trying again in %.1fs", self.shown_url,
-                            _first_line(exc.orig), pause)
-                time.sleep(pause)
-                pause = min(pause * 2, 2.0)
-    return run
-
-
-for _name, _member in list(vars(Store).items()):  # every public query and update
-    if not _name.startswith("_") and _name != "session" and callable(_member) \
-            and not isinstance(_member, classmethod | staticmethod):
-        setattr(Store, _name, _retrying(_member))
+retry_public_methods(Store)
 
 
 _PATHS: dict[type, tuple[str, ...]] = {JobRow: ("job_dir",), CandidateRow: ("artifact_dir",),
@@ -520,8 +483,3 @@ def _close_candidates(s: Session, job: str, reason: str) -> None:
 def _job_exists(name: str) -> JobExistsError:
     return JobExistsError(f"a job named {name!r} already exists in this workspace; "
                           "choose another --name")
-
-
-def _first_line(exc: BaseException | None) -> str:
-    lines = str(exc).strip().splitlines()
-    return lines[0] if lines else type(exc).__name__

@@ -20,7 +20,6 @@ from typing import Any
 import numpy as np
 
 from tabpilot.errors import NotFoundError
-from tabpilot.reports import charts
 from tabpilot.store import CandidateRow, JobRow
 from tabpilot.tasks import ProblemType
 
@@ -157,6 +156,8 @@ def chart_list(ins: dict[str, Any]) -> list[dict[str, str]]:
 
 def draw(ins: dict[str, Any], name: str) -> Any:
     """The named chart as a matplotlib Figure (KeyError: no such chart here)."""
+    from tabpilot.reports import charts  # matplotlib: when a chart is first drawn
+
     if "binary" in ins:
         b = ins["binary"]
         pos = b.get("positive_class")
@@ -244,6 +245,8 @@ def _confusion_table(labels: list[str], matrix: list[list[int]]) -> dict[str, An
 
 
 def png(fig: Any) -> bytes:
+    from tabpilot.reports import charts
+
     return charts.png(fig)
 
 

@@ -29,7 +29,6 @@ from fastapi.responses import JSONResponse, RedirectResponse, Response
 
 from tabpilot.api.shapes import ApiError
 from tabpilot.errors import TabpilotError
-from tabpilot.jobs.runner import new_job_name
 from tabpilot.ui import code, tables, upload
 from tabpilot.ui.auth import require_csrf
 from tabpilot.ui.jobform import (
@@ -57,6 +56,14 @@ def upload_cap(request: Request) -> int:
     would cut a longer body anyway."""
     caps = getattr(request.app, "body_caps", None)
     return int(caps[1]) if caps else int(upload.MAX_UPLOAD_MB * upload.MiB)
+
+
+def new_job_name() -> str:
+    """The CLI's own job-name scheme; `jobs.runner` (the whole job machinery) is imported
+    on first use, not when `tabpilot serve` starts."""
+    from tabpilot.jobs.runner import new_job_name as named
+
+    return named()
 
 
 def _form(request: Request, pairs: list[tuple[str, str]]) -> JobForm:
