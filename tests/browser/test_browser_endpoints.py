@@ -14,7 +14,6 @@ from pathlib import Path
 
 import pandas as pd
 import pytest
-from playwright.sync_api import expect
 
 from conftest import Studio, start_server, stop_server
 from tabpilot.automl import load_model
@@ -61,6 +60,8 @@ def _reload_until(page, text: str, seconds: float = 60) -> None:
 
 
 def test_deploy_try_it_live_stats_and_undeploy(studio, page, axe, shot) -> None:
+    from playwright.sync_api import expect  # the browser extra
+
     page.goto(studio.url + "endpoints")
     assert page.get_by_role("heading", name="Endpoints", exact=True).is_visible()
     axe(page)
@@ -102,6 +103,8 @@ def test_deploy_try_it_live_stats_and_undeploy(studio, page, axe, shot) -> None:
 
 
 def test_batch_transform_of_an_uploaded_file(studio, page, axe, shot, tmp_path) -> None:
+    from playwright.sync_api import expect  # the browser extra
+
     rows = churn_table(25, seed=9).drop(columns="label")
     upload = tmp_path / "patients.csv"
     rows.to_csv(upload, index=False)

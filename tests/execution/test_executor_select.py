@@ -3,6 +3,8 @@ and the one-line refusals (a bad name, Ray missing, a Ray cluster that is not th
 
 from __future__ import annotations
 
+import importlib.util
+import logging
 import socket
 import sys
 import time
@@ -70,7 +72,18 @@ def test_auto_is_local_outside_a_ray_cluster_and_ray_inside_one(monkeypatch) -> 
         pytest.skip("this process is connected to Ray")
     assert resolve_name("auto") == "local"
     monkeypatch.setenv("RAY_ADDRESS", "ray://head:10001")
-    assert resolve_name("auto") == "ray"
+    # inside a cluster: Ray when its extra is installed, else this machine, with a warning
+    expected = "ray" if importlib.util.find_spec("ray") is not None else "local"
+    assert resolve_name("auto") == expected
+
+
+def test_auto_inside_a_cluster_without_ray_installed_runs_here_and_says_why(
+        monkeypatch, caplog) -> None:
+    monkeypatch.setenv("RAY_ADDRESS", "ray://head:10001")
+    monkeypatch.setitem(sys.modules, "ray", None)  # what an import of a missing package does
+    with caplog.at_level(logging.WARNING, logger="tabpilot.execution.select"):
+        assert resolve_name("auto") == "local"
+    assert "pip install 'tabpilot[ray]'" in caplog.text
 
 
 def test_the_local_executor_is_the_default_and_takes_the_workers_asked() -> None:

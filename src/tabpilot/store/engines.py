@@ -7,12 +7,16 @@ timeout, foreign keys on; set on every connection, for SQLite only. PostgreSQL n
 from __future__ import annotations
 
 import os
+import sqlite3
+import time
 
 from sqlalchemy import Engine, create_engine, event
 
 from tabpilot.errors import MissingDependencyError
 
 _SERVER_ENGINES: dict[str, Engine] = {}
+WAL_SWITCH_SECONDS = 30.0  # as long as busy_timeout: the switch is refused, not waited for
+SQLITE_BUSY, SQLITE_LOCKED = 5, 6  # sqlite3's primary result codes
 
 
 def engine_for(url: str) -> Engine:
@@ -48,7 +52,26 @@ def _sqlite_pragmas(dbapi_connection, _record) -> None:
     cursor = dbapi_connection.cursor()
     # the wait first: switching a new file to WAL takes a lock another opener may hold
     cursor.execute("PRAGMA busy_timeout=30000")
-    cursor.execute("PRAGMA journal_mode=WAL")
+    _switch_to_wal(cursor)
     cursor.execute("PRAGMA foreign_keys=ON")
     cursor.execute("PRAGMA synchronous=NORMAL")
     cursor.close()
+
+
+def _switch_to_wal(cursor) -> None:
+    """`PRAGMA journal_mode=WAL`, tried again while another opener holds the new file.
+
+    SQLite answers the switch with SQLITE_BUSY at once, without its busy handler, when a
+    second connection is opening the same new file (the switch needs the file alone); once
+    one opener has switched, the mode is the file's and later switches are no-ops."""
+    deadline, pause = time.monotonic() + WAL_SWITCH_SECONDS, 0.005
+    while True:
+        try:
+            cursor.execute("PRAGMA journal_mode=WAL")
+            return
+        except sqlite3.OperationalError as exc:
+            code = getattr(exc, "sqlite_errorcode", 0) & 0xFF
+            if code not in (SQLITE_BUSY, SQLITE_LOCKED) or time.monotonic() > deadline:
+                raise
+            time.sleep(pause)
+            pause = min(pause * 2, 0.1)

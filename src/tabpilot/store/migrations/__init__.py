@@ -99,4 +99,6 @@ def _contended(exc: OperationalError | IntegrityError) -> bool:
     """Lost a race with another opener (by exception class and SQLite's result code)."""
     if isinstance(exc, IntegrityError):
         return True
-    return getattr(exc.orig, "sqlite_errorcode", None) in (SQLITE_BUSY, SQLITE_LOCKED)
+    # an extended code (SQLITE_BUSY_SNAPSHOT, ...) carries its primary one in the low byte
+    code = getattr(exc.orig, "sqlite_errorcode", None)
+    return code is not None and code & 0xFF in (SQLITE_BUSY, SQLITE_LOCKED)
