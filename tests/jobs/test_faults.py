@@ -155,7 +155,8 @@ def test_a_killed_job_is_failed_by_readers_and_resume_completes_it(
 def test_a_job_killed_in_its_ensemble_phase_is_failed_by_readers(
         tmp_path: Path, table: Path) -> None:
     ws = tmp_path / "ws"
-    proc = _start(*_run_args(table, "crash-2", str(ws), 10), cwd=tmp_path,
+    # 20 s: the limit is checked against the time reading took, slow on a loaded machine
+    proc = _start(*_run_args(table, "crash-2", str(ws), 20), cwd=tmp_path,
                   env=_env(**{TEST_PAUSE: "ensemble:120"}))
     paused = ws / "jobs" / "crash-2" / ".test-paused-ensemble"
     _wait("the ensemble phase", paused.is_file, proc)
@@ -168,7 +169,7 @@ def test_a_job_killed_in_its_ensemble_phase_is_failed_by_readers(
 def test_a_stop_in_the_final_phase_leaves_no_candidate_in_progress(
         tmp_path: Path, table: Path) -> None:
     ws = tmp_path / "ws"
-    proc = _start(*_run_args(table, "stop-1", str(ws), 10), cwd=tmp_path,
+    proc = _start(*_run_args(table, "stop-1", str(ws), 20), cwd=tmp_path,
                   env=_env(**{TEST_PAUSE: "ensemble:120"}))
     _wait("the ensemble phase", (ws / "jobs" / "stop-1" / ".test-paused-ensemble").is_file,
           proc)

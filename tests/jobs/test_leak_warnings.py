@@ -33,7 +33,7 @@ def test_the_cli_warns_of_a_leak_before_training_and_describe_holds_it(tmp_path:
     env = {k: v for k, v in os.environ.items() if k != "TABPILOT_WORKSPACE"}
     proc = subprocess.run(
         [sys.executable, "-m", "tabpilot.cli", "run", str(csv), "--target", "y",
-         "--time-limit", "10", "--name", "leaky", "--max-candidates", "2", "--algorithms",
+         "--time-limit", "30", "--name", "leaky", "--max-candidates", "2", "--algorithms",
          "lightgbm,linear", "--workers", "1", "--stacking", "off", "--json",
          "--workspace", str(tmp_path / "ws")],
         capture_output=True, text=True, timeout=120, env=env)

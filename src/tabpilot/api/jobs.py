@@ -8,6 +8,7 @@ adopts the job row created here, so Describe answers from the moment Create retu
 
 from __future__ import annotations
 
+import time
 from pathlib import Path
 from typing import Any
 
@@ -19,6 +20,7 @@ from tabpilot.api.paging import named_page, page
 from tabpilot.api.shapes import ApiError, validation_error
 from tabpilot.config import JobRequest
 from tabpilot.errors import TabpilotError
+from tabpilot.jobs import heartbeat
 from tabpilot.jobs import status as st
 from tabpilot.jobs.views import arn, candidates_view, check_alive, describe_job
 from tabpilot.store import JobRow
@@ -249,10 +251,31 @@ def _containers(candidate: dict[str, Any]) -> None:
         candidate["CandidateProperties"].pop("CandidateArtifactLocations")
 
 
+def _finishing(row: JobRow, spec: dict[str, Any]) -> bool:
+    """The job has ended but its API worker, alive, is still copying the outputs to
+    S3OutputPath or deploying (it records `partial_failures` when done). SageMaker says
+    Completed only once the artifacts are there, so a caller that waits for Completed
+    finds them; a worker that died is silent past the grace and its status shows."""
+    return (row.status not in st.ACTIVE and "request" in spec
+            and "partial_failures" not in spec and row.heartbeat is not None
+            and row.heartbeat >= time.time() - heartbeat.grace())
+
+
+def _held_in_progress(view: dict[str, Any], spec: dict[str, Any]) -> dict[str, Any]:
+    view["AutoMLJobStatus"] = st.IN_PROGRESS
+    deploy = spec["request"].get("ModelDeployConfig") or {}
+    if deploy.get("EndpointName") or deploy.get("AutoGenerateEndpointName"):
+        view["AutoMLJobSecondaryStatus"] = "DeployingModel"
+    view.pop("EndTime", None)
+    return view
+
+
 def describe_v2(ctx: ApiContext, p: dict[str, Any]) -> dict[str, Any]:
     row = _job(ctx, p["AutoMLJobName"])
     view = describe_job(ctx.store, row.name)
     spec = _sagemaker_request(ctx, row.name)
+    if _finishing(row, spec):
+        view = _held_in_progress(view, spec)
     if "TimeSeriesForecastingJobConfig" in view["AutoMLProblemTypeConfig"]:
         return _outputs(row, spec, forecast_jobs.describe(view, spec, IMAGE))
     req = spec.get("request", {})
