@@ -88,25 +88,48 @@ def widen(df: pd.DataFrame, rows: int, seed: int = 0, compact: bool = False) -> 
 
 
 class PeakMemory:
-    """Samples the memory of this process and all its descendants: RSS and PSS sums."""
+    """Samples the memory of this process and all its descendants: RSS and PSS sums.
+
+    At the PSS peak it also keeps who held what (`at_peak`: PSS by role: this process,
+    the fork server, trial processes, anything else) and when (`peak_at`, seconds after
+    the start), so a peak can be traced to a phase and a process."""
 
     def __init__(self, interval: float = 0.2) -> None:
         self.interval, self.peak, self.peak_pss = interval, 0, 0
+        self.at_peak: dict[str, int] = {}
+        self.peak_at = 0.0
+        self.phase = self.peak_phase = ""  # the job's phase now (set by its progress) / at the peak
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, daemon=True)
 
     def _run(self) -> None:
         me = psutil.Process()
+        started = time.perf_counter()
         while not self._stop.is_set():
             rss = pss = 0
-            for p in [me, *me.children(recursive=True)]:
+            roles: dict[str, int] = {}
+            tree = [me, *me.children(recursive=True)]
+            forked = {p.pid: p for p in tree if _is_fork_server(p)}  # the server and its
+            # children, which keep its command line
+            servers = {pid for pid, p in forked.items() if _ppid(p) not in forked}
+            for p in tree:
                 try:
                     full = p.memory_full_info()
+                    role = _role(p, me.pid, servers)
                 except psutil.Error:
                     continue
                 rss, pss = rss + full.rss, pss + full.pss
-            self.peak, self.peak_pss = max(self.peak, rss), max(self.peak_pss, pss)
+                roles[role] = roles.get(role, 0) + full.pss
+            self.peak = max(self.peak, rss)
+            if pss > self.peak_pss:
+                self.peak_pss, self.at_peak = pss, roles
+                self.peak_at, self.peak_phase = time.perf_counter() - started, self.phase
             time.sleep(self.interval)
+
+    def breakdown(self) -> str:
+        """PSS by role at the peak, in MB: 'job 900, trials 700 (2), ...'."""
+        return ", ".join(f"{role} {mb / 2**20:.0f}" for role, mb in
+                         sorted(self.at_peak.items(), key=lambda kv: -kv[1]))
 
     def __enter__(self) -> PeakMemory:
         self._thread.start()
@@ -115,6 +138,30 @@ class PeakMemory:
     def __exit__(self, *exc: object) -> None:
         self._stop.set()
         self._thread.join()
+
+
+def _is_fork_server(p: psutil.Process) -> bool:
+    try:
+        return "forkserver" in " ".join(p.cmdline())
+    except psutil.Error:
+        return False
+
+
+def _ppid(p: psutil.Process) -> int | None:
+    try:
+        return p.ppid()
+    except psutil.Error:
+        return None
+
+
+def _role(p: psutil.Process, me: int, servers: set[int]) -> str:
+    """What a process of the tree is: the job (this process), the fork server, a trial
+    (the fork server's children), or other (Ray's processes, a reaper)."""
+    if p.pid == me:
+        return "job"
+    if p.pid in servers:
+        return "fork server"
+    return "trials" if p.ppid() in servers else "other"
 
 
 def release_garbage() -> None:
@@ -149,8 +196,15 @@ def main(argv: list[str] | None = None) -> None:
     base_mb = psutil.Process().memory_full_info().pss / 2**20
     log(f"scale: {len(train)} training rows x {train.shape[1]} columns, {frame_mb:.0f} MB "
         f"in memory; this process holds {base_mb:.0f} MB before fit")
+    phases: list[tuple[str, float]] = []  # (phase, seconds into the job when it began)
     with PeakMemory() as peak:
-        job, wall = fit_tabpilot(train, table, args.budget, Path(args.workspace), "scale")
+        def seen(progress: Any) -> None:
+            if progress.phase and (not phases or phases[-1][0] != progress.phase):
+                phases.append((progress.phase, round(progress.elapsed, 1)))
+                peak.phase = progress.phase
+
+        job, wall = fit_tabpilot(train, table, args.budget, Path(args.workspace), "scale",
+                                 on_progress=seen)
     desc = job.describe()
     rmse = score(job.best_model(), test, table)
     peak_mb, pss_mb = peak.peak / 2**20, peak.peak_pss / 2**20
@@ -166,6 +220,8 @@ def main(argv: list[str] | None = None) -> None:
         else None, "status": desc["AutoMLJobStatus"],
         "secondary": desc["AutoMLJobSecondaryStatus"],
         "candidates": desc["CandidateCounts"],
+        "phases": phases, "peak_at_s": round(peak.peak_at, 1), "peak_phase": peak.peak_phase,
+        "peak_pss_by_role_mb": {k: round(v / 2**20) for k, v in peak.at_peak.items()},
     }
     rows = [[f"{record['train_rows']:,} x {record['columns']}", f"{frame_mb:.0f}",
              fmt(wall, 1), fmt(record["wall_over_limit"], 2), fmt(base_mb, 0), fmt(pss_mb, 0),
@@ -178,6 +234,8 @@ def main(argv: list[str] | None = None) -> None:
     kind = "compact" if args.compact else "csv"
     md_path, _ = write_results(f"scale-{args.rows}-{kind}-{args.budget:g}s", md, record)
     print(md)
+    log(f"peak PSS at {peak.peak_at:.0f}s ({peak.peak_phase}): {peak.breakdown()} MB; "
+        "phases began at " + ", ".join(f"{name} {at:g}s" for name, at in phases))
     log(f"wrote {md_path}")
 
 

@@ -277,6 +277,11 @@ def describe(job: str, workspace: Workspace = None, as_json: JsonFlag = False) -
                 "LeaderboardLocation", "CandidateCounts", "DataWarnings", "InferenceReasons"):
         if desc.get(key) not in (None, [], {}):
             out.print(f"[bold]{key}[/]: {desc[key]}", soft_wrap=True)
+    if desc.get("TrainingSample"):  # a dataset larger than the job's memory: the sample's sizes
+        from rich.markup import escape
+
+        out.print("[bold]TrainingSample[/]: " + escape(desc["TrainingSample"]["Reason"]),
+                  soft_wrap=True)
     if "TimeSeriesForecastingJobConfig" in desc["AutoMLProblemTypeConfig"]:
         from tabpilot.cli_forecast import show_description
 
@@ -441,6 +446,7 @@ from tabpilot import cli_forecast  # noqa: E402,F401,I001  (registers forecast, 
 from tabpilot import cli_inspect, cli_monitor, cli_predict, cli_review, cli_serving, cli_tracking  # noqa: E402,F401  (register their commands)
 from tabpilot import cli_training  # noqa: E402,F401  (registers logs, training list|describe)
 from tabpilot import cli_db  # noqa: E402,F401,I001  (registers db upgrade)
+from tabpilot import cli_jobs  # noqa: E402,F401,I001  (registers delete)
 
 
 def main() -> None:

@@ -78,8 +78,10 @@ def leak_lines(insights: list[dict[str, Any]]) -> list[str]:
 
 def analysis_lines(analysis: Mapping[str, Any], flags: Mapping[str, str] = CLI_FLAGS
                    ) -> list[str]:
-    """What a job says once its data is analysed: what it inferred, then its leak warnings."""
-    return inferred_lines(analysis, flags) + leak_lines(analysis.get("insights") or [])
+    """What a job says once its data is analysed: what it inferred, the sample it read of
+    a dataset larger than its memory (data/sampling.py), then its leak warnings."""
+    sample = [f"sample: {analysis['sample']}"] if analysis.get("sample") else []
+    return inferred_lines(analysis, flags) + sample + leak_lines(analysis.get("insights") or [])
 
 
 def final_line(p: Progress) -> str:

@@ -4,7 +4,11 @@ notebooks) are published so that any machine can read them, verified on every re
     ArtifactStore.put(local_dir, key)   publish a finished directory under `key`
     ArtifactStore.get(key) -> Path      a local, verified copy (fsspec: a cache folder
                                         named by the directory's digest)
-    exists(key), list(prefix), delete(key), check()
+    ArtifactStore.get_into(key, folder) download into a folder of the caller's, every file
+                                        checked first, no cache copy (a trial's files
+                                        taken by its job: execution/handback.py)
+    exists(key), list(prefix), delete(key), delete_tree(key) (everything at and under
+    a key, listed or not: a deleted job), check()
 
 Keys are workspace-relative paths (`jobs/<job>/candidates/<c>/model`, `models/<name>`), so
 a store row written on one machine (paths relative to its workspace) names the same
@@ -134,6 +138,50 @@ class ArtifactStore(abc.ABC):
         self._remove([_join(key, name) for name in listing["files"]])
         return True
 
+    def get_into(self, key: str, folder: str | Path) -> list[str]:
+        """Download what is published under `key` into `folder` (made if needed), each
+        file checked against the listing before any of them is moved into place; an
+        entry of `folder` with the name of a top-level file or folder of the key is
+        replaced, others are kept. Returns the top-level names placed. Unlike `get`, no
+        cache copy is left behind: the way a job takes its trials' files (`execution/
+        handback.py`), which it keeps in its own folder."""
+        key = _key(key)
+        listing = self._listing(key)
+        if listing is None:
+            raise NotFoundError(f"nothing is published at {self.where(key)}")
+        folder = Path(folder)
+        folder.mkdir(parents=True, exist_ok=True)
+        # inside the target folder (one filesystem: the moves are renames) and named
+        # `.tmp-*`, which publishing skips (jobs/publishing.py)
+        fresh = folder / f".tmp-fetch-{uuid.uuid4().hex}"
+        try:
+            self._download(key, sorted(listing["files"]), fresh)
+            self._checked(fresh, key, listing)
+            placed = sorted({name.split("/", 1)[0] for name in listing["files"]})
+            for name in placed:
+                target = folder / name
+                if target.is_dir() and not target.is_symlink():
+                    shutil.rmtree(target)
+                os.replace(fresh / name, target)
+        finally:
+            shutil.rmtree(fresh, ignore_errors=True)
+        return placed
+
+    def delete_tree(self, key: str) -> int:
+        """Remove every object at and under `key`, published or not: its listing and the
+        listings under it first (readers then see nothing there), then the rest (a put
+        cut short leaves files without a listing, which `delete` cannot see). The number
+        of objects removed; the way a deleted job leaves the store (`jobs/deleting.py`)."""
+        key = _key(key)
+        found = sorted(self._objects(key))  # under key/: its own listing is beside it
+        listings = [path for path in found if path.endswith(LISTING)]
+        if self._read_bytes(key + LISTING) is not None:
+            listings.insert(0, key + LISTING)
+        self._remove(listings)
+        rest = [path for path in found if not path.endswith(LISTING)]
+        self._remove(rest)
+        return len(listings) + len(rest)
+
     @abc.abstractmethod
     def check(self) -> None:
         """Raise ArtifactStoreError (one line) unless the store can be reached."""
@@ -163,6 +211,14 @@ class ArtifactStore(abc.ABC):
 
     @abc.abstractmethod
     def _fetch(self, key: str, listing: dict) -> Path: ...
+
+    @abc.abstractmethod
+    def _download(self, key: str, names: list[str], folder: Path) -> None:
+        """Copy key/name to folder/name for each name (folders made as needed)."""
+
+    @abc.abstractmethod
+    def _objects(self, key: str) -> Iterable[str]:
+        """Every object under the folder `key` (paths relative to the store)."""
 
     def _listing(self, key: str) -> dict | None:
         data = self._read_bytes(key + LISTING)
@@ -248,6 +304,29 @@ class LocalArtifactStore(ArtifactStore):
         self._checked(folder, key, listing)
         return folder
 
+    def _download(self, key: str, names: list[str], folder: Path) -> None:
+        for name in names:
+            target = folder / name
+            target.parent.mkdir(parents=True, exist_ok=True)
+            try:
+                shutil.copyfile(self.root / key / name, target)
+            except FileNotFoundError:  # the check that follows names it
+                continue
+
+    def _objects(self, key: str) -> Iterable[str]:
+        base = self.root / key
+        if base.is_dir() and not base.is_symlink():
+            for found in base.rglob("*"):
+                if found.is_file() or found.is_symlink():
+                    yield found.relative_to(self.root).as_posix()
+
+    def delete_tree(self, key: str) -> int:
+        removed = super().delete_tree(key)
+        base = self.root / _key(key)
+        if base.is_dir() and not base.is_symlink():
+            shutil.rmtree(base, ignore_errors=True)  # the empty folders left
+        return removed
+
 
 class FsspecArtifactStore(ArtifactStore):
     """A prefix of any fsspec filesystem (s3://bucket/prefix). `get` downloads into
@@ -323,12 +402,7 @@ class FsspecArtifactStore(ArtifactStore):
         self.cache.mkdir(parents=True, exist_ok=True)
         fresh = self.cache / f".fetch-{uuid.uuid4().hex}"
         try:
-            names = sorted(listing["files"])
-            for name in names:
-                (fresh / name).parent.mkdir(parents=True, exist_ok=True)
-            if names:
-                self.fs.get([self._path(_join(key, n)) for n in names],
-                            [str(fresh / n) for n in names])
+            self._download(key, sorted(listing["files"]), fresh)
             self._checked(fresh, key, listing)
             try:
                 os.replace(fresh, folder)
@@ -338,6 +412,23 @@ class FsspecArtifactStore(ArtifactStore):
         finally:
             shutil.rmtree(fresh, ignore_errors=True)
         return folder
+
+
+    def _download(self, key: str, names: list[str], folder: Path) -> None:
+        folder.mkdir(parents=True, exist_ok=True)
+        for name in names:
+            (folder / name).parent.mkdir(parents=True, exist_ok=True)
+        if names:  # one batch: s3fs fetches them concurrently
+            self.fs.get([self._path(_join(key, n)) for n in names],
+                        [str(folder / n) for n in names])
+
+    def _objects(self, key: str) -> Iterable[str]:
+        try:
+            found = self.fs.find(self._path(key))
+        except FileNotFoundError:
+            return []
+        cut = len(self._root.strip("/")) + 1 if self._root.strip("/") else 0
+        return [p[cut:] for p in found]
 
 
 # -- opening ----------------------------------------------------------------------------

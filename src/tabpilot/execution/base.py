@@ -19,7 +19,7 @@ from __future__ import annotations
 from abc import ABC, abstractmethod
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pandas as pd
@@ -29,6 +29,9 @@ from tabpilot.data.split import Split
 from tabpilot.execution.columnar import ColumnStore, write_columns
 from tabpilot.metrics import Metric
 from tabpilot.tasks import ProblemType
+
+if TYPE_CHECKING:
+    from tabpilot.artifacts.store import ArtifactStore
 
 
 @dataclass
@@ -143,6 +146,13 @@ class Executor(ABC):
         """Start, in the background, what the first trial would wait for (a process
         pool's imports), while the job analyses its data. Never fails; by default there
         is nothing to start."""
+        return None
+
+    def hand_back_through(self, artifacts: ArtifactStore, workspace: Path) -> None:
+        """The job's artifact store and workspace, told before `start`: an executor whose
+        trials run on other machines hands their files back through it
+        (`execution/handback.py`). The local executor's trials write the job's folder
+        directly: nothing to do."""
         return None
 
     @abstractmethod

@@ -8,7 +8,10 @@ would otherwise hand its children a broken OpenMP runtime, and they would hang.
 The job's feature table is written once to a column store in a temporary folder (compact
 columns that each trial memory-maps, reading only the rows it trains and validates on),
 and the rest of the context is pickled beside it: a trial never holds a copy of the whole
-table as pandas holds it.
+table as pandas holds it. Beside them, the first trial of each preprocessing style
+writes the encoded matrix that every later trial of that style maps instead of encoding
+its own copy (`execution/sharedtable.py`). The folder goes when the executor shuts down,
+and, should the job be killed before that, when a reaper process sees the job gone.
 """
 
 from __future__ import annotations
@@ -35,11 +38,14 @@ from tabpilot.execution.base import (
     TrialTask,
     raw_rows_needed,
 )
+from tabpilot.execution.sharedtable import FOLDER as SHARED_FOLDER
+from tabpilot.execution.sharedtable import Reaper
 
 log = logging.getLogger("tabpilot.execution.local")
 
 TrialFn = Callable[[TrialContext, TrialTask], TrialResult]
 PRELOAD = ["tabpilot.execution.preload"]  # the trial module and every family
+SHARE_ENV = "TABPILOT_SHARED_ENCODINGS"  # "0": no encoded matrix shared between trials
 
 
 @dataclass
@@ -117,6 +123,7 @@ class LocalProcessExecutor(Executor):
         self._mp = mp.get_context("forkserver")
         self._mp.set_forkserver_preload(PRELOAD)
         self._context_dir: str | None = None
+        self._reaper: Reaper | None = None
 
     def warm_up(self) -> None:
         """The fork server imports every family's library (1.5 s on a quiet machine, 4 s
@@ -132,6 +139,9 @@ class LocalProcessExecutor(Executor):
     def start(self, context: TrialContext) -> None:
         self._remove_context()
         self._context_dir = tempfile.mkdtemp(prefix="tabpilot-context-")
+        self._reaper = Reaper(self._context_dir)  # before anything large is written there
+        if os.environ.get(SHARE_ENV, "1") != "0":  # 0: each trial encodes its own (A/B)
+            os.mkdir(os.path.join(self._context_dir, SHARED_FOLDER))
         stored = context.stored(os.path.join(self._context_dir, "table"),
                                 keep=raw_rows_needed(context.split))
         with open(self._context_path, "wb") as f:
@@ -143,10 +153,18 @@ class LocalProcessExecutor(Executor):
             raise RuntimeError("call start(context) before submitting trials")
         return os.path.join(self._context_dir, "context.pkl")
 
+    @property
+    def context_dir(self) -> str | None:
+        """The folder of the running job's stored table and shared encodings."""
+        return self._context_dir
+
     def _remove_context(self) -> None:
         if self._context_dir is not None:
             shutil.rmtree(self._context_dir, ignore_errors=True)
             self._context_dir = None
+        if self._reaper is not None:
+            self._reaper.release()
+            self._reaper = None
 
     def free_slots(self) -> int:
         return self.n_workers - len(self._running)

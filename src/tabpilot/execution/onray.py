@@ -18,8 +18,12 @@ local executor's (`execution/base.py`): `submit` never blocks, `poll` never rais
   (its worker process is killed); a worker or node that dies, a memory kill by Ray's
   monitor, or any Ray error comes back from `poll` as a Failed result naming the cause.
   Trials are never retried (`max_retries=0`): a retry would run past the trial's deadline.
-- Files: a trial writes its candidate folder at the task's path; `execution/handback.py`
-  is the one place that passes those files back (the artifact store's hook).
+- Files: `execution/handback.py` is the one place that passes a trial's files back.
+  With an artifact store that is not the workspace (`--artifacts s3://...`), the trial
+  writes in a scratch folder on its node and puts its candidate folder under
+  `jobs/<job>/trials/<trial>` (with each file's sha256); the job fetches and verifies it
+  before recording the trial. With the default store the files stay at the task's path
+  (nodes must then share the workspace's path).
 
 Addresses: `ray://HOST:PORT` connects to a running cluster's client server (`ray start
 --head` listens on 10001); `ray` uses `$RAY_ADDRESS` when set, else starts a Ray on this
@@ -37,8 +41,10 @@ import tempfile
 import threading
 import time
 from dataclasses import dataclass, replace
+from pathlib import Path
 from typing import Any
 
+from tabpilot.artifacts.store import ArtifactStore
 from tabpilot.errors import ExecutorUnavailableError, MissingDependencyError
 from tabpilot.execution.base import (
     Executor,
@@ -48,7 +54,7 @@ from tabpilot.execution.base import (
     raw_rows_needed,
 )
 from tabpilot.execution.columnar import ColumnStore, LoadedColumns
-from tabpilot.execution.handback import hand_back, receive
+from tabpilot.execution.handback import HandBack, plan, receive, run_there
 from tabpilot.execution.local import TrialFn, _settings
 
 log = logging.getLogger("tabpilot.execution.onray")
@@ -152,7 +158,7 @@ def _check_reachable(target: str) -> None:
 
 
 def _run_trial(context: TrialContext, task: TrialTask, trial_fn: TrialFn,
-               settings: dict[str, str]) -> TrialResult:
+               settings: dict[str, str], handback: HandBack | None = None) -> TrialResult:
     """A trial in a Ray worker: the job's TABPILOT_* settings of now, the trial, its files
     handed back. An error is a Failed result, never an exception (a worker is reused)."""
     import traceback
@@ -160,12 +166,15 @@ def _run_trial(context: TrialContext, task: TrialTask, trial_fn: TrialFn,
     for key in [k for k in os.environ if k.startswith("TABPILOT_") and k not in settings]:
         del os.environ[key]
     os.environ.update(settings)
-    try:
-        result = trial_fn(context, task)
-    except BaseException as exc:
-        last = traceback.format_exception_only(type(exc), exc)[-1].strip()
-        result = TrialResult(task.candidate, "Failed", failure_reason=last[:500])
-    return hand_back(task, result)
+
+    def run(task: TrialTask) -> TrialResult:
+        try:
+            return trial_fn(context, task)
+        except BaseException as exc:
+            last = traceback.format_exception_only(type(exc), exc)[-1].strip()
+            return TrialResult(task.candidate, "Failed", failure_reason=last[:500])
+
+    return run_there(task, handback, run)
 
 
 @dataclass
@@ -189,11 +198,17 @@ class RayExecutor(Executor):
         self.trial_fn = trial_fn
         self.n_workers = None if n_workers is None else max(1, n_workers)
         self._running: dict[str, _Running] = {}
+        self._refused: list[TrialResult] = []  # submitted, failed before reaching Ray
         self._context: Any = None  # the ObjectRef of the shared context
         self._num_cpus = 1
         self._memory = MIN_TRIAL_MEMORY
         self._slots, self._slots_at = 1, 0.0
         self._remote = self.ray.remote(max_retries=0, retry_exceptions=False)(_run_trial)
+        self._artifacts: ArtifactStore | None = None
+        self._workspace: Path | None = None
+
+    def hand_back_through(self, artifacts: ArtifactStore, workspace: Path) -> None:
+        self._artifacts, self._workspace = artifacts, Path(workspace).resolve()
 
     # -- the job's data ---------------------------------------------------------------
     def start(self, context: TrialContext) -> None:
@@ -260,17 +275,27 @@ class RayExecutor(Executor):
             raise RuntimeError("no free slot; call poll() until free_slots() > 0")
         # the worker's working folder is not the job's: the path it writes must be absolute
         sent = replace(task, output_dir=os.path.abspath(task.output_dir))
+        try:  # a teacher that cannot be published: the trial fails, the job goes on
+            handback = plan(sent, self._artifacts, self._workspace)
+        except Exception as exc:
+            self._refused.append(TrialResult(task.candidate, "Failed", failure_reason=(
+                f"the distillation's teacher could not be published for the cluster: "
+                f"{(str(exc).strip().splitlines() or [type(exc).__name__])[0][:300]}")))
+            return
         ref = self._remote.options(
             num_cpus=self._num_cpus, memory=self._memory,
             name=f"trial-{task.candidate}").remote(self._context, sent, self.trial_fn,
-                                                   _settings())
+                                                   _settings(), handback)
         self._running[task.candidate] = _Running(task, ref, time.time())
 
     def running(self) -> list[str]:
-        return list(self._running)
+        return [*self._running, *(r.candidate for r in self._refused)]
 
     # -- results ------------------------------------------------------------------------
     def poll(self, timeout: float) -> list[TrialResult]:
+        if self._refused:
+            refused, self._refused = self._refused, []
+            return refused
         if not self._running:
             time.sleep(min(timeout, 0.05))
             return []
@@ -306,7 +331,7 @@ class RayExecutor(Executor):
                                failure_reason=failure_reason(exc))
         if result.artifact_dir == os.path.abspath(run.task.output_dir):
             result = replace(result, artifact_dir=run.task.output_dir)
-        return receive(result)
+        return receive(result, run.task, self._artifacts)
 
     def _cancel(self, run: _Running) -> None:
         try:
@@ -315,7 +340,8 @@ class RayExecutor(Executor):
             log.debug("cancelling %s failed", run.task.candidate, exc_info=True)
 
     def shutdown(self) -> list[str]:
-        names = list(self._running)
+        names = self.running()
+        self._refused.clear()
         for run in self._running.values():
             self._cancel(run)
         self._running.clear()

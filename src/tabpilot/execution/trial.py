@@ -29,7 +29,9 @@ from tabpilot.execution.base import (
     TrialResult,
     TrialTask,
 )
+from tabpilot.execution.sharedtable import SharedEncodings
 from tabpilot.features import build_encoder
+from tabpilot.features.builder import STYLES
 from tabpilot.metrics import score, score_all, tune_threshold
 from tabpilot.models import FitData, ModelFamily, get_family
 
@@ -38,6 +40,8 @@ PACKAGING_SECONDS = 1.0  # kept free before the soft deadline for saving and tim
 COMPILE_SECONDS = 1.0  # what the compiled path may add to a trial that used all its time
 
 ENCODE_CHUNK_ROWS = 100_000  # rows a boosting trial encodes at once
+# the tabular styles: a dense matrix, whose file every trial can map (text gives sparse ones)
+SHAREABLE_STYLES = frozenset(STYLES)
 
 FitDataFn = Callable[[np.ndarray, "np.ndarray | None", float], FitData]
 
@@ -57,8 +61,12 @@ def run_trial(ctx: TrialContext, task: TrialTask) -> TrialResult:
     folds = [(subsample(tr, task.train_rows, ctx.seed + i), va)
              for i, (tr, va) in enumerate(ctx.split.folds)]
     # a fit may overwrite its rows in place when no later fit reads them (one fit, or a copy)
+    # trials on the split's own rows share one encoding of them per style (sharedtable.py)
+    shared = SharedEncodings.beside(ctx.table) if task.train_rows is None and \
+        task.refit_of is None and family.style in SHAREABLE_STYLES else None
     encoded = _Encoded(ctx, family.style, rows, folds, n_classes,
-                       writable_views=task.refit_of is not None or len(folds) == 1)
+                       writable_views=task.refit_of is not None or len(folds) == 1,
+                       shared=shared)
     fit_data = encoded.fit_data
 
     if task.refit_of is not None:
@@ -137,23 +145,33 @@ class _Encoded:
 
     def __init__(self, ctx: TrialContext, style: str, rows: np.ndarray,
                  folds: list[tuple[np.ndarray, np.ndarray]], n_classes: int,
-                 writable_views: bool) -> None:
+                 writable_views: bool, shared: SharedEncodings | None = None) -> None:
         self._ctx, self._n_classes, self._writable_views = ctx, n_classes, writable_views
         order = _layout([rows, *[part for fold in folds for part in fold]])
         self._at = np.full(len(ctx.y), -1, dtype=np.int64)
         self._at[order] = np.arange(len(order))
+        if shared is None:
+            self.encoder, self._encoded = self._encode(style, rows, order)
+        else:  # read-only pages shared with the job's other trials: no fit writes into them
+            self.encoder, self._encoded = shared.get(
+                style, lambda: self._encode(style, rows, order))
+            self._writable_views = False
+        self._cats = self.encoder.categorical_indices_ if style == "native" else []
+
+    def _encode(self, style: str, rows: np.ndarray, order: np.ndarray) -> tuple[Any, Any]:
+        """The encoder fitted on `rows` and the rows of `order` encoded, in that order."""
+        ctx = self._ctx
         identity = len(order) == len(ctx.y) and bool(np.all(order[1:] > order[:-1]))
         frame = ctx.features(None if identity else order)
         start, is_view = self._positions(rows)
         fit_frame = frame.iloc[start] if not is_view else frame.iloc[start: start + len(rows)]
-        self.encoder = build_encoder(ctx.schema, style).fit(fit_frame)
+        encoder = build_encoder(ctx.schema, style).fit(fit_frame)
         del fit_frame
         # gradient boosting reads its input as float32 (XGBoost, CatBoost) or bins it
         # (LightGBM): the same values in half the memory give the same model
-        self._encoded = encode_narrow(self.encoder, frame) if style == "native" \
-            else self.encoder.transform(frame)
-        del frame
-        self._cats = self.encoder.categorical_indices_ if style == "native" else []
+        encoded = encode_narrow(encoder, frame) if style == "native" \
+            else encoder.transform(frame)
+        return encoder, encoded
 
     def _positions(self, rows: np.ndarray) -> tuple[Any, bool]:
         """Where `rows` lie: (first position, True) when contiguous, else (positions, False)."""

@@ -5,7 +5,9 @@ A forecasting job is a job like a tabular one: `tabpilot list`, `describe`, `can
 `TimeSeriesForecasting`, the objective as the job's metric). Rows are written as the job
 goes (the job row when it starts, each candidate when its backtest is scored, the
 ensemble and the best candidate at the end), so a `describe` in another terminal, or the
-API, sees progress; a heartbeat thread keeps the row alive as for any job.
+API, sees progress; a heartbeat thread keeps the row alive as for any job. With an
+artifact store that is not the workspace (`--artifacts s3://...`), the job folder and its
+model are published (`jobs/publishing.py`) before the final status, as a tabular job's.
 """
 
 from __future__ import annotations
@@ -14,6 +16,7 @@ import time
 from pathlib import Path
 from typing import Any
 
+from tabpilot.artifacts.store import ArtifactStore, ArtifactStoreError
 from tabpilot.forecast.model import PROBLEM_TYPE
 from tabpilot.forecast.request import ForecastRequest
 from tabpilot.jobs import status as st
@@ -27,11 +30,13 @@ class JobRecord:
     facade made it before starting the worker), take it over instead of creating it."""
 
     def __init__(self, store: Store, name: str, request: ForecastRequest, folder: Path,
-                 input_uri: str, adopt: bool = False) -> None:
+                 input_uri: str, adopt: bool = False,
+                 artifacts: ArtifactStore | None = None) -> None:
         from tabpilot.jobs.heartbeat import Heartbeat
 
         self.store, self.name, self.request = store, name, request
         self.folder, self.input_uri, self.adopt = folder, input_uri, adopt
+        self.artifacts = artifacts  # where the ended job is published (None: nowhere)
         self.heartbeat = Heartbeat(store, name)
         self.number = 0
 
@@ -66,7 +71,9 @@ class JobRecord:
     def finish(self, best: str, seconds: float, notes: list[str], items: int, rows: int,
                stopped: bool, out_of_time: bool) -> None:
         """The job ended: Stopped on request, else Completed (MaxAutoMLJobRuntimeReached
-        when the limit left candidates out)."""
+        when the limit left candidates out). Published first: a publish that fails
+        raises, and the job ends Failed with the reason instead."""
+        self._publish()
         self.heartbeat.stop()
         status = st.STOPPED if stopped else st.COMPLETED
         self.store.update_job(
@@ -76,6 +83,18 @@ class JobRecord:
             ended=time.time(),
             stats={"seconds": round(seconds, 3), "warnings": notes, "items": items,
                    "rows": rows})
+
+    def _publish(self) -> None:
+        if self.artifacts is None or self.artifacts.in_place:
+            return
+        from tabpilot.jobs.publishing import publish_job
+
+        try:  # the folder is workspace/jobs/<job>: its keys are the tabular jobs' keys
+            publish_job(self.artifacts, self.folder.parent.parent, self.folder)
+        except Exception as exc:
+            text = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
+            raise ArtifactStoreError(f"publishing the job to the artifact store "
+                                     f"{self.artifacts.url} failed: {text}") from exc
 
     def fail(self, exc: BaseException) -> None:
         self.heartbeat.stop()

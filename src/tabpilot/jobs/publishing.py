@@ -6,6 +6,10 @@ a server loads exactly that, verified by its manifest); the rest of the job fold
 (job.json, leaderboard, notebooks, reports, validation files) is the key `jobs/<job>`.
 Keys are the workspace paths the store's rows hold, so a row written here names the
 published copy everywhere. The default store is the workspace itself: nothing to do.
+Every kind of job publishes through here: tabular and text jobs (`Finishing._publish`)
+and forecasting jobs (`forecast/job.py`), before their final status. What trials left
+under `jobs/<job>/trials` (files handed back by a trial the job never received: one cut
+short by the job's end) is removed.
 """
 
 from __future__ import annotations
@@ -16,6 +20,7 @@ from pathlib import Path
 
 from tabpilot.artifacts.manifest import MANIFEST
 from tabpilot.artifacts.store import ArtifactStore, key_of
+from tabpilot.execution.handback import TRIALS
 
 log = logging.getLogger("tabpilot.jobs")
 
@@ -34,7 +39,9 @@ def publish_job(artifacts: ArtifactStore, workspace: Path, job_dir: Path) -> int
     published = set()
     for model in models:
         model_key = f"{key}/{model.relative_to(job_dir).as_posix()}"
-        artifacts.put(model, model_key)
+        # a model published already (a distillation's teacher, handed to the cluster; an
+        # earlier run of a resumed job) is not sent again: its manifest names its content
+        artifacts.ensure(model, model_key)
         published.add(model_key)
     for old in artifacts.list(f"{key}/candidates"):
         if old not in published:
@@ -45,6 +52,7 @@ def publish_job(artifacts: ArtifactStore, workspace: Path, job_dir: Path) -> int
              and not any((rel := p.relative_to(job_dir).as_posix()).startswith(m) for m in inside)
              and not any(part.startswith((".tmp-", ".new-")) for part in p.parts)]
     artifacts.put(job_dir, key, files)
+    artifacts.delete_tree(f"{key}/{TRIALS}")
     log.info("job folder %s published to %s in %.1fs (%d models)", job_dir.name,
              artifacts.where(key), time.monotonic() - started, len(models))
     return len(models) + 1

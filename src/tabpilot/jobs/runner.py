@@ -22,8 +22,9 @@ import pandas as pd
 from tabpilot.artifacts.store import ArtifactStore
 from tabpilot.artifacts.store import for_workspace as artifact_store
 from tabpilot.config import JobRequest
+from tabpilot.data import sampling
 from tabpilot.data.prepare import Prepared, prepare, read_training_data
-from tabpilot.data.split import Split, make_split
+from tabpilot.data.split import CV_MAX_ROWS, Split, make_split
 from tabpilot.errors import TargetError
 from tabpilot.execution import Executor, TrialContext, TrialResult, TrialTask
 from tabpilot.execution.select import make_executor
@@ -97,6 +98,9 @@ class JobRunner(Creating, Refits, Stacking, Ensembling, Distilling, Finishing):
         self._heartbeat: Heartbeat | None = None  # started once the job's row exists
         self._compile_s: dict[str, float] = {}  # candidates' compile estimates (shares)
         self.artifacts = artifacts or artifact_store(workspace)
+        self.sample: sampling.Sample | None = None  # a Parquet dataset's sample, when read
+        # a Ray trial hands its files back through it (execution/handback.py)
+        self.executor.hand_back_through(self.artifacts, workspace)
 
     @property
     def store(self) -> Store:
@@ -113,9 +117,18 @@ class JobRunner(Creating, Refits, Stacking, Ensembling, Distilling, Finishing):
              ).ensure_new_job(self.name)
         r = self.request
         uri = "<DataFrame>" if isinstance(source, pd.DataFrame) else str(source)
-        df, n_valid = read_training_data(source, r.target, r.na_values, r.validation_data)
+        table = source
+        if sampling.is_dataset(source):  # Parquet: the largest stratified sample that fits
+            table, self.sample = sampling.read_dataset(source, r.target, r.problem_type, r.seed)
+        df, n_valid = read_training_data(table, r.target, r.na_values, r.validation_data)
+        del table
         prepared = prepare(df, r.target, r.problem_type, r.metric, r.sample_weight,
                            r.feature_types, r.text_column)
+        n = len(prepared.y)
+        holdout = r.n_folds == 1 or (r.n_folds is None and n >= CV_MAX_ROWS)
+        if self.sample is not None and self.sample.sampled and holdout and not n_valid:
+            # (make_split's test_size rounds up); `_search` records the split's own count
+            self.sample.search_rows = n - int(np.ceil(n * r.validation_fraction))
         if n_valid and prepared.problem_type.is_classification:
             seen = np.unique(prepared.y[: len(prepared.y) - n_valid])
             if len(seen) < len(prepared.classes or []):
@@ -209,6 +222,15 @@ class JobRunner(Creating, Refits, Stacking, Ensembling, Distilling, Finishing):
         self._n_folds = len(split.folds) if split.is_cv else 1  # as candidate code redoes it
         return split
 
+    def _record_sample(self, split: Split) -> None:
+        """A sampled dataset's sizes, as the split made them, in the job's stats
+        (describe's TrainingSample)."""
+        if self.sample is None or not self.sample.sampled:
+            return
+        self.sample.search_rows = len(split.training_rows())
+        stats = dict(self.store.get_job(self.name).stats or {})
+        self.store.update_job(self.name, stats=dict(stats, sample=self.sample.describe()))
+
     def _families(self) -> list[str] | None:
         """The families the search tries: the request's, else a text job's text families
         (tabpilot.text), else the tabular default (None)."""
@@ -247,6 +269,7 @@ class JobRunner(Creating, Refits, Stacking, Ensembling, Distilling, Finishing):
         stack = stacking.resolve(r.stacking, self.mode, r.max_latency_ms)
         distill = r.distill and (ensemble or stack)  # a student for an ensemble or a stack
         split = self._split(prepared, n_valid)
+        self._record_sample(split)
         save_validation_data(job_dir, prepared.X, prepared.y, split.validation_rows(), r.seed)
         n_threads = self._n_threads()
         self.executor.start(TrialContext(

@@ -286,6 +286,8 @@ def describe_job(store: Store, job: str) -> dict[str, Any]:
         # what was inferred rather than given, and why ("2 distinct values -> binary")
         "InferenceReasons": (row.stats or {}).get("reasons", {}),
         "DataInsights": (row.stats or {}).get("insights", []),
+        # a Parquet dataset larger than the job's memory: searched and refit on samples
+        "TrainingSample": (row.stats or {}).get("sample"),
         "DataExplorationLocation": str(job_dir / "data_exploration.json")
         if (job_dir / "data_exploration.json").exists() else None,
         "ElapsedSeconds": (row.stats or {}).get("seconds"),
