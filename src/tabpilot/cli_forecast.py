@@ -47,6 +47,17 @@ def forecast(
     holidays: Annotated[str | None, typer.Option(
         help="country code (US, GB, DE...): its public holidays as a feature (HolidayConfig)")
     ] = None,
+    covariates: Annotated[str | None, typer.Option(
+        help="comma list of known-in-advance numeric columns (prices, promotions): features "
+             "of the LightGBM candidate; forecasts then need their future values")] = None,
+    futurefill: Annotated[str | None, typer.Option(
+        help="fill missing future covariate values: zero | value | mean | median | min | max "
+             "| none (default: refuse a forecast request that lacks them)")] = None,
+    covariate_fill: Annotated[list[str] | None, typer.Option(
+        "--covariate-fill", help="one covariate's rules, repeatable: "
+        "COLUMN:KEY=METHOD[,KEY=METHOD] with KEY frontfill | middlefill | backfill | "
+        "futurefill | value | aggregation, e.g. price:futurefill=mean,middlefill=median")
+    ] = None,
     notebook: Annotated[bool, typer.Option(
         "--notebook/--no-notebook",
         help="execute DataExploration.ipynb at the end when the time limit allows")] = True,
@@ -69,7 +80,8 @@ def forecast(
                  "value": fill_value},
         candidates=candidates.split(",") if candidates else None, n_windows=windows,
         time_limit=time_limit, name=name, execute_notebook=notebook,
-        holiday_country=holidays)
+        holiday_country=holidays,
+        **covariate_settings(covariates, futurefill, covariate_fill or []))
     table = read_table(data)
     result = fit(table, request, workspace_path(workspace), input_uri=data)
     if output is not None:
@@ -93,6 +105,45 @@ def forecast(
         out.print(f"forecast: {output}", soft_wrap=True, markup=False, highlight=False)
 
 
+def covariate_settings(names: str | None, futurefill: str | None, rules: list[str]
+                       ) -> dict:
+    """`--covariates`, `--futurefill` and `--covariate-fill` as ForecastRequest fields
+    (covariates, covariate_filling, covariate_aggregation); ConfigError for bad syntax."""
+    from tabpilot.errors import ConfigError
+
+    columns = [c.strip() for c in (names or "").split(",") if c.strip()]
+    if (futurefill or rules) and not columns:
+        raise ConfigError("--futurefill and --covariate-fill need --covariates (the columns "
+                          "known in advance)")
+    filling: dict[str, dict] = {c: {"futurefill": futurefill} for c in columns if futurefill}
+    aggregation: dict[str, str] = {}
+    for rule in rules:
+        column, sep, body = rule.partition(":")
+        pairs = [p.partition("=") for p in body.split(",")] if sep else []
+        if not sep or not pairs or any(not eq or not k.strip() or not v.strip()
+                                       for k, eq, v in pairs):
+            raise ConfigError(f"--covariate-fill {rule!r} is not COLUMN:KEY=METHOD[,KEY=METHOD], "
+                              "e.g. price:futurefill=mean,middlefill=zero")
+        for key, _, value in pairs:
+            key, value = key.strip(), value.strip()
+            if key == "aggregation":
+                aggregation[column.strip()] = value
+            elif key == "value":
+                try:
+                    filling.setdefault(column.strip(), {})["value"] = float(value)
+                except ValueError:
+                    raise ConfigError(f"--covariate-fill {rule!r}: value {value!r} is not a "
+                                      "number") from None
+            elif key in ("frontfill", "middlefill", "backfill", "futurefill"):
+                filling.setdefault(column.strip(), {})[key] = value
+            else:
+                raise ConfigError(f"--covariate-fill {rule!r}: unknown key {key!r}; use "
+                                  "frontfill, middlefill, backfill, futurefill, value or "
+                                  "aggregation")
+    return {"covariates": columns, "covariate_filling": filling,
+            "covariate_aggregation": aggregation}
+
+
 _HEADERS = {"AverageWeightedQuantileLoss": "wQL", "fit_seconds": "fit s"}
 
 
@@ -107,7 +158,8 @@ def _show_board(board, objective: str) -> None:
             star = "*" if column == objective else ""
             table.add_column(_HEADERS.get(column, column) + star, justify="right", no_wrap=True)
     for _, row in board.iterrows():
-        table.add_row(*[str(row[c]) if c == "candidate" else f"{row[c]:.3g}" for c in board.columns])
+        table.add_row(*[str(row[c]) if c in ("candidate", "covariates") else f"{row[c]:.3g}"
+                        for c in board.columns])
     out.print(table)
 
 
@@ -118,6 +170,10 @@ def forecast_predict(
         help="table of each item's recent history (the training table's columns)")],
     output: Annotated[Path | None, typer.Option(
         "--output", "-o", help="CSV file to write (default: stdout)")] = None,
+    future: Annotated[str | None, typer.Option(
+        help="table of the covariates' future values (keys, timestamp, covariates) when the "
+             "model has covariates and HISTORY does not hold them as rows with an empty "
+             "target")] = None,
     workspace: Workspace = None,
 ) -> None:
     """Forecast the horizon after each item's history: mean and quantiles, as CSV."""
@@ -128,7 +184,8 @@ def forecast_predict(
     from tabpilot.forecast.model import load
 
     predictor, _ = load(model_directory(job, None, workspace))
-    frame = predictor.predict(read_table(history))
+    frame = predictor.predict(read_table(history),
+                              read_table(future) if future is not None else None)
     frame.to_csv(output if output is not None else sys.stdout, index=False)
     if output is not None:
         err.print(f"{len(frame)} rows -> {output}", markup=False, highlight=False)

@@ -7,10 +7,14 @@ is made at once (Describe answers from the moment Create returns) and a worker p
 the rows through `jobs/views.py`, which shapes a forecasting job as Autopilot does.
 
 HolidayConfig's country gives the LightGBM candidate each period's public holidays (the
-`holidays` package, offline). What is refused, each with one ValidationException line
-rather than silently ignored: filling or aggregation of columns other than the target
-(tabpilot forecasts without covariates), FeatureSpecificationS3Uri, and algorithms
-tabpilot does not have (`arima` and `ets` map onto its AutoARIMA and AutoETS).
+`holidays` package, offline). Known-in-advance covariates are the FeatureSpecificationS3Uri
+file's `FeatureAttributeNames` (numeric only); without that file, the columns other than
+the target that Transformations.Filling or .Aggregation name (tabpilot does not turn every
+other column into a covariate unasked: each one must then be sent for the horizon). What
+is refused, each with one ValidationException line rather than silently ignored: a filling
+key or method Autopilot does not have, two fill values for one column, a non-numeric
+covariate type, and algorithms tabpilot does not have (`arima`, `ets` and `npts` map onto
+its AutoARIMA, AutoETS and NPTS).
 """
 
 from __future__ import annotations
@@ -28,24 +32,24 @@ from tabpilot.jobs.views import arn
 CONFIG = "TimeSeriesForecastingJobConfig"
 PROBLEM_TYPE = "TimeSeriesForecasting"
 # Autopilot's forecasting algorithms -> tabpilot's candidates (those it has)
-# (cnn-qr, deepar and prophet need torch or Stan; npts is not built yet). SeasonalNaive,
-# the baseline every candidate is measured against, always runs.
-ALGORITHMS = {"arima": ["AutoARIMA"], "ets": ["AutoETS"]}
+# (cnn-qr, deepar and prophet need torch or Stan). SeasonalNaive, the baseline every
+# candidate is measured against, always runs.
+ALGORITHMS = {"arima": ["AutoARIMA"], "ets": ["AutoETS"], "npts": ["NPTS"]}
 FILL_KEYS = ("frontfill", "middlefill", "backfill")
+COVARIATE_FILL_KEYS = (*FILL_KEYS, "futurefill")
 
 
 def is_forecasting(p: dict[str, Any]) -> bool:
     return CONFIG in (p.get("AutoMLProblemTypeConfig") or {})
 
 
-def forecast_request(p: dict[str, Any]) -> ForecastRequest:
-    """The ForecastRequest a V2 request asks for; ValidationException when it can't be."""
+def forecast_request(p: dict[str, Any], ctx: ApiContext | None = None) -> ForecastRequest:
+    """The ForecastRequest a V2 request asks for; ValidationException when it can't be.
+    `ctx` reads FeatureSpecificationS3Uri (its location rules are the job's)."""
     config = p["AutoMLProblemTypeConfig"][CONFIG]
     series = config.get("TimeSeriesConfig") or {}
     target = series.get("TargetAttributeName")
-    if config.get("FeatureSpecificationS3Uri"):
-        raise validation_error(f"{CONFIG}.FeatureSpecificationS3Uri is not supported by "
-                               "tabpilot yet; leave it out")
+    features = _feature_names(config.get("FeatureSpecificationS3Uri"), ctx)
     fields: dict[str, Any] = dict(
         name=p["AutoMLJobName"], target=target,
         timestamp=series.get("TimestampAttributeName"),
@@ -65,7 +69,7 @@ def forecast_request(p: dict[str, Any]) -> ForecastRequest:
         raise validation_error("HolidayConfig takes one country; give one CountryCode")
     if holidays:
         fields["holiday_country"] = holidays[0].get("CountryCode")
-    fields.update(_transformations(config.get("Transformations") or {}, target))
+    fields.update(_transformations(config.get("Transformations") or {}, target, features))
     algorithms = _algorithms(config.get("CandidateGenerationConfig") or {})
     if algorithms is not None:
         fields["candidates"] = algorithms
@@ -75,34 +79,71 @@ def forecast_request(p: dict[str, Any]) -> ForecastRequest:
         raise validation_error(f"{CONFIG}: {exc}") from None
 
 
-def _transformations(given: dict[str, Any], target: str | None) -> dict[str, Any]:
-    """Filling and Aggregation, of the target only."""
+def _feature_names(uri: str | None, ctx: ApiContext | None) -> list[str] | None:
+    """The FeatureSpecification file's FeatureAttributeNames (the covariates), or None."""
+    if not uri:
+        return None
+    from tabpilot.data.schema import load_feature_specification
+
+    field = f"{CONFIG}.FeatureSpecificationS3Uri"
+    if ctx is None:
+        raise validation_error(f"{field} cannot be read here")
+    try:
+        names, types = load_feature_specification(ctx.locations.resolve(uri, field))
+    except TabpilotError as exc:
+        raise validation_error(f"{field}: {exc}") from None
+    odd = sorted(c for c, kind in types.items() if kind != "numeric")
+    if odd:
+        raise validation_error(f"{field} types {odd[0]!r} as {types[odd[0]]}; tabpilot's "
+                               "forecasting covariates are numeric (encode a category as 0/1 "
+                               "columns)")
+    return list(names or types)
+
+
+def _transformations(given: dict[str, Any], target: str | None,
+                     features: list[str] | None = None) -> dict[str, Any]:
+    """Filling and Aggregation of the target, and of the covariates (the specification's
+    features, else the other columns these name), as ForecastRequest fields."""
     out: dict[str, Any] = {}
-    for kind in ("Filling", "Aggregation"):
-        others = sorted(set(given.get(kind) or {}) - {target})
-        if others:
-            raise validation_error(f"Transformations.{kind} names {others[0]!r}; tabpilot "
-                                   f"forecasts the target alone (no covariates yet), so only "
-                                   f"the target {target!r} may be named")
+    named = sorted({*(given.get("Filling") or {}), *(given.get("Aggregation") or {})} - {target})
+    covariates = features if features is not None else named
+    stray = [c for c in named if c not in covariates]
+    if stray:
+        raise validation_error(f"Transformations names {stray[0]!r}, which is neither the target "
+                               "nor a feature of FeatureSpecificationS3Uri; add it there or "
+                               "leave its transformations out")
     filling = dict((given.get("Filling") or {}).get(target) or {})
     if filling:
-        unknown = sorted(k for k in filling if k.removesuffix("_value") not in FILL_KEYS)
-        if unknown:
-            raise validation_error(f"Filling key {unknown[0]!r} is not for the target; use "
-                                   "frontfill, middlefill, backfill (and <key>_value)")
-        values = {filling[k] for k in filling if k.endswith("_value")}
-        if len(values) > 1:
-            raise validation_error("tabpilot takes one fill value for the target; give the "
-                                   "same <key>_value to every filling that uses value")
-        out["filling"] = {k: v for k, v in filling.items() if not k.endswith("_value")}
-        if values:
-            try:
-                out["filling"]["value"] = float(values.pop())
-            except ValueError:
-                raise validation_error("a Filling <key>_value must be a number") from None
+        out["filling"] = _fill_rules(filling, FILL_KEYS, "the target")
     aggregation = (given.get("Aggregation") or {}).get(target)
     if aggregation:
         out["aggregation"] = aggregation
+    if covariates:
+        out["covariates"] = list(covariates)
+        out["covariate_filling"] = {
+            c: _fill_rules(dict(rules or {}), COVARIATE_FILL_KEYS, repr(c))
+            for c, rules in (given.get("Filling") or {}).items() if c != target}
+        out["covariate_aggregation"] = {
+            c: how for c, how in (given.get("Aggregation") or {}).items() if c != target}
+    return out
+
+
+def _fill_rules(filling: dict[str, Any], keys: tuple[str, ...], whose: str) -> dict[str, Any]:
+    """Autopilot's `{"middlefill": "value", "middlefill_value": "2"}` as a Filling."""
+    unknown = sorted(k for k in filling if k.removesuffix("_value") not in keys)
+    if unknown:
+        raise validation_error(f"Filling key {unknown[0]!r} is not for {whose}; use "
+                               f"{', '.join(keys)} (and <key>_value)")
+    values = {filling[k] for k in filling if k.endswith("_value")}
+    if len(values) > 1:
+        raise validation_error(f"tabpilot takes one fill value for {whose}; give the same "
+                               "<key>_value to every filling that uses value")
+    out = {k: v for k, v in filling.items() if not k.endswith("_value")}
+    if values:
+        try:
+            out["value"] = float(values.pop())
+        except ValueError:
+            raise validation_error("a Filling <key>_value must be a number") from None
     return out
 
 
@@ -123,7 +164,7 @@ def create(ctx: ApiContext, p: dict[str, Any], version: int, training: str) -> d
     from tabpilot.api.jobs import KIND
 
     name = p["AutoMLJobName"]
-    request = forecast_request(p)
+    request = forecast_request(p, ctx)
     try:
         ctx.store.create_job(
             name=name, status=st.IN_PROGRESS, secondary_status=st.STARTING,
@@ -147,7 +188,7 @@ def run(ctx: ApiContext, name: str, p: dict[str, Any], training: str) -> None:
 
     store = ctx.store
     try:
-        request = forecast_request(p)
+        request = forecast_request(p, ctx)
         source = ctx.locations.read(training, None, "AutoMLJobInputDataConfig")
         table = read_table(source) if isinstance(source, str) else source
         fit(table, request, ctx.workspace, store=store, input_uri=training, adopt=True)

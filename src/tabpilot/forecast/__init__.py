@@ -1,7 +1,8 @@
 """Time-series forecasting (Autopilot's TimeSeriesForecastingJobConfig).
 
 `request.py` the request; `series.py` rows -> regular series (the bad-input checks);
-`candidates.py` + `gbm.py` the models; `backtest.py` expanding-origin windows;
+`candidates.py` + `gbm.py` + `npts.py` the models; `covariates.py` known-in-advance
+covariates (their filling, their future rows); `backtest.py` expanding-origin windows;
 `metrics.py` Autopilot's forecasting metrics; `ensemble.py` greedy weights per quantile;
 `model.py` the model directory and its predictor; `job.py` a job end to end;
 `recording.py` its store rows; `views.py` its Describe / ListCandidates shapes.
@@ -26,8 +27,8 @@ def fit(data: str | Path | pd.DataFrame, workspace: str | Path | None = None,
     """A forecasting job on `data` (a path, URI or DataFrame), with the request's settings
     by name: `fit("sales.csv", target="y", timestamp="ts", item_id="store", frequency="1D",
     horizon=14)`; the others (quantiles, aggregation, filling, objective, time_limit,
-    candidates, name...) are `ForecastRequest`'s. An unknown or bad setting is one
-    ConfigError line, before the table is read."""
+    candidates, name, covariates, covariate_filling...) are `ForecastRequest`'s. An
+    unknown or bad setting is one ConfigError line, before the table is read."""
     from tabpilot.config import workspace_path
     from tabpilot.data import read_table
     from tabpilot.forecast.job import fit as run

@@ -7,6 +7,10 @@ models keep their fitted specification per item and re-apply it to a new history
 statsforecast's `forward`, the global model applies its booster). Both return
 `{item: array (horizon, 1 + k)}`: the mean, then the k quantiles.
 
+NPTS (forecast/npts.py) samples past values; its quantiles are the samples'.
+Known-in-advance covariates reach the global model only (`uses_covariates`): the local
+models forecast each target from its own past.
+
 Quantiles come from each statistical model's prediction intervals (a central interval at
 level L gives the quantiles (1 -/+ L/100) / 2); the Croston family and the global model
 have none, so theirs are conformal: the errors of a forecast made `horizon` points earlier.
@@ -22,9 +26,13 @@ import numpy as np
 import pandas as pd
 
 from tabpilot.forecast.gbm import GlobalBoosting
+from tabpilot.forecast.npts import NPTS
 
 Histories = dict[str, pd.Series]
 Forecasts = dict[str, np.ndarray]
+# known-in-advance covariates per item: a frame indexed by timestamp that covers the item's
+# history and its horizon after it (forecast/covariates.py); only the global model reads them
+Covariates = dict[str, pd.DataFrame]
 
 
 def recent(y: np.ndarray, season: int) -> np.ndarray:
@@ -56,6 +64,7 @@ class Setting:
     freq: str  # pandas alias of the grid
     seed: int = 0
     holidays: str | None = None  # a country code: the global model's holiday feature
+    covariates: tuple[str, ...] = ()  # known-in-advance columns (the global model's)
 
 
 def levels_for(quantiles: tuple[float, ...]) -> list[int]:
@@ -112,7 +121,10 @@ class LocalModel:
     def _answer(self, out: dict) -> np.ndarray:
         return quantiles_from_intervals(out, self.setting.quantiles)
 
-    def forecast(self, histories: Histories, deadline: float = float("inf")) -> Forecasts:
+    uses_covariates = False  # statsforecast's local models here take the target alone
+
+    def forecast(self, histories: Histories, deadline: float = float("inf"),
+                 covariates: Covariates | None = None) -> Forecasts:
         result: Forecasts = {}
         started = time.time()
         for item, series in histories.items():
@@ -123,7 +135,8 @@ class LocalModel:
                                                        level=self._levels(model)))
         return result
 
-    def fit(self, histories: Histories, deadline: float = float("inf")) -> LocalModel:
+    def fit(self, histories: Histories, deadline: float = float("inf"),
+            covariates: Covariates | None = None) -> LocalModel:
         self.fitted_ = {}
         for item, series in histories.items():
             if time.time() > deadline:
@@ -132,7 +145,7 @@ class LocalModel:
             self.fitted_[item] = self._model(len(y)).fit(y=y)
         return self
 
-    def predict(self, histories: Histories) -> Forecasts:
+    def predict(self, histories: Histories, covariates: Covariates | None = None) -> Forecasts:
         """Each item's fitted specification applied to its new history; an item not seen
         in training is fitted on its history now."""
         result = {}
@@ -152,24 +165,29 @@ class LocalModel:
 class GlobalModel:
     """The global LightGBM model (forecast/gbm.py) behind the candidate interface."""
 
+    uses_covariates = True  # their values at each forecast step are features
+
     def __init__(self, setting: Setting) -> None:
         self.name = "LightGBM"
         self.setting = setting
         self.model_: GlobalBoosting | None = None
 
-    def forecast(self, histories: Histories, deadline: float = float("inf")) -> Forecasts:
-        return self.fit(histories, deadline).predict(histories)
+    def forecast(self, histories: Histories, deadline: float = float("inf"),
+                 covariates: Covariates | None = None) -> Forecasts:
+        return self.fit(histories, deadline, covariates).predict(histories, covariates)
 
-    def fit(self, histories: Histories, deadline: float = float("inf")) -> GlobalModel:
+    def fit(self, histories: Histories, deadline: float = float("inf"),
+            covariates: Covariates | None = None) -> GlobalModel:
         s = self.setting
         self.model_ = GlobalBoosting(s.horizon, s.quantiles, s.season, s.freq, s.seed,
-                                     getattr(s, "holidays", None))
-        self.model_.fit(histories, deadline)
+                                     getattr(s, "holidays", None),
+                                     tuple(getattr(s, "covariates", ())))
+        self.model_.fit(histories, deadline, covariates)
         return self
 
-    def predict(self, histories: Histories) -> Forecasts:
+    def predict(self, histories: Histories, covariates: Covariates | None = None) -> Forecasts:
         assert self.model_ is not None, "fit first"
-        return self.model_.predict(histories)
+        return self.model_.predict(histories, covariates)
 
 
 def clip_non_negative(forecasts: Forecasts, histories: Histories) -> Forecasts:
@@ -183,10 +201,10 @@ def clip_non_negative(forecasts: Forecasts, histories: Histories) -> Forecasts:
 
 STATISTICAL = ("SeasonalNaive", "AutoTheta", "AutoETS", "AutoCES", "AutoARIMA")
 INTERMITTENT = ("CrostonOptimized", "ADIDA", "IMAPA")
-ALL = (*STATISTICAL, "LightGBM", *INTERMITTENT)
+ALL = (*STATISTICAL, "NPTS", "LightGBM", *INTERMITTENT)
 # the order candidates run in, by their usual cost (a short time limit keeps the cheap ones)
-_ORDER = ("SeasonalNaive", "AutoTheta", "LightGBM", "AutoETS", "AutoCES", *INTERMITTENT,
-          "AutoARIMA")
+_ORDER = ("SeasonalNaive", "NPTS", "AutoTheta", "LightGBM", "AutoETS", "AutoCES",
+          *INTERMITTENT, "AutoARIMA")
 
 
 def is_intermittent(histories: Histories) -> bool:
@@ -197,15 +215,17 @@ def is_intermittent(histories: Histories) -> bool:
 
 
 def candidates_for(setting: Setting, histories: Histories,
-                   names: list[str] | None = None) -> list[LocalModel | GlobalModel]:
+                   names: list[str] | None = None) -> list[LocalModel | GlobalModel | NPTS]:
     """The candidates to try, cheapest first (SeasonalNaive, the baseline, always)."""
     wanted = set(names) if names else {
-        *STATISTICAL, "LightGBM", *(INTERMITTENT if is_intermittent(histories) else ())}
+        *STATISTICAL, "NPTS", "LightGBM", *(INTERMITTENT if is_intermittent(histories) else ())}
     wanted.add("SeasonalNaive")
-    out: list[LocalModel | GlobalModel] = []
+    out: list[LocalModel | GlobalModel | NPTS] = []
     for name in [n for n in _ORDER if n in wanted]:
         if name == "LightGBM":
             out.append(GlobalModel(setting))
+        elif name == "NPTS":
+            out.append(NPTS(setting))
         else:
             out.append(LocalModel(name, setting, intervals=name not in INTERMITTENT))
     return out

@@ -7,6 +7,11 @@ size, and a trend (which trees cannot extrapolate) becomes a ratio they can. Qua
 conformal: the booster is also fitted on the histories without their last `horizon`
 points, forecasts them, and the quantiles of those scaled absolute errors (pooled over
 items, spread as sqrt(step)) are added to or taken from the forecast.
+
+Known-in-advance covariates (forecast/covariates.py) are features too: each row gets their
+values at its own timestamp, unscaled (trees split on any scale), so a forecast step reads
+the covariates' future values, which the caller must give for the whole horizon. A value
+left missing (filling `none`) goes down the booster's learned missing-value branch.
 """
 
 from __future__ import annotations
@@ -50,13 +55,15 @@ RECENT_ROWS = 2000  # training rows per item: the most recent (older ones cost, 
 
 class GlobalBoosting:
     def __init__(self, horizon: int, quantiles: tuple[float, ...], season: int, freq: str,
-                 seed: int = 0, holidays: str | None = None) -> None:
+                 seed: int = 0, holidays: str | None = None,
+                 covariates: tuple[str, ...] = ()) -> None:
         self.horizon = horizon
         self.quantiles = tuple(quantiles)
         self.season = season
         self.freq = freq
         self.seed = seed
         self.holidays = holidays  # HolidayConfig's country: one more calendar feature
+        self.covariates = tuple(covariates)  # known-in-advance columns, in feature order
 
     def _lags(self, shortest: int) -> list[int]:
         s = self.season
@@ -71,6 +78,15 @@ class GlobalBoosting:
             columns.append(holiday_counts(ds, self.freq, country))
         return np.column_stack(columns).astype(float)
 
+    def _known(self, item: str, ds: pd.DatetimeIndex, covariates) -> np.ndarray:
+        """The covariates' values of `item` at `ds`, (len(ds), k); NaN where not given."""
+        names = getattr(self, "covariates", ())  # () in models saved before covariates
+        if not names:
+            return np.empty((len(ds), 0))
+        if not covariates or item not in covariates:
+            return np.full((len(ds), len(names)), np.nan)
+        return covariates[item].reindex(ds)[list(names)].to_numpy(float)
+
     def _rows(self, y: np.ndarray, t: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """Features of the points at positions `t` of `y` (scaled), and their scales."""
         w = self.window_
@@ -80,63 +96,67 @@ class GlobalBoosting:
         means = np.stack([[y[i - k:i].mean() for k in (2, w)] for i in t]) / level[:, None]
         return np.column_stack([lags, means]), level
 
-    def fit(self, histories: dict[str, pd.Series], deadline: float = float("inf")
-            ) -> GlobalBoosting:
+    def fit(self, histories: dict[str, pd.Series], deadline: float = float("inf"),
+            covariates=None) -> GlobalBoosting:
         shortest = min(len(s) for s in histories.values())
         self.lags_ = self._lags(shortest - self.horizon)
         self.window_ = max(2, min(max(self.season, 4), max(self.lags_)))
         self.start_ = max(max(self.lags_), self.window_)
-        self.booster_ = self._fit_booster(histories)
+        self.booster_ = self._fit_booster(histories, covariates)
         if time.time() > deadline:
             from tabpilot.forecast.candidates import OutOfTime
 
             raise OutOfTime("LightGBM")
-        self.offsets_ = self._calibrate(histories)
+        self.offsets_ = self._calibrate(histories, covariates)
         return self
 
-    def _fit_booster(self, histories: dict[str, pd.Series]):
+    def _fit_booster(self, histories: dict[str, pd.Series], covariates=None):
         import lightgbm as lgb
 
         X, Y = [], []
-        for series in histories.values():
+        for item, series in histories.items():
             y = series.to_numpy(float)
             t = np.arange(max(self.start_, len(y) - RECENT_ROWS), len(y))
             if len(t) == 0:
                 continue
             feats, level = self._rows(y, t)
-            X.append(np.column_stack([feats, self._calendar(series.index[t])]))
+            X.append(np.column_stack([feats, self._calendar(series.index[t]),
+                                      self._known(item, series.index[t], covariates)]))
             Y.append(y[t] / level)
         model = lgb.LGBMRegressor(random_state=self.seed, **_PARAMS)
         model.fit(np.vstack(X), np.concatenate(Y))
         return model
 
-    def _recursive(self, booster, histories: dict[str, pd.Series]) -> dict[str, np.ndarray]:
+    def _recursive(self, booster, histories: dict[str, pd.Series], covariates=None
+                   ) -> dict[str, np.ndarray]:
         """The mean forecast of every item, one step at a time over the horizon (all items
         at each step in one call)."""
         items = list(histories)
         ys = {i: histories[i].to_numpy(float) for i in items}
         futures = {i: pd.date_range(histories[i].index[-1], periods=self.horizon + 1,
                                     freq=self.freq)[1:] for i in items}
+        known = {i: self._known(i, futures[i], covariates) for i in items}
         for step in range(self.horizon):
             rows, levels = [], []
             for i in items:
                 y = ys[i]
                 feats, level = self._rows(y, np.array([len(y)]))
-                rows.append(np.column_stack([feats, self._calendar(futures[i][step:step + 1])]))
+                rows.append(np.column_stack([feats, self._calendar(futures[i][step:step + 1]),
+                                             known[i][step:step + 1]]))
                 levels.append(level)
             pred = booster.predict(np.vstack(rows)) * np.concatenate(levels)
             for i, p in zip(items, pred, strict=True):
                 ys[i] = np.append(ys[i], p)
         return {i: ys[i][-self.horizon:] for i in items}
 
-    def _calibrate(self, histories: dict[str, pd.Series]) -> np.ndarray:
+    def _calibrate(self, histories: dict[str, pd.Series], covariates=None) -> np.ndarray:
         """Per quantile, the scaled error quantile at step 1 (later steps: x sqrt(step))."""
         h = self.horizon
         cut = {i: s.iloc[:-h] for i, s in histories.items() if len(s) - h > self.start_ + 2}
         if not cut:
             return np.zeros(len(self.quantiles))
-        booster = self._fit_booster(cut)
-        pred = self._recursive(booster, cut)
+        booster = self._fit_booster(cut, covariates)
+        pred = self._recursive(booster, cut, covariates)
         steps = np.sqrt(np.arange(1, h + 1))
         errors = []
         for i, p in pred.items():
@@ -149,14 +169,15 @@ class GlobalBoosting:
         q = np.asarray(self.quantiles)
         return np.sign(q - 0.5) * np.quantile(pooled, np.abs(2 * q - 1))
 
-    def predict(self, histories: dict[str, pd.Series]) -> dict[str, np.ndarray]:
+    def predict(self, histories: dict[str, pd.Series], covariates=None
+                ) -> dict[str, np.ndarray]:
         short = [i for i, s in histories.items() if len(s) < self.start_ + 1]
         if short:
             from tabpilot.errors import DataError
 
             raise DataError(f"item {short[0]!r} has {len(histories[short[0]])} points of history; "
                             f"this model reads the last {self.start_ + 1}, pass at least those")
-        mean = self._recursive(self.booster_, histories)
+        mean = self._recursive(self.booster_, histories, covariates)
         steps = np.sqrt(np.arange(1, self.horizon + 1))
         out = {}
         for i, m in mean.items():

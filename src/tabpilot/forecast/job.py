@@ -29,8 +29,9 @@ import numpy as np
 import pandas as pd
 
 from tabpilot import names
+from tabpilot.artifacts.store import for_workspace as artifact_store
 from tabpilot.errors import ConfigError, JobExistsError
-from tabpilot.forecast import backtest, ensemble
+from tabpilot.forecast import backtest, covariates, ensemble
 from tabpilot.forecast.candidates import (
     ALL,
     OutOfTime,
@@ -74,11 +75,16 @@ def fit(table: pd.DataFrame, request: ForecastRequest, workspace: Path,
         raise ConfigError(f"unknown forecasting candidate {unknown[0]!r}; "
                           f"choose from {', '.join(ALL)}")
     name = _job_name(request, workspace, adopt)
+    # where the ended job is published ($TABPILOT_ARTIFACTS, which --artifacts sets; else
+    # the workspace itself): an unreachable S3 is one line now, not after the training
+    artifacts = artifact_store(workspace)
+    artifacts.check()
     if store is None:
         store = Store.for_workspace(workspace)
     if not adopt:
         store.ensure_new_job(name)
-    record = JobRecord(store, name, request, workspace / "jobs" / name, input_uri, adopt)
+    record = JobRecord(store, name, request, workspace / "jobs" / name, input_uri, adopt,
+                       artifacts)
     record.start()
     try:
         return _run(table, series, request, record, started)
@@ -92,19 +98,27 @@ def _run(table: pd.DataFrame, series: Series, request: ForecastRequest, record: 
     histories = {uid: g.set_index("ds")["y"]
                  for uid, g in series.frame.groupby("unique_id", sort=False)}
     setting = Setting(request.horizon, tuple(request.quantiles), request.season, series.freq,
-                      request.seed, request.holiday_country)
+                      request.seed, request.holiday_country, tuple(request.covariates))
     wins = backtest.windows(histories, request.horizon, request.n_windows, setting.season)
     notes = list(series.notes)
+    # covariates are known in advance: every backtest window reads their actual values
+    known = covariates.frames(series.frame, request.covariates) if request.covariates else None
     board = _backtest_all(histories, setting, wins, request, notes,
-                          started + request.time_limit * (1 - REFIT_SHARE), record)
+                          started + request.time_limit * (1 - REFIT_SHARE), record, known)
     weights, blended = _ensemble(board, wins, request)
     used = [i for i in range(len(board.kept)) if weights[i].sum() > 0]
     scores = backtest.score(wins, blended, request.quantiles)
     fit_seconds = round(sum(board.rows[i]["fit_seconds"] for i in used), 3)
-    board.rows.append({"candidate": ENSEMBLE, **scores, "fit_seconds": fit_seconds})
+    board.rows.append({"candidate": ENSEMBLE, **scores, "fit_seconds": fit_seconds,
+                       **({"covariates": "used" if any(board.kept[i].uses_covariates
+                                                       for i in used) else "ignored"}
+                          if request.covariates else {})})
     board.results[ENSEMBLE] = [_window_result(w, f, request.quantiles)
                                for w, f in zip(wins, blended, strict=True)]
-    members = [board.kept[i].fit(histories) for i in used]  # on all data, whatever the time
+    members = [board.kept[i].fit(histories, covariates=known)  # on all data, whatever the time
+               for i in used]
+    if request.covariates:
+        notes.append(_covariate_note(request.covariates, board.kept))
     leaderboard = pd.DataFrame(board.rows)
     # the ensemble (the one model packaged) first on a tie: it is then the single best
     leaderboard["_tie"] = leaderboard["candidate"] != ENSEMBLE
@@ -115,14 +129,18 @@ def _run(table: pd.DataFrame, series: Series, request: ForecastRequest, record: 
     member_names = [board.kept[i].name for i in used]
     metadata = {"candidate": ENSEMBLE, "request": request.model_dump(),
                 "members": member_names, "weights": weights[used].tolist(),
-                "metrics": scores, "freq": series.freq}
+                "metrics": scores, "freq": series.freq,
+                # what a forecast request must carry for the horizon, and who reads it
+                "covariates": list(request.covariates),
+                "covariates_used_by": [n for n, m in zip(member_names, members, strict=True)
+                                       if m.uses_covariates and request.covariates]}
     model_dir = save(ForecastPredictor(request, setting, members, weights[used]), metadata,
                      folder / "candidates" / ENSEMBLE / "model")
     if time.time() - started > request.time_limit:
         notes.append(f"the job ran {time.time() - started:.0f}s, past its "
                      f"{request.time_limit:.0f}s limit (the baseline's backtest and the "
                      "final refit always run)")
-    _explain(folder, [c.name for c in board.kept], weights, request.quantiles)
+    _explain(folder, board.kept, weights, request.quantiles, request.covariates)
     status = "Stopped" if board.stopped else "Completed"
     _write(folder, record.name, request, leaderboard, board.results, notes,
            time.time() - started, wins, status)  # the notebook finds its folder by job.json
@@ -151,7 +169,7 @@ class _Board:
 
 def _backtest_all(histories, setting: Setting, wins: list[backtest.Window],
                   request: ForecastRequest, notes: list[str], end: float,
-                  record: JobRecord) -> _Board:
+                  record: JobRecord, known=None) -> _Board:
     """Every candidate on every window, cheapest first, until `end` (time.time()) or a
     stop; the first (SeasonalNaive, the baseline every other is measured against) always
     runs. Each scored candidate is recorded at once."""
@@ -169,7 +187,8 @@ def _backtest_all(histories, setting: Setting, wins: list[backtest.Window],
                 if per_window and k > 0 and t0 + (time.time() - t0) * len(wins) / len(per_window) > end:
                     raise OutOfTime(cand.name)  # the windows left will not fit, at this pace
                 per_window.append(clip_non_negative(
-                    cand.forecast(w.train, float("inf") if k == 0 else end), w.train))
+                    cand.forecast(w.train, float("inf") if k == 0 else end, covariates=known),
+                    w.train))
         except OutOfTime:
             notes.append(f"{cand.name} skipped: its backtest did not fit the time limit")
             continue
@@ -179,7 +198,10 @@ def _backtest_all(histories, setting: Setting, wins: list[backtest.Window],
             continue
         scores = backtest.score(wins, per_window, request.quantiles)
         seconds = round(time.time() - t0, 3)
-        board.rows.append({"candidate": cand.name, **scores, "fit_seconds": seconds})
+        row = {"candidate": cand.name, **scores, "fit_seconds": seconds}
+        if request.covariates:  # the leaderboard says who read them
+            row["covariates"] = "used" if cand.uses_covariates else "ignored"
+        board.rows.append(row)
         board.kept.append(cand)
         board.forecasts.append(per_window)
         board.results[cand.name] = [_window_result(w, f, request.quantiles)
@@ -238,17 +260,33 @@ def _white_box(table: pd.DataFrame, series: Series, request: ForecastRequest, bo
                           [*forecasts, ENSEMBLE], until)
 
 
-def _explain(folder: Path, names: list[str], weights: np.ndarray, quantiles: list[float]
-             ) -> None:
+def _covariate_note(names: list[str], kept: list) -> str:
+    used = [c.name for c in kept if c.uses_covariates]
+    ignored = [c.name for c in kept if not c.uses_covariates]
+    return (f"covariates {', '.join(names)}: used by {', '.join(used) or 'no candidate scored'}"
+            f"; ignored by {', '.join(ignored) or 'none'} (local models forecast each target "
+            "from its own past)")
+
+
+def _explain(folder: Path, kept: list, weights: np.ndarray, quantiles: list[float],
+             covariates: list[str] | None = None) -> None:
     """Each candidate's share of the ensemble's forecast, per output column (mean, p10,
-    ...): what the served model leans on where, its Explainability artifact."""
+    ...): what the served model leans on where, its Explainability artifact; with
+    covariates, whether the candidate reads them."""
     from tabpilot.forecast.model import quantile_column
 
+    names = [c.name for c in kept]
     columns = ["mean", *map(quantile_column, quantiles)]
     shares = {n: dict(zip(columns, map(float, weights[i]), strict=True))
               for i, n in enumerate(names)}
-    explained = {ENSEMBLE: {"Members": {n: w for n, w in shares.items() if any(w.values())}},
-                 **{n: {"EnsembleWeights": w} for n, w in shares.items()}}
+    reads = {c.name: ({"Covariates": {"Names": list(covariates), "Used": c.uses_covariates}}
+                      if covariates else {}) for c in kept}
+    members = [c for i, c in enumerate(kept) if weights[i].any()]
+    explained = {ENSEMBLE: {"Members": {n: w for n, w in shares.items() if any(w.values())},
+                            **({"Covariates": {"Names": list(covariates), "UsedBy": [
+                                c.name for c in members if c.uses_covariates]}}
+                               if covariates else {})},
+                 **{n: {"EnsembleWeights": w, **reads[n]} for n, w in shares.items()}}
     for name, body in explained.items():
         (folder / "candidates" / name).mkdir(parents=True, exist_ok=True)
         text = json.dumps({"CandidateName": name, "Explanation": "the weight of each "

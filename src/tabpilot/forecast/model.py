@@ -24,7 +24,7 @@ from tabpilot.artifacts import manifest
 from tabpilot.artifacts.manifest import METADATA, PREDICTOR
 from tabpilot.errors import ConfigError, NotFoundError
 from tabpilot.forecast import ensemble
-from tabpilot.forecast.candidates import Histories, Setting, clip_non_negative
+from tabpilot.forecast.candidates import Covariates, Histories, Setting, clip_non_negative
 from tabpilot.forecast.request import ForecastRequest
 from tabpilot.forecast.series import SINGLE, prepare
 
@@ -46,18 +46,41 @@ class ForecastPredictor:
         self.members = members
         self.weights = weights  # (members, 1 + quantiles)
 
+    @property
+    def covariates(self) -> list[str]:
+        """The known-in-advance columns whose future values a forecast needs."""
+        return list(getattr(self.request, "covariates", []) or [])
+
     def histories(self, history: pd.DataFrame) -> Histories:
         series = prepare(history, self.request, training=False)
         return {uid: g.set_index("ds")["y"] for uid, g in series.frame.groupby("unique_id", sort=False)}
 
+    def inputs(self, history: pd.DataFrame, future_covariates: pd.DataFrame | None = None
+               ) -> tuple[Histories, Covariates | None]:
+        """Each item's regular history and, with covariates, their values over the history
+        and the horizon (DataError when a future value is missing and not to be filled)."""
+        if future_covariates is not None:
+            if not self.covariates:
+                raise ConfigError("this forecasting model uses no covariates; pass the "
+                                  "history only")
+            history = pd.concat([history, future_covariates], ignore_index=True)
+        series = prepare(history, self.request, training=False)
+        hist = {uid: g.set_index("ds")["y"]
+                for uid, g in series.frame.groupby("unique_id", sort=False)}
+        if not self.covariates:
+            return hist, None
+        from tabpilot.forecast.covariates import with_future
+
+        return hist, with_future(series.frame, series.future, self.request, series.freq)
+
     def predict(self, history: pd.DataFrame, future_covariates: pd.DataFrame | None = None
                 ) -> pd.DataFrame:
         """One row per item and future period: the item's key columns, the timestamp, the
-        mean and each quantile (p10, p50, ...). Covariates are not used yet."""
-        if future_covariates is not None:
-            raise ConfigError("this forecasting model uses no covariates; pass the history only")
-        hist = self.histories(history)
-        combined = ensemble.combine([clip_non_negative(m.predict(hist), hist)
+        mean and each quantile (p10, p50, ...). A model with covariates needs their values
+        for the horizon: as rows after each item's history with the target empty, in
+        `history` itself or in `future_covariates` (the same columns, target left out)."""
+        hist, known = self.inputs(history, future_covariates)
+        combined = ensemble.combine([clip_non_negative(m.predict(hist, covariates=known), hist)
                                      for m in self.members], self.weights)
         rows = []
         for item, values in combined.items():
@@ -106,4 +129,6 @@ def load(directory: str | Path) -> tuple[ForecastPredictor, dict[str, Any]]:
                             "forecasting one; use `tabpilot predict` for it")
     with open(directory / PREDICTOR, "rb") as f:
         predictor = pickle.load(f)  # verified against the manifest
+    if "covariates" not in predictor.request.__dict__:  # saved before covariates existed
+        predictor.request = ForecastRequest(**predictor.request.__dict__)
     return predictor, metadata

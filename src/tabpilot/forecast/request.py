@@ -12,7 +12,14 @@ import math
 import re
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 
 from tabpilot.errors import ConfigError, shown
 
@@ -94,6 +101,27 @@ class Filling(BaseModel):
     frontfill: Literal[FILL_METHODS] = "none"  # type: ignore[valid-type]
     value: float | None = None  # the constant of the "value" method
 
+    @model_validator(mode="after")
+    def _value_given(self) -> Filling:
+        used = [k for k in ("frontfill", "middlefill", "backfill", "futurefill")
+                if getattr(self, k, None) == "value"]
+        if used and self.value is None:
+            raise ConfigError(f"{used[0]} is 'value' but no fill value is given; pass "
+                              "--fill-value (or <key>_value in Transformations.Filling)")
+        return self
+
+
+class CovariateFilling(Filling):
+    """How missing values of a known-in-advance covariate are filled, on its item's grid.
+
+    frontfill / middlefill / backfill as the target's, but `none` leaves the value missing
+    (the gradient-boosting model routes missing values; the target cannot be missing).
+    futurefill: values missing in the horizon at forecast time; unset (the default), a
+    request that lacks one is refused, since a covariate known in advance must be given.
+    Autopilot's defaults for covariates: middlefill and backfill zero, frontfill none."""
+
+    futurefill: Literal[FILL_METHODS] | None = None  # type: ignore[valid-type]
+
 
 class ForecastRequest(BaseModel):
     """What the user asked for: one forecasting job."""
@@ -119,6 +147,13 @@ class ForecastRequest(BaseModel):
     execute_notebook: bool = True
     # HolidayConfig's CountryCode: the LightGBM candidate gets each period's public holidays
     holiday_country: str | None = None
+    # known-in-advance numeric columns (TimeSeriesConfig's other columns): features of the
+    # gradient-boosting candidate; their future values are given at forecast time
+    covariates: list[str] = Field(default_factory=list)
+    covariate_filling: dict[str, CovariateFilling] = Field(default_factory=dict)
+    # per covariate, how rows within one period combine when `aggregation` is set (avg)
+    covariate_aggregation: dict[str, Literal[AGGREGATIONS]] = Field(  # type: ignore[valid-type]
+        default_factory=dict)
 
     @field_validator("frequency")
     @classmethod
@@ -171,6 +206,37 @@ class ForecastRequest(BaseModel):
         if not 1 <= v <= 5:
             raise ConfigError(f"{v} backtest windows; use 1 to 5")
         return v
+
+    @field_validator("covariates", mode="before")
+    @classmethod
+    def _covariates(cls, v: Any) -> list[str]:
+        names = [c.strip() for c in v.split(",") if c.strip()] if isinstance(v, str) else list(v)
+        if len(set(names)) < len(names):
+            raise ConfigError(f"covariate {shown(next(c for c in names if names.count(c) > 1))} "
+                              "is named twice; name each column once")
+        return names
+
+    @model_validator(mode="after")
+    def _covariate_roles(self) -> ForecastRequest:
+        roles = {self.target: "target", self.timestamp: "timestamp",
+                 **({self.item_id: "item id"} if self.item_id else {}),
+                 **{g: "grouping" for g in self.grouping}}
+        for c in self.covariates:
+            if c in roles:
+                raise ConfigError(f"covariate {shown(c)} is the {roles[c]} column; a covariate "
+                                  "is another column, known in advance for the horizon")
+        for kind, named in (("filling", self.covariate_filling),
+                            ("aggregation", self.covariate_aggregation)):
+            stray = sorted(set(named) - set(self.covariates))
+            if stray:
+                raise ConfigError(f"{kind} is set for {shown(stray[0])}, which is not the target "
+                                  f"nor a covariate ({', '.join(self.covariates) or 'none'}); "
+                                  "add it with --covariates or drop its setting")
+        return self
+
+    def covariate_fill(self, column: str) -> CovariateFilling:
+        """The filling of one covariate: its own, else the defaults."""
+        return self.covariate_filling.get(column) or CovariateFilling()
 
     @property
     def season(self) -> int:

@@ -25,9 +25,12 @@ _AGG = {"sum": "sum", "avg": "mean", "first": "first", "min": "min", "max": "max
 class Series:
     """Regular series in long form, and what was done to get them."""
 
-    frame: pd.DataFrame  # unique_id (str), ds (datetime64), y (float), sorted
+    frame: pd.DataFrame  # unique_id (str), ds (datetime64), y (float), [covariates], sorted
     freq: str  # the pandas offset alias the index steps by
     notes: list[str] = field(default_factory=list)  # aggregation and filling done
+    # rows after an item's last target value, target empty: the covariates' future values
+    # (unique_id, ds, <covariates>); None without covariates
+    future: pd.DataFrame | None = None
 
     @property
     def lengths(self) -> pd.Series:
@@ -41,28 +44,51 @@ class Series:
 def prepare(table: pd.DataFrame, request: ForecastRequest, training: bool = True) -> Series:
     """The regular series of `table`, or DataError. With `training`, the series must also
     hold enough points for `request.horizon` (a history to forecast from need not)."""
+    from tabpilot.forecast import covariates
+
     _check_columns(table, request)
     frame = pd.DataFrame({
         "unique_id": _ids(table, request),
         "ds": _timestamps(table[request.timestamp], request.timestamp),
         "y": _numeric_target(table[request.target], request.target),
+        **{c: covariates.numeric(table[c], c) for c in request.covariates},
     })
     freq = grid_frequency(frame["ds"], request.frequency)
     notes: list[str] = []
+    future = None
+    if request.covariates:
+        frame, future = covariates.split_future(frame)
+        if training and len(future):
+            notes.append(f"{len(future)} rows after their item's last target value set "
+                         "aside (future covariates are for forecasting)")
     if request.aggregation is not None:
-        frame["ds"] = _to_period_start(frame["ds"], freq)
-        before = len(frame)
-        frame = (frame.groupby(["unique_id", "ds"], sort=True)["y"]
-                 .agg(_AGG[request.aggregation]).reset_index())
-        if len(frame) < before:
-            notes.append(f"{before - len(frame)} rows combined into their periods "
-                         f"({request.aggregation})")
+        frame = _aggregate(frame, freq, request, notes)
+        if future is not None and len(future):
+            future = _aggregate(future, freq, request, [])
     else:
         _check_unique(frame, request)
         _check_on_grid(frame, freq, request.frequency)
+        if future is not None:
+            _check_unique(future, request)
     frame = _fill(frame.sort_values(["unique_id", "ds"]), freq, request, notes)
     _check_lengths(frame, request, training)
-    return Series(frame.reset_index(drop=True), freq, notes)
+    return Series(frame.reset_index(drop=True), freq, notes, future)
+
+
+def _aggregate(frame: pd.DataFrame, freq: str, request: ForecastRequest,
+               notes: list[str]) -> pd.DataFrame:
+    """Rows combined into their periods: the target by `aggregation`, each covariate by
+    its own (avg unless set)."""
+    frame = frame.assign(ds=_to_period_start(frame["ds"], freq))
+    how = {c: _AGG[request.covariate_aggregation.get(c, "avg")] for c in request.covariates}
+    if "y" in frame:
+        how = {"y": _AGG[request.aggregation or "sum"], **how}
+    before = len(frame)
+    out = frame.groupby(["unique_id", "ds"], sort=True).agg(how).reset_index()
+    if len(out) < before:
+        notes.append(f"{before - len(out)} rows combined into their periods "
+                     f"({request.aggregation})")
+    return out
 
 
 def grid_frequency(ds: pd.Series, frequency: str) -> str:
@@ -84,6 +110,7 @@ def _check_columns(table: pd.DataFrame, request: ForecastRequest) -> None:
     if request.item_id:
         named.append(("item id", request.item_id))
     named += [("grouping", g) for g in request.grouping]
+    named += [("covariate", c) for c in request.covariates]
     for role, column in named:
         if column not in table.columns:
             known = ", ".join(map(str, list(table.columns)[:10]))
@@ -130,6 +157,9 @@ def _check_unique(frame: pd.DataFrame, request: ForecastRequest) -> None:
     dup = frame.duplicated(["unique_id", "ds"], keep=False)
     if dup.any():
         first = frame[dup].iloc[0]
+        if "y" not in frame:  # future rows
+            raise DataError(f"{int(dup.sum())} future rows share an (item, timestamp), the "
+                            f"first at {first['ds']}; send one row per item and period")
         who = "" if first["unique_id"] == SINGLE else f"item {shown(first['unique_id'])} "
         same = (frame["unique_id"] == first["unique_id"]) & (frame["ds"] == first["ds"])
         raise DataError(f"{int(dup.sum())} rows share an (item, timestamp): {who}has "
@@ -178,6 +208,7 @@ def _fill(frame: pd.DataFrame, freq: str, request: ForecastRequest,
     start, end = frame["ds"].min(), frame["ds"].max()
     parts, counts = [], {"middlefill": 0, "backfill": 0, "frontfill": 0}
     for uid, g in frame.groupby("unique_id", sort=False):
+        rows = g.set_index("ds")
         g = g.dropna(subset=["y"])  # an empty target is a missing period, filled below
         if g.empty:
             raise DataError(f"item {shown(uid)} has no target values; drop it or fill them")
@@ -199,7 +230,13 @@ def _fill(frame: pd.DataFrame, freq: str, request: ForecastRequest,
                             f"{int(y.isna().sum())} missing periods (first at "
                             f"{y.index[y.isna().to_numpy()][0]}) and middlefill is none; "
                             "choose a filling method (zero, mean, median, ...)")
-        parts.append(pd.DataFrame({"unique_id": uid, "ds": grid, "y": y.to_numpy(float)}))
+        part = pd.DataFrame({"unique_id": uid, "ds": grid, "y": y.to_numpy(float)})
+        if request.covariates:
+            from tabpilot.forecast.covariates import fill_history
+
+            known = fill_history(rows, grid, request)
+            part[list(known.columns)] = known.to_numpy()
+        parts.append(part)
     for where, n in counts.items():
         if n:
             notes.append(f"{n} missing periods filled ({where}: {getattr(fill, where)})")

@@ -103,6 +103,17 @@ def candidates_view(store: Store, job: str) -> dict[str, Any]:
                                           ranks.get(c.name)) for c in rows]}
 
 
+def _filling(given: dict[str, Any]) -> dict[str, Any]:
+    """A stored Filling as Autopilot writes it: `middlefill: value, middlefill_value: 2`."""
+    given = {k: v for k, v in given.items() if v is not None}
+    value = given.pop("value", None)
+    filling = dict(given)
+    for where, method in given.items():
+        if method == "value" and value is not None:
+            filling[f"{where}_value"] = f"{value:g}"
+    return filling
+
+
 def job_config(request: dict[str, Any]) -> dict[str, Any]:
     """The TimeSeriesForecastingJobConfig that a stored ForecastRequest stands for."""
     from tabpilot.forecast.model import quantile_column
@@ -113,15 +124,16 @@ def job_config(request: dict[str, Any]) -> dict[str, Any]:
         series["ItemIdentifierAttributeName"] = request["item_id"]
     if request.get("grouping"):
         series["GroupingAttributeNames"] = list(request["grouping"])
-    given = dict(request.get("filling") or {})
-    value = given.pop("value", None)
-    filling = dict(given)
-    for where, method in given.items():  # Autopilot's `middlefill: value, middlefill_value: 2`
-        if method == "value" and value is not None:
-            filling[f"{where}_value"] = f"{value:g}"
-    transformations: dict[str, Any] = {"Filling": {request["target"]: filling}}
-    if request.get("aggregation"):
-        transformations["Aggregation"] = {request["target"]: request["aggregation"]}
+    transformations: dict[str, Any] = {"Filling": {
+        request["target"]: _filling(request.get("filling") or {}),
+        # known-in-advance covariates: their own filling, futurefill included
+        **{c: _filling((request.get("covariate_filling") or {}).get(c) or {})
+           for c in request.get("covariates") or []}}}
+    aggregation = {**({request["target"]: request["aggregation"]}
+                      if request.get("aggregation") else {}),
+                   **(request.get("covariate_aggregation") or {})}
+    if aggregation:
+        transformations["Aggregation"] = aggregation
     config = {
         "CompletionCriteria": {"MaxAutoMLJobRuntimeInSeconds": int(request["time_limit"])},
         "ForecastFrequency": request["frequency"],

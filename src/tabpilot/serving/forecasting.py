@@ -12,6 +12,12 @@ A request is the recent history of one or many items, in the job's own column na
                        or a list of such objects
     application/jsonlines   one such object per line
 
+A model trained with known-in-advance covariates (its metadata's `covariates`) also needs
+their values for the horizon: rows after each item's history with the target empty (null
+or left out in JSON, an empty field in CSV) and the covariates given, in the same body or
+file. A request that lacks one, where the job set no futurefill for it, is refused with
+one line that names the covariate, the item and the first period missing.
+
 and the answer is the forecast for the horizon after each item's last timestamp: the item's
 key columns, the timestamp, `mean` and one column per quantile (p10, p50, p90), as CSV
 (with its header), {"predictions": [...]} or JSON lines. Bad input (a missing column, a
@@ -45,9 +51,16 @@ class ForecastModel:
 
     @property
     def columns(self) -> list[str]:
-        """The history's columns: the keys that name an item, the timestamp, the target."""
+        """The history's columns: the keys that name an item, the timestamp, the target,
+        and the covariates (known in advance, also given for the horizon)."""
         r = self.predictor.request
-        return [*([r.item_id] if r.item_id else []), *r.grouping, r.timestamp, r.target]
+        return [*([r.item_id] if r.item_id else []), *r.grouping, r.timestamp, r.target,
+                *self.covariates]
+
+    @property
+    def covariates(self) -> list[str]:
+        """The covariates whose future values a request must carry (none for most)."""
+        return list(self.metadata.get("covariates") or [])
 
     def forecast(self, history: pd.DataFrame) -> pd.DataFrame:
         return self.predictor.predict(history)
