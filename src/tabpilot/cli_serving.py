@@ -126,6 +126,11 @@ def serve(
     ] = None,
     allow_host: AllowHost = None,
     allow_origin: AllowOrigin = None,
+    allow_processing_scripts: Annotated[bool, typer.Option(
+        envvar="TABPILOT_ALLOW_PROCESSING_SCRIPTS",
+        help="let unauthenticated callers on a loopback address run processing scripts "
+             "(CreateProcessingJob runs their code as this user); callers with the token or "
+             "a valid signature always may. For a single-user machine only")] = False,
     max_invocation_mb: MaxInvocationMb = None,
     max_body_mb: MaxBodyMb = None,
     max_concurrency: MaxConcurrency = None,
@@ -167,7 +172,8 @@ def serve(
         raise TabpilotError(f"--root-path must be a path like /tabpilot, got {root_path!r}")
     application = server_app(settings)
     ctx = install(application, settings.workspace, s3_root, credentials, token,
-                  allow_roots=allow_root, trust_model_roots=trust_model_root)
+                  allow_roots=allow_root, trust_model_roots=trust_model_root,
+                  allow_processing_scripts=allow_processing_scripts)
     ui.install(application, ctx, root_path=root_path.rstrip("/"))
     err.print(f"serving the endpoints of {settings.workspace}, the SageMaker API and the "
               f"Studio (http://{host}:{port}{root_path.rstrip('/')}/studio/) on "

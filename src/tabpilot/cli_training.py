@@ -92,12 +92,12 @@ def logs(name: Annotated[str, typer.Argument(help="a training job's (or AutoML j
          follow: Annotated[bool, typer.Option("--follow", "-f", help=(
              "keep printing until the job ends"))] = False,
          workspace: Workspace = None) -> None:
-    """A training job's log, as its worker wrote it."""
+    """A training or processing job's log, as its worker wrote it."""
     from tabpilot.config import workspace_path
 
     folder = workspace_path(workspace) / "logs"
-    path = next((p for p in (folder / f"training-{name}.log", folder / f"job-{name}.log")
-                 if p.is_file()), None)
+    path = next((p for p in (folder / f"training-{name}.log", folder / f"job-{name}.log",
+                             folder / f"processing-{name}.log") if p.is_file()), None)
     if path is None:
         raise NotFoundError(f"no log for a job named {name} in {folder}; `tabpilot training "
                             "list` names the training jobs")
@@ -106,7 +106,7 @@ def logs(name: Annotated[str, typer.Argument(help="a training job's (or AutoML j
             chunk = f.read()
             if chunk:
                 typer.echo(chunk, nl=False)
-            if not follow or not _running(workspace, name):
+            if not follow or not _running(workspace, name, path.name.split("-", 1)[0]):
                 rest = f.read()
                 if rest:
                     typer.echo(rest, nl=False)
@@ -114,9 +114,10 @@ def logs(name: Annotated[str, typer.Argument(help="a training job's (or AutoML j
             time.sleep(1.0)
 
 
-def _running(workspace: Path | None, name: str) -> bool:
+def _running(workspace: Path | None, name: str, kind: str = "training") -> bool:
+    what = "Processing" if kind == "processing" else "Training"
     try:
-        job = _call(workspace, "DescribeTrainingJob", {"TrainingJobName": name})
+        job = _call(workspace, f"Describe{what}Job", {f"{what}JobName": name})
     except (NotFoundError, ConfigError):
         return False
-    return job["TrainingJobStatus"] in ("InProgress", "Stopping")
+    return job[f"{what}JobStatus"] in ("InProgress", "Stopping")

@@ -3,7 +3,8 @@
 Every name a user gives becomes part of a path (jobs/<job>/candidates/<candidate>/,
 capture/<endpoint>/) or a key in the store, so every name is checked here, with
 SageMaker's rule, before anything uses it: letters, digits and hyphens, starting and
-ending with a letter or digit; at most 63 characters (AutoML job names: 32).
+ending with a letter or digit; at most 63 characters (AutoML job names: 32; experiments,
+trials and trial components: 120).
 """
 
 from __future__ import annotations
@@ -12,11 +13,12 @@ import re
 
 from tabpilot.errors import ConfigError, shown
 
-_NAME = re.compile(r"^[a-zA-Z0-9](-*[a-zA-Z0-9]){0,62}$")
+_NAME = re.compile(r"^[a-zA-Z0-9](-*[a-zA-Z0-9]){0,119}$")  # each kind's length: LIMITS
 # candidates are named after their family, and two families hold an underscore
 # (random_forest-003, extra_trees-011-full); still no dot or slash, so never a path
 _CANDIDATE = re.compile(r"^[a-zA-Z0-9]([-_]*[a-zA-Z0-9]){0,63}$")
-LIMITS = {"job": 32, "candidate": 64}  # AutoMLJobName; CandidateName; every other kind: 63
+# AutoMLJobName; CandidateName; SageMaker Experiments' entities; every other kind: 63
+LIMITS = {"job": 32, "candidate": 64, "experiment": 120, "trial": 120, "trial component": 120}
 
 
 def is_valid(name: object, kind: str = "name") -> bool:

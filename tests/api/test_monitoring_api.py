@@ -216,6 +216,14 @@ def test_schedules_run_after_a_restart_once_per_slot(first: Api) -> None:
             "MonitoringAppSpecification": APP, "RoleArn": ROLE}))
         drifted = finished(sm, "drifted")
         assert drifted["MonitoringExecutionStatus"] == "CompletedWithViolations", drifted
+        # the SDK's MonitoringExecution reads its output from DescribeProcessingJob
+        job = sm.describe_processing_job(
+            ProcessingJobName=drifted["ProcessingJobArn"].split("processing-job/")[1])
+        assert job["ProcessingJobStatus"] == "Completed"
+        assert job["ExitMessage"].startswith("CompletedWithViolations")
+        assert job["ProcessingOutputConfig"]["Outputs"][0]["S3Output"]["S3Uri"].endswith(
+            time.strftime(f"{ENDPOINT}/drifted/%Y/%m/%d/%H",
+                          time.gmtime(drifted["ScheduledTime"].timestamp())))
         listed = sm.list_monitoring_executions(EndpointName=ENDPOINT, SortBy="ScheduledTime",
                                                SortOrder="Ascending", MaxResults=1)
         assert listed["MonitoringExecutionSummaries"][0]["MonitoringScheduleName"] == "calm"

@@ -86,7 +86,9 @@ def tuning_request(name: str, strategy: str = "Random", jobs: int = 4, ranges: d
     ({"ranges": {"ContinuousParameterRanges": [{"Name": "eta", "MinValue": "0.1",
                                                 "MaxValue": "2"}]}},
      "The 'eta' hyperparameter of xgboost must be a float in the range [0, 1]. Got '2.0'"),
-    ({"strategy": "Hyperband"}, "Hyperband is not built yet"),
+    ({"strategy": "Hyperband", "ranges": {"IntegerParameterRanges": [
+        {"Name": "num_round", "MinValue": "5", "MaxValue": "50"}]}},
+     "Strategy Hyperband sets num_round itself"),
     ({"strategy": "Grid"}, "Strategy Grid takes categorical ranges only"),
     ({"objective": "auc"}, "name a built-in metric as <channel>:<metric>"),
     ({"static": {"num_round": "5", "eta": "0.1"}}, "eta is both a static and a tuned"),

@@ -19,11 +19,24 @@ from fastapi import FastAPI, Request
 from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import JSONResponse, Response
 
-from tabpilot.api import hosting, jobs, monitoring, review, sts, training, tuning
+from tabpilot.api import (
+    experiments,
+    hosting,
+    jobs,
+    metrics_service,
+    monitoring,
+    processing,
+    review,
+    search,
+    sts,
+    training,
+    tuning,
+)
 from tabpilot.api.context import ApiContext
 from tabpilot.api.locations import Locations
 from tabpilot.api.shapes import ApiError, shape, validate
 from tabpilot.errors import TabpilotError
+from tabpilot.serving.guard import LOOPBACK_HOSTS, VERIFIED
 from tabpilot.serving.limits import control_plane_error
 from tabpilot.serving.observe import tag
 from tabpilot.store import Store
@@ -31,7 +44,8 @@ from tabpilot.store import Store
 log = logging.getLogger("tabpilot.api")
 AMZ_JSON = "application/x-amz-json-1.1"
 OPERATIONS = {**jobs.OPERATIONS, **hosting.OPERATIONS, **monitoring.OPERATIONS,
-              **review.OPERATIONS, **training.OPERATIONS, **tuning.OPERATIONS}
+              **review.OPERATIONS, **training.OPERATIONS, **tuning.OPERATIONS,
+              **processing.OPERATIONS, **experiments.OPERATIONS, **search.OPERATIONS}
 
 
 def aws_error(exc: ApiError) -> JSONResponse:
@@ -53,10 +67,12 @@ def call(ctx: ApiContext, operation: str, params: object) -> dict:
 
 def install(app: FastAPI, workspace: Path, s3_root: str | Path | None = None,
             credentials: dict[str, str] | None = None, token: str | None = None,
-            allow_roots: list[str] | None = None, trust_model_roots: list[str] | None = None
-            ) -> ApiContext:
+            allow_roots: list[str] | None = None, trust_model_roots: list[str] | None = None,
+            allow_processing_scripts: bool = False) -> ApiContext:
     """Add the control plane to a `server_app`; its guard (serving/guard.py) then also
-    accepts requests signed with `credentials` (SigV4), on every route."""
+    accepts requests signed with `credentials` (SigV4), on every route.
+    `allow_processing_scripts`: unauthenticated callers on a loopback Host may run
+    processing scripts (api/processing.py `admit`); authenticated ones always may."""
     registry = getattr(app.state, "registry", None)
     locations = Locations(workspace, s3_root, allow_roots, trust_model_roots)
     ctx = ApiContext(Store.for_workspace(workspace), workspace, locations, registry)
@@ -68,6 +84,7 @@ def install(app: FastAPI, workspace: Path, s3_root: str | Path | None = None,
 
         background.append(Scheduler(ctx).run)
     review.install(app, ctx)  # the A2I runtime's routes, the review page, review routing
+    metrics_service.install(app, ctx)  # sagemaker-metrics' BatchPutMetrics / BatchGetMetrics
     access = getattr(app.state, "access", None)
     if access is not None:
         access.credentials.update(credentials or {})
@@ -92,6 +109,11 @@ def install(app: FastAPI, workspace: Path, s3_root: str | Path | None = None,
                 params = json.loads(body) if body.strip() else {}
             except ValueError:
                 raise ApiError("SerializationException", "the request body is not JSON") from None
+            if operation == "CreateProcessingJob":  # a script is code run on the server
+                host = request.headers.get("host", "")
+                host = host[1:host.find("]")] if host.startswith("[") else host.rsplit(":", 1)[0]
+                processing.admit(params, bool(request.scope.get(VERIFIED)),
+                                 host.lower() in LOOPBACK_HOSTS, allow_processing_scripts)
             result = await run_in_threadpool(call, ctx, operation, params)
         except ApiError as exc:
             return aws_error(exc)

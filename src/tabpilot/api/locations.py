@@ -24,7 +24,8 @@ from tabpilot.data.read import read_table
 from tabpilot.errors import DataError, MissingDependencyError
 from tabpilot.roots import AllowedRoots, LocationError
 
-INTERNAL = ("jobs", "models", "logs", "capture", "training-jobs")  # what the server writes
+INTERNAL = ("jobs", "models", "logs", "capture", "training-jobs",
+            "processing-jobs")  # what the server writes
 INTERNAL_PREFIXES = ("tabpilot.db", ".")
 TABLE_SUFFIXES = (".csv", ".tsv", ".txt", ".parquet", ".pq", ".jsonl", ".json", ".gz", ".bz2",
                   ".zst", ".xz")

@@ -24,7 +24,8 @@ from tabpilot.api.context import ApiContext
 from tabpilot.api.locations import join
 from tabpilot.api.paging import named_page
 from tabpilot.api.shapes import ApiError, validation_error
-from tabpilot.errors import DataError, TabpilotError
+from tabpilot.diagnostics import debugger
+from tabpilot.errors import ConfigError, DataError, TabpilotError
 from tabpilot.jobs.views import arn
 from tabpilot.training import images
 from tabpilot.training.job import ARCHIVE, ChannelInput, check
@@ -82,25 +83,36 @@ def _check_request(ctx: ApiContext, p: dict[str, Any]) -> images.BuiltinImage:
     check(image.algorithm, p.get("HyperParameters") or {},
           [c["ChannelName"] for c in channels], [c.get("ContentType") for c in channels])
     ctx.locations.resolve_output(p["OutputDataConfig"]["S3OutputPath"], OUTPUT_FIELD)
+    try:  # Debugger's built-in rules, evaluated on the curves (diagnostics/debugger.py)
+        debugger.check(p.get("DebugRuleConfigurations") or [])
+    except debugger.RuleConfigError as exc:
+        raise ConfigError(str(exc)) from None
     return image
 
 
-def create(ctx: ApiContext, p: dict[str, Any], tuning: str | None = None) -> dict[str, Any]:
-    """CreateTrainingJob; `tuning` names the tuning job that started it (api/tuning.py)."""
+def create(ctx: ApiContext, p: dict[str, Any], tuning: str | None = None,
+           live: dict[str, Any] | None = None) -> dict[str, Any]:
+    """CreateTrainingJob; `tuning` names the tuning job that started it (api/tuning.py),
+    `live` how that job may stop it early (training/progress.py)."""
     name = p["TrainingJobName"]
     if ctx.store.find_resource(KIND, name) is not None:
         raise ApiError("ResourceInUse", f"Training job {name} already exists.")
+    from tabpilot.api import experiment_jobs  # its trial component
+
     try:
         image = _check_request(ctx, p)
     except TabpilotError as exc:
         raise validation_error(str(exc)) from None
+    experiment_jobs.check_experiment_config(ctx, p.get("ExperimentConfig"))
     now = time.time()
     spec = {"request": p, "algorithm": image.algorithm, "secondary": "Starting",
-            "transitions": [_transition("Starting", now)], "published": False, "tuning": tuning}
+            "transitions": [_transition("Starting", now)], "published": False, "tuning": tuning,
+            "live": live}
     try:
         ctx.store.add_resource(KIND, name, spec, status="InProgress")
     except TabpilotError:
         raise ApiError("ResourceInUse", f"Training job {name} already exists.") from None
+    experiment_jobs.record_training_job(ctx, name, p.get("ExperimentConfig"))
     pid = ctx.launch("training", name)
     ctx.store.update_resource(KIND, name, spec={**spec, "pid": pid,
                                                 "host": socket.gethostname()})
@@ -181,6 +193,7 @@ class _Progress:
 
 
 def run_training(ctx: ApiContext, name: str) -> None:
+    from tabpilot.training import progress as early_stopping
     from tabpilot.training.base import Control
     from tabpilot.training.job import run
 
@@ -198,12 +211,15 @@ def run_training(ctx: ApiContext, name: str) -> None:
             inputs[cname] = ChannelInput(files, channel.get("ContentType"),
                                          channel.get("CompressionType") == "Gzip")
         control = Control(deadline=time.time() + stopping.get("MaxRuntimeInSeconds", 86400),
-                          stop_requested=progress.stop_requested)
+                          stop_requested=progress.stop_requested,
+                          judge=early_stopping.judge(progress.spec.get("live")))
         result = run(folder, progress.spec["algorithm"], p.get("HyperParameters") or {},
                      inputs, control, progress.secondary)
         ctx.locations.publish(result.archive, artifact_uri(p), OUTPUT_FIELD)
         progress.spec.update(published=True, metrics=result.metrics,
-                             metrics_time=time.time())
+                             metrics_time=time.time(), rules=debugger.evaluate(
+                                 p.get("DebugRuleConfigurations") or [], result.curves,
+                                 result.class_counts, result.importance))
         if result.stopped_by == "deadline":
             progress.finish("Stopped", "MaxRuntimeExceeded")
         elif result.stopped_by == "stop":
@@ -272,7 +288,8 @@ def describe(ctx: ApiContext, p: dict[str, Any]) -> dict[str, Any]:
                                "EnableNetworkIsolation", "EnableManagedSpotTraining",
                                "CheckpointConfig", "DebugHookConfig", "ExperimentConfig",
                                "Environment", "RetryStrategy", "TensorBoardOutputConfig",
-                               "ProfilerConfig") if k in req},
+                               "ProfilerConfig", "DebugRuleConfigurations",
+                               "ProfilerRuleConfigurations") if k in req},
         "TrainingJobName": row.name, "TrainingJobArn": arn(KIND, row.name),
         "TuningJobArn": arn("hyper-parameter-tuning-job", spec["tuning"])
         if spec.get("tuning") else None,
@@ -287,7 +304,25 @@ def describe(ctx: ApiContext, p: dict[str, Any]) -> dict[str, Any]:
         "FinalMetricDataList": metrics,
         "TrainingTimeInSeconds": seconds if end else None,
         "BillableTimeInSeconds": seconds if end else None,
+        "DebugRuleEvaluationStatuses": _rule_statuses(row) or None,
     }
+
+
+def _rule_statuses(row) -> list[dict[str, Any]]:
+    """InProgress while the job trains; the rules' results once it ended with curves;
+    Stopped for a job that failed before the rules could look."""
+    found = {r["RuleConfigurationName"]: r for r in row.spec.get("rules") or []}
+    out = []
+    for config in row.spec["request"].get("DebugRuleConfigurations") or []:
+        name = config["RuleConfigurationName"]
+        status = found.get(name) or ({"RuleEvaluationStatus": "InProgress"}
+                                     if row.status in ACTIVE else {
+            "RuleEvaluationStatus": "Stopped",
+            "StatusDetails": f"the training job is {row.status} without training curves"})
+        out.append({**status, "RuleConfigurationName": name,
+                    "RuleEvaluationJobArn": arn("processing-job", f"{row.name}-{name}"[:63]),
+                    "LastModifiedTime": row.modified})
+    return out
 
 
 def list_jobs(ctx: ApiContext, p: dict[str, Any]) -> dict[str, Any]:

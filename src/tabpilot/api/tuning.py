@@ -10,6 +10,11 @@ hyperparameters, creates each training job through CreateTrainingJob's own code 
 `<tuning job>-<NNN>-<8 hex>`, as SageMaker names them), keeps at most
 MaxParallelTrainingJobs running, and tells the search each job's objective metric (its
 FinalMetricDataList value). Stop stops the running training jobs and ends Stopped.
+
+Early stopping (Hyperband, TrainingJobEarlyStoppingType Auto) is decided inside each
+training job at every round, on the study the worker keeps in
+`<workspace>/tuning-jobs/NAME/study.journal` (`training/progress.py`). A warm start
+(`api/warm_start.py`) tells the study its parents' training jobs before it asks.
 """
 
 from __future__ import annotations
@@ -18,9 +23,10 @@ import logging
 import time
 import traceback
 import uuid
+from pathlib import Path
 from typing import Any
 
-from tabpilot.api import training
+from tabpilot.api import training, warm_start
 from tabpilot.api.context import ApiContext
 from tabpilot.api.paging import named_page, page
 from tabpilot.api.shapes import ApiError, validation_error
@@ -28,12 +34,16 @@ from tabpilot.errors import ConfigError, TabpilotError
 from tabpilot.jobs.views import arn
 from tabpilot.training import images
 from tabpilot.training.job import algorithm_module, check
-from tabpilot.training.tuning import Search, parse_ranges
+from tabpilot.training.tuning import Search, Stopping, parse_ranges, stopping
 
 log = logging.getLogger("tabpilot.api.tuning")
 KIND = "tuning-job"
 ARN_KIND = "hyper-parameter-tuning-job"
+FOLDER = "tuning-jobs"  # <workspace>/tuning-jobs/<name>/study.journal
 POLL_SECONDS = 0.5
+# the hyperparameter Hyperband's resource counts (rounds, epochs), per algorithm
+RESOURCE = {"xgboost": "num_round", "linear-learner": "epochs", "kmeans": "epochs"}
+MAX_RESOURCE = 20000  # SageMaker's ceiling for HyperbandStrategyConfig.MaxResource
 
 
 # -- the request ------------------------------------------------------------------------
@@ -66,10 +76,27 @@ def _ranges(p: dict[str, Any], algorithm: str):
     return parse_ranges(given, algorithm_module(algorithm).HYPERPARAMETERS, algorithm)
 
 
-def _search(p: dict[str, Any], algorithm: str) -> Search:
+def _stopping(p: dict[str, Any], algorithm: str) -> Stopping:
+    config = p["HyperParameterTuningJobConfig"]
+    name = RESOURCE.get(algorithm)
+    static = _definition(p).get("StaticHyperParameters", {})
+    resource = None if name is None else (name, int(static[name]) if static.get(name, "")
+                                          .isdigit() else None)
+    hyperband = (config.get("StrategyConfig") or {}).get("HyperbandStrategyConfig")
+    early = stopping(config["Strategy"], config.get("TrainingJobEarlyStoppingType"),
+                     hyperband, resource)
+    if early.high > MAX_RESOURCE:
+        raise ConfigError(f"HyperbandStrategyConfig.MaxResource is at most {MAX_RESOURCE}; "
+                          f"got {early.high}")
+    return early
+
+
+def _search(p: dict[str, Any], algorithm: str, journal: Path | None = None,
+            name: str = "tuning") -> Search:
     config = p["HyperParameterTuningJobConfig"]
     return Search(config["Strategy"], _ranges(p, algorithm),
-                  _objective(p)["Type"] == "Maximize", config.get("RandomSeed"))
+                  _objective(p)["Type"] == "Maximize", config.get("RandomSeed"),
+                  _stopping(p, algorithm), journal, name)
 
 
 def _max_jobs(p: dict[str, Any], search: Search) -> int:
@@ -80,7 +107,8 @@ def _max_jobs(p: dict[str, Any], search: Search) -> int:
     return min(x for x in (given, search.size) if x is not None)
 
 
-def _child_request(p: dict[str, Any], child: str, tuned: dict[str, str]) -> dict[str, Any]:
+def _child_request(p: dict[str, Any], child: str, tuned: dict[str, str],
+                   early: Stopping | None = None, algorithm: str = "") -> dict[str, Any]:
     d = _definition(p)
     request = {k: d[k] for k in ("AlgorithmSpecification", "RoleArn", "InputDataConfig",
                                  "OutputDataConfig", "ResourceConfig", "StoppingCondition",
@@ -90,6 +118,8 @@ def _child_request(p: dict[str, Any], child: str, tuned: dict[str, str]) -> dict
         k: v for k, v in request["AlgorithmSpecification"].items() if k != "MetricDefinitions"}
     request["TrainingJobName"] = child
     request["HyperParameters"] = {**d.get("StaticHyperParameters", {}), **tuned}
+    if early is not None and early.kind == "hyperband":  # it trains up to MaxResource
+        request["HyperParameters"][RESOURCE[algorithm]] = str(early.high)
     return request
 
 
@@ -97,8 +127,6 @@ def create(ctx: ApiContext, p: dict[str, Any]) -> dict[str, Any]:
     name = p["HyperParameterTuningJobName"]
     if ctx.store.find_resource(KIND, name) is not None:
         raise ApiError("ResourceInUse", f"Tuning job {name} already exists.")
-    if p.get("WarmStartConfig"):
-        raise validation_error("WarmStartConfig is not supported yet")
     d = _definition(p)
     try:
         image = images.builtin(d["AlgorithmSpecification"].get("TrainingImage") or "",
@@ -106,9 +134,15 @@ def create(ctx: ApiContext, p: dict[str, Any]) -> dict[str, Any]:
         search = _search(p, image.algorithm)
         _max_jobs(p, search)
         static = d.get("StaticHyperParameters", {})
+        if search.early.kind == "hyperband" and RESOURCE[image.algorithm] in \
+                [r.name for r in search.ranges]:
+            raise ConfigError(f"Strategy Hyperband sets {RESOURCE[image.algorithm]} itself "
+                              "(up to MaxResource); do not tune it")
         both = [r.name for r in search.ranges if r.name in static]
         if both:
             raise ConfigError(f"{both[0]} is both a static and a tuned hyperparameter")
+        static = _child_request(p, "check", {}, search.early, image.algorithm)[
+            "HyperParameters"]
         for corner in ("low", "high"):  # both ends of every range, as a job would check them
             tuned = {r.name: r.values[0] if r.kind == "categorical" else
                      str(int(getattr(r, corner))) if r.kind == "int" else
@@ -116,6 +150,7 @@ def create(ctx: ApiContext, p: dict[str, Any]) -> dict[str, Any]:
             check(image.algorithm, {**static, **tuned},
                   [c["ChannelName"] for c in d.get("InputDataConfig", [])],
                   [c.get("ContentType") for c in d.get("InputDataConfig", [])])
+        warm_start.check(ctx, p, image)
     except TabpilotError as exc:
         raise validation_error(str(exc)) from None
     ctx.store.add_resource(KIND, name, {"request": p, "algorithm": image.algorithm,
@@ -125,49 +160,31 @@ def create(ctx: ApiContext, p: dict[str, Any]) -> dict[str, Any]:
 
 
 # -- the worker -------------------------------------------------------------------------
+def journal(ctx: ApiContext, name: str) -> Path:
+    return ctx.workspace / FOLDER / name / "study.journal"
+
+
 def run_tuning(ctx: ApiContext, name: str) -> None:
     store = ctx.store
     spec = store.get_resource(KIND, name).spec
     p = spec["request"]
-    metric = _objective(p)["MetricName"]
     limits = p["HyperParameterTuningJobConfig"]["ResourceLimits"]
     deadline = time.time() + limits.get("MaxRuntimeInSeconds", 10 * 86400)
     try:
-        search = _search(p, spec["algorithm"])
-        total, parallel = _max_jobs(p, search), limits["MaxParallelTrainingJobs"]
-        running: dict[int, str] = {}
-        stopping = False
-        while len(spec["children"]) < total or running:
-            if not stopping and (store.get_resource(KIND, name).status == "Stopping"
-                                 or time.time() > deadline):
-                stopping = True
-                for child in running.values():
-                    row = store.find_resource(training.KIND, child)
-                    if row is not None and row.status == "InProgress":
-                        store.update_resource(training.KIND, child, status="Stopping")
-            while not stopping and len(running) < parallel and len(spec["children"]) < total:
-                number, tuned = search.ask()
-                child = f"{name}-{number + 1:03d}-{uuid.uuid4().hex[:8]}"
-                training.create(ctx, _child_request(p, child, tuned), tuning=name)
-                spec["children"].append({"name": child, "tuned": tuned})
-                store.update_resource(KIND, name, spec=spec)
-                running[number] = child
-                log.info("tuning job %s started %s with %s", name, child, tuned)
-            for number, child in list(running.items()):
-                row = training.current_row(ctx, child)
-                if row.status in training.ACTIVE:
-                    continue
-                value = (row.spec.get("metrics") or {}).get(metric)
-                search.tell(number, value if row.status == "Completed" else None)
-                del running[number]
-                log.info("tuning job %s: %s %s, %s = %s", name, child, row.status, metric, value)
-            if stopping and not running:
-                break
-            time.sleep(POLL_SECONDS)
+        path = journal(ctx, name)
+        if path.exists():  # a worker started again: a fresh study, not a second one in it
+            path.unlink()
+        search = _search(p, spec["algorithm"], path, name)
+        if p.get("WarmStartConfig"):
+            told = search.warm(warm_start.parent_results(ctx, p))
+            log.info("tuning job %s: told the study %d training jobs of its parents", name,
+                     told)
+        stopping = _run_children(ctx, name, spec, search, deadline)
         status = "Stopped" if stopping else "Completed"
         reason = None
         if not stopping and _best(ctx, spec, p) is None:
-            status, reason = "Failed", f"no training job reported the objective metric {metric}"
+            status, reason = "Failed", "no training job reported the objective metric " \
+                f"{_objective(p)['MetricName']}"
         store.update_resource(KIND, name, status=status, failure_reason=reason, ended=time.time())
     except BaseException as exc:
         log.error("tuning job %s failed: %s", name, traceback.format_exc())
@@ -176,6 +193,49 @@ def run_tuning(ctx: ApiContext, name: str) -> None:
                               ended=time.time())
         if not isinstance(exc, Exception):
             raise
+
+
+def _run_children(ctx: ApiContext, name: str, spec: dict[str, Any], search: Search,
+                  deadline: float) -> bool:
+    """Start, watch and tell the training jobs, at most MaxParallelTrainingJobs at a time;
+    True when the tuning job was stopped (Stop or MaxRuntimeInSeconds)."""
+    store, p = ctx.store, spec["request"]
+    metric = _objective(p)["MetricName"]
+    limits = p["HyperParameterTuningJobConfig"]["ResourceLimits"]
+    total, parallel = _max_jobs(p, search), limits["MaxParallelTrainingJobs"]
+    running: dict[int, str] = {}
+    stopping = False
+    while len(spec["children"]) < total or running:
+        if not stopping and (store.get_resource(KIND, name).status == "Stopping"
+                             or time.time() > deadline):
+            stopping = True
+            for child in running.values():
+                row = store.find_resource(training.KIND, child)
+                if row is not None and row.status == "InProgress":
+                    store.update_resource(training.KIND, child, status="Stopping")
+        while not stopping and len(running) < parallel and len(spec["children"]) < total:
+            number, tuned = search.ask()
+            child = f"{name}-{number + 1:03d}-{uuid.uuid4().hex[:8]}"
+            training.create(ctx, _child_request(p, child, tuned, search.early,
+                                                spec["algorithm"]),
+                            tuning=name, live=search.live(number, metric))
+            spec["children"].append({"name": child, "tuned": tuned})
+            store.update_resource(KIND, name, spec=spec)
+            running[number] = child
+            log.info("tuning job %s started %s with %s", name, child, tuned)
+        for number, child in list(running.items()):
+            row = training.current_row(ctx, child)
+            if row.status in training.ACTIVE:
+                continue
+            value = (row.spec.get("metrics") or {}).get(metric)
+            search.tell(number, value if row.status in ("Completed", "Stopped") else None,
+                        stopped_early=row.status == "Stopped")
+            del running[number]
+            log.info("tuning job %s: %s %s, %s = %s", name, child, row.status, metric, value)
+        if stopping and not running:
+            break
+        time.sleep(POLL_SECONDS)
+    return stopping
 
 
 # -- describe, list, stop ---------------------------------------------------------------
@@ -237,16 +297,19 @@ def describe(ctx: ApiContext, p: dict[str, Any]) -> dict[str, Any]:
     summaries = _summaries(ctx, row.spec, req)
     jobs, objectives = _counters(summaries)
     best = _best(ctx, row.spec, req)
+    runtime = int((row.ended or time.time()) - row.created)
     return {
         **{k: req[k] for k in ("HyperParameterTuningJobConfig", "TrainingJobDefinition",
-                               "TrainingJobDefinitions") if k in req},
+                               "TrainingJobDefinitions", "WarmStartConfig") if k in req},
         "HyperParameterTuningJobName": row.name,
         "HyperParameterTuningJobArn": arn(ARN_KIND, row.name),
         "HyperParameterTuningJobStatus": row.status, "FailureReason": row.failure_reason,
         "CreationTime": row.created, "LastModifiedTime": row.modified,
         "HyperParameterTuningEndTime": row.ended,
         "TrainingJobStatusCounters": jobs, "ObjectiveStatusCounters": objectives,
-        "BestTrainingJob": best, "OverallBestTrainingJob": best,
+        "BestTrainingJob": best, "OverallBestTrainingJob": warm_start.overall_best(
+            ctx, req, best, lambda r: _best(ctx, r.spec, r.spec["request"])),
+        "ConsumedResources": {"RuntimeInSeconds": runtime},
     }
 
 
@@ -270,6 +333,9 @@ def list_training_jobs(ctx: ApiContext, p: dict[str, Any]) -> dict[str, Any]:
     row = _get(ctx, p["HyperParameterTuningJobName"])
     summaries = [s for s in _summaries(ctx, row.spec, row.spec["request"])
                  if p.get("StatusEquals") in (None, s["TrainingJobStatus"])]
+    if p.get("SortBy") == "FinalObjectiveMetricValue":  # as SageMaker: the scored ones only
+        summaries = [s for s in summaries
+                     if "FinalHyperParameterTuningJobObjectiveMetric" in s]
 
     def objective(s: dict) -> float | None:
         metric = s.get("FinalHyperParameterTuningJobObjectiveMetric")
@@ -278,7 +344,7 @@ def list_training_jobs(ctx: ApiContext, p: dict[str, Any]) -> dict[str, Any]:
     chosen, token = page(summaries, p, {
         "Name": lambda s: s["TrainingJobName"], "CreationTime": lambda s: s["CreationTime"],
         "Status": lambda s: s["TrainingJobStatus"], "FinalObjectiveMetricValue": objective},
-        "CreationTime")
+        "Name", "Ascending")  # SageMaker's defaults
     return {"TrainingJobSummaries": chosen, "NextToken": token}
 
 

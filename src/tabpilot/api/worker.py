@@ -5,13 +5,15 @@
     python -m tabpilot.api.worker monitoring NAME --workspace DIR [--s3-root DIR]
     python -m tabpilot.api.worker training NAME --workspace DIR [--s3-root DIR]
     python -m tabpilot.api.worker tuning NAME --workspace DIR [--s3-root DIR]
+    python -m tabpilot.api.worker processing NAME --workspace DIR [--s3-root DIR]
 
 A job worker adopts the job row that CreateAutoMLJob(V2) made, runs it, copies its
 artifacts under the request's S3OutputPath, and deploys the best model when the request's
 ModelDeployConfig asks. A transform worker scores the input with the named model. A
 monitoring worker runs one execution of a monitoring schedule (`api/scheduler.py`); a
 training worker one training job of a built-in algorithm (`api/training.py`), a tuning
-worker a hyperparameter tuning job, starting training workers (`api/tuning.py`).
+worker a hyperparameter tuning job, starting training workers (`api/tuning.py`), a
+processing worker one processing job (`api/processing.py`).
 """
 
 from __future__ import annotations
@@ -165,7 +167,8 @@ def _local_input(ctx: ApiContext, uri: str, scratch: Path) -> Path:
 
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(prog="python -m tabpilot.api.worker")
-    parser.add_argument("kind", choices=["job", "transform", "monitoring", "training", "tuning"])
+    parser.add_argument("kind", choices=["job", "transform", "monitoring", "training", "tuning",
+                                         "processing"])
     parser.add_argument("name")
     parser.add_argument("--workspace", required=True)
     parser.add_argument("--s3-root")
@@ -192,6 +195,11 @@ def main(argv: list[str] | None = None) -> None:
         from tabpilot.api.tuning import run_tuning
 
         run_tuning(ctx, args.name)
+        return
+    if args.kind == "processing":
+        from tabpilot.api.processing import run_processing
+
+        run_processing(ctx, args.name)
         return
     (run_job if args.kind == "job" else run_transform)(ctx, args.name)
 

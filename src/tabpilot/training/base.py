@@ -34,6 +34,8 @@ class Control:
     stop_requested: Callable[[], bool] = lambda: False
     stopped_by: str | None = None  # "stop" or "deadline" once training was cut short
     curves: dict[str, list[float]] = field(default_factory=dict)  # metric -> per iteration
+    # a tuning job's early stopping (training/progress.py): True once the job should stop
+    judge: Callable[[int, dict[str, float]], bool] | None = None
 
     def should_stop(self) -> bool:
         if self.stopped_by is None:
@@ -50,6 +52,8 @@ class Control:
             self.curves.setdefault(name, []).append(float(value))
         shown = "\t".join(f"{k.replace(':', '-')}:{v:.5f}" for k, v in values.items())
         log.info("[%d]\t%s", iteration, shown)
+        if self.judge is not None and self.stopped_by is None and self.judge(iteration, values):
+            self.stopped_by = "stop"  # ends Stopped, as SageMaker's early-stopped jobs do
 
 
 class Predictor:

@@ -52,6 +52,8 @@ class Result:
     stopped_by: str | None  # None, "stop" or "deadline"
     training_seconds: float
     curves: dict[str, list[float]] = field(default_factory=dict)
+    class_counts: dict[str, int] | None = None  # train rows per label (classification)
+    importance: dict[str, float] | None = None  # XGBoost's total gain per feature
 
 
 def check(algorithm: str, hyperparameters: dict[str, str], channel_names: list[str],
@@ -103,9 +105,42 @@ def run(job_dir: Path, algorithm: str, hyperparameters: dict[str, str],
         log.info("#metric %s: %.6g", name, value)
     on_status("Uploading")
     archive = pack(model_dir, job_dir / "output" / ARCHIVE)
+    counts, importance = _class_counts(algorithm, hp, data["train"].y), \
+        _importance(algorithm, model_dir)
     (job_dir / "metrics.json").write_text(json.dumps(
-        {"final": metrics, "curves": control.curves}, indent=1))
-    return Result(metrics, archive, control.stopped_by, seconds, control.curves)
+        {"final": metrics, "curves": control.curves, "class_counts": counts,
+         "importance": importance}, indent=1))
+    return Result(metrics, archive, control.stopped_by, seconds, control.curves, counts,
+                  importance)
+
+
+def _class_counts(algorithm: str, hp: dict[str, Any], y: Any) -> dict[str, int] | None:
+    """Rows per label of a classification's train channel, for Debugger's ClassImbalance."""
+    import numpy as np
+
+    kind = str(hp.get("objective") or hp.get("predictor_type") or "")
+    if y is None or not (kind.startswith(("binary:", "multi:")) or "classifier" in kind):
+        return None
+    labels, counts = np.unique(np.asarray(y), return_counts=True)
+    return {f"{label:g}": int(n) for label, n in zip(labels, counts, strict=True)}
+
+
+def _importance(algorithm: str, model_dir: Path) -> dict[str, float] | None:
+    """XGBoost's total gain per feature (f0, f1...), for FeatureImportanceOverweight;
+    None for a linear booster or another algorithm."""
+    if algorithm != "xgboost":
+        return None
+    import xgboost as xgb
+
+    booster = xgb.Booster()
+    booster.load_model(bytearray((model_dir / algorithm_module(algorithm).MODEL_FILE)
+                                 .read_bytes()))  # the format read from the bytes
+    try:
+        gains = booster.get_score(importance_type="total_gain")
+    except xgb.core.XGBoostError:  # gblinear has no trees
+        return None
+    features = booster.num_features()
+    return {f"f{i}": float(gains.get(f"f{i}", 0.0)) for i in range(features)} or None
 
 
 def _check_feature_dim(algorithm: str, hp: dict[str, Any], width: int) -> None:

@@ -30,7 +30,7 @@ if TYPE_CHECKING:
     from tabpilot.api.context import ApiContext
 
 PAGES = ("home", "job", "wizard", "candidate", "explore", "compare", "endpoints",
-         "transforms", "notebooks")
+         "transforms", "notebooks", "experiments")
 STATIC = Path(__file__).parent / "static"
 # 'self' only: no inline script or style, no data: images; nothing may frame the pages
 CSP = ("default-src 'self'; img-src 'self'; object-src 'none'; base-uri 'none'; "
