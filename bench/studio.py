@@ -198,6 +198,7 @@ def main() -> None:
     parser.add_argument("--paints", type=int, default=10)
     parser.add_argument("--trials", type=int, default=10)
     args = parser.parse_args()
+    load_before = os.getloadavg()[0]  # the figures are only as quiet as the machine
     with tempfile.TemporaryDirectory() as tmp:
         workspace = Path(tmp) / "workspace"
         workspace.mkdir()
@@ -225,9 +226,13 @@ def main() -> None:
         browser_rows.append(["trial end -> row in the open page (ms)",
                              f"{statistics.median(delays):.0f}", f"{max(delays):.0f}",
                              "<= 1000", "yes" if max(delays) <= 1000 else "no"])
+    load = (f"1-minute load average {load_before:.1f} before, {os.getloadavg()[0]:.1f} after "
+            f"on {os.cpu_count()} cores" + (" (a loaded machine: other work shared the cores)"
+                                           if load_before > (os.cpu_count() or 1) else ""))
     markdown = "\n\n".join([
         f"# Studio ({args.candidates} candidates, {args.requests} requests per page, "
         f"{os.cpu_count()} cores)",
+        load + ".",
         "Server time per page, timed at a loopback client (goal p50 <= 50 ms, "
         "p99 <= 200 ms):",
         markdown_table(["page", "p50 ms", "p99 ms", "goal met"], rows),
@@ -236,7 +241,8 @@ def main() -> None:
     ]) + "\n"
     write_results("studio", markdown, {"pages": pages, "first_paint_ms": paints,
                                        "trial_to_row_ms": delays,
-                                       "candidates": args.candidates})
+                                       "candidates": args.candidates,
+                                       "load_average": [load_before, os.getloadavg()[0]]})
     print(markdown)
 
 

@@ -3,6 +3,7 @@ and the accuracy-vs-latency scatter.
 
     GET  /studio/jobs/{job}            the page; the leaderboard's view is in the URL:
                                        ?sort=latency_ms_p50&order=asc&algorithm=lightgbm&page=2
+                                       (the algorithm filter applies to the scatter too)
     GET  /studio/jobs/{job}?part=live  the page's live part alone (same view), fetched by
                                        studio.js when the job's event stream says it changed
     POST /studio/jobs/{job}/stop       the Stop button (CSRF): the CLI's `tabpilot stop`
@@ -13,12 +14,18 @@ and the accuracy-vs-latency scatter.
 
 Everything is read through jobs/views.py (leaderboard, check_alive, fast_choice) and the
 store, so the page shows what `tabpilot describe` and `tabpilot candidates` show.
+
+The page is also where a person goes next from: its links lead to the job's data
+exploration, to Compare (the top candidates, rows ticked in the leaderboard, or this job's
+best beside another job's chosen model) and to the notebooks' "Open in notebook" and "New
+notebook" (forms posting to pages_notebooks.py's routes, which start JupyterLab).
 """
 
 from __future__ import annotations
 
 import math
 import time
+from pathlib import Path
 from typing import Any
 from urllib.parse import urlencode
 
@@ -32,10 +39,11 @@ from tabpilot.jobs import status as st
 from tabpilot.jobs.views import check_alive, describe_job, fast_choice
 from tabpilot.metrics import METRICS
 from tabpilot.serving.guard import relative, route_path
-from tabpilot.store import Store
+from tabpilot.store import JobRow, Store
 from tabpilot.ui import live
 from tabpilot.ui.auth import require_csrf
 from tabpilot.ui.jobcache import board_and_candidates, derived
+from tabpilot.ui.pages_explore import REPORT as EXPLORATION
 from tabpilot.ui.render import ctx_of, fragment, render, url_for_page
 from tabpilot.ui.rest import ApiFailure, run
 from tabpilot.ui.scatter import Point, layout, points_svg
@@ -45,6 +53,8 @@ DEFAULT_PER_PAGE = 50
 STEPS = (st.STARTING, st.ANALYZING, st.FEATURE_ENGINEERING, st.MODEL_TUNING,
          st.TRAINING_MODELS, st.GENERATING_EXPLAINABILITY, st.GENERATING_MODEL_INSIGHTS)
 SEVERITY_ORDER = {"critical": 0, "high": 1, "warning": 2, "medium": 2, "low": 3, "info": 4}
+TOP_TO_COMPARE = 3  # "compare the top candidates" preselects this many (two when fewer)
+PARTNERS = 30  # other jobs offered for "compare with another job's best", newest first
 
 router = APIRouter()
 
@@ -157,6 +167,34 @@ def board_rows(board: pd.DataFrame, view: View, chosen: str | None, fast: str | 
             "first": start + 1 if total else 0, "last": start + len(records)}
 
 
+def compare_partners(store: Store, job: JobRow) -> list[JobRow]:
+    """Other jobs whose chosen model can stand beside this job's best: the same problem
+    type (other metrics would not compare) and a chosen candidate, newest first."""
+    return [j for j in store.list_jobs() if j.name != job.name and j.best_candidate
+            and j.problem_type == job.problem_type][:PARTNERS]
+
+
+def top_candidates(board: pd.DataFrame, algorithm: str | None = None) -> list[str]:
+    """The best few candidates to compare, of one algorithm when the view is filtered to
+    it (none when fewer than two have completed)."""
+    if algorithm and len(board):
+        board = board[board["algorithm"] == algorithm]
+    top = [str(c) for c in board["candidate"].head(TOP_TO_COMPARE)] if len(board) else []
+    return top if len(top) >= 2 else []
+
+
+def next_steps(store: Store, job: JobRow, board: pd.DataFrame, view: View
+               ) -> dict[str, Any]:
+    """Where the page's links lead: the top candidates to compare (of the view's
+    algorithm, if any) and their query, the job's best so far (`leader`), other jobs to
+    compare it with, whether the data exploration is written yet."""
+    top = top_candidates(board, view.algorithm)
+    return {"top": top, "top_query": urlencode([("c", f"{job.name}/{c}") for c in top]),
+            "leader": str(board["candidate"].iloc[0]) if len(board) else None,
+            "partners": compare_partners(store, job),
+            "explore": bool(job.job_dir) and (Path(job.job_dir) / EXPLORATION).is_file()}
+
+
 def job_page(store: Store, name: str, view: View) -> dict[str, Any]:
     """Everything the job page shows, read once."""
     names.check(name, "job")
@@ -196,7 +234,7 @@ def job_page(store: Store, name: str, view: View) -> dict[str, Any]:
                     ("model_bytes", "Size bytes", True)],
         "scatter": derived(store, job, "scatter",
                            lambda: layout(_points(board, chosen, fast, name))),
-        "view": view,
+        "view": view, **next_steps(store, job, board, view),
         "elapsed": ((job.ended or time.time()) - job.created),
         "version": live.fingerprint(job, candidates),
     }
@@ -215,15 +253,25 @@ def _points(board: pd.DataFrame, chosen: str | None, fast: str | None, job: str
     return out
 
 
+def filtered(points: list[Point], algorithm: str | None) -> list[Point]:
+    """The scatter's points under the leaderboard's algorithm filter: the other algorithms'
+    points are left out (the axes and the front stay the whole job's, so a point sits at
+    the same place in every view)."""
+    return points if not algorithm else [p for p in points if p.algorithm == algorithm]
+
+
 async def _page_data(request: Request, job: str) -> dict[str, Any]:
     store = ctx_of(request).store
     data = await run(job_page, store, job, View.of(request))
     scatter = data["scatter"]
-    if not scatter["empty"]:  # the points' markup, for this page's relative links
+    algorithm = data["view"].algorithm
+    shown = [] if scatter["empty"] else filtered(scatter["points"], algorithm)
+    data["scatter_shown"] = len(shown)
+    if shown:  # the points' markup, for this page's relative links
         here = route_path(request.scope)
         data["scatter_svg"] = await run(
-            derived, store, data["job"], ("svg", here, data["metric"]),
-            lambda: points_svg(scatter["points"], lambda p: relative(here, p), data["metric"]))
+            derived, store, data["job"], ("svg", here, data["metric"], algorithm),
+            lambda: points_svg(shown, lambda p: relative(here, p), data["metric"]))
     return data
 
 

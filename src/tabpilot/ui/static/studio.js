@@ -64,7 +64,14 @@
         .then(function (r) { return r.ok ? r.text() : Promise.reject(r.status); })
         .then(function (html) {
           var focused = document.activeElement && document.activeElement.id;
+          // boxes ticked to compare survive the refresh (matched by id)
+          var ticked = Array.prototype.map.call(
+            region.querySelectorAll("input[type=checkbox]:checked"), function (b) { return b.id; });
           region.innerHTML = html;
+          ticked.forEach(function (id) {
+            var box = id && document.getElementById(id);
+            if (box) { box.checked = true; }
+          });
           drawAll(region);
           if (focused && document.getElementById(focused)) { document.getElementById(focused).focus(); }
           document.dispatchEvent(new CustomEvent("studio:updated", { detail: region.id }));
