@@ -41,16 +41,9 @@ from bench.common import (
     select,
     write_results,
 )
+from tabpilot.serving.ports import free_port as _free_port
 
 GBM = ["lightgbm", "xgboost", "catboost"]
-
-
-def _free_port() -> int:
-    import socket
-
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def _serve(model_dir: str) -> tuple[subprocess.Popen, str]:

@@ -25,6 +25,8 @@ from pathlib import Path
 import httpx
 import numpy as np
 
+from tabpilot.serving.ports import free_port
+
 CSV = {"Content-Type": "text/csv", "Accept": "text/csv"}
 
 
@@ -141,14 +143,6 @@ def one_row(models: list[Path]) -> bytes:
         if len(set(expected_answers(models, body))) == len(models):
             return body
     raise ValueError("no row tells the models apart")
-
-
-def free_port() -> int:
-    import socket
-
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def main(argv: list[str] | None = None) -> Outcome:

@@ -35,6 +35,7 @@ import httpx
 import numpy as np
 
 from bench.common import markdown_table, write_results
+from tabpilot.serving.ports import free_port as _free_port
 from tabpilot.store import Store
 
 CHROMIUM = os.environ.get("TABPILOT_CHROMIUM", "/usr/bin/chromium")
@@ -89,14 +90,6 @@ def serve(workspace: Path) -> tuple[subprocess.Popen, str]:
             time.sleep(0.2)
     process.kill()
     raise SystemExit("tabpilot serve did not start")
-
-
-def _free_port() -> int:
-    import socket
-
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def page_times(root: str, job: str, requests: int) -> list[dict[str, Any]]:

@@ -21,7 +21,6 @@ Chromium fails these tests with the command that installs it: CI installs both.
 from __future__ import annotations
 
 import os
-import socket
 import subprocess
 import sys
 import time
@@ -32,6 +31,8 @@ from urllib.parse import urlsplit
 
 import httpx
 import pytest
+
+from tabpilot.serving.ports import free_port
 
 CHROMIUM = os.environ.get("TABPILOT_CHROMIUM", "/usr/bin/chromium")
 ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
@@ -61,12 +62,6 @@ class Studio:
 
     def get(self, path: str, **kwargs) -> httpx.Response:
         return httpx.get(self.root + path, timeout=30, **kwargs)
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def tabpilot_cli(*args: str, log: Path, **kwargs) -> subprocess.Popen:

@@ -23,15 +23,11 @@ from typing import Any
 
 import pytest
 
+from tabpilot.serving.ports import free_port as _free_port
+
 CPUS_PER_NODE = 1
 OBJECT_STORE_MB = 200
 STARTS = 3  # attempts at starting the cluster
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 class RayCluster:

@@ -6,21 +6,12 @@ component joins the run's experiment. The SDK lives in its own venv (`make sagem
 
 from __future__ import annotations
 
-import json
-import os
-import signal
-import socket
-import subprocess
-import sys
-import time
 from pathlib import Path
 
 import pytest
+from sdkserve import run_sdk, serving_s3_folder
 from traininglib import binary_table, write_csv
 
-ROOT = Path(__file__).resolve().parents[2]
-SDK_ENV = "TABPILOT_TEST_SAGEMAKER_PYTHON"  # a python with sagemaker 2.x installed
-KEY_ID, SECRET = "AKIDSDKEXPERIMENTS", "sdk-experiments-secret"
 SCRIPT = r'''
 import json
 import sagemaker
@@ -74,77 +65,13 @@ print("\nRESULT " + json.dumps({
                   "source": component["Source"]["SourceArn"]},
     "fit_rows": sorted(fit_frame["TrialComponentName"].tolist())}), flush=True)
 '''
-CONFIG = """SchemaVersion: '1.0'
-SageMaker:
-  PythonSDK:
-    Modules:
-      TelemetryOptOut: true
-"""
-
-
-def _sdk_python() -> Path:
-    given = os.environ.get(SDK_ENV)
-    path = Path(given) if given else ROOT / ".venv-sagemaker" / "bin" / "python"
-    if not path.is_file():
-        pytest.fail(f"no SageMaker Python SDK venv at {path}: run `make sagemaker-sdk` (or set "
-                    f"{SDK_ENV} to a python with sagemaker>=2.230,<3)")
-    return path
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def _wait_up(port: int, server: subprocess.Popen, log: Path, seconds: float = 60) -> None:
-    import urllib.request
-
-    until = time.time() + seconds
-    while time.time() < until:
-        if server.poll() is not None:
-            raise AssertionError(f"tabpilot serve exited: {log.read_text()[-2000:]}")
-        try:
-            urllib.request.urlopen(f"http://127.0.0.1:{port}/ping", timeout=2).read()
-            return
-        except OSError:
-            time.sleep(0.5)
-    raise AssertionError(f"tabpilot serve did not answer /ping: {log.read_text()[-2000:]}")
-
-
 @pytest.mark.slow
 def test_runs_log_and_experiment_analytics_reads_them(tmp_path: Path) -> None:
-    python = _sdk_python()
     s3 = tmp_path / "s3"
     write_csv(s3 / "bucket" / "train" / "train.csv", binary_table(200, 0))
     write_csv(s3 / "bucket" / "validation" / "validation.csv", binary_table(80, 1))
-    port = _free_port()
-    url = f"http://127.0.0.1:{port}"
-    server = subprocess.Popen(
-        [sys.executable, "-m", "tabpilot", "serve", "--port", str(port), "--s3-root", str(s3),
-         "-w", str(tmp_path / "workspace"), "--aws-access-key-id", KEY_ID,
-         "--aws-secret-access-key", SECRET],
-        stdout=open(tmp_path / "serve.log", "wb"), stderr=subprocess.STDOUT,
-        start_new_session=True)
-    try:
-        _wait_up(port, server, tmp_path / "serve.log")
-        (tmp_path / "config.yaml").write_text(CONFIG)
-        env = {k: v for k, v in os.environ.items() if not k.startswith("AWS_")}
-        env.update(AWS_ACCESS_KEY_ID=KEY_ID, AWS_SECRET_ACCESS_KEY=SECRET,
-                   AWS_DEFAULT_REGION="us-east-1", AWS_ENDPOINT_URL_SAGEMAKER=url,
-                   AWS_ENDPOINT_URL_SAGEMAKER_RUNTIME=url, AWS_ENDPOINT_URL_STS=url,
-                   AWS_ENDPOINT_URL_SAGEMAKER_METRICS=url,
-                   SAGEMAKER_USER_CONFIG_OVERRIDE=str(tmp_path / "config.yaml"),
-                   SAGEMAKER_SUPPRESS_V2_WARNING="1")
-        done = subprocess.run([str(python), "-c", SCRIPT], env=env, capture_output=True,
-                              text=True, timeout=420, cwd=tmp_path)
-        assert done.returncode == 0, done.stderr[-3000:]
-        line = next((x for x in done.stdout.splitlines() if x.startswith("RESULT ")), None)
-        assert line is not None, done.stdout[-2000:] + done.stderr[-2000:]
-        result = json.loads(line.removeprefix("RESULT "))
-    finally:
-        os.killpg(server.pid, signal.SIGTERM)
-        server.wait(timeout=30)
+    with serving_s3_folder(tmp_path, s3) as url:
+        result = run_sdk(SCRIPT, url, tmp_path, timeout=420)
     assert result["rows"] == [
         ["churn-trials-depth-2", 2.0, "gbtree", 0.6, 0.6, 3, 0.72],
         ["churn-trials-depth-4", 4.0, "gbtree", 0.4, 0.4, 3, 0.74],

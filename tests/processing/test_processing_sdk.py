@@ -7,10 +7,7 @@ venv (`make sagemaker-sdk`); `make test-cluster` has both."""
 
 from __future__ import annotations
 
-import json
 import os
-import signal
-import subprocess
 import sys
 from pathlib import Path
 
@@ -18,7 +15,7 @@ import pytest
 
 sys.path.insert(0, str(Path(__file__).parent.parent / "training"))
 sys.path.insert(0, str(Path(__file__).parent.parent / "store"))
-from test_sagemaker_sdk import _free_port, _sdk_python, _wait_up  # noqa: E402
+from sdkserve import run_sdk, serving  # noqa: E402
 
 DEFAULT_BUCKET = "sagemaker-tabpilot-test"
 # Session.default_bucket() asks STS for the account at sts.<region>.amazonaws.com itself
@@ -85,45 +82,24 @@ def test_sklearn_processor_and_suggest_baseline(tmp_path: Path) -> None:
     why = missing()
     if why:
         pytest.fail(f"this test needs a real S3 server: {why}")
-    python = _sdk_python()
     with SeaweedS3() as s3:
         fs = s3.filesystem()
         fs.pipe("tabpilot/data/table.csv", TABLE.encode())
-        port = _free_port()
-        url = f"http://127.0.0.1:{port}"
-        default_bucket = DEFAULT_BUCKET
         keys = s3.env()
         server_env = {**{k: v for k, v in os.environ.items() if not k.startswith("AWS_")},
                       **keys}
-        server = subprocess.Popen(
-            [sys.executable, "-m", "tabpilot", "serve", "--port", str(port),
-             "-w", str(tmp_path / "workspace"), "--allow-root", "s3://tabpilot",
-             "--allow-root", f"s3://{default_bucket}",
-             "--aws-access-key-id", keys["AWS_ACCESS_KEY_ID"],
-             "--aws-secret-access-key", keys["AWS_SECRET_ACCESS_KEY"]],
-            stdout=open(tmp_path / "serve.log", "wb"), stderr=subprocess.STDOUT,
-            env=server_env, start_new_session=True)
-        try:
-            _wait_up(port, server, tmp_path / "serve.log")
-            (tmp_path / "config.yaml").write_text(CONFIG)
-            (tmp_path / "preprocess.py").write_text(CODE)
-            env = {**server_env, "AWS_ENDPOINT_URL_SAGEMAKER": url, "AWS_ENDPOINT_URL_STS": url,
-                   "SAGEMAKER_USER_CONFIG_OVERRIDE": str(tmp_path / "config.yaml"),
-                   "SAGEMAKER_SUPPRESS_V2_WARNING": "1"}
-            done = subprocess.run([str(python), "-c", SCRIPT], env=env, capture_output=True,
-                                  text=True, timeout=420, cwd=tmp_path)
-            assert done.returncode == 0, done.stderr[-3000:] + \
-                (tmp_path / "serve.log").read_text()[-2000:]
-            line = next(x for x in done.stdout.splitlines() if x.startswith("RESULT "))
-            result = json.loads(line.removeprefix("RESULT "))
-            assert result["status"] == "Completed"
-            assert result["bucket"] == default_bucket
-            assert result["code"].startswith(f"s3://{default_bucket}/")  # uploaded by the SDK
-            output = result["output"].removeprefix("s3://").rstrip("/")
-            assert fs.cat(f"{output}/kept.csv").decode() == "12\n40\n7\n"
-            assert result["features"] == ["tenure", "plan", "charges"]
-            logs = list((tmp_path / "workspace" / "logs").glob("processing-*.log"))
-            assert any("kept 3 rows" in p.read_text() for p in logs)
-        finally:
-            os.killpg(server.pid, signal.SIGTERM)
-            server.wait(timeout=30)
+        (tmp_path / "preprocess.py").write_text(CODE)
+        with serving(tmp_path, "--allow-root", "s3://tabpilot",
+                     "--allow-root", f"s3://{DEFAULT_BUCKET}",
+                     "--aws-access-key-id", keys["AWS_ACCESS_KEY_ID"],
+                     "--aws-secret-access-key", keys["AWS_SECRET_ACCESS_KEY"],
+                     env=server_env) as url:
+            result = run_sdk(SCRIPT, url, tmp_path, config=CONFIG, env=keys)
+        assert result["status"] == "Completed"
+        assert result["bucket"] == DEFAULT_BUCKET
+        assert result["code"].startswith(f"s3://{DEFAULT_BUCKET}/")  # uploaded by the SDK
+        output = result["output"].removeprefix("s3://").rstrip("/")
+        assert fs.cat(f"{output}/kept.csv").decode() == "12\n40\n7\n"
+        assert result["features"] == ["tenure", "plan", "charges"]
+        logs = list((tmp_path / "workspace" / "logs").glob("processing-*.log"))
+        assert any("kept 3 rows" in p.read_text() for p in logs)

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import socket
 import threading
 import time
 from pathlib import Path
@@ -15,6 +14,7 @@ from tabpilot.artifacts import Predictor, save
 from tabpilot.data.schema import infer_schema
 from tabpilot.features import build_encoder
 from tabpilot.models import FitData, get_family
+from tabpilot.serving.ports import free_port
 from tabpilot.tasks import ProblemType
 
 N = 300
@@ -62,12 +62,6 @@ def build_model(directory: Path, ptype: ProblemType = ProblemType.BINARY, seed: 
             "problem_type": ptype.value, "input_schema": schema.to_dict(),
             "features": schema.features, "classes": classes}
     return save(predictor, meta, directory, sample=X.iloc[:100] if compiled else None)
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 class ThreadServer:

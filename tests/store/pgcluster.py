@@ -13,13 +13,14 @@ import glob
 import itertools
 import os
 import shutil
-import socket
 import subprocess
 import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+
+from tabpilot.serving.ports import free_port as _free_port
 
 SUPERUSER = "tabpilot"
 
@@ -51,12 +52,6 @@ def _no_user(name: str) -> bool:
     except KeyError:
         return True
     return False
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 class PostgresCluster:

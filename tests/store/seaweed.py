@@ -11,7 +11,6 @@ import json
 import os
 import shutil
 import signal
-import socket
 import subprocess
 import sys
 import tempfile
@@ -22,6 +21,8 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+
+from tabpilot.serving.ports import free_ports as _free_ports
 
 ACCESS_KEY = "tabpilot-test"
 SECRET_KEY = "tabpilot-test-secret-key"
@@ -48,17 +49,6 @@ def missing() -> str | None:
     except ImportError:
         return "s3fs is not installed (pip install 'tabpilot[cluster]')"
     return None
-
-
-def _free_ports(n: int) -> list[int]:
-    sockets = [socket.socket() for _ in range(n)]
-    try:
-        for s in sockets:
-            s.bind(("127.0.0.1", 0))
-        return [s.getsockname()[1] for s in sockets]
-    finally:
-        for s in sockets:
-            s.close()
 
 
 class SeaweedS3:

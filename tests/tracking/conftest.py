@@ -12,7 +12,8 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from trackinglib import free_port
+
+from tabpilot.serving.ports import free_port
 
 ROOT = Path(__file__).resolve().parents[2]
 SERVER_ENV = "TABPILOT_TEST_MLFLOW"  # the `mlflow` executable of a server venv

@@ -11,9 +11,10 @@ import threading
 from pathlib import Path
 
 import pytest
-from trackinglib import TINY_JOB, binary_table, free_port
+from trackinglib import TINY_JOB, binary_table
 
 from tabpilot.automl import AutoML
+from tabpilot.serving.ports import free_port
 from tabpilot.store import Store
 from tabpilot.tracking.lineage import EXECUTION, SCHEDULE, lineage
 

@@ -1,8 +1,6 @@
-"""Helpers of the tracking tests: a free port, a small table, the tiny job's settings."""
+"""Helpers of the tracking tests: a small table, the tiny job's settings."""
 
 from __future__ import annotations
-
-import socket
 
 import numpy as np
 import pandas as pd
@@ -10,12 +8,6 @@ import pandas as pd
 # a job of a few candidates and nothing after them: what tracking needs, in ~5 s
 TINY_JOB = dict(time_limit=15, algorithms=["lightgbm", "linear"], max_candidates=3,
                 stacking="off", distill=False, ensemble=False, verbosity=0, seed=0)
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 def binary_table(n: int = 400, seed: int = 0) -> pd.DataFrame:

@@ -132,41 +132,11 @@ print("\nRESULT " + json.dumps({r["RuleConfigurationName"]: r["RuleEvaluationSta
 @pytest.mark.slow
 def test_sdk_estimator_with_debugger_rules(tmp_path) -> None:
     """The getting-started notebook's `rules=[Rule.sagemaker(rule_configs...)]`."""
-    import json
-    import os
-    import signal
-    import subprocess
-    import sys
+    from sdkserve import run_sdk, serving_s3_folder
 
-    from test_sagemaker_sdk import CONFIG, KEY_ID, SECRET, _free_port, _sdk_python, _wait_up
-
-    python = _sdk_python()
     s3 = tmp_path / "s3"
     write_csv(s3 / "bucket" / "noisy-train" / "part-0.csv", noisy(40, 0))
     write_csv(s3 / "bucket" / "noisy-validation" / "part-0.csv", noisy(40, 1))
-    port = _free_port()
-    url = f"http://127.0.0.1:{port}"
-    server = subprocess.Popen(
-        [sys.executable, "-m", "tabpilot", "serve", "--port", str(port), "--s3-root", str(s3),
-         "-w", str(tmp_path / "workspace"), "--aws-access-key-id", KEY_ID,
-         "--aws-secret-access-key", SECRET],
-        stdout=open(tmp_path / "serve.log", "wb"), stderr=subprocess.STDOUT,
-        start_new_session=True)
-    try:
-        _wait_up(port, server, tmp_path / "serve.log")
-        (tmp_path / "config.yaml").write_text(CONFIG)
-        env = {k: v for k, v in os.environ.items() if not k.startswith("AWS_")}
-        env.update(AWS_ACCESS_KEY_ID=KEY_ID, AWS_SECRET_ACCESS_KEY=SECRET,
-                   AWS_DEFAULT_REGION="us-east-1", AWS_ENDPOINT_URL_SAGEMAKER=url,
-                   AWS_ENDPOINT_URL_STS=url,
-                   SAGEMAKER_USER_CONFIG_OVERRIDE=str(tmp_path / "config.yaml"),
-                   SAGEMAKER_SUPPRESS_V2_WARNING="1")
-        done = subprocess.run([str(python), "-c", SDK_SCRIPT], env=env, capture_output=True,
-                              text=True, timeout=300, cwd=tmp_path)
-        assert done.returncode == 0, done.stderr[-3000:]
-        line = next(x for x in done.stdout.splitlines() if x.startswith("RESULT "))
-    finally:
-        os.killpg(server.pid, signal.SIGTERM)
-        server.wait(timeout=30)
-    assert json.loads(line.removeprefix("RESULT ")) == {
-        "Overfit": "IssuesFound", "LossNotDecreasing": "NoIssuesFound"}
+    with serving_s3_folder(tmp_path, s3) as url:
+        result = run_sdk(SDK_SCRIPT, url, tmp_path, timeout=300)
+    assert result == {"Overfit": "IssuesFound", "LossNotDecreasing": "NoIssuesFound"}

@@ -6,15 +6,10 @@ start from it (`identical_dataset_and_algorithm_tuner()`). The SDK runs in its o
 
 from __future__ import annotations
 
-import json
-import os
-import signal
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
-from test_sagemaker_sdk import CONFIG, KEY_ID, SECRET, _free_port, _sdk_python, _wait_up
+from sdkserve import run_sdk, serving_s3_folder
 from traininglib import binary_table, write_csv
 
 SCRIPT = r'''
@@ -69,36 +64,11 @@ print("\nRESULT " + json.dumps({
 
 @pytest.mark.slow
 def test_hyperband_tuner_and_warm_start(tmp_path: Path) -> None:
-    python = _sdk_python()
     s3 = tmp_path / "s3"
     write_csv(s3 / "bucket" / "train" / "train.csv", binary_table(300, 0))
     write_csv(s3 / "bucket" / "validation" / "validation.csv", binary_table(100, 1))
-    port = _free_port()
-    url = f"http://127.0.0.1:{port}"
-    server = subprocess.Popen(
-        [sys.executable, "-m", "tabpilot", "serve", "--port", str(port), "--s3-root", str(s3),
-         "-w", str(tmp_path / "workspace"), "--aws-access-key-id", KEY_ID,
-         "--aws-secret-access-key", SECRET],
-        stdout=open(tmp_path / "serve.log", "wb"), stderr=subprocess.STDOUT,
-        start_new_session=True)
-    try:
-        _wait_up(port, server, tmp_path / "serve.log")
-        (tmp_path / "config.yaml").write_text(CONFIG)
-        env = {k: v for k, v in os.environ.items() if not k.startswith("AWS_")}
-        env.update(AWS_ACCESS_KEY_ID=KEY_ID, AWS_SECRET_ACCESS_KEY=SECRET,
-                   AWS_DEFAULT_REGION="us-east-1", AWS_ENDPOINT_URL_SAGEMAKER=url,
-                   AWS_ENDPOINT_URL_SAGEMAKER_RUNTIME=url, AWS_ENDPOINT_URL_STS=url,
-                   SAGEMAKER_USER_CONFIG_OVERRIDE=str(tmp_path / "config.yaml"),
-                   SAGEMAKER_SUPPRESS_V2_WARNING="1")
-        done = subprocess.run([str(python), "-c", SCRIPT], env=env, capture_output=True,
-                              text=True, timeout=540, cwd=tmp_path)
-        assert done.returncode == 0, done.stderr[-3000:]
-        line = next((x for x in done.stdout.splitlines() if x.startswith("RESULT ")), None)
-        assert line is not None, done.stdout[-2000:] + done.stderr[-2000:]
-        result = json.loads(line.removeprefix("RESULT "))
-    finally:
-        os.killpg(server.pid, signal.SIGTERM)
-        server.wait(timeout=30)
+    with serving_s3_folder(tmp_path, s3) as url:
+        result = run_sdk(SCRIPT, url, tmp_path, timeout=540)
     assert result["strategy"] == "Hyperband"
     assert len(result["rows"]) == 4  # the analytics' dataframe: one row per training job
     assert {status for *_, status in result["rows"]} <= {"Completed", "Stopped"}

@@ -27,7 +27,6 @@ import logging
 import os
 import secrets
 import signal
-import socket
 import subprocess
 import sys
 import threading
@@ -38,6 +37,7 @@ from pathlib import Path
 from urllib.parse import quote
 
 from tabpilot.errors import TabpilotError
+from tabpilot.serving.ports import free_port
 
 log = logging.getLogger("tabpilot.ui.jupyter")
 INSTALL_HINT = "pip install 'tabpilot[notebook]'"
@@ -52,12 +52,6 @@ class JupyterError(TabpilotError):
 
 def available() -> bool:
     return importlib.util.find_spec("jupyterlab") is not None
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 class JupyterLab:
