@@ -28,7 +28,8 @@ demo: $(STAMP)
 test: $(STAMP)
 	$(BIN)/python -m pytest -q -n 2 --dist loadfile --durations=20
 
-test-slow: $(STAMP) $(MLFLOW_STAMP) $(SAGEMAKER_STAMP)
+# (tests/ui/test_notebooks.py starts the Studio's JupyterLab: the notebook extra)
+test-slow: $(STAMP) $(MLFLOW_STAMP) $(SAGEMAKER_STAMP) $(VENV)/.extras-notebook
 	$(BIN)/python -m pytest -q -m slow
 
 # against real services the tests start themselves (a throwaway PostgreSQL cluster:
@@ -48,7 +49,7 @@ test-browser: $(STAMP) $(VENV)/.extras-browser
 	$(BIN)/python -m pytest -q -m browser
 
 # an extra's packages on top of the dev install (make test-cluster: cluster; test-browser:
-# browser + notebook), redone when pyproject.toml changes
+# browser + notebook; test-slow: notebook), redone when pyproject.toml changes
 $(VENV)/.extras-%: $(STAMP)
 	$(BIN)/python -m pip install --quiet -e ".[dev,$(subst browser,browser$(,)notebook,$*)]"
 	@touch $@

@@ -9,8 +9,11 @@ UpdateEndpoint take effect within a second and swap models atomically. A transfo
 
 from __future__ import annotations
 
+import logging
 from pathlib import Path
 from typing import Any
+
+import fsspec
 
 from tabpilot.api.context import ApiContext
 from tabpilot.api.locations import join
@@ -184,9 +187,8 @@ def create_endpoint_config(ctx: ApiContext, p: dict[str, Any]) -> dict[str, Any]
             raise validation_error(f"production variant {variant['VariantName']} names no model")
         _get(ctx, MODEL, variant["ModelName"])
     capture = p.get("DataCaptureConfig")
-    if capture and ctx.locations.is_remote_output(capture["DestinationS3Uri"], CAPTURE_FIELD):
-        raise validation_error("DataCaptureConfig.DestinationS3Uri must be local or under "
-                               "--s3-root: captured requests are written as they arrive")
+    if capture:  # inside the allowed roots; a remote one gets the files by `upload_captures`
+        ctx.locations.resolve_output(capture["DestinationS3Uri"], CAPTURE_FIELD)
     _add(ctx, CONFIG, name, {"request": p})
     return {"EndpointConfigArn": arn(CONFIG, name)}
 
@@ -214,8 +216,7 @@ def _deploy(ctx: ApiContext, endpoint: str, config_name: str) -> None:
     ctx.store.put_endpoint(
         endpoint, str(model_dir), job=None, candidate=model_dir.parent.name,
         capture_percent=float(capture.get("InitialSamplingPercentage", 0)) if on else 0.0,
-        capture_dir=ctx.locations.resolve_output(capture["DestinationS3Uri"], CAPTURE_FIELD)
-        if on else None,
+        capture_dir=_local_capture(ctx, capture["DestinationS3Uri"]) if on else None,
         output_keys=model.get("output_keys"), variant=variant["VariantName"])
 
 
@@ -286,14 +287,67 @@ def describe_endpoint(ctx: ApiContext, p: dict[str, Any]) -> dict[str, Any]:
         out["DataCaptureConfig"] = {
             "EnableCapture": True, "CaptureStatus": "Started",
             "CurrentSamplingPercentage": int(row.capture_percent),
-            "DestinationS3Uri": row.capture_dir or str(ctx.workspace / "capture"), "KmsKeyId": ""}
+            "DestinationS3Uri": _remote_capture(ctx, row.name) or row.capture_dir
+            or str(ctx.workspace / "capture"), "KmsKeyId": ""}
     return out
+
+
+def _local_capture(ctx: ApiContext, uri: str) -> str | None:
+    """Where an endpoint writes its captures as they arrive: the destination itself when it
+    is local (or under --s3-root), else the workspace's `capture/` (None), from which
+    `upload_captures` copies them to S3."""
+    where = ctx.locations.resolve_output(uri, CAPTURE_FIELD)
+    return None if "://" in where else where
+
+
+def _remote_capture(ctx: ApiContext, endpoint: str) -> str | None:
+    """The endpoint's DataCaptureConfig.DestinationS3Uri when it is remote S3, else None."""
+    resource = ctx.store.find_resource(ENDPOINT, endpoint)
+    config = resource and ctx.store.find_resource(
+        CONFIG, resource.spec.get("EndpointConfigName") or "")
+    capture = (config.spec["request"].get("DataCaptureConfig") or {}) if config else {}
+    uri = capture.get("DestinationS3Uri")
+    if not uri or not capture.get("EnableCapture", True):
+        return None
+    return uri if ctx.locations.is_remote_output(uri, CAPTURE_FIELD) else None
+
+
+_UPLOADED: dict[str, tuple[int, int]] = {}  # local capture file -> (size, mtime) uploaded
+
+
+def upload_captures(ctx: ApiContext, endpoints: list[str] | None = None) -> int:
+    """Copy the captures of endpoints whose destination is remote S3 to
+    <DestinationS3Uri>/<endpoint>/<variant>/yyyy/mm/dd/hh.jsonl, each file again when it
+    grew; SageMaker also delivers captures to S3 in batches. The monitoring scheduler calls
+    this every poll, DeleteEndpoint for its endpoint. The number of files copied."""
+    copied = 0
+    names = endpoints if endpoints is not None else [
+        r.name for r in ctx.store.list_resources(ENDPOINT)]
+    for name in names:
+        uri = _remote_capture(ctx, name)
+        local = ctx.workspace / "capture" / name
+        if uri is None or not local.is_dir():
+            continue
+        fs, base = fsspec.core.url_to_fs(ctx.locations.resolve_output(uri, CAPTURE_FIELD))
+        for path in sorted(local.rglob("*.jsonl")):
+            stat = path.stat()
+            if _UPLOADED.get(str(path)) == (stat.st_size, stat.st_mtime_ns):
+                continue
+            fs.put_file(str(path), f"{base.rstrip('/')}/{name}/"
+                                   f"{path.relative_to(local).as_posix()}")
+            _UPLOADED[str(path)] = (stat.st_size, stat.st_mtime_ns)
+            copied += 1
+    return copied
 
 
 def delete_endpoint(ctx: ApiContext, p: dict[str, Any]) -> dict[str, Any]:
     name = p["EndpointName"]
     if _endpoint_row(ctx, name) is None:
         raise _missing(ENDPOINT, name)
+    try:
+        upload_captures(ctx, [name])  # its last captures reach S3 before it goes
+    except Exception:
+        logging.getLogger(__name__).exception("copying the captures of %s to S3 failed", name)
     ctx.store.delete_endpoint(name)
     if ctx.store.find_resource(ENDPOINT, name) is not None:
         ctx.store.delete_resource(ENDPOINT, name)

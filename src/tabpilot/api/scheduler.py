@@ -27,6 +27,7 @@ from pathlib import Path
 from typing import Any
 
 from tabpilot.api.context import ApiContext
+from tabpilot.api.hosting import upload_captures
 from tabpilot.api.locations import join
 from tabpilot.api.monitoring import (
     BASELINE_FIELD,
@@ -77,6 +78,10 @@ class Scheduler:
                 self.scan()
             except Exception:  # keep scheduling: the next scan may succeed
                 log.exception("scanning the monitoring schedules failed")
+            try:  # captures bound for remote S3 (api/hosting.py)
+                upload_captures(self.ctx)
+            except Exception:
+                log.exception("copying captured requests to S3 failed")
 
     def scan(self, now: datetime | None = None) -> list[str]:
         """Start what is due at `now`; the names of the executions started."""
@@ -258,10 +263,32 @@ def _baseline(ctx: ApiContext, job: dict[str, Any]):
 def _located(ctx: ApiContext, uri: str, field: str, default_name: str) -> Path:
     where = ctx.locations.resolve(uri, field)
     if "://" in where:
-        raise TabpilotError(f"{field}: {uri} is remote; tabpilot reads baselines from the "
-                            "workspace or the S3 root")
+        return _fetched(ctx, where, uri, field, default_name)
     path = Path(where)
     path = path / default_name if path.is_dir() else path
     if not path.is_file():
         raise NotFoundError(f"{field}: {uri} does not exist")
     return path
+
+
+def _fetched(ctx: ApiContext, where: str, uri: str, field: str, default_name: str) -> Path:
+    """A baseline file in remote S3 (what `DefaultModelMonitor.suggest_baseline` leaves
+    there), copied under <workspace>/monitoring/.incoming/, one folder per S3 folder, with
+    the baseline's data sample beside it when there is one."""
+    import fsspec
+
+    from tabpilot.monitor import SAMPLE
+
+    fs, path = fsspec.core.url_to_fs(where)
+    if not fs.isfile(path):
+        path = f"{path.rstrip('/')}/{default_name}"
+        if not fs.isfile(path):
+            raise NotFoundError(f"{field}: {uri} does not exist")
+    parent, name = path.rsplit("/", 1)
+    cache = ctx.workspace / "monitoring" / ".incoming" / \
+        hashlib.sha1(parent.encode()).hexdigest()[:16]
+    cache.mkdir(parents=True, exist_ok=True)
+    fs.get_file(path, str(cache / name))
+    if fs.isfile(f"{parent}/{SAMPLE}"):
+        fs.get_file(f"{parent}/{SAMPLE}", str(cache / SAMPLE))
+    return cache / name

@@ -294,6 +294,9 @@ def describe(ctx: ApiContext, p: dict[str, Any]) -> dict[str, Any]:
         "TuningJobArn": arn("hyper-parameter-tuning-job", spec["tuning"])
         if spec.get("tuning") else None,
         "AlgorithmSpecification": algorithm,
+        # SageMaker always answers a KmsKeyId ("" for none); the SDK's Estimator.attach reads it
+        **({"OutputDataConfig": {"KmsKeyId": "", **req["OutputDataConfig"]}}
+           if "OutputDataConfig" in req else {}),
         "ModelArtifacts": {"S3ModelArtifacts": artifact_uri(req)},
         "TrainingJobStatus": row.status, "SecondaryStatus": secondary,
         "FailureReason": row.failure_reason,
@@ -353,9 +356,23 @@ def local_artifact(ctx: ApiContext, url: str) -> Path | None:
     return None
 
 
+def list_tags(ctx: ApiContext, p: dict[str, Any]) -> dict[str, Any]:
+    """A training job's tags (the SDK's `Estimator.attach`, behind `tuner.deploy()`, asks);
+    ARNs name jobs in lower case, as SageMaker's do."""
+    kind, _, name = p["ResourceArn"].rpartition(":")[2].partition("/")
+    if kind != KIND:
+        raise validation_error(f"ListTags: tabpilot lists the tags of training jobs only, not "
+                               f"of {p['ResourceArn']}")
+    row = ctx.store.find_resource(KIND, name) or next(
+        (r for r in ctx.store.list_resources(KIND) if r.name.lower() == name.lower()), None)
+    if row is None:
+        raise validation_error(f"Requested resource not found: {p['ResourceArn']}")
+    return {"Tags": row.spec["request"].get("Tags") or []}
+
+
 OPERATIONS = {
     "CreateTrainingJob": create, "DescribeTrainingJob": describe,
-    "ListTrainingJobs": list_jobs, "StopTrainingJob": stop,
+    "ListTrainingJobs": list_jobs, "StopTrainingJob": stop, "ListTags": list_tags,
 }
 
 

@@ -107,6 +107,17 @@ def _max_jobs(p: dict[str, Any], search: Search) -> int:
     return min(x for x in (given, search.size) if x is not None)
 
 
+def _resource_config(tuning: dict[str, Any]) -> dict[str, Any]:
+    """A training job's ResourceConfig from a definition's HyperParameterTuningResourceConfig
+    (what the SDK's HyperparameterTuner sends): its first InstanceConfigs entry, else its own
+    instance type, count and volume, as SageMaker describes the tuner's training jobs (the
+    SDK's `Estimator.attach`, behind `tuner.deploy()`, reads them back)."""
+    first = (tuning.get("InstanceConfigs") or [{}])[0]
+    return {k: first.get(k, tuning.get(k)) for k in ("InstanceType", "InstanceCount",
+                                                     "VolumeSizeInGB", "VolumeKmsKeyId")
+            if first.get(k, tuning.get(k)) is not None}
+
+
 def _child_request(p: dict[str, Any], child: str, tuned: dict[str, str],
                    early: Stopping | None = None, algorithm: str = "") -> dict[str, Any]:
     d = _definition(p)
@@ -116,6 +127,8 @@ def _child_request(p: dict[str, Any], child: str, tuned: dict[str, str],
                                  "CheckpointConfig", "RetryStrategy") if k in d}
     request["AlgorithmSpecification"] = {
         k: v for k, v in request["AlgorithmSpecification"].items() if k != "MetricDefinitions"}
+    if "ResourceConfig" not in request and d.get("HyperParameterTuningResourceConfig"):
+        request["ResourceConfig"] = _resource_config(d["HyperParameterTuningResourceConfig"])
     request["TrainingJobName"] = child
     request["HyperParameters"] = {**d.get("StaticHyperParameters", {}), **tuned}
     if early is not None and early.kind == "hyperband":  # it trains up to MaxResource
