@@ -218,6 +218,12 @@ def _deploy(ctx: ApiContext, endpoint: str, config_name: str) -> None:
         capture_percent=float(capture.get("InitialSamplingPercentage", 0)) if on else 0.0,
         capture_dir=_local_capture(ctx, capture["DestinationS3Uri"]) if on else None,
         output_keys=model.get("output_keys"), variant=variant["VariantName"])
+    resource = ctx.store.find_resource(ENDPOINT, endpoint)
+    if resource is not None:  # kept with the endpoint: its config may be deleted first
+        remote = capture["DestinationS3Uri"] if on and _local_capture(
+            ctx, capture["DestinationS3Uri"]) is None else None
+        ctx.store.update_resource(ENDPOINT, endpoint,
+                                  spec={**resource.spec, "CaptureS3Uri": remote})
 
 
 def create_endpoint(ctx: ApiContext, p: dict[str, Any]) -> dict[str, Any]:
@@ -303,13 +309,7 @@ def _local_capture(ctx: ApiContext, uri: str) -> str | None:
 def _remote_capture(ctx: ApiContext, endpoint: str) -> str | None:
     """The endpoint's DataCaptureConfig.DestinationS3Uri when it is remote S3, else None."""
     resource = ctx.store.find_resource(ENDPOINT, endpoint)
-    config = resource and ctx.store.find_resource(
-        CONFIG, resource.spec.get("EndpointConfigName") or "")
-    capture = (config.spec["request"].get("DataCaptureConfig") or {}) if config else {}
-    uri = capture.get("DestinationS3Uri")
-    if not uri or not capture.get("EnableCapture", True):
-        return None
-    return uri if ctx.locations.is_remote_output(uri, CAPTURE_FIELD) else None
+    return resource.spec.get("CaptureS3Uri") if resource is not None else None
 
 
 _UPLOADED: dict[str, tuple[int, int]] = {}  # local capture file -> (size, mtime) uploaded
