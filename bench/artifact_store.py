@@ -22,7 +22,8 @@ from pathlib import Path
 
 from tabpilot.artifacts import load
 from tabpilot.artifacts.package import directory_bytes
-from tabpilot.artifacts.store import FsspecArtifactStore, LocalArtifactStore
+from tabpilot.artifacts.remote import FsspecArtifactStore
+from tabpilot.artifacts.store import LocalArtifactStore
 
 sys.path.insert(0, str(Path(__file__).parents[1] / "tests" / "store"))
 sys.path.insert(0, str(Path(__file__).parents[1] / "tests" / "serving"))

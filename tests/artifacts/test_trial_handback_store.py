@@ -20,8 +20,6 @@ import pytest
 from tabpilot.artifacts import load, verify
 from tabpilot.artifacts.package import load as load_model_dir
 from tabpilot.artifacts.store import (
-    ArtifactStore,
-    FsspecArtifactStore,
     LocalArtifactStore,
     NotFoundError,
 )
@@ -35,31 +33,9 @@ from tabpilot.tasks import ProblemType
 
 sys.path.insert(0, str(Path(__file__).parents[1] / "serving"))
 from servinglib import build_model  # noqa: E402
+from storelib import Backend  # noqa: E402
 
 JOB = "j1"
-
-
-class Backend:
-    def __init__(self, store: ArtifactStore, overwrite: Callable[[str, bytes], None]) -> None:
-        self.store = store
-        self.overwrite = overwrite  # (path relative to the store, bytes)
-
-
-@pytest.fixture(params=["folder", pytest.param("s3", marks=pytest.mark.cluster)])
-def backend(request: pytest.FixtureRequest, tmp_path: Path) -> Backend:
-    if request.param == "folder":  # what `--artifacts file:///mnt/shared` opens
-        root = tmp_path / "shared"
-
-        def overwrite(path: str, data: bytes) -> None:
-            (root / path).parent.mkdir(parents=True, exist_ok=True)
-            (root / path).write_bytes(data)
-
-        return Backend(LocalArtifactStore(root), overwrite)
-    prefix = request.getfixturevalue("s3_prefix")
-    fs = request.getfixturevalue("seaweed").filesystem()
-    bucket_path = prefix.split("://", 1)[1]
-    return Backend(FsspecArtifactStore(prefix, tmp_path / "cache"),
-                   lambda path, data: fs.pipe_file(f"{bucket_path}/{path}", data))
 
 
 @pytest.fixture(scope="module")

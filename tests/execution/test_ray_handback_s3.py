@@ -19,7 +19,7 @@ import pandas as pd
 import pytest
 
 from tabpilot.artifacts import load, verify
-from tabpilot.artifacts.store import FsspecArtifactStore
+from tabpilot.artifacts.remote import FsspecArtifactStore
 from tabpilot.execution import TrialContext, TrialTask
 from tabpilot.execution.trial import VALIDATION_PREDICTIONS
 from tabpilot.models import FAMILIES

@@ -24,7 +24,8 @@ import pytest
 sys.path.insert(0, str(Path(__file__).parents[1] / "serving"))
 from servinglib import free_port, wait_until  # noqa: E402
 
-from tabpilot.artifacts.store import FsspecArtifactStore, fetch_url, for_workspace  # noqa: E402
+from tabpilot.artifacts.remote import FsspecArtifactStore  # noqa: E402
+from tabpilot.artifacts.store import fetch_url, for_workspace  # noqa: E402
 from tabpilot.errors import ModelIntegrityError  # noqa: E402
 from tabpilot.store import Store  # noqa: E402
 

@@ -21,7 +21,7 @@ import pytest
 sys.path.insert(0, str(Path(__file__).parents[1] / "serving"))
 from servinglib import churn_table, free_port, wait_until  # noqa: E402
 
-from tabpilot.artifacts.store import FsspecArtifactStore  # noqa: E402
+from tabpilot.artifacts.remote import FsspecArtifactStore  # noqa: E402
 from tabpilot.automl import load_model  # noqa: E402
 from tabpilot.store import Store  # noqa: E402
 

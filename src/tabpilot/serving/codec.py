@@ -102,14 +102,7 @@ def decode(body: bytes, content_type: str | None, model: Model) -> pd.DataFrame:
             raise BadRequest('JSON body must be {"instances": [...]} or a list of rows')
         return _from_rows(rows, model)
     if kind == JSONLINES:
-        rows = []
-        for i, line in enumerate(text.splitlines(), start=1):
-            if line.strip():
-                try:
-                    rows.append(json.loads(line))
-                except json.JSONDecodeError as exc:
-                    raise BadRequest(f"line {i} is not valid JSON: {exc.msg}") from None
-        return _from_rows(rows, model)
+        return _from_rows(json_lines(text), model)
     raise BadRequest(f"unsupported content type {kind!r}; use text/csv, application/json "
                      "or application/jsonlines", status=415)
 
@@ -248,3 +241,15 @@ def encode(records: list[dict[str, Any]], accept: str | None, keys: list[str]) -
     raise BadRequest(f"unsupported Accept {kind!r}; use text/csv, application/json or "
                      "application/jsonlines", status=406)
 
+
+def json_lines(text: str) -> list[Any]:
+    """The rows of a JSON lines body (blank lines skipped), or BadRequest naming the first
+    line that is not JSON."""
+    rows = []
+    for i, line in enumerate(text.splitlines(), start=1):
+        if line.strip():
+            try:
+                rows.append(json.loads(line))
+            except json.JSONDecodeError as exc:
+                raise BadRequest(f"line {i} is not valid JSON: {exc.msg}") from None
+    return rows

@@ -36,7 +36,15 @@ from typing import Any
 import pandas as pd
 
 from tabpilot.artifacts.manifest import METADATA
-from tabpilot.serving.codec import CSV, JSON, JSONLINES, BadRequest, body_text, media_type
+from tabpilot.serving.codec import (
+    CSV,
+    JSON,
+    JSONLINES,
+    BadRequest,
+    body_text,
+    json_lines,
+    media_type,
+)
 
 PROBLEM_TYPE = "TimeSeriesForecasting"
 
@@ -86,14 +94,7 @@ class ForecastModel:
             rows = payload.get("instances") if isinstance(payload, dict) else payload
             return self._rows(rows)
         if kind == JSONLINES:
-            rows = []
-            for i, line in enumerate(text.splitlines(), start=1):
-                if line.strip():
-                    try:
-                        rows.append(json.loads(line))
-                    except json.JSONDecodeError as exc:
-                        raise BadRequest(f"line {i} is not valid JSON: {exc.msg}") from None
-            return self._rows(rows)
+            return self._rows(json_lines(text))
         raise BadRequest(f"unsupported content type {kind!r}; use text/csv (with a header), "
                          "application/json or application/jsonlines", status=415)
 
