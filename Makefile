@@ -12,8 +12,12 @@ MLFLOW_STAMP := $(MLFLOW_VENV)/.installed-$(shell cksum tests/tracking/mlflow-se
 # its own: sagemaker 2.x pins packaging, protobuf, rich and attrs older than tabpilot's venv
 SAGEMAKER_VENV := .venv-sagemaker
 SAGEMAKER_STAMP := $(SAGEMAKER_VENV)/.installed-$(shell cksum tests/training/sagemaker-sdk-requirements.txt | cut -d' ' -f1)
+# the SageMaker Python SDK v3 (ModelTrainer, ModelBuilder, sagemaker.core's resources) that
+# tests/training/test_sagemaker_sdk3.py drives, in a venv of its own beside v2's
+SAGEMAKER3_VENV := .venv-sagemaker3
+SAGEMAKER3_STAMP := $(SAGEMAKER3_VENV)/.installed-$(shell cksum tests/training/sagemaker-sdk3-requirements.txt | cut -d' ' -f1)
 
-.PHONY: demo test test-slow test-cluster test-browser bench bench-anchors mlflow-server sagemaker-sdk lint clean
+.PHONY: demo test test-slow test-cluster test-browser bench bench-anchors mlflow-server sagemaker-sdk sagemaker-sdk3 lint clean
 
 $(STAMP): pyproject.toml
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -29,7 +33,7 @@ test: $(STAMP)
 	$(BIN)/python -m pytest -q -n 2 --dist loadfile --durations=20
 
 # (tests/ui/test_notebooks.py starts the Studio's JupyterLab: the notebook extra)
-test-slow: $(STAMP) $(MLFLOW_STAMP) $(SAGEMAKER_STAMP) $(VENV)/.extras-notebook
+test-slow: $(STAMP) $(MLFLOW_STAMP) $(SAGEMAKER_STAMP) $(SAGEMAKER3_STAMP) $(VENV)/.extras-notebook
 	$(BIN)/python -m pytest -q -m slow
 
 # against real services the tests start themselves (a throwaway PostgreSQL cluster:
@@ -91,8 +95,17 @@ $(SAGEMAKER_STAMP): tests/training/sagemaker-sdk-requirements.txt
 	@rm -f $(SAGEMAKER_VENV)/.installed-*
 	@touch $(SAGEMAKER_STAMP)
 
+sagemaker-sdk3: $(SAGEMAKER3_STAMP)
+
+$(SAGEMAKER3_STAMP): tests/training/sagemaker-sdk3-requirements.txt
+	@test -x $(SAGEMAKER3_VENV)/bin/python || $(PYTHON) -m venv $(SAGEMAKER3_VENV)
+	$(SAGEMAKER3_VENV)/bin/python -m pip install --quiet --upgrade pip
+	$(SAGEMAKER3_VENV)/bin/python -m pip install --quiet -r tests/training/sagemaker-sdk3-requirements.txt
+	@rm -f $(SAGEMAKER3_VENV)/.installed-*
+	@touch $(SAGEMAKER3_STAMP)
+
 lint: $(STAMP)
 	$(BIN)/ruff check src tests bench
 
 clean:
-	rm -rf $(VENV) $(ANCHORS_VENV) $(MLFLOW_VENV) $(SAGEMAKER_VENV) demo-output .pytest_cache
+	rm -rf $(VENV) $(ANCHORS_VENV) $(MLFLOW_VENV) $(SAGEMAKER_VENV) $(SAGEMAKER3_VENV) demo-output .pytest_cache

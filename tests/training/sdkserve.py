@@ -1,7 +1,8 @@
-"""The SageMaker Python SDK v2 against a real `tabpilot serve` process, for the tests that
-run AWS's own SDK code: the SDK lives in a venv of its own (`make sagemaker-sdk`, it pins
-packages older than tabpilot's), the server in a process of its own, and the only change
-from AWS is the AWS_ENDPOINT_URL_* variables. A script prints one `RESULT {json}` line."""
+"""The SageMaker Python SDK v2 (and v3) against a real `tabpilot serve` process, for the tests
+that run AWS's own SDK code: the SDK lives in a venv of its own (`make sagemaker-sdk`, it pins
+packages older than tabpilot's; v3's: `make sagemaker-sdk3`, `sdk_python(3)`), the server in
+a process of its own, and the only change from AWS is the AWS_ENDPOINT_URL_* variables. A
+script prints one `RESULT {json}` line."""
 
 from __future__ import annotations
 
@@ -22,6 +23,7 @@ from tabpilot.serving.ports import free_port
 
 ROOT = Path(__file__).resolve().parents[2]
 SDK_ENV = "TABPILOT_TEST_SAGEMAKER_PYTHON"  # a python with sagemaker 2.x installed
+SDK3_ENV = "TABPILOT_TEST_SAGEMAKER3_PYTHON"  # a python with sagemaker 3.x installed
 KEY_ID, SECRET = "AKIDSDKTEST", "sdk-test-secret"
 CONFIG = """SchemaVersion: '1.0'
 SageMaker:
@@ -33,12 +35,17 @@ SageMaker:
 SERVICES = ("SAGEMAKER", "SAGEMAKER_RUNTIME", "STS", "SAGEMAKER_METRICS")
 
 
-def sdk_python() -> Path:
-    given = os.environ.get(SDK_ENV)
-    path = Path(given) if given else ROOT / ".venv-sagemaker" / "bin" / "python"
+def sdk_python(version: int = 2) -> Path:
+    """The python of the SDK's venv: v2's (`make sagemaker-sdk`) or v3's (`make
+    sagemaker-sdk3`), or the one its variable names."""
+    env, venv, target, pin = ((SDK_ENV, ".venv-sagemaker", "sagemaker-sdk", ">=2.230,<3")
+                              if version == 2 else
+                              (SDK3_ENV, ".venv-sagemaker3", "sagemaker-sdk3", ">=3,<4"))
+    given = os.environ.get(env)
+    path = Path(given) if given else ROOT / venv / "bin" / "python"
     if not path.is_file():
-        pytest.fail(f"no SageMaker Python SDK venv at {path}: run `make sagemaker-sdk` (or set "
-                    f"{SDK_ENV} to a python with sagemaker>=2.230,<3)")
+        pytest.fail(f"no SageMaker Python SDK venv at {path}: run `make {target}` (or set "
+                    f"{env} to a python with sagemaker{pin})")
     return path
 
 
@@ -86,16 +93,18 @@ def serving_s3_folder(folder: Path, s3: Path) -> AbstractContextManager[str]:
 
 
 def run_sdk(script: str, url: str, folder: Path, *args: str, timeout: float = 420,
-            config: str = CONFIG, env: dict[str, str] | None = None) -> dict:
-    """`script` in the SDK's python with every SDK service at `url` (`env`: the AWS
-    settings, else the test's key); its RESULT line, read as JSON."""
+            config: str = CONFIG, env: dict[str, str] | None = None,
+            python: Path | None = None) -> dict:
+    """`script` in the SDK's python (`python`, else v2's: `sdk_python()`) with every SDK
+    service at `url` (`env`: the AWS settings, else the test's key); its RESULT line, read
+    as JSON."""
     (folder / "config.yaml").write_text(config)
     settings = {**without_aws(), **(env or {"AWS_ACCESS_KEY_ID": KEY_ID,
                                            "AWS_SECRET_ACCESS_KEY": SECRET})}
     settings.update({f"AWS_ENDPOINT_URL_{service}": url for service in SERVICES})
     settings.update(AWS_DEFAULT_REGION="us-east-1", SAGEMAKER_SUPPRESS_V2_WARNING="1",
                     SAGEMAKER_USER_CONFIG_OVERRIDE=str(folder / "config.yaml"))
-    done = subprocess.run([str(sdk_python()), "-c", script, *args], env=settings,
+    done = subprocess.run([str(python or sdk_python()), "-c", script, *args], env=settings,
                           capture_output=True, text=True, timeout=timeout, cwd=folder)
     log = folder / "serve.log"
     assert done.returncode == 0, done.stderr[-3000:] + (

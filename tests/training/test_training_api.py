@@ -209,6 +209,38 @@ def test_sts_get_caller_identity(served: Served) -> None:
     assert identity["Arn"].endswith(":user/AKIDTABPILOTTEST")
 
 
+def test_iam_role_check_of_sdk_v3(served: Served) -> None:
+    """SDK v3 checks the execution role with IAM before it trains or deploys;
+    AWS_ENDPOINT_URL_IAM can be the server: every role exists, trusted by SageMaker, and
+    every action is allowed (nothing a role forbids is enforced; the server's own
+    authentication is the gate)."""
+    import json
+    from urllib.parse import unquote
+
+    from botocore.exceptions import ClientError
+
+    iam = served.client("iam")
+    role = iam.get_role(RoleName="notebook")["Role"]
+    assert role["Arn"] == "arn:aws:iam::000000000000:role/notebook"
+    assert role["RoleId"] == iam.get_role(RoleName="notebook")["Role"]["RoleId"]
+    trust = role["AssumeRolePolicyDocument"]
+    trust = json.loads(unquote(trust)) if isinstance(trust, str) else trust
+    assert trust["Statement"][0]["Principal"] == {"Service": "sagemaker.amazonaws.com"}
+    wanted = ["ecr:GetAuthorizationToken", "cloudwatch:PutMetricData", "ec2:DescribeVpcs"]
+    simulated = iam.simulate_principal_policy(PolicySourceArn=role["Arn"], ActionNames=wanted)
+    assert [r["EvalActionName"] for r in simulated["EvaluationResults"]] == wanted
+    assert {r["EvalDecision"] for r in simulated["EvaluationResults"]} == {"allowed"}
+    assert simulated["IsTruncated"] is False
+    with pytest.raises(ClientError, match="RoleName must be") as bad:
+        iam.get_role(RoleName="no/slashes")
+    assert bad.value.response["ResponseMetadata"]["HTTPStatusCode"] == 400
+    with pytest.raises(ClientError, match="PolicySourceArn must be"):
+        iam.simulate_principal_policy(PolicySourceArn="arn:aws:s3:::bucket/notebook",
+                                      ActionNames=wanted)
+    with pytest.raises(ClientError, match="InvalidAction"):
+        iam.list_roles()
+
+
 def test_data_capture_records_built_in_requests(served: Served, trained: dict) -> None:
     """Deploy with data capture (the notebook's step): requests and the built-in's CSV
     answers land in SageMaker's capture layout under the destination."""

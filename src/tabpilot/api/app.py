@@ -94,9 +94,10 @@ def install(app: FastAPI, workspace: Path, s3_root: str | Path | None = None,
     @app.post("/")
     async def control_plane(request: Request) -> Response:
         target = request.headers.get("x-amz-target", "")
-        if sts.is_query_call(request.headers.get("content-type"), target):  # the SDK's STS
-            tag(request, operation="GetCallerIdentity")
-            return sts.answer(await request.body(), request.headers.get("authorization"))
+        if sts.is_query_call(request.headers.get("content-type"), target):  # STS and IAM
+            query = await request.body()
+            tag(request, operation=sts.action_of(query))
+            return sts.answer(query, request.headers.get("authorization"))
         prefix, _, operation = target.partition(".")
         try:
             if prefix != "SageMaker" or not operation:
