@@ -10,11 +10,14 @@ import sys
 import threading
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from tabpilot.api.locations import Locations
-from tabpilot.serving.app import EndpointRegistry
 from tabpilot.settings import STORE_ENV
 from tabpilot.store import Store
+
+if TYPE_CHECKING:  # the serving app is the server's: a worker process never imports it
+    from tabpilot.serving.app import EndpointRegistry
 
 log = logging.getLogger("tabpilot.api")
 

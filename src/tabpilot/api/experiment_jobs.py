@@ -33,7 +33,7 @@ from tabpilot.api.experiments import (
 )
 from tabpilot.api.shapes import ApiError, validation_error
 from tabpilot.experiments import series as metric_series
-from tabpilot.jobs.views import arn
+from tabpilot.jobs.arns import arn
 
 log = logging.getLogger("tabpilot.api.experiments")
 

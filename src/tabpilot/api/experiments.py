@@ -32,7 +32,7 @@ from tabpilot.api.paging import page
 from tabpilot.api.shapes import ApiError, validation_error
 from tabpilot.errors import ResourceExistsError
 from tabpilot.experiments import series as metric_series
-from tabpilot.jobs.views import arn
+from tabpilot.jobs.arns import arn
 
 log = logging.getLogger("tabpilot.api.experiments")
 EXPERIMENT, TRIAL, COMPONENT, METRICS = ("experiment", "experiment-trial", "trial-component",

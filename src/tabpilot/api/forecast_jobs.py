@@ -27,7 +27,7 @@ from tabpilot.api.shapes import ApiError, validation_error
 from tabpilot.errors import TabpilotError
 from tabpilot.forecast.request import ForecastRequest
 from tabpilot.jobs import status as st
-from tabpilot.jobs.views import arn
+from tabpilot.jobs.arns import arn
 
 CONFIG = "TimeSeriesForecastingJobConfig"
 PROBLEM_TYPE = "TimeSeriesForecasting"

@@ -24,7 +24,7 @@ from tabpilot.artifacts.package import is_model_directory
 from tabpilot.artifacts.store import for_workspace as artifact_store
 from tabpilot.artifacts.store import key_of, local_copy
 from tabpilot.errors import NotFoundError, TabpilotError
-from tabpilot.jobs.views import arn
+from tabpilot.jobs.arns import arn
 from tabpilot.serving.codec import INFERENCE_KEYS
 from tabpilot.training import images
 

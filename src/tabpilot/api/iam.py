@@ -19,7 +19,7 @@ import re
 from urllib.parse import quote
 from xml.sax.saxutils import escape
 
-from tabpilot.jobs.views import ACCOUNT
+from tabpilot.jobs.arns import ACCOUNT
 
 NAMESPACE = "https://iam.amazonaws.com/doc/2010-05-08/"
 ACTIONS = ("SimulatePrincipalPolicy", "GetRole")

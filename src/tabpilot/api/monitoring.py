@@ -22,7 +22,7 @@ from tabpilot.api.context import ApiContext
 from tabpilot.api.paging import in_time_window, page
 from tabpilot.api.shapes import ApiError, validation_error
 from tabpilot.errors import NotFoundError
-from tabpilot.jobs.views import arn
+from tabpilot.jobs.arns import arn
 from tabpilot.monitor.schedule import parse_schedule
 
 DATA, MODEL = "data-quality-job-definition", "model-quality-job-definition"

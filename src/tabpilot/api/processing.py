@@ -37,7 +37,7 @@ from tabpilot.api.monitoring import EXECUTION
 from tabpilot.api.paging import named_page
 from tabpilot.api.shapes import ApiError, validation_error
 from tabpilot.errors import DataError, TabpilotError
-from tabpilot.jobs.views import arn
+from tabpilot.jobs.arns import arn
 from tabpilot.processing import PROCESSING_ROOT, images
 from tabpilot.processing.container import ContainerPaths, check_local
 

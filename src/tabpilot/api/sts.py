@@ -15,7 +15,7 @@ from xml.sax.saxutils import escape
 from fastapi.responses import Response
 
 from tabpilot.api import iam
-from tabpilot.jobs.views import ACCOUNT
+from tabpilot.jobs.arns import ACCOUNT
 
 FORM = "application/x-www-form-urlencoded"
 NAMESPACE = "https://sts.amazonaws.com/doc/2011-06-15/"

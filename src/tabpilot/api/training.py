@@ -26,7 +26,7 @@ from tabpilot.api.paging import named_page
 from tabpilot.api.shapes import ApiError, validation_error
 from tabpilot.diagnostics import debugger
 from tabpilot.errors import ConfigError, DataError, TabpilotError
-from tabpilot.jobs.views import arn
+from tabpilot.jobs.arns import arn
 from tabpilot.training import images
 from tabpilot.training.job import ARCHIVE, ChannelInput, check
 

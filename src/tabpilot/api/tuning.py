@@ -31,7 +31,7 @@ from tabpilot.api.context import ApiContext
 from tabpilot.api.paging import named_page, page
 from tabpilot.api.shapes import ApiError, validation_error
 from tabpilot.errors import ConfigError, TabpilotError
-from tabpilot.jobs.views import arn
+from tabpilot.jobs.arns import arn
 from tabpilot.training import images
 from tabpilot.training.job import algorithm_module, check
 from tabpilot.training.tuning import Search, Stopping, parse_ranges, stopping

@@ -24,15 +24,12 @@ import tempfile
 import time
 import traceback
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-from tabpilot.api import forecast_jobs
-from tabpilot.api.context import ApiContext
-from tabpilot.api.hosting import INPUT_FIELD, MODEL, OUTPUT_FIELD, TRANSFORM
-from tabpilot.api.jobs import KIND, TRAINING_FIELD, channel_uri, job_request
-from tabpilot.api.locations import Locations, join
-from tabpilot.jobs import admission
 from tabpilot.jobs import status as st
-from tabpilot.store import Store
+
+if TYPE_CHECKING:
+    from tabpilot.api.context import ApiContext
 
 log = logging.getLogger("tabpilot.api.worker")
 
@@ -43,6 +40,9 @@ def _reason(exc: BaseException) -> str:
 
 
 def run_job(ctx: ApiContext, name: str) -> None:
+    from tabpilot.api import forecast_jobs
+    from tabpilot.api.jobs import KIND, TRAINING_FIELD, channel_uri, job_request
+    from tabpilot.jobs import admission
     from tabpilot.jobs.heartbeat import Heartbeat
     from tabpilot.jobs.runner import JobRunner
 
@@ -101,6 +101,8 @@ def _track(store, name: str) -> None:
 
 
 def _publish(ctx: ApiContext, name: str, job_dir: Path, output_path: str) -> None:
+    from tabpilot.api.locations import join
+
     dest = join(output_path, name)
     local = ctx.locations.resolve_output(dest, "OutputDataConfig.S3OutputPath")
     if "://" not in local and Path(local).resolve() == job_dir.resolve():
@@ -110,6 +112,7 @@ def _publish(ctx: ApiContext, name: str, job_dir: Path, output_path: str) -> Non
 
 
 def run_transform(ctx: ApiContext, name: str) -> None:
+    from tabpilot.api.hosting import MODEL, OUTPUT_FIELD, TRANSFORM
     from tabpilot.serving.batch import TransformSettings, transform
     from tabpilot.serving.forecasting import load  # a tabular or a forecasting model
 
@@ -155,6 +158,8 @@ def _readable(ctx: ApiContext, model_dir: str) -> Path:
 
 
 def _local_input(ctx: ApiContext, uri: str, scratch: Path) -> Path:
+    from tabpilot.api.hosting import INPUT_FIELD
+
     where = ctx.locations.resolve(uri, INPUT_FIELD)
     if "://" not in where:
         return Path(where)
@@ -177,6 +182,12 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--store", help="metadata store URL (default $TABPILOT_STORE, "
                         "else the workspace's tabpilot.db)")
     args = parser.parse_args(argv)
+    # each kind imports what it runs, no more: a training job's worker starts in a fraction
+    # of the time the whole API would take to import (bench/training_overhead.py --api)
+    from tabpilot.api.context import ApiContext
+    from tabpilot.api.locations import Locations
+    from tabpilot.store import Store
+
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
     workspace = Path(args.workspace)
     locations = Locations(workspace, args.s3_root, args.allow_root, args.trust_model_root)

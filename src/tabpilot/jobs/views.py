@@ -17,6 +17,7 @@ import pandas as pd
 from tabpilot.diagnostics.files import RULES, read_rules
 from tabpilot.jobs import heartbeat
 from tabpilot.jobs import status as st
+from tabpilot.jobs.arns import ACCOUNT, REGION, arn  # noqa: F401 (re-exported)
 from tabpilot.jobs.selection import fast_choice, pareto_front
 from tabpilot.metrics import METRICS, STANDARD_METRICS
 from tabpilot.store import CandidateRow, JobRow, Store
@@ -24,14 +25,9 @@ from tabpilot.tasks import ProblemType
 
 log = logging.getLogger("tabpilot.jobs")
 
-REGION, ACCOUNT = "local", "000000000000"
 AUTOPILOT_MODES = {"auto": "AUTO", "ensembling": "ENSEMBLING", "hpo": "HYPERPARAMETER_TUNING"}
 LEADERBOARD_TAIL = ["fit_seconds", "latency_ms_p50", "throughput_rows_s", "model_bytes"]
 FORECASTING = "TimeSeriesForecasting"  # a forecasting job's rows: forecast/views.py shapes them
-
-
-def arn(kind: str, name: str) -> str:
-    return f"arn:aws:sagemaker:{REGION}:{ACCOUNT}:{kind}/{name.lower()}"
 
 
 def iso_time(ts: float | None) -> str | None:
