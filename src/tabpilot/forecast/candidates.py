@@ -19,6 +19,8 @@ have none, so theirs are conformal: the errors of a forecast made `horizon` poin
 from __future__ import annotations
 
 import copy
+import logging
+import os
 import time
 from dataclasses import dataclass
 
@@ -27,6 +29,8 @@ import pandas as pd
 
 from tabpilot.forecast.gbm import GlobalBoosting
 from tabpilot.forecast.npts import NPTS
+
+log = logging.getLogger("tabpilot.forecast.candidates")
 
 Histories = dict[str, pd.Series]
 Forecasts = dict[str, np.ndarray]
@@ -52,6 +56,37 @@ def _check_pace(name: str, started: float, done: int, total: int, deadline: floa
     now = time.time()
     if now > deadline or (done and started + (now - started) * total / done > deadline):
         raise OutOfTime(name)
+
+
+FALLBACK = "Naive"  # statsforecast's model for an item a candidate refuses
+PARALLEL_ITEMS = 64  # fewer items than this are fitted in the job's own process
+
+
+def workers() -> int:
+    """The processes a local model's items are spread over: every core (up to 8)."""
+    return max(1, min(os.cpu_count() or 1, 8))
+
+
+def by_chunks(work, histories: Histories, deadline: float) -> tuple[dict, list[str]]:
+    """`work(chunk, deadline)` -> (answers per item, items refused) over the items, in one
+    process per core when there are PARALLEL_ITEMS or more (local models fit each item
+    alone: the items split evenly, long and short series alike, since they are dealt in
+    turn); the answers in the items' order. An OutOfTime raised in any process stops the
+    whole call."""
+    n = workers()
+    if n == 1 or len(histories) < PARALLEL_ITEMS:
+        return work(histories, deadline)
+    from joblib import Parallel, delayed
+
+    items = list(histories)
+    chunks = [{i: histories[i] for i in items[k::n]} for k in range(n)]
+    merged: dict = {}
+    fallen: list[str] = []
+    for answers, refused in Parallel(n_jobs=n, backend="loky")(
+            delayed(work)(c, deadline) for c in chunks):
+        merged.update(answers)
+        fallen.extend(refused)
+    return {i: merged[i] for i in items}, fallen
 
 
 @dataclass(frozen=True)
@@ -90,6 +125,7 @@ class LocalModel:
         self.setting = setting
         self.intervals = intervals  # False: conformal intervals (the Croston family)
         self.fitted_: dict[str, object] = {}
+        self.fell_back_: set[str] = set()  # items it refused, forecast by FALLBACK instead
 
     def _model(self, n: int):
         from statsforecast import models
@@ -114,7 +150,8 @@ class LocalModel:
         return build()
 
     def _levels(self, model) -> list[int] | None:
-        if not self.intervals and getattr(model, "prediction_intervals", None) is None:
+        if (not self.intervals and getattr(model, "prediction_intervals", None) is None
+                and type(model).__name__ != FALLBACK):
             return None
         return levels_for(self.setting.quantiles)
 
@@ -125,41 +162,85 @@ class LocalModel:
 
     def forecast(self, histories: Histories, deadline: float = float("inf"),
                  covariates: Covariates | None = None) -> Forecasts:
+        result, fallen = by_chunks(self._forecast_chunk, histories, deadline)
+        self.fell_back_.update(fallen)
+        return result
+
+    def _forecast_chunk(self, histories: Histories, deadline: float
+                        ) -> tuple[Forecasts, list[str]]:
         result: Forecasts = {}
+        fallen: list[str] = []
         started = time.time()
         for item, series in histories.items():
             _check_pace(self.name, started, len(result), len(histories), deadline)
             y = recent(series.to_numpy(float), self.setting.season)
             model = self._model(len(y))
-            result[item] = self._answer(model.forecast(y=y, h=self.setting.horizon,
-                                                       level=self._levels(model)))
-        return result
+            try:
+                out = model.forecast(y=y, h=self.setting.horizon, level=self._levels(model))
+            except Exception as exc:  # noqa: BLE001 - statsforecast refuses some series
+                out = self._fall_back(item, y, exc, fallen).forecast(
+                    y=y, h=self.setting.horizon, level=levels_for(self.setting.quantiles))
+            result[item] = self._answer(out)
+        _all_failed(self.name, fallen, histories)
+        return result, fallen
+
+    def _fall_back(self, item: str, y: np.ndarray, exc: Exception, fallen: list[str]):
+        """The model an item gets when this one refuses its history (AutoETS on fewer
+        points than it has parameters: "tiny datasets"): Naive, said in the job's notes."""
+        from statsforecast import models
+
+        log.debug("%s refused item %s (%d points): %s", self.name, item, len(y), exc)
+        fallen.append(item)
+        return getattr(models, FALLBACK)()
 
     def fit(self, histories: Histories, deadline: float = float("inf"),
             covariates: Covariates | None = None) -> LocalModel:
-        self.fitted_ = {}
+        self.fitted_ = {}  # emptied first: the worker processes get a copy of this model
+        self.fitted_, fallen = by_chunks(self._fit_chunk, histories, deadline)
+        self.fell_back_.update(fallen)
+        return self
+
+    def _fit_chunk(self, histories: Histories, deadline: float
+                   ) -> tuple[dict[str, object], list[str]]:
+        fitted: dict[str, object] = {}
+        fallen: list[str] = []
         for item, series in histories.items():
             if time.time() > deadline:
                 raise OutOfTime(self.name)
             y = recent(series.to_numpy(float), self.setting.season)
-            self.fitted_[item] = self._model(len(y)).fit(y=y)
-        return self
+            try:
+                fitted[item] = self._model(len(y)).fit(y=y)
+            except Exception as exc:  # noqa: BLE001 - statsforecast refuses some series
+                fitted[item] = self._fall_back(item, y, exc, fallen).fit(y=y)
+        _all_failed(self.name, fallen, histories)
+        return fitted, fallen
 
     def predict(self, histories: Histories, covariates: Covariates | None = None) -> Forecasts:
         """Each item's fitted specification applied to its new history; an item not seen
-        in training is fitted on its history now."""
+        in training is fitted on its history now (Naive when the model refuses it)."""
         result = {}
         for item, series in histories.items():
             y = recent(series.to_numpy(float), self.setting.season)
             fitted = self.fitted_.get(item)
-            if fitted is None or not hasattr(fitted, "forward"):
-                model = self._model(len(y))
-                out = model.forecast(y=y, h=self.setting.horizon, level=self._levels(model))
-            else:
-                model = copy.deepcopy(fitted)
-                out = model.forward(y=y, h=self.setting.horizon, level=self._levels(model))
+            try:
+                if fitted is None or not hasattr(fitted, "forward"):
+                    model = self._model(len(y))
+                    out = model.forecast(y=y, h=self.setting.horizon, level=self._levels(model))
+                else:
+                    model = copy.deepcopy(fitted)
+                    out = model.forward(y=y, h=self.setting.horizon, level=self._levels(model))
+            except Exception as exc:  # noqa: BLE001 - statsforecast refuses some series
+                out = self._fall_back(item, y, exc, []).forecast(
+                    y=y, h=self.setting.horizon, level=levels_for(self.setting.quantiles))
             result[item] = self._answer(out)
         return result
+
+
+def _all_failed(name: str, fallen: list[str], histories: Histories) -> None:
+    """A model that refuses every item is not a candidate: its own error, not Naive's
+    forecasts under its name."""
+    if fallen and len(fallen) == len(histories) and len(histories) > 1:
+        raise ValueError(f"{name} refused every one of the {len(histories)} series")
 
 
 class GlobalModel:

@@ -34,6 +34,7 @@ from tabpilot.errors import ConfigError, JobExistsError
 from tabpilot.forecast import backtest, covariates, ensemble
 from tabpilot.forecast.candidates import (
     ALL,
+    FALLBACK,
     OutOfTime,
     Setting,
     candidates_for,
@@ -196,6 +197,11 @@ def _backtest_all(histories, setting: Setting, wins: list[backtest.Window],
             notes.append(f"{cand.name} failed ({type(exc).__name__}: {exc})")
             log.warning("candidate %s failed", cand.name, exc_info=True)
             continue
+        refused = getattr(cand, "fell_back_", ())
+        if refused:
+            notes.append(f"{cand.name} refused {len(refused)} of the {len(histories)} series "
+                         f"in some backtest window (too short or too flat for it): "
+                         f"{FALLBACK} forecast those")
         scores = backtest.score(wins, per_window, request.quantiles)
         seconds = round(time.time() - t0, 3)
         row = {"candidate": cand.name, **scores, "fit_seconds": seconds}
