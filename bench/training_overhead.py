@@ -14,7 +14,9 @@ wall seconds, alternately `repeats` times:
   job     `training.job.run`: channels read, hyperparameters checked, trained with the
           per-round log and stop checks, model.tar.gz packed
   api     (--api) CreateTrainingJob on an in-process `tabpilot serve` until Describe says
-          Completed: adds the worker process's start and Describe's polling (0.2 s)
+          Completed: adds the worker process's start (forked from the server's warm zygote,
+          api/zygote.py; TABPILOT_WORKER_ZYGOTE=0 for a fresh interpreter per job) and
+          Describe's polling (0.2 s)
 
 XGBoost runs one thread (`nthread=1`) in all three: on a shared machine a thread pool's
 wall time measures the other processes more than the job. Prints a Markdown table of
@@ -101,6 +103,9 @@ class Api:
         self.root = root
         app = server_app(ServerSettings(workspace=root / "workspace", poll_seconds=0.2))
         install(app, root / "workspace", root / "s3")
+        from tabpilot.api.zygote import ZYGOTE
+
+        ZYGOTE.warm()  # as `tabpilot serve` does when it starts (TABPILOT_WORKER_ZYGOTE=0: off)
         self.server = ThreadServer(app).__enter__()
         import boto3
 

@@ -175,6 +175,9 @@ def serve(
                   allow_roots=allow_root, trust_model_roots=trust_model_root,
                   allow_processing_scripts=allow_processing_scripts)
     ui.install(application, ctx, root_path=root_path.rstrip("/"))
+    from tabpilot.api.zygote import ZYGOTE
+
+    ZYGOTE.warm()  # its imports overlap the server's start, not the first training job
     err.print(f"serving the endpoints of {settings.workspace}, the SageMaker API and the "
               f"Studio (http://{host}:{port}{root_path.rstrip('/')}/studio/) on "
               f"http://{host}:{port}")
