@@ -301,14 +301,24 @@ def load_model(job_or_path: str | Path, candidate: str | None = None,
     (s3://bucket/prefix/jobs/JOB/candidates/NAME/model), or a job's best (or named)
     candidate, read from the artifact store (`artifacts`, else $TABPILOT_ARTIFACTS) when
     the job was published there; the manifest is verified on every load."""
+    return load_dir(readable_model_dir(job_or_path, candidate, workspace, store, artifacts))
+
+
+def readable_model_dir(job_or_path: str | Path, candidate: str | None = None,
+                       workspace: str | Path | None = None, store: Store | None = None,
+                       artifacts: str | None = None) -> Path:
+    """A local folder holding the model `load_model` means: the directory itself, the
+    verified copy of a published URL, or a job's candidate as this machine can read it
+    (the workspace's folder, else the artifact store's verified copy: the job's folder
+    may be on another machine)."""
     text = str(job_or_path)
     if "://" in text and not text.startswith("file://"):
-        return load_dir(fetch_url(text))
+        return fetch_url(text)
     path = model_directory(job_or_path, candidate, workspace, store)
     if is_model_directory(path) or not names.is_valid(text, "job"):
-        return load_dir(path)
+        return path
     root = workspace_path(workspace)
-    return load_dir(local_copy(path, root, artifact_store(root, artifacts)))
+    return local_copy(path, root, artifact_store(root, artifacts))
 
 
 def model_directory(job_or_path: str | Path, candidate: str | None = None,

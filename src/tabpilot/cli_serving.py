@@ -70,7 +70,11 @@ def _uvicorn(application, host: str, port: int, root_path: str = "",
 
 @app.command("serve-model")
 def serve_model(
-    model_dir: Annotated[str, typer.Argument(help="a packaged model directory")],
+    model: Annotated[str, typer.Argument(
+        help="a packaged model directory, a published one's URL (s3://.../model), or a job "
+             "name (its best model, or --candidate's)")],
+    candidate: Annotated[str | None, typer.Option(help="with a job: this candidate")] = None,
+    workspace: Workspace = None,
     port: Annotated[int, typer.Option()] = 8080,
     host: Annotated[str, typer.Option()] = "127.0.0.1",
     output_keys: Annotated[str | None, typer.Option(
@@ -87,11 +91,22 @@ def serve_model(
     on_bad_value: OnBadValue = "error",
 ) -> None:
     """Serve one model with SageMaker's container contract: GET /ping, POST /invocations,
-    and Prometheus metrics at GET /metrics."""
+    and Prometheus metrics at GET /metrics. A job's model is read where this machine can
+    read it: the workspace's folder, else the artifact store it was published to
+    (`tabpilot --store URL --artifacts URL serve-model JOB` on a machine without the job's
+    folder); the manifest is verified either way."""
     from tabpilot.artifacts.validate import check_on_bad_value
     from tabpilot.serving.app import ServerSettings, model_app
 
     _access_log(log_format)  # an unknown format fails before the model loads
+    if candidate is not None:
+        names.check(candidate, "candidate")
+    if Path(model).is_dir():
+        model_dir = model  # a folder: served as given (a missing manifest says so)
+    else:
+        from tabpilot.automl import readable_model_dir
+
+        model_dir = str(readable_model_dir(model, candidate, workspace))
 
     settings = ServerSettings(host=host, port=port, token=token, allowed_hosts=allow_host or [],
                               allowed_origins=allow_origin or [],

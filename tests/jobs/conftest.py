@@ -78,3 +78,19 @@ def mixed_types() -> pd.DataFrame:
     y = np.where(score + 0.3 * rng.normal(size=n) > 1.0, "keep", "churn")
     return pd.DataFrame({"amount": amount, "colour": colour, "signup_date": signup,
                          "review": review, "y": y})
+
+
+PUBLISHED = "to-delete"  # the job of `published_job`
+
+
+@pytest.fixture(scope="session")
+def published_job(tmp_path_factory: pytest.TempPathFactory, binary_frame) -> Path:
+    """A finished job in `ws/`, published to the folder `shared/` (--artifacts); tests
+    copy it before they change anything (a workspace holds relative paths)."""
+    from tabpilot import AutoML
+
+    root = tmp_path_factory.mktemp("published-job")
+    AutoML("y", time_limit=10, max_candidates=1, algorithms=["linear"], ensemble=False,
+           stacking="off", distill=False, workspace=root / "ws", verbosity=0, name=PUBLISHED,
+           artifacts=str(root / "shared")).fit(binary_frame(200))
+    return root

@@ -14,23 +14,12 @@ import pytest
 from tabpilot.artifacts.store import LocalArtifactStore
 from tabpilot.store import Store
 
-JOB = "to-delete"
-
-
-@pytest.fixture(scope="module")
-def template(tmp_path_factory: pytest.TempPathFactory, binary_frame) -> Path:
-    """A finished job in `ws/`, published to the folder `shared/` (--artifacts)."""
-    from tabpilot import AutoML
-
-    root = tmp_path_factory.mktemp("delete-template")
-    AutoML("y", time_limit=10, max_candidates=1, algorithms=["linear"], ensemble=False,
-           stacking="off", distill=False, workspace=root / "ws", verbosity=0, name=JOB,
-           artifacts=str(root / "shared")).fit(binary_frame(200))
-    return root
+JOB = "to-delete"  # the job of conftest's published_job
 
 
 @pytest.fixture
-def copy(template: Path, tmp_path: Path) -> tuple[Path, Path]:
+def copy(published_job: Path, tmp_path: Path) -> tuple[Path, Path]:
+    template = published_job
     shutil.copytree(template / "ws", tmp_path / "ws")
     shutil.copytree(template / "shared", tmp_path / "shared")
     return tmp_path / "ws", tmp_path / "shared"
