@@ -58,6 +58,16 @@ $(VENV)/.extras-%: $(STAMP)
 	$(BIN)/python -m pip install --quiet -e ".[dev,$(subst browser,browser$(,)notebook,$*)]"
 	@touch $@
 
+# a tool's venv of its own, from one requirements file ($<), stamped ($@, inside it) with
+# the file's checksum so that a changed file reinstalls
+define side_venv
+	@test -x $(@D)/bin/python || $(PYTHON) -m venv $(@D)
+	$(@D)/bin/python -m pip install --quiet --upgrade pip
+	$(@D)/bin/python -m pip install --quiet -r $<
+	@rm -f $(@D)/.installed-*
+	@touch $@
+endef
+
 bench: $(STAMP)
 	$(BIN)/python -m bench.timelimit
 	$(BIN)/python -m bench.latency
@@ -71,38 +81,22 @@ ANCHORS_STAMP := $(ANCHORS_VENV)/.installed-$(shell cksum bench/anchors-requirem
 bench-anchors: $(ANCHORS_STAMP)
 
 $(ANCHORS_STAMP): bench/anchors-requirements.txt
-	@test -x $(ANCHORS_VENV)/bin/python || $(PYTHON) -m venv $(ANCHORS_VENV)
-	$(ANCHORS_VENV)/bin/python -m pip install --quiet --upgrade pip
-	$(ANCHORS_VENV)/bin/python -m pip install --quiet -r bench/anchors-requirements.txt
-	@rm -f $(ANCHORS_VENV)/.installed-*
-	@touch $(ANCHORS_STAMP)
+	$(side_venv)
 
 mlflow-server: $(MLFLOW_STAMP)
 
 $(MLFLOW_STAMP): tests/tracking/mlflow-server-requirements.txt
-	@test -x $(MLFLOW_VENV)/bin/python || $(PYTHON) -m venv $(MLFLOW_VENV)
-	$(MLFLOW_VENV)/bin/python -m pip install --quiet --upgrade pip
-	$(MLFLOW_VENV)/bin/python -m pip install --quiet -r tests/tracking/mlflow-server-requirements.txt
-	@rm -f $(MLFLOW_VENV)/.installed-*
-	@touch $(MLFLOW_STAMP)
+	$(side_venv)
 
 sagemaker-sdk: $(SAGEMAKER_STAMP)
 
 $(SAGEMAKER_STAMP): tests/training/sagemaker-sdk-requirements.txt
-	@test -x $(SAGEMAKER_VENV)/bin/python || $(PYTHON) -m venv $(SAGEMAKER_VENV)
-	$(SAGEMAKER_VENV)/bin/python -m pip install --quiet --upgrade pip
-	$(SAGEMAKER_VENV)/bin/python -m pip install --quiet -r tests/training/sagemaker-sdk-requirements.txt
-	@rm -f $(SAGEMAKER_VENV)/.installed-*
-	@touch $(SAGEMAKER_STAMP)
+	$(side_venv)
 
 sagemaker-sdk3: $(SAGEMAKER3_STAMP)
 
 $(SAGEMAKER3_STAMP): tests/training/sagemaker-sdk3-requirements.txt
-	@test -x $(SAGEMAKER3_VENV)/bin/python || $(PYTHON) -m venv $(SAGEMAKER3_VENV)
-	$(SAGEMAKER3_VENV)/bin/python -m pip install --quiet --upgrade pip
-	$(SAGEMAKER3_VENV)/bin/python -m pip install --quiet -r tests/training/sagemaker-sdk3-requirements.txt
-	@rm -f $(SAGEMAKER3_VENV)/.installed-*
-	@touch $(SAGEMAKER3_STAMP)
+	$(side_venv)
 
 lint: $(STAMP)
 	$(BIN)/ruff check src tests bench
