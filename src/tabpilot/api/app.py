@@ -95,7 +95,7 @@ def install(app: FastAPI, workspace: Path, s3_root: str | Path | None = None,
     async def control_plane(request: Request) -> Response:
         target = request.headers.get("x-amz-target", "")
         if sts.is_query_call(request.headers.get("content-type"), target):  # STS and IAM
-            query = await request.body()
+            query = sts.parse(await request.body())
             tag(request, operation=sts.action_of(query))
             return sts.answer(query, request.headers.get("authorization"))
         prefix, _, operation = target.partition(".")

@@ -27,14 +27,18 @@ def is_query_call(content_type: str | None, target: str) -> bool:
     return not target and (content_type or "").split(";")[0].strip().lower() == FORM
 
 
-def action_of(body: bytes) -> str:
+def parse(body: bytes) -> dict[str, list[str]]:
+    """A query-protocol body's parameters (parsed once per request)."""
+    return parse_qs(body.decode("utf-8", "replace"))
+
+
+def action_of(params: dict[str, list[str]]) -> str:
     """The call's Action, for the request log and metrics: one of ACTIONS, else "Unknown"."""
-    action = (_params(body).get("Action") or [""])[0]
+    action = (params.get("Action") or [""])[0]
     return action if action in ACTIONS else "Unknown"
 
 
-def answer(body: bytes, authorization: str | None) -> Response:
-    params = _params(body)
+def answer(params: dict[str, list[str]], authorization: str | None) -> Response:
     action = (params.get("Action") or [""])[0]
     request_id = str(uuid.uuid4())
     if action in iam.ACTIONS:
@@ -50,10 +54,6 @@ def answer(body: bytes, authorization: str | None) -> Response:
     key = _access_key(authorization) or "tabpilot"
     return _xml(action, f"<Arn>arn:aws:iam::{ACCOUNT}:user/{escape(key)}</Arn>"
                 f"<UserId>{escape(key)}</UserId><Account>{ACCOUNT}</Account>", request_id)
-
-
-def _params(body: bytes) -> dict[str, list[str]]:
-    return parse_qs(body.decode("utf-8", "replace"))
 
 
 def _xml(action: str, inner: str, request_id: str, namespace: str = NAMESPACE) -> Response:
