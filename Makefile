@@ -3,6 +3,9 @@ PYTHON ?= python3
 , := ,
 VENV := .venv
 BIN := $(VENV)/bin
+# every install goes through uv (from PyPI, inside .venv): it fetches and unpacks wheels in
+# parallel, several times faster than pip on a fresh machine, which keeps .ci/run in its time
+UV := $(BIN)/uv
 STAMP := $(VENV)/.installed-$(shell cksum pyproject.toml | cut -d' ' -f1)
 # the MLflow tracking server tests/tracking/ starts, in a venv of its own: the full mlflow
 # package pins pyarrow<26, tabpilot's venv has 26 and only the client (mlflow-skinny)
@@ -19,10 +22,12 @@ SAGEMAKER3_STAMP := $(SAGEMAKER3_VENV)/.installed-$(shell cksum tests/training/s
 
 .PHONY: demo test test-slow test-cluster test-browser bench bench-anchors mlflow-server sagemaker-sdk sagemaker-sdk3 lint clean
 
-$(STAMP): pyproject.toml
+$(UV):
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
-	$(BIN)/python -m pip install --quiet --upgrade pip
-	$(BIN)/python -m pip install --quiet -e ".[dev]"
+	$(BIN)/python -m pip install --quiet --upgrade uv
+
+$(STAMP): pyproject.toml | $(UV)
+	$(UV) pip install --quiet --python $(BIN)/python -e ".[dev]"
 	@rm -f $(VENV)/.installed-*
 	@touch $(STAMP)
 
@@ -34,7 +39,7 @@ test: $(STAMP)
 
 # (tests/ui/test_notebooks.py starts the Studio's JupyterLab: the notebook extra)
 test-slow: $(STAMP) $(MLFLOW_STAMP) $(SAGEMAKER_STAMP) $(SAGEMAKER3_STAMP) $(VENV)/.extras-notebook
-	$(BIN)/python -m pytest -q -m slow
+	$(BIN)/python -m pytest -q -m slow --durations=15
 
 # against real services the tests start themselves (a throwaway PostgreSQL cluster:
 # initdb/pg_ctl from PATH or /usr/lib/postgresql/*/bin; .ci/run installs them)
@@ -46,24 +51,23 @@ test-slow: $(STAMP) $(MLFLOW_STAMP) $(SAGEMAKER_STAMP) $(SAGEMAKER3_STAMP) $(VEN
 test-cluster: $(STAMP) $(VENV)/.extras-cluster $(SAGEMAKER_STAMP)
 	$(BIN)/python -c "import ray, s3fs, psycopg"
 	test -x $(BIN)/weed || command -v weed
-	$(BIN)/python -m pytest -q -m cluster
+	$(BIN)/python -m pytest -q -m cluster --durations=15
 
 # the Studio in Debian's chromium (/usr/bin/chromium; .ci/run installs it), driven by Playwright
 test-browser: $(STAMP) $(VENV)/.extras-browser
-	$(BIN)/python -m pytest -q -m browser
+	$(BIN)/python -m pytest -q -m browser --durations=10
 
 # an extra's packages on top of the dev install (make test-cluster: cluster; test-browser:
 # browser + notebook; test-slow: notebook), redone when pyproject.toml changes
 $(VENV)/.extras-%: $(STAMP)
-	$(BIN)/python -m pip install --quiet -e ".[dev,$(subst browser,browser$(,)notebook,$*)]"
+	$(UV) pip install --quiet --python $(BIN)/python -e ".[dev,$(subst browser,browser$(,)notebook,$*)]"
 	@touch $@
 
 # a tool's venv of its own, from one requirements file ($<), stamped ($@, inside it) with
 # the file's checksum so that a changed file reinstalls
 define side_venv
 	@test -x $(@D)/bin/python || $(PYTHON) -m venv $(@D)
-	$(@D)/bin/python -m pip install --quiet --upgrade pip
-	$(@D)/bin/python -m pip install --quiet -r $<
+	$(UV) pip install --quiet --python $(@D)/bin/python -r $<
 	@rm -f $(@D)/.installed-*
 	@touch $@
 endef
@@ -80,22 +84,22 @@ ANCHORS_STAMP := $(ANCHORS_VENV)/.installed-$(shell cksum bench/anchors-requirem
 
 bench-anchors: $(ANCHORS_STAMP)
 
-$(ANCHORS_STAMP): bench/anchors-requirements.txt
+$(ANCHORS_STAMP): bench/anchors-requirements.txt | $(UV)
 	$(side_venv)
 
 mlflow-server: $(MLFLOW_STAMP)
 
-$(MLFLOW_STAMP): tests/tracking/mlflow-server-requirements.txt
+$(MLFLOW_STAMP): tests/tracking/mlflow-server-requirements.txt | $(UV)
 	$(side_venv)
 
 sagemaker-sdk: $(SAGEMAKER_STAMP)
 
-$(SAGEMAKER_STAMP): tests/training/sagemaker-sdk-requirements.txt
+$(SAGEMAKER_STAMP): tests/training/sagemaker-sdk-requirements.txt | $(UV)
 	$(side_venv)
 
 sagemaker-sdk3: $(SAGEMAKER3_STAMP)
 
-$(SAGEMAKER3_STAMP): tests/training/sagemaker-sdk3-requirements.txt
+$(SAGEMAKER3_STAMP): tests/training/sagemaker-sdk3-requirements.txt | $(UV)
 	$(side_venv)
 
 lint: $(STAMP)
