@@ -48,8 +48,12 @@ def forecast(
         help="country code (US, GB, DE...): its public holidays as a feature (HolidayConfig)")
     ] = None,
     covariates: Annotated[str | None, typer.Option(
-        help="comma list of known-in-advance numeric columns (prices, promotions): features "
-             "of the LightGBM candidate; forecasts then need their future values")] = None,
+        help="comma list of known-in-advance columns (prices, promotions, a store's type): "
+             "features of the LightGBM candidate; forecasts then need their future values. "
+             "A column that is not numbers is categorical")] = None,
+    categorical: Annotated[str | None, typer.Option(
+        help="comma list of covariates to treat as categories even though they are numbers "
+             "(codes such as a weather code)")] = None,
     futurefill: Annotated[str | None, typer.Option(
         help="fill missing future covariate values: zero | value | mean | median | min | max "
              "| none (default: refuse a forecast request that lacks them)")] = None,
@@ -81,7 +85,7 @@ def forecast(
         candidates=candidates.split(",") if candidates else None, n_windows=windows,
         time_limit=time_limit, name=name, execute_notebook=notebook,
         holiday_country=holidays,
-        **covariate_settings(covariates, futurefill, covariate_fill or []))
+        **covariate_settings(covariates, futurefill, covariate_fill or [], categorical))
     table = read_table(data)
     result = fit(table, request, workspace_path(workspace), input_uri=data)
     if output is not None:
@@ -105,16 +109,18 @@ def forecast(
         out.print(f"forecast: {output}", soft_wrap=True, markup=False, highlight=False)
 
 
-def covariate_settings(names: str | None, futurefill: str | None, rules: list[str]
-                       ) -> dict:
-    """`--covariates`, `--futurefill` and `--covariate-fill` as ForecastRequest fields
-    (covariates, covariate_filling, covariate_aggregation); ConfigError for bad syntax."""
+def covariate_settings(names: str | None, futurefill: str | None, rules: list[str],
+                       categorical: str | None = None) -> dict:
+    """`--covariates`, `--futurefill`, `--covariate-fill` and `--categorical` as
+    ForecastRequest fields (covariates, covariate_filling, covariate_aggregation,
+    covariate_categories); ConfigError for bad syntax."""
     from tabpilot.errors import ConfigError
 
     columns = [c.strip() for c in (names or "").split(",") if c.strip()]
-    if (futurefill or rules) and not columns:
-        raise ConfigError("--futurefill and --covariate-fill need --covariates (the columns "
-                          "known in advance)")
+    categories = [c.strip() for c in (categorical or "").split(",") if c.strip()]
+    if (futurefill or rules or categories) and not columns:
+        raise ConfigError("--futurefill, --covariate-fill and --categorical need --covariates "
+                          "(the columns known in advance)")
     filling: dict[str, dict] = {c: {"futurefill": futurefill} for c in columns if futurefill}
     aggregation: dict[str, str] = {}
     for rule in rules:
@@ -141,7 +147,8 @@ def covariate_settings(names: str | None, futurefill: str | None, rules: list[st
                                   "frontfill, middlefill, backfill, futurefill, value or "
                                   "aggregation")
     return {"covariates": columns, "covariate_filling": filling,
-            "covariate_aggregation": aggregation}
+            "covariate_aggregation": aggregation,
+            "covariate_categories": {c: [] for c in categories}}
 
 
 _HEADERS = {"AverageWeightedQuantileLoss": "wQL", "fit_seconds": "fit s"}

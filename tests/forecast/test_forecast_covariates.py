@@ -189,14 +189,6 @@ def test_bad_covariate_settings_are_one_config_error(settings, words):
         build(**settings)
 
 
-def test_a_non_numeric_covariate_is_one_data_error():
-    from tabpilot.forecast.series import prepare
-
-    table = promo_table().assign(promo="yes")
-    with pytest.raises(DataError, match="covariate column 'promo' is not numeric: row 1"):
-        prepare(table, build())
-
-
 @pytest.mark.parametrize("args,words", [
     (["--covariate-fill", "promo=zero"], "is not COLUMN:KEY=METHOD"),
     (["--covariate-fill", "promo:sidefill=zero"], "unknown key 'sidefill'"),
@@ -257,9 +249,6 @@ def test_the_facade_reads_covariates_from_the_feature_specification(tmp_path):
     assert r.covariates == ["promo", "price"]
     assert r.covariate_fill("price").futurefill == "mean"
     assert r.covariate_fill("promo").futurefill is None
-    with pytest.raises(ApiError, match="types 'store' as categorical; tabpilot's forecasting "
-                                       "covariates are numeric"):
-        request({"FeatureAttributeNames": ["store"], "FeatureDataTypes": {"store": "categorical"}})
     with pytest.raises(ApiError, match="names 'other', which is neither the target nor a "
                                        "feature of FeatureSpecificationS3Uri"):
         request({"FeatureAttributeNames": ["promo"]},

@@ -8,12 +8,13 @@ the rows through `jobs/views.py`, which shapes a forecasting job as Autopilot do
 
 HolidayConfig's country gives the LightGBM candidate each period's public holidays (the
 `holidays` package, offline). Known-in-advance covariates are the FeatureSpecificationS3Uri
-file's `FeatureAttributeNames` (numeric only); without that file, the columns other than
+file's `FeatureAttributeNames` (its FeatureDataTypes `categorical` ones categorical, the
+others numeric unless their values are not numbers); without that file, the columns other than
 the target that Transformations.Filling or .Aggregation name (tabpilot does not turn every
 other column into a covariate unasked: each one must then be sent for the horizon). What
 is refused, each with one ValidationException line rather than silently ignored: a filling
-key or method Autopilot does not have, two fill values for one column, a non-numeric
-covariate type, and algorithms tabpilot does not have (`arima`, `ets` and `npts` map onto
+key or method Autopilot does not have, two fill values for one column, a text or
+datetime covariate type, and algorithms tabpilot does not have (`arima`, `ets` and `npts` map onto
 its AutoARIMA, AutoETS and NPTS).
 """
 
@@ -49,7 +50,7 @@ def forecast_request(p: dict[str, Any], ctx: ApiContext | None = None) -> Foreca
     config = p["AutoMLProblemTypeConfig"][CONFIG]
     series = config.get("TimeSeriesConfig") or {}
     target = series.get("TargetAttributeName")
-    features = _feature_names(config.get("FeatureSpecificationS3Uri"), ctx)
+    features, categorical = _feature_names(config.get("FeatureSpecificationS3Uri"), ctx)
     fields: dict[str, Any] = dict(
         name=p["AutoMLJobName"], target=target,
         timestamp=series.get("TimestampAttributeName"),
@@ -70,6 +71,8 @@ def forecast_request(p: dict[str, Any], ctx: ApiContext | None = None) -> Foreca
     if holidays:
         fields["holiday_country"] = holidays[0].get("CountryCode")
     fields.update(_transformations(config.get("Transformations") or {}, target, features))
+    if categorical:
+        fields["covariate_categories"] = {c: [] for c in categorical if c != target}
     algorithms = _algorithms(config.get("CandidateGenerationConfig") or {})
     if algorithms is not None:
         fields["candidates"] = algorithms
@@ -79,10 +82,12 @@ def forecast_request(p: dict[str, Any], ctx: ApiContext | None = None) -> Foreca
         raise validation_error(f"{CONFIG}: {exc}") from None
 
 
-def _feature_names(uri: str | None, ctx: ApiContext | None) -> list[str] | None:
-    """The FeatureSpecification file's FeatureAttributeNames (the covariates), or None."""
+def _feature_names(uri: str | None, ctx: ApiContext | None
+                   ) -> tuple[list[str] | None, list[str]]:
+    """The FeatureSpecification file's FeatureAttributeNames (the covariates; None without
+    the file) and those it types categorical."""
     if not uri:
-        return None
+        return None, []
     from tabpilot.data.schema import load_feature_specification
 
     field = f"{CONFIG}.FeatureSpecificationS3Uri"
@@ -92,12 +97,13 @@ def _feature_names(uri: str | None, ctx: ApiContext | None) -> list[str] | None:
         names, types = load_feature_specification(ctx.locations.resolve(uri, field))
     except TabpilotError as exc:
         raise validation_error(f"{field}: {exc}") from None
-    odd = sorted(c for c, kind in types.items() if kind != "numeric")
+    odd = sorted(c for c, kind in types.items() if kind not in ("numeric", "categorical"))
     if odd:
         raise validation_error(f"{field} types {odd[0]!r} as {types[odd[0]]}; tabpilot's "
-                               "forecasting covariates are numeric (encode a category as 0/1 "
-                               "columns)")
-    return list(names or types)
+                               "forecasting covariates are numeric or categorical")
+    covariates = list(names or types)
+    return covariates, sorted(c for c, kind in types.items()
+                              if kind == "categorical" and c in covariates)
 
 
 def _transformations(given: dict[str, Any], target: str | None,

@@ -100,6 +100,7 @@ class Setting:
     seed: int = 0
     holidays: str | None = None  # a country code: the global model's holiday feature
     covariates: tuple[str, ...] = ()  # known-in-advance columns (the global model's)
+    categorical: tuple[str, ...] = ()  # those of them that are categorical (float codes)
 
 
 def levels_for(quantiles: tuple[float, ...]) -> list[int]:
@@ -262,7 +263,8 @@ class GlobalModel:
         s = self.setting
         self.model_ = GlobalBoosting(s.horizon, s.quantiles, s.season, s.freq, s.seed,
                                      getattr(s, "holidays", None),
-                                     tuple(getattr(s, "covariates", ())))
+                                     tuple(getattr(s, "covariates", ())),
+                                     tuple(getattr(s, "categorical", ())))
         self.model_.fit(histories, deadline, covariates)
         return self
 

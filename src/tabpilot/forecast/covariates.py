@@ -10,29 +10,108 @@ On each item's regular grid a covariate is filled by its own `CovariateFilling`
 the target's are to the target's), and in the horizon by `futurefill`. Only the global
 gradient-boosting model reads covariates; the local models forecast each target from its
 own past, and the job says so.
+
+A covariate is numeric or categorical (a promotion's kind, a store's type, a holiday flag).
+A categorical one travels as float codes of its levels (NaN: missing; one code past the
+known ones: a level the job never saw), so every frame here stays numeric; the booster treats those columns as
+categories. A missing level is never guessed: `none` and `zero` leave it missing, a level
+of its own, and a numeric filling method is refused (request.check_categorical).
 """
 
 from __future__ import annotations
 
+import math
 import warnings
 
 import numpy as np
 import pandas as pd
 
 from tabpilot.errors import DataError, shown
-from tabpilot.forecast.request import CovariateFilling, ForecastRequest
+from tabpilot.forecast.request import ForecastRequest, check_categorical
+
+# a column is inferred categorical when at most this share of its values read as numbers;
+# more than that is a numeric column with a few bad cells, which is refused, not guessed at
+MOSTLY_NUMERIC = 0.9
+
+
+def _not_numbers(column: pd.Series) -> pd.Series:
+    """Where `column` holds a value that does not read as a number (empty cells do not)."""
+    values = pd.to_numeric(column, errors="coerce")
+    return values.isna() & column.notna() & (column.astype(str).str.strip() != "")
 
 
 def numeric(column: pd.Series, name: str) -> pd.Series:
-    """A covariate column as floats (empty -> NaN), or one DataError line."""
-    values = pd.to_numeric(column, errors="coerce")
-    bad = values.isna() & column.notna() & (column.astype(str).str.strip() != "")
+    """A numeric covariate's column as floats (empty -> NaN), or one DataError line."""
+    bad = _not_numbers(column)
     if bad.any():
         row = int(np.argmax(bad.to_numpy()))
-        raise DataError(f"covariate column {shown(name)} is not numeric: row {row + 1} holds "
-                        f"{shown(column.iloc[row])}; covariates must be numbers (encode a "
-                        "category as 0/1 columns)")
-    return values.astype(float)
+        raise DataError(f"covariate column {shown(name)} is numeric but row {row + 1} holds "
+                        f"{shown(column.iloc[row])}; give a number there (or leave it empty), "
+                        "or train with the column named categorical")
+    return pd.to_numeric(column, errors="coerce").astype(float)
+
+
+def level(value: object) -> str | None:
+    """The text of one categorical value, the same however it was read: True, "TRUE" and
+    "true" are "true"; 3, 3.0 and "3" are "3"; None for a missing one."""
+    if value is None or (not isinstance(value, str) and pd.isna(value)):
+        return None
+    if isinstance(value, bool | np.bool_):
+        return "true" if value else "false"
+    if isinstance(value, int | np.integer | float | np.floating):
+        number = float(value)
+        return str(int(number)) if number.is_integer() else repr(number)
+    text = str(value).strip()
+    if not text:
+        return None
+    if text.lower() in ("true", "false"):
+        return text.lower()
+    try:
+        number = float(text)
+    except ValueError:
+        return text
+    return level(number) if math.isfinite(number) else text
+
+
+def encode(column: pd.Series, name: str, levels: list[str] | None, infer: bool
+           ) -> tuple[pd.Series, list[str] | None]:
+    """One covariate as floats, and its levels when it is categorical (None: numeric).
+
+    `levels` given (a trained model's): the codes of those, NaN for a missing value and
+    len(levels) for one never seen. [] : categorical, its levels the values seen here,
+    sorted. None: numeric, or with `infer` (a training table) categorical when at most
+    MOSTLY_NUMERIC of its values read as numbers."""
+    if levels is None:
+        bad = _not_numbers(column)
+        given = int((column.notna() & (column.astype(str).str.strip() != "")).sum())
+        if not infer or not bad.any() or given - int(bad.sum()) > MOSTLY_NUMERIC * given:
+            return numeric(column, name), None
+        levels = []
+    text = column.map(level)
+    if not levels:
+        levels = sorted(set(text.dropna()))
+    codes = {value: float(code) for code, value in enumerate(levels)}
+    # a level never seen gets a code of its own past the known ones: given, so no filling
+    # touches it, and the booster, which never split on it, routes it as a missing one
+    unseen = text.notna() & ~text.isin(codes)
+    return text.map(codes).where(~unseen, float(len(levels))).astype(float), list(levels)
+
+
+def encode_all(table: pd.DataFrame, request: ForecastRequest, training: bool
+               ) -> tuple[dict[str, pd.Series], dict[str, list[str]]]:
+    """Every covariate of `table` as floats, and the levels of the categorical ones (a
+    training table's inferred ones included: ConfigError when their filling or aggregation
+    is numeric)."""
+    columns, categories = {}, {}
+    for c in request.covariates:
+        given = request.covariate_categories.get(c)
+        columns[c], levels = encode(table[c], c, given, infer=training)
+        if levels is not None:
+            if given is None:  # inferred: the request's own check never saw it
+                check_categorical(c, request.covariate_fill(c),
+                                  request.covariate_aggregation.get(c))
+            categories[c] = levels
+    return columns, categories
 
 
 def split_future(frame: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame]:
@@ -57,11 +136,23 @@ def _statistic(observed: np.ndarray, method: str, constant: float | None) -> flo
                   "max": np.max}[method](observed))
 
 
+def categorical_note(column: str, levels: list[str], asked: bool) -> str:
+    """What the job says of one categorical covariate: why it is one, and its levels."""
+    some = ", ".join(map(shown, levels[:6])) + (f" and {len(levels) - 6} more"
+                                                if len(levels) > 6 else "")
+    why = "as asked" if asked else "its values are not numbers"
+    return (f"covariate {column} is categorical ({why}): {len(levels)} "
+            f"level{'s' * (len(levels) != 1)}, {some or 'none seen'}; a forecast's level "
+            "not among them is read as the model reads a missing one")
+
+
 def fill_history(rows: pd.DataFrame, grid: pd.DatetimeIndex, request: ForecastRequest
                  ) -> pd.DataFrame:
     """One item's covariates on its grid (rows indexed by ds), each filled by its rules."""
     out = rows.reindex(grid)[list(request.covariates)].astype(float)
     for name in request.covariates:
+        if name in request.covariate_categories:
+            continue  # a missing level stays missing (none and zero alike)
         rule = request.covariate_fill(name)
         values = out[name].to_numpy(copy=True)
         seen = np.flatnonzero(~np.isnan(values))
@@ -104,14 +195,14 @@ def with_future(series_frame: pd.DataFrame, future: pd.DataFrame | None,
         ahead = (given[uid].reindex(grid) if uid in given
                  else pd.DataFrame(np.nan, index=grid, columns=columns)).astype(float)
         for name in columns:
-            _futurefill(ahead, name, past[name].to_numpy(float), request.covariate_fill(name),
-                        uid, grid)
+            _futurefill(ahead, name, past[name].to_numpy(float), request, uid, grid)
         out[uid] = pd.concat([past, ahead])
     return out
 
 
-def _futurefill(ahead: pd.DataFrame, name: str, observed: np.ndarray, rule: CovariateFilling,
-                uid: str, grid: pd.DatetimeIndex) -> None:
+def _futurefill(ahead: pd.DataFrame, name: str, observed: np.ndarray,
+                request: ForecastRequest, uid: str, grid: pd.DatetimeIndex) -> None:
+    rule = request.covariate_fill(name)
     missing = ahead[name].isna().to_numpy()
     if not missing.any():
         return
@@ -123,7 +214,7 @@ def _futurefill(ahead: pd.DataFrame, name: str, observed: np.ndarray, rule: Cova
             f"covariate {shown(name)}{who} has no value at {grid[missing][0]} ({int(missing.sum())} "
             f"of the {len(grid)} forecast periods); send each covariate's future values as rows "
             "after the history with the target empty, or set its futurefill")
-    if rule.futurefill != "none":
+    if rule.futurefill != "none" and name not in request.covariate_categories:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", RuntimeWarning)
             ahead.loc[missing, name] = _statistic(observed, rule.futurefill, rule.value)

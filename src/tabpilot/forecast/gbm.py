@@ -11,7 +11,9 @@ items, spread as sqrt(step)) are added to or taken from the forecast.
 Known-in-advance covariates (forecast/covariates.py) are features too: each row gets their
 values at its own timestamp, unscaled (trees split on any scale), so a forecast step reads
 the covariates' future values, which the caller must give for the whole horizon. A value
-left missing (filling `none`) goes down the booster's learned missing-value branch.
+left missing (filling `none`) goes down the booster's learned missing-value branch. A
+categorical covariate's codes are LightGBM categories (splits on sets of levels, not on
+their order).
 """
 
 from __future__ import annotations
@@ -22,9 +24,11 @@ import time
 import numpy as np
 import pandas as pd
 
+# (min_data_per_group and cat_smooth act on categorical covariates only: LightGBM's 100 rows
+# per level would forbid any split on the levels of a short history)
 _PARAMS = {"n_estimators": 300, "learning_rate": 0.05, "num_leaves": 31, "min_child_samples": 10,
            "subsample": 0.9, "subsample_freq": 1, "colsample_bytree": 0.9, "verbose": -1,
-           "n_jobs": 1}
+           "n_jobs": 1, "min_data_per_group": 10, "cat_smooth": 1.0}
 
 
 def holiday_counts(ds: pd.DatetimeIndex, freq: str, country: str) -> np.ndarray:
@@ -56,7 +60,7 @@ RECENT_ROWS = 2000  # training rows per item: the most recent (older ones cost, 
 class GlobalBoosting:
     def __init__(self, horizon: int, quantiles: tuple[float, ...], season: int, freq: str,
                  seed: int = 0, holidays: str | None = None,
-                 covariates: tuple[str, ...] = ()) -> None:
+                 covariates: tuple[str, ...] = (), categorical: tuple[str, ...] = ()) -> None:
         self.horizon = horizon
         self.quantiles = tuple(quantiles)
         self.season = season
@@ -64,6 +68,7 @@ class GlobalBoosting:
         self.seed = seed
         self.holidays = holidays  # HolidayConfig's country: one more calendar feature
         self.covariates = tuple(covariates)  # known-in-advance columns, in feature order
+        self.categorical = tuple(categorical)  # those of them that are categorical
 
     def _lags(self, shortest: int) -> list[int]:
         s = self.season
@@ -123,8 +128,12 @@ class GlobalBoosting:
             X.append(np.column_stack([feats, self._calendar(series.index[t]),
                                       self._known(item, series.index[t], covariates)]))
             Y.append(y[t] / level)
+        X = np.vstack(X)
+        names = list(self.covariates)
+        categorical = [X.shape[1] - len(names) + names.index(c)
+                       for c in getattr(self, "categorical", ())]
         model = lgb.LGBMRegressor(random_state=self.seed, **_PARAMS)
-        model.fit(np.vstack(X), np.concatenate(Y))
+        model.fit(X, np.concatenate(Y), categorical_feature=categorical or "auto")
         return model
 
     def _recursive(self, booster, histories: dict[str, pd.Series], covariates=None

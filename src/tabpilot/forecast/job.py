@@ -71,6 +71,8 @@ def fit(table: pd.DataFrame, request: ForecastRequest, workspace: Path,
     anything is written; a failure after that leaves the job Failed with its reason."""
     started = time.time()
     series = prepare(table, request)
+    if series.categories:  # the levels seen, kept with the model: forecasts encode the same
+        request = request.model_copy(update={"covariate_categories": series.categories})
     unknown = sorted(set(request.candidates or ()) - set(ALL))
     if unknown:
         raise ConfigError(f"unknown forecasting candidate {unknown[0]!r}; "
@@ -99,7 +101,8 @@ def _run(table: pd.DataFrame, series: Series, request: ForecastRequest, record: 
     histories = {uid: g.set_index("ds")["y"]
                  for uid, g in series.frame.groupby("unique_id", sort=False)}
     setting = Setting(request.horizon, tuple(request.quantiles), request.season, series.freq,
-                      request.seed, request.holiday_country, tuple(request.covariates))
+                      request.seed, request.holiday_country, tuple(request.covariates),
+                      tuple(request.covariate_categories))
     wins = backtest.windows(histories, request.horizon, request.n_windows, setting.season)
     notes = list(series.notes)
     # covariates are known in advance: every backtest window reads their actual values
@@ -120,6 +123,7 @@ def _run(table: pd.DataFrame, series: Series, request: ForecastRequest, record: 
                for i in used]
     if request.covariates:
         notes.append(_covariate_note(request.covariates, board.kept))
+
     leaderboard = pd.DataFrame(board.rows)
     # the ensemble (the one model packaged) first on a tie: it is then the single best
     leaderboard["_tie"] = leaderboard["candidate"] != ENSEMBLE

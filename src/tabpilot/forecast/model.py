@@ -129,6 +129,6 @@ def load(directory: str | Path) -> tuple[ForecastPredictor, dict[str, Any]]:
                             "forecasting one; use `tabpilot predict` for it")
     with open(directory / PREDICTOR, "rb") as f:
         predictor = pickle.load(f)  # verified against the manifest
-    if "covariates" not in predictor.request.__dict__:  # saved before covariates existed
+    if "covariate_categories" not in predictor.request.__dict__:  # saved before them
         predictor.request = ForecastRequest(**predictor.request.__dict__)
     return predictor, metadata

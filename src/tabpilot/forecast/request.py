@@ -123,6 +123,25 @@ class CovariateFilling(Filling):
     futurefill: Literal[FILL_METHODS] | None = None  # type: ignore[valid-type]
 
 
+# what a categorical covariate may be filled with: `none` (and `zero`, Autopilot's default)
+# leave a value missing, which the model treats as a level of its own
+CATEGORICAL_FILLS = ("none", "zero")
+
+
+def check_categorical(column: str, fill: CovariateFilling, aggregation: str | None) -> None:
+    """ConfigError when a categorical covariate is to be filled or aggregated by a number
+    (a mean of levels means nothing)."""
+    for key in ("frontfill", "middlefill", "backfill", "futurefill"):
+        method = getattr(fill, key)
+        if method is not None and method not in CATEGORICAL_FILLS:
+            raise ConfigError(f"covariate {shown(column)} is categorical: its {key} cannot be "
+                              f"{method!r}; use none (a missing value is a level of its own) "
+                              "or make the column numeric")
+    if aggregation not in (None, "first"):
+        raise ConfigError(f"covariate {shown(column)} is categorical: rows of one period "
+                          f"cannot be combined by {aggregation!r}; use first")
+
+
 class ForecastRequest(BaseModel):
     """What the user asked for: one forecasting job."""
 
@@ -151,9 +170,16 @@ class ForecastRequest(BaseModel):
     # gradient-boosting candidate; their future values are given at forecast time
     covariates: list[str] = Field(default_factory=list)
     covariate_filling: dict[str, CovariateFilling] = Field(default_factory=dict)
-    # per covariate, how rows within one period combine when `aggregation` is set (avg)
+    # per covariate, how rows within one period combine when `aggregation` is set (avg;
+    # first for a categorical one)
     covariate_aggregation: dict[str, Literal[AGGREGATIONS]] = Field(  # type: ignore[valid-type]
         default_factory=dict)
+    # categorical covariates (a promotion's kind, a store's type, a weather code) and their
+    # levels in code order. A column that is not numeric is categorical unasked; naming a
+    # column here with no levels makes a numeric one categorical too (codes that are not
+    # quantities). The job fills in the levels it saw, and the model keeps them so that a
+    # forecast encodes its covariates the same way; a level never seen is read as a missing one.
+    covariate_categories: dict[str, list[str]] = Field(default_factory=dict)
 
     @field_validator("frequency")
     @classmethod
@@ -226,12 +252,19 @@ class ForecastRequest(BaseModel):
                 raise ConfigError(f"covariate {shown(c)} is the {roles[c]} column; a covariate "
                                   "is another column, known in advance for the horizon")
         for kind, named in (("filling", self.covariate_filling),
-                            ("aggregation", self.covariate_aggregation)):
+                            ("aggregation", self.covariate_aggregation),
+                            ("categorical", self.covariate_categories)):
             stray = sorted(set(named) - set(self.covariates))
             if stray:
                 raise ConfigError(f"{kind} is set for {shown(stray[0])}, which is not the target "
                                   f"nor a covariate ({', '.join(self.covariates) or 'none'}); "
                                   "add it with --covariates or drop its setting")
+        return self
+
+    @model_validator(mode="after")
+    def _categorical_rules(self) -> ForecastRequest:
+        for c in self.covariate_categories:
+            check_categorical(c, self.covariate_fill(c), self.covariate_aggregation.get(c))
         return self
 
     def covariate_fill(self, column: str) -> CovariateFilling:

@@ -31,6 +31,8 @@ class Series:
     # rows after an item's last target value, target empty: the covariates' future values
     # (unique_id, ds, <covariates>); None without covariates
     future: pd.DataFrame | None = None
+    # the categorical covariates' levels, in code order (given or inferred)
+    categories: dict[str, list[str]] = field(default_factory=dict)
 
     @property
     def lengths(self) -> pd.Series:
@@ -47,14 +49,20 @@ def prepare(table: pd.DataFrame, request: ForecastRequest, training: bool = True
     from tabpilot.forecast import covariates
 
     _check_columns(table, request)
+    known, categories = covariates.encode_all(table, request, training)
+    notes: list[str] = []
+    if training:
+        notes += [covariates.categorical_note(c, levels, c in request.covariate_categories)
+                  for c, levels in categories.items()]
+    if categories != request.covariate_categories:
+        request = request.model_copy(update={"covariate_categories": categories})
     frame = pd.DataFrame({
         "unique_id": _ids(table, request),
         "ds": _timestamps(table[request.timestamp], request.timestamp),
         "y": _numeric_target(table[request.target], request.target),
-        **{c: covariates.numeric(table[c], c) for c in request.covariates},
+        **known,
     })
     freq = grid_frequency(frame["ds"], request.frequency)
-    notes: list[str] = []
     future = None
     if request.covariates:
         frame, future = covariates.split_future(frame)
@@ -72,7 +80,7 @@ def prepare(table: pd.DataFrame, request: ForecastRequest, training: bool = True
             _check_unique(future, request)
     frame = _fill(frame.sort_values(["unique_id", "ds"]), freq, request, notes)
     _check_lengths(frame, request, training)
-    return Series(frame.reset_index(drop=True), freq, notes, future)
+    return Series(frame.reset_index(drop=True), freq, notes, future, categories)
 
 
 def _aggregate(frame: pd.DataFrame, freq: str, request: ForecastRequest,
@@ -80,7 +88,8 @@ def _aggregate(frame: pd.DataFrame, freq: str, request: ForecastRequest,
     """Rows combined into their periods: the target by `aggregation`, each covariate by
     its own (avg unless set)."""
     frame = frame.assign(ds=_to_period_start(frame["ds"], freq))
-    how = {c: _AGG[request.covariate_aggregation.get(c, "avg")] for c in request.covariates}
+    how = {c: _AGG[request.covariate_aggregation.get(
+        c, "first" if c in request.covariate_categories else "avg")] for c in request.covariates}
     if "y" in frame:
         how = {"y": _AGG[request.aggregation or "sum"], **how}
     before = len(frame)
