@@ -88,14 +88,12 @@ def test_a_job_on_ray_and_s3_completes_and_publishes_with_no_trial_files_left(
     frame.to_csv(table, index=False)
     workspace = tmp_path / "ws"
     env = {k: v for k, v in os.environ.items() if not k.startswith("TABPILOT_")}
-    started = time.monotonic()
     done = subprocess.run(
         [sys.executable, "-m", "tabpilot", "--executor", ray_cluster.address, "--artifacts",
          s3_prefix, "run", str(table), "--target", "target", "--name", "ray-s3",
          "--time-limit", "30", "--algorithms", "lightgbm,linear", "--quiet", "-w",
          str(workspace)], capture_output=True, text=True, timeout=300, env=env)
     assert done.returncode == 0, done.stderr[-3000:]
-    assert time.monotonic() - started < 300
     store = Store.for_workspace(workspace, create=False)
     job = store.get_job("ray-s3")
     candidates = store.list_candidates("ray-s3")

@@ -34,21 +34,27 @@ from tabpilot.forecast.request import ForecastRequest, check_categorical
 MOSTLY_NUMERIC = 0.9
 
 
-def _not_numbers(column: pd.Series) -> pd.Series:
-    """Where `column` holds a value that does not read as a number (empty cells do not)."""
+def _numbers(column: pd.Series) -> tuple[pd.Series, pd.Series, int]:
+    """`column` read as numbers, where it holds a value that does not read as one (empty
+    cells do not), and how many values it holds."""
     values = pd.to_numeric(column, errors="coerce")
-    return values.isna() & column.notna() & (column.astype(str).str.strip() != "")
+    given = column.notna() & (column.astype(str).str.strip() != "")
+    return values, values.isna() & given, int(given.sum())
 
 
-def numeric(column: pd.Series, name: str) -> pd.Series:
-    """A numeric covariate's column as floats (empty -> NaN), or one DataError line."""
-    bad = _not_numbers(column)
+def _as_numeric(column: pd.Series, name: str, values: pd.Series, bad: pd.Series) -> pd.Series:
     if bad.any():
         row = int(np.argmax(bad.to_numpy()))
         raise DataError(f"covariate column {shown(name)} is numeric but row {row + 1} holds "
                         f"{shown(column.iloc[row])}; give a number there (or leave it empty), "
                         "or train with the column named categorical")
-    return pd.to_numeric(column, errors="coerce").astype(float)
+    return values.astype(float)
+
+
+def numeric(column: pd.Series, name: str) -> pd.Series:
+    """A numeric covariate's column as floats (empty -> NaN), or one DataError line."""
+    values, bad, _ = _numbers(column)
+    return _as_numeric(column, name, values, bad)
 
 
 def level(value: object) -> str | None:
@@ -82,10 +88,9 @@ def encode(column: pd.Series, name: str, levels: list[str] | None, infer: bool
     sorted. None: numeric, or with `infer` (a training table) categorical when at most
     MOSTLY_NUMERIC of its values read as numbers."""
     if levels is None:
-        bad = _not_numbers(column)
-        given = int((column.notna() & (column.astype(str).str.strip() != "")).sum())
+        values, bad, given = _numbers(column)
         if not infer or not bad.any() or given - int(bad.sum()) > MOSTLY_NUMERIC * given:
-            return numeric(column, name), None
+            return _as_numeric(column, name, values, bad), None
         levels = []
     text = column.map(level)
     if not levels:
