@@ -63,8 +63,9 @@ class AutoML:
         max_latency_ms: hand out the best candidate answering one row within this bound.
         stacking: "auto" | "on" | "off": a level-2 model on the candidates' out-of-fold
             predictions (auto: in ensembling mode, without a latency bound).
-        selection: "balanced" (the fastest candidate within 0.5 % of the most accurate and
-            2x faster) | "accuracy" (the most accurate).
+        selection: "balanced" (the fastest candidate 2x faster than the most accurate whose
+            validation score is within one standard error of the difference, at most
+            0.5 %) | "accuracy" (the most accurate).
         distill: after the ensemble, fit a fast LightGBM student to its predictions.
         seed: random seed of splits and searches.
         generate_candidates_only: analyse and write the notebooks; train nothing.

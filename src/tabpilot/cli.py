@@ -152,8 +152,9 @@ def run(
         help="auto | on | off: a level-2 model on the candidates' out-of-fold predictions "
              "(auto: in ensembling mode)")] = None,
     selection: Annotated[str | None, typer.Option(
-        help="balanced: hand out the fastest candidate within 0.5% of the most accurate "
-             "and 2x faster (default) | accuracy: the most accurate")] = None,
+        help="balanced: hand out the fastest candidate 2x faster than the most accurate "
+             "and within one standard error of it (at most 0.5%) (default) | accuracy: "
+             "the most accurate")] = None,
     distill: Annotated[bool, typer.Option(
         "--distill/--no-distill",
         help="after the ensemble, fit a fast LightGBM student to its predictions")] = True,

@@ -14,6 +14,7 @@ import pytest
 from compiledlib import assert_same, python_twin
 
 from tabpilot.artifacts import Predictor, compiled, load, save
+from tabpilot.artifacts.compiled import rows as rows_module
 from tabpilot.artifacts.compiled.forest import Forest
 from tabpilot.artifacts.compiled.rows import RowEncoder
 from tabpilot.artifacts.package import MANIFEST
@@ -189,13 +190,14 @@ def test_an_ensemble_encodes_a_request_once_per_encoder(tmp_path: Path, monkeypa
     text = parts[0].rows._texts[0]  # both row encoders' equal "note" vectorizers: one
     assert parts[2].rows._texts[0] is text
     vectorized = []
-    vectorize = text.vectorizer.transform
-    monkeypatch.setattr(text.vectorizer, "transform",
-                        lambda v: vectorized.append(1) or vectorize(v))
+    vectorize = rows_module.tfidf_transform
+    monkeypatch.setattr(rows_module, "tfidf_transform",
+                        lambda vec, v: vectorized.append(vec) or vectorize(vec, v))
     request = _requests(text=True)
     assert_same(model, twin, request.iloc[[4]])
     assert len(calls) == 2 * 3  # predict_proba and predict: each encoder once per request
-    assert len(vectorized) == 2  # and the shared text vectorizer once per request
+    # and the shared text vectorizer once per request
+    assert vectorized == [text.vectorizer, text.vectorizer]
     assert_same(model, twin, request)
 
 

@@ -4,6 +4,8 @@ dependence computed as their definitions say."""
 
 from __future__ import annotations
 
+import warnings
+
 import numpy as np
 import pandas as pd
 import pytest
@@ -95,6 +97,26 @@ def test_models_without_tree_shap_get_occlusion_in_probability_units(linear) -> 
     signal = np.asarray(shap["feature_values"]["signal"])
     above = signal - np.median(signal)
     assert (np.sign(values[above != 0]) == np.sign(above[above != 0])).all()
+
+
+def test_occlusion_of_a_whole_number_column_at_a_fractional_median() -> None:
+    # a column of whole numbers whose baseline (median) is 29.5: set into a float copy,
+    # not into the int column (pandas warns of that now and will refuse it later)
+    X, y = _data(200)
+    X["age"] = np.arange(200) % 60  # int64, median 29.5
+    schema = infer_schema(X)
+    family = get_family("linear")
+    encoder = build_encoder(schema, family.style).fit(X)
+    estimator = family.fit(family.portfolio(ProblemType.BINARY)[0],
+                           FitData(encoder.transform(X), y, ProblemType.BINARY, 2, []))
+    predictor = Predictor(encoder, "linear", [estimator], ProblemType.BINARY,
+                          schema.features, ["No", "Yes"])
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        values = explain(predictor, X.head(20))
+    assert values.attrs["method"] == "baseline_occlusion"
+    assert X["age"].dtype == np.int64  # the caller's frame is untouched
+    assert np.isfinite(values.to_numpy()).all()
 
 
 def test_partial_dependence_is_the_average_prediction_over_the_grid(linear) -> None:

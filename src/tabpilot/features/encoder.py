@@ -24,6 +24,7 @@ from tabpilot.features.columns import (
     columns_of,
     date_parts,
 )
+from tabpilot.features.tfidf import tfidf_transform
 
 
 class TabularEncoder(TransformerMixin, BaseEstimator):
@@ -146,7 +147,7 @@ class TabularEncoder(TransformerMixin, BaseEstimator):
             at = self._fill_category(out, at, cols[col], col)
         if not self.text:
             return out
-        texts = [self.vectorizers_[c].transform(as_text(cols[c])) for c in self.text]
+        texts = [tfidf_transform(self.vectorizers_[c], as_text(cols[c])) for c in self.text]
         return sp.hstack([sp.csr_matrix(out)] + texts, format="csr")
 
     def _dense_width(self) -> int:

@@ -14,12 +14,14 @@ from pathlib import Path
 
 import pandas as pd
 
-from tabpilot.jobs import publishing, reporting, selection
+from tabpilot.jobs import publishing, reporting, selection, spread
 from tabpilot.jobs import status as st
 from tabpilot.jobs.progress import Progress
 from tabpilot.jobs.shares import finalisation_margin
 from tabpilot.jobs.views import leaderboard
+from tabpilot.metrics import METRICS
 from tabpilot.reports import definitions
+from tabpilot.tasks import ProblemType
 
 log = logging.getLogger("tabpilot.jobs")
 
@@ -110,7 +112,7 @@ class Finishing:
                  ) -> tuple[str, str, str | None, str | None, str | None]:
         """Choose the best, prune, write the leaderboard and definitions: the final outcome
         (status, secondary status, reason), the best candidate and the selection note."""
-        board = leaderboard(self.store, self.name)
+        board = self._selection_board(job_dir)
         if board.empty and status == st.COMPLETED and not self.request.generate_candidates_only:
             status, secondary = st.FAILED, st.FAILED
             reason = ("no candidate finished within the time limit; raise --time-limit or "
@@ -128,6 +130,30 @@ class Finishing:
                 self.store.get_job(self.name).stats, reports=report.summary,
                 partial_failures=[message for _, message in report.failures]))
         return status, secondary, reason, best, note
+
+    def _selection_board(self, job_dir: Path) -> pd.DataFrame:
+        """The leaderboard with the noise of its comparisons (jobs/spread.py) measured for
+        the candidates the default selection might hand out instead of the most accurate,
+        and kept in the job's stats so that every later reader applies the same rule."""
+        board = leaderboard(self.store, self.name)
+        if board.empty or self.request.selection != "balanced" or \
+                self.request.max_latency_ms is not None:
+            return board
+        metric = METRICS.get(board.attrs.get("objective_metric") or "")
+        names = selection.contenders(board, str(board["candidate"].iloc[0]),
+                                     metric is None or metric.greater_is_better)
+        try:
+            row = self.store.get_job(self.name)
+            thresholds = {c.name: c.threshold for c in self.store.list_candidates(self.name)}
+            found = spread.shortfall_errors(job_dir, board, ProblemType(row.problem_type),
+                                            names, thresholds)
+        except Exception:  # the relative rule alone decides
+            log.exception("measuring the selection's standard errors failed")
+            return board
+        self.store.update_job(self.name, stats={**(row.stats or {}),
+                                                selection.SHORTFALL_SE: found})
+        board.attrs[selection.SHORTFALL_SE] = found
+        return board
 
     def _write_definitions(self, job_dir: Path, board: pd.DataFrame) -> None:
         """CandidateDefinitions.ipynb: every completed candidate as code that reruns it."""

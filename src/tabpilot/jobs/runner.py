@@ -372,7 +372,7 @@ class JobRunner(Creating, Refits, Stacking, Ensembling, Distilling, Finishing):
         if refit and progress.best_candidate and not (ensembled or stacked):
             # the candidate the job will hand out (selection.for_request) is refit
             progress.best_candidate, _ = selection.for_request(
-                leaderboard(self.store, self.name), r)
+                self._selection_board(job_dir), r)
             if progress.best_candidate in self._results and \
                     self._refit_best(progress, deadline - margin, kill_at):
                 return self._stopped()

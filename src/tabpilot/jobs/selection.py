@@ -3,10 +3,13 @@
 Every candidate's single-row latency (p50 of one-row predictions on the packaged model,
 `artifacts.latency.measure`) is in the store. The candidate a job hands out (`select`) is
 the most accurate whose latency is within the request's `max_latency_ms`; without a bound,
-by default, the fastest candidate within FAST_TOLERANCE of the most accurate and at least
-FAST_SPEEDUP times faster than it (often the job's distilled model), else the most accurate;
-with `selection="accuracy"`, the most accurate. The functions here work on leaderboard rows (best first), so
-the runner, the views and the CLI agree on one definition.
+by default, the fastest candidate at least FAST_SPEEDUP times faster than the most accurate
+whose shortfall is within the noise of the comparison: one standard error of the
+difference of their validation scores (a paired bootstrap, jobs/spread.py, kept in the
+board's attrs as `shortfall_se`), and never more than FAST_TOLERANCE (relative); often the
+job's distilled model. Else the most accurate. With `selection="accuracy"`, the most
+accurate. The functions here work on leaderboard rows (best first), so the runner, the
+views and the CLI agree on one definition.
 """
 
 from __future__ import annotations
@@ -19,12 +22,14 @@ import pandas as pd
 from tabpilot.config import JobRequest
 from tabpilot.metrics import METRICS
 
-# A "fast choice" may lose this share of the objective (relative to the chosen candidate's)
+# A "fast choice" may lose this share of the objective (relative to the chosen candidate's),
+# and no more than one standard error of the difference where that is known (SHORTFALL_SE),
 # for at least FAST_SPEEDUP times less single-row latency.
 FAST_TOLERANCE = 0.005
 FAST_SPEEDUP = 2.0
 REFIT_FULL = "refit-full"  # `trained_on` of a bag collapsed into one model on every row
 COMBINED = ("Ensemble", "Stacking")  # algorithms of candidates made of several candidates
+SHORTFALL_SE = "shortfall_se"  # board.attrs / job stats: jobs/spread.shortfall_errors
 
 
 def within(latency_ms: float | None, bound_ms: float | None) -> bool:
@@ -91,12 +96,15 @@ def select(board: pd.DataFrame, bound_ms: float | None, policy: str,
     rows = board.set_index("candidate")
     metric = board.attrs.get("objective_metric") or "objective"
     speedup = float(rows.at[best, "latency_ms_p50"]) / float(rows.at[fast, "latency_ms_p50"])
+    error = _errors(board, best).get(fast)
+    within_what = f"within {FAST_TOLERANCE:.1%} of its {metric}" if error is None else (
+        f"within one standard error ({error:.2g}) of its {metric}, at most {FAST_TOLERANCE:.1%}")
     return fast, (
         f"{fast} ({metric} {float(rows.at[fast, 'objective']):.5g}, "
         f"{float(rows.at[fast, 'latency_ms_p50']):.3g} ms per row) was chosen over the most "
         f"accurate, {best} ({float(rows.at[best, 'objective']):.5g}, "
-        f"{float(rows.at[best, 'latency_ms_p50']):.3g} ms): within {FAST_TOLERANCE:.1%} of "
-        f"its {metric} and {speedup:.1f}x faster; --selection accuracy hands out {best}")
+        f"{float(rows.at[best, 'latency_ms_p50']):.3g} ms): {within_what} and "
+        f"{speedup:.1f}x faster; --selection accuracy hands out {best}")
 
 
 def for_request(board: pd.DataFrame, request: JobRequest) -> tuple[str | None, str | None]:
@@ -109,28 +117,59 @@ def for_request(board: pd.DataFrame, request: JobRequest) -> tuple[str | None, s
 def fast_choice(board: pd.DataFrame, chosen: str | None, greater_is_better: bool,
                 tolerance: float = FAST_TOLERANCE, speedup: float = FAST_SPEEDUP) -> str | None:
     """The fastest candidate at least `speedup` times faster than `chosen` whose objective
-    is within `tolerance` (relative) of its objective; None when there is none.
+    is within `tolerance` (relative) of its objective, and within one standard error of
+    the difference where the board knows it (`SHORTFALL_SE` against `chosen`); None when
+    there is none.
 
     An ensemble or a k-fold bag answers one row several times slower than one model of it;
     this names the cheaper model that costs (almost) nothing in accuracy.
     """
+    errors = _errors(board, chosen)
+    found, found_ms = None, math.inf
+    for name, shortfall, ms in _near(board, chosen, greater_is_better, tolerance, speedup):
+        error = errors.get(name)
+        if (error is None or shortfall <= error) and ms < found_ms:
+            found, found_ms = name, ms
+    return found
+
+
+def contenders(board: pd.DataFrame, chosen: str | None, greater_is_better: bool,
+               tolerance: float = FAST_TOLERANCE, speedup: float = FAST_SPEEDUP) -> list[str]:
+    """The candidates the relative rule alone would accept instead of `chosen`: the ones
+    whose standard error of the difference is worth measuring (jobs/spread.py)."""
+    return [name for name, _, _ in _near(board, chosen, greater_is_better, tolerance, speedup)]
+
+
+def _near(board: pd.DataFrame, chosen: str | None, greater_is_better: bool, tolerance: float,
+          speedup: float) -> list[tuple[str, float, float]]:
+    """(name, shortfall, latency) of every candidate at least `speedup` times faster than
+    `chosen` and within `tolerance` (relative) of its objective."""
     rows = board.set_index("candidate")
     if chosen is None or chosen not in rows.index:
-        return None
+        return []
     best_obj, best_ms = _num(rows.at[chosen, "objective"]), _num(rows.at[chosen, "latency_ms_p50"])
     if best_obj is None or best_ms is None:
-        return None
+        return []
     sign = 1.0 if greater_is_better else -1.0
     allowed = tolerance * max(abs(best_obj), 1e-12)
-    found, found_ms = None, best_ms / speedup
+    out = []
     for name, obj, ms in zip(board["candidate"], board["objective"], board["latency_ms_p50"],
                              strict=True):
         obj, ms = _num(obj), _num(ms)
         if obj is None or ms is None or name == chosen:
             continue
-        if sign * (best_obj - obj) <= allowed and ms <= found_ms:
-            found, found_ms = str(name), ms
-    return found
+        shortfall = sign * (best_obj - obj)
+        if shortfall <= allowed and ms <= best_ms / speedup:
+            out.append((str(name), shortfall, ms))
+    return out
+
+
+def _errors(board: pd.DataFrame, chosen: str | None) -> dict[str, float]:
+    """The standard errors of the board's shortfalls against `chosen`, if it has them."""
+    spread = board.attrs.get(SHORTFALL_SE) or {}
+    if not isinstance(spread, dict) or spread.get("against") != chosen:
+        return {}
+    return {str(k): float(v) for k, v in (spread.get("errors") or {}).items()}
 
 
 def refit_full_target(board: pd.DataFrame, bound_ms: float, n_folds: int) -> str | None:

@@ -18,7 +18,7 @@ from tabpilot.diagnostics.files import RULES, read_rules
 from tabpilot.jobs import heartbeat
 from tabpilot.jobs import status as st
 from tabpilot.jobs.arns import ACCOUNT, REGION, arn  # noqa: F401 (re-exported)
-from tabpilot.jobs.selection import fast_choice, pareto_front
+from tabpilot.jobs.selection import SHORTFALL_SE, fast_choice, pareto_front
 from tabpilot.metrics import METRICS, STANDARD_METRICS
 from tabpilot.store import CandidateRow, JobRow, Store
 from tabpilot.tasks import ProblemType
@@ -71,8 +71,11 @@ def leaderboard(store: Store, job: str) -> pd.DataFrame:
     board["pareto"] = pareto_front(board["objective"].to_numpy(dtype=float),
                                    board["latency_ms_p50"].to_numpy(dtype=float),
                                    metric is None or metric.greater_is_better)
+    board = board[columns]
     board.attrs["objective_metric"] = row.metric
-    return board[columns]
+    # the default selection's noise measure, once the job's end has computed it
+    board.attrs[SHORTFALL_SE] = (row.stats or {}).get(SHORTFALL_SE)
+    return board
 
 
 def check_alive(store: Store, job: JobRow) -> JobRow:
@@ -293,6 +296,7 @@ def describe_job(store: Store, job: str) -> dict[str, Any]:
         "SelectionNote": (row.stats or {}).get("selection_note"),
         # the stacking layer: built (its candidate, objective, members), skipped or failed, why
         "Stacking": (row.stats or {}).get("stacking"),
-        # nearly as good as the best candidate (FAST_TOLERANCE) and much faster, if any
+        # nearly as good as the best candidate (FAST_TOLERANCE, one standard error of the
+        # difference) and much faster, if any
         "FastCandidate": fast,
     }

@@ -155,6 +155,8 @@ def explain(predictor: BasePredictor, X: pd.DataFrame, background: pd.DataFrame 
         group = chosen[start:start + per_call]
         changed = pd.concat([X] * len(group), ignore_index=True)
         for i, col in enumerate(group):  # block i: column `col` at its baseline
+            if pd.api.types.is_integer_dtype(changed[col]):  # a median may be 29.5
+                changed[col] = changed[col].astype(np.float64)
             changed.iloc[i * len(X):(i + 1) * len(X), changed.columns.get_loc(col)] = base[col]
         out = _output(predictor, changed, np.tile(classes, len(group)))
         values[:, start:start + len(group)] = (

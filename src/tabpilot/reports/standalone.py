@@ -30,7 +30,7 @@ from tabpilot.data import split as split_module
 from tabpilot.data.read import DEFAULT_NA_VALUES
 from tabpilot.data.schema import ColumnKind
 from tabpilot.errors import ConfigError
-from tabpilot.features import builder, columns, encoder
+from tabpilot.features import builder, columns, encoder, tfidf
 from tabpilot.metrics import METRICS
 from tabpilot.models import FAMILIES
 from tabpilot.reports import codegen
@@ -174,12 +174,12 @@ own, copied.
 
 
 _STDLIB = {"argparse", "bz2", "collections", "dataclasses", "enum", "gzip", "lzma", "math",
-           "os", "re", "sys", "time", "typing", "warnings"}
+           "os", "re", "sys", "time", "typing", "warnings", "weakref"}
 
 
 def _modules(plan: _Plan) -> list[str]:
     """tabpilot's modules whose code the script holds, copied."""
-    return [columns.__name__, encoder.__name__, split_module.__name__,
+    return [columns.__name__, tfidf.__name__, encoder.__name__, split_module.__name__,
             *([STACKING] if plan.stack else [])]
 
 

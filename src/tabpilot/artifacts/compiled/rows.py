@@ -5,7 +5,8 @@ not in the trees. For the encodings the tree families use (numeric columns as th
 or imputed and standardised with missing indicators; categories as integer codes, NaN
 or -1 when missing or unseen) a few rows are encoded here value by value with the very
 functions and float64 operations the encoder applies to small batches, so the result is
-the same matrix. Text columns take the encoder's own vectorizers, densified. Anything
+the same matrix. Text columns take the encoder's own vectorizers, densified (a TF-IDF one
+through features/tfidf.py: the same vectors without scikit-learn's input checks). Anything
 else (dates, one-hot) goes to the encoder.
 
 Members of an ensemble with equal encoders share one RowEncoder; within one request
@@ -27,6 +28,7 @@ import pandas as pd
 from tabpilot.artifacts.predictor import encoded_once
 from tabpilot.features.columns import SMALL, as_text, category_string, scalar_float
 from tabpilot.features.encoder import TabularEncoder
+from tabpilot.features.tfidf import tfidf_transform
 
 
 class TextColumn:
@@ -40,8 +42,8 @@ class TextColumn:
 
     def dense(self, X: pd.DataFrame, values: np.ndarray) -> np.ndarray:
         """The dense vectors of `values`, column `self.column` of the request `X`."""
-        return encoded_once(self, X, self.width,
-                            lambda _: self.vectorizer.transform(as_text(values)).toarray())
+        return encoded_once(self, X, self.width, lambda _: tfidf_transform(
+            self.vectorizer, as_text(values)).toarray())
 
 
 class RowEncoder:
