@@ -159,6 +159,32 @@ def test_the_row_encoder_gives_the_ordinal_encoders_matrix() -> None:
     np.testing.assert_array_equal(fast.encode(shuffled), encoder.transform(shuffled).toarray())
 
 
+@pytest.mark.parametrize("name", ["linear", "mlp"])
+def test_the_row_encoder_gives_the_onehot_encoders_matrix(name: str) -> None:
+    # the linear and MLP families' encoding (one-hot blocks and each label's frequency,
+    # standardised numbers with missing indicators): their Python path encodes a few rows
+    # with it, so it must be the encoder's own matrix, missing and unseen values included
+    predictor = _predictor(name, ProblemType.BINARY)
+    encoder = predictor.encoder
+    assert encoder.categorical_encoding == "onehot" and encoder.scale and not encoder.text
+    rows, fast = _requests(), RowEncoder(encoder)
+    assert fast.direct
+    for i in range(len(rows)):
+        np.testing.assert_array_equal(fast.encode(rows.iloc[[i]]),
+                                      encoder.transform(rows.iloc[[i]]))
+    shuffled = rows[list(reversed(rows.columns))].iloc[:10]
+    np.testing.assert_array_equal(fast.encode(shuffled), encoder.transform(shuffled))
+    # the Python path takes it for a few rows, the encoder for a batch: the same answers
+    calls: list[int] = []
+    transform = encoder.transform
+    encoder.transform = lambda X: calls.append(len(X)) or transform(X)
+    one_by_one = np.vstack([predictor.raw_predict(rows.iloc[[i]]) for i in range(len(rows))])
+    assert calls == []  # no row went through the encoder's numpy set-up
+    # (a batch's matrix products may round differently from one row's)
+    np.testing.assert_allclose(one_by_one, predictor.raw_predict(rows), rtol=1e-9, atol=1e-12)
+    assert calls == [len(rows)]
+
+
 def test_an_ensemble_encodes_a_request_once_per_encoder(tmp_path: Path, monkeypatch) -> None:
     from tabpilot.ensemble.predictor import EnsemblePredictor
 

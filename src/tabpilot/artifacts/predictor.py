@@ -19,6 +19,7 @@ import pandas as pd
 
 from tabpilot.artifacts.validate import MissingColumnsError, missing_columns_message
 from tabpilot.errors import DataError
+from tabpilot.features.columns import SMALL
 from tabpilot.features.encoder import TabularEncoder
 from tabpilot.metrics import labels_from_proba
 from tabpilot.models import get_family
@@ -129,13 +130,29 @@ class Predictor(BasePredictor):
     def python_raw(self, X: pd.DataFrame) -> np.ndarray:
         """The reference path: the encoder, then each estimator's own predict."""
         encoder = self.encoder
-        encoded = encoded_once(encoder, X, encoder.n_features_out_, encoder.transform)
+        encoded = encoded_once(encoder, X, encoder.n_features_out_, self._encode)
         family = get_family(self.family)
         outs = [family.predict(est, encoded, self.problem_type) for est in self.estimators]
         return outs[0] if len(outs) == 1 else np.mean(outs, axis=0)
 
+    def _encode(self, X: pd.DataFrame) -> Any:
+        """The encoder's matrix. A few rows of a dense encoding (no text, no dates) go
+        through its row encoder (artifacts/compiled/rows.py): the same matrix, value by
+        value, without the per-column numpy set-up that costs a linear model or an MLP
+        most of its answer to one row."""
+        encoder = self.encoder
+        if len(X) > SMALL or not isinstance(encoder, TabularEncoder) or encoder.text \
+                or encoder.datetime:
+            return encoder.transform(X)
+        rows = self.__dict__.get("rows_")
+        if rows is None:
+            from tabpilot.artifacts.compiled.rows import RowEncoder  # it imports this module
+
+            rows = self.__dict__["rows_"] = RowEncoder(encoder)
+        return rows.encode(X)
+
     def __getstate__(self) -> dict[str, Any]:
-        return {k: v for k, v in self.__dict__.items() if k != "compiled_"}
+        return {k: v for k, v in self.__dict__.items() if k not in ("compiled_", "rows_")}
 
 
 def as_frame(data: Any) -> pd.DataFrame:

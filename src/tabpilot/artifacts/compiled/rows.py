@@ -3,7 +3,8 @@
 A one-row request spends most of its time in the encoder's per-column numpy calls,
 not in the trees. For the encodings the tree families use (numeric columns as they are,
 or imputed and standardised with missing indicators; categories as integer codes, NaN
-or -1 when missing or unseen) a few rows are encoded here value by value with the very
+or -1 when missing or unseen), and the linear and MLP families' one-hot blocks (with each
+label's frequency), a few rows are encoded here value by value with the very
 functions and float64 operations the encoder applies to small batches, so the result is
 the same matrix. Text columns take the encoder's own vectorizers, densified (a TF-IDF one
 through features/tfidf.py: the same vectors without scikit-learn's input checks). Anything
@@ -54,8 +55,9 @@ class RowEncoder:
         self.categorical = list(encoder.categorical)
         self.text = list(encoder.text)
         self.inputs = self.numeric + self.categorical + self.text
-        self.direct = (encoder.categorical_encoding in ("codes", "ordinal")
+        self.direct = (encoder.categorical_encoding in ("codes", "ordinal", "onehot")
                        and not encoder.datetime)
+        self._onehot = encoder.categorical_encoding == "onehot"
         self._missing = -1.0 if encoder.categorical_encoding == "ordinal" else math.nan
         self._scale = bool(encoder.scale) and bool(self.numeric)
         self._indicators: list[int] = []
@@ -64,8 +66,14 @@ class RowEncoder:
             self._means = [float(v) for v in encoder.means_]
             self._stds = [float(v) for v in encoder.stds_]
             self._indicators = [int(i) for i in encoder.missing_cols_]
+        # a category is one code, or one-hot (its categories and its frequency)
+        self._sizes = [len(encoder.categories_[c]) for c in self.categorical] \
+            if self._onehot else []
+        self._frequencies = [encoder.frequencies_[c] for c in self.categorical] \
+            if self._onehot else []
         self._width = (len(self.numeric) + len(self._indicators)
-                       + len(self.categorical))  # before the text columns
+                       + (sum(self._sizes) + len(self._sizes) if self._onehot
+                          else len(self.categorical)))  # before the text columns
         self._lookups = [encoder._lookup[c] for c in self.categorical] if self.direct else []
         self._positions: dict[tuple, tuple[list[int], list[int], list[int]] | None] = {}
         self._texts = [self._text_column(c, texts) for c in self.text] if self.direct else []
@@ -119,15 +127,32 @@ class RowEncoder:
             values = [scalar_float(row[p]) for p in numeric]
             if self._scale:
                 values = self._scaled(values)
-            for p, lookup in zip(categorical, self._lookups, strict=True):
-                code = lookup.get(category_string(row[p]), -1)
-                values.append(missing if code < 0 else float(code))
+            if self._onehot:
+                self._append_onehot(values, row, categorical)
+            else:
+                for p, lookup in zip(categorical, self._lookups, strict=True):
+                    code = lookup.get(category_string(row[p]), -1)
+                    values.append(missing if code < 0 else float(code))
             rows.append(values)
         out = np.array(rows, dtype=np.float64).reshape(len(matrix), self._width)
         if not text:
             return out
         parts = [column.dense(X, matrix[:, p]) for column, p in zip(self._texts, text, strict=True)]
         return np.ascontiguousarray(np.hstack([out, *parts]), dtype=np.float64)
+
+    def _append_onehot(self, values: list[float], row: np.ndarray, categorical: list[int]
+                       ) -> None:
+        """Each category as the encoder's one-hot block (all zeros when missing or unseen)
+        and the label's training frequency."""
+        for p, lookup, size, frequency in zip(categorical, self._lookups, self._sizes,
+                                              self._frequencies, strict=True):
+            label = category_string(row[p])
+            block = [0.0] * size
+            code = lookup.get(label, -1)
+            if code >= 0:
+                block[code] = 1.0
+            values.extend(block)
+            values.append(float(frequency.get(label, 0.0)))
 
     def _scaled(self, values: list[float]) -> list[float]:
         """Impute with the median, standardise, then the missing indicators."""
