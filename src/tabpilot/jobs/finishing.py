@@ -19,7 +19,6 @@ from tabpilot.jobs import status as st
 from tabpilot.jobs.progress import Progress
 from tabpilot.jobs.shares import finalisation_margin
 from tabpilot.jobs.views import leaderboard
-from tabpilot.metrics import METRICS
 from tabpilot.reports import definitions
 from tabpilot.tasks import ProblemType
 
@@ -139,9 +138,8 @@ class Finishing:
         if board.empty or self.request.selection != "balanced" or \
                 self.request.max_latency_ms is not None:
             return board
-        metric = METRICS.get(board.attrs.get("objective_metric") or "")
         names = selection.contenders(board, str(board["candidate"].iloc[0]),
-                                     metric is None or metric.greater_is_better)
+                                     selection.greater_is_better(board))
         try:
             row = self.store.get_job(self.name)
             thresholds = {c.name: c.threshold for c in self.store.list_candidates(self.name)}

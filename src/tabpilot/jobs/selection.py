@@ -109,9 +109,13 @@ def select(board: pd.DataFrame, bound_ms: float | None, policy: str,
 
 def for_request(board: pd.DataFrame, request: JobRequest) -> tuple[str | None, str | None]:
     """`select` as the job's request asks (its bound and policy)."""
+    return select(board, request.max_latency_ms, request.selection, greater_is_better(board))
+
+
+def greater_is_better(board: pd.DataFrame) -> bool:
+    """Whether the board's objective grows with quality (an unknown metric: assumed so)."""
     metric = METRICS.get(board.attrs.get("objective_metric") or "")
-    return select(board, request.max_latency_ms, request.selection,
-                  metric is None or metric.greater_is_better)
+    return metric is None or metric.greater_is_better
 
 
 def fast_choice(board: pd.DataFrame, chosen: str | None, greater_is_better: bool,

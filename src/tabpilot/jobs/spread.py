@@ -15,7 +15,6 @@ reader of the leaderboard (describe, the CLI, Studio) applies the same rule.
 
 from __future__ import annotations
 
-import logging
 from pathlib import Path
 
 import numpy as np
@@ -23,12 +22,10 @@ import pandas as pd
 
 from tabpilot.execution.trial import VALIDATION_PREDICTIONS
 from tabpilot.reports.bootstrap import resampled_metrics
+from tabpilot.reports.candidate import VALIDATION_TARGET
 from tabpilot.tasks import ProblemType
 
-log = logging.getLogger("tabpilot.jobs")
-
 ROUNDS = 200
-VALIDATION_TARGET = "validation_target.npy"  # reports/candidate.py writes it
 
 
 def shortfall_errors(job_dir: Path, board: pd.DataFrame, problem_type: ProblemType,

@@ -8,7 +8,7 @@ label's frequency), a few rows are encoded here value by value with the very
 functions and float64 operations the encoder applies to small batches, so the result is
 the same matrix. Text columns take the encoder's own vectorizers, densified (a TF-IDF one
 through features/tfidf.py: the same vectors without scikit-learn's input checks). Anything
-else (dates, one-hot) goes to the encoder.
+else (dates) goes to the encoder.
 
 Members of an ensemble with equal encoders share one RowEncoder; within one request
 (`predictor.encoded_once`) it encodes a frame once for all of them. Encoders that differ
