@@ -2,6 +2,7 @@
 beside its accuracy and the most accurate candidate's (issue 19, item 2).
 
     python -m bench.default_model --budget 60 [--only adult,titanic] [--datasets DIR] [--force]
+        [--max-latency-ms MS]
 
 For every table of bench.automl (anchors.md's split and metric, through bench.common), fits
 tabpilot with its default settings at the budget, as bench.automl does (all algorithms, the
@@ -16,8 +17,10 @@ default `balanced` selection, distillation), and records:
 - the relative test-score gap of the default model to the most accurate, and whether its
   HTTP p50 meets HTTP_TARGET_MS.
 anchors.md's LightGBM / FLAML / AutoGluon scores and row ms stand beside them for context.
-Results go to bench/results/default-model-<budget>s.md and .json; the json resumes a stopped
-sweep (tables already there are skipped unless --force).
+With --max-latency-ms the jobs are given that bound (the model handed out is the most
+accurate within it) and the results go to default-model-<budget>s-<ms>ms. Results go to
+bench/results/default-model-<budget>s.md and .json; the json resumes a stopped sweep
+(tables already there are skipped unless --force).
 """
 
 from __future__ import annotations
@@ -116,14 +119,17 @@ def http_times(model: Any, test: pd.DataFrame, target: str) -> np.ndarray:
         proc.wait(timeout=10)
 
 
-def run_table(folder: Path, table: Table, budget: float, workspace: Path) -> dict[str, Any]:
-    """Fit with the default settings, then score and time the default and the best model."""
+def run_table(folder: Path, table: Table, budget: float, workspace: Path,
+              max_latency_ms: float | None = None) -> dict[str, Any]:
+    """Fit with the default settings (and the bound, if any), then score and time the
+    default and the best model."""
     train, test = prepared_split(folder, table)
     record: dict[str, Any] = {"table": table.name, "metric": table.metric,
                               "load_start": os.getloadavg()[0]}
     stage = "fit"
     try:
-        automl, wall = fit_tabpilot(train, table, budget, workspace, "default")
+        automl, wall = fit_tabpilot(train, table, budget, workspace, "default",
+                                    max_latency_ms=max_latency_ms)
         board, about = automl.leaderboard(), automl.describe()
         record.update(job=automl.name, fit_seconds=wall, note=about.get("SelectionNote"))
         stage = "score"
@@ -218,9 +224,11 @@ def table_row(table: Table, rec: dict[str, Any], anchor: dict[str, Any]) -> list
             _distilled_cell(rec.get("distilled")), *context, row_ms, load]
 
 
-def report(rows: list[tuple[Table, dict[str, Any]]], anchors: dict[str, Any], budget: float
-           ) -> str:
-    lines = [f"## The model a job hands out by default, budget {budget:g} s ({len(rows)} tables)",
+def report(rows: list[tuple[Table, dict[str, Any]]], anchors: dict[str, Any], budget: float,
+           max_latency_ms: float | None = None) -> str:
+    bound = "" if max_latency_ms is None else f", --max-latency-ms {max_latency_ms:g}"
+    lines = [f"## The model a job hands out by default, budget {budget:g} s{bound} "
+             f"({len(rows)} tables)",
              "", summary([r for _, r in rows]), "",
              markdown_table(HEADERS, [table_row(t, r, anchors.get(t.name, {})) for t, r in rows]),
              "",
@@ -253,19 +261,20 @@ def sweep(args: Any) -> str:
     manifest = load_manifest(folder)
     tables = select(manifest, args.only)
     anchors = parse_anchors(folder / "anchors.md", args.budget) or {}
-    stem = f"default-model-{args.budget:g}s"
+    stem = f"default-model-{args.budget:g}s" + (
+        f"-{args.max_latency_ms:g}ms" if args.max_latency_ms is not None else "")
     done = read_json(results_path(stem, ".json"))
     for i, table in enumerate(tables, 1):
         if done.get(table.name, {}).get("status") == "ok" and not args.force:
             log(f"[{i}/{len(tables)}] {table.name}: in {stem}.json, skipped")
             continue
         log(f"[{i}/{len(tables)}] {table.name}: fitting for {args.budget:g} s ...")
-        rec = run_table(folder, table, args.budget, Path(args.workspace))
+        rec = run_table(folder, table, args.budget, Path(args.workspace), args.max_latency_ms)
         done[table.name] = rec
         write_json(stem, done)  # saved after every table, so a stopped sweep resumes
         log(f"    {rec.get('error') or table_row(table, rec, {})[2:12]}")
     rows = [(t, done[t.name]) for t in manifest if t.name in done]
-    text = report(rows, anchors, args.budget)
+    text = report(rows, anchors, args.budget, args.max_latency_ms)
     md, js = write_results(stem, text, done)
     log(f"wrote {md} and {js}")
     return text
@@ -275,6 +284,8 @@ def main(argv: list[str] | None = None) -> None:
     p = base_parser(__doc__.splitlines()[0])
     p.add_argument("--only", help="comma-separated table names (default: all)")
     p.add_argument("--force", action="store_true", help="rerun tables already in the results")
+    p.add_argument("--max-latency-ms", type=float,
+                   help="give every job this bound on its model's one-row latency")
     print(sweep(p.parse_args(argv)))
 
 

@@ -70,7 +70,9 @@ class AutoML:
         seed: random seed of splits and searches.
         generate_candidates_only: analyse and write the notebooks; train nothing.
         keep_candidates: model directories kept (the best ones; default 20).
-        ensemble: end with a greedy ensemble of the best candidates (default True).
+        ensemble: end with a greedy ensemble of the best candidates (default True), and,
+            when the most accurate answers one row slower than max_latency_ms (else
+            0.75 ms), a second one within that budget (`ensemble-NNN-fast`).
         workspace: the workspace folder (default ./tabpilot-workspace or
             $TABPILOT_WORKSPACE).
         verbosity: 0 silent, 1 (default) a line per phase, every 10 trials, what was

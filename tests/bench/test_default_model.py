@@ -36,3 +36,9 @@ def test_verdict_and_summary_on_fake_records() -> None:
     assert line.startswith("2/3 tables meet HTTP p50")
     assert "max 10.00% (c)" in line and "within 0.5%: 2/3" in line
     assert "handed out on 1: a" in line and "1 table(s) failed" in line
+
+
+def test_the_report_names_the_latency_bound_its_jobs_were_given() -> None:
+    assert "--max-latency-ms" not in bench.report([], {}, 60.0).splitlines()[0]
+    assert bench.report([], {}, 60.0, 1.0).splitlines()[0] == \
+        "## The model a job hands out by default, budget 60 s, --max-latency-ms 1 (0 tables)"

@@ -49,6 +49,35 @@ def test_a_single_dominant_model_keeps_all_the_weight() -> None:
     assert weights[0] == pytest.approx(1.0)
 
 
+@pytest.mark.parametrize("budget", [1.0, 2.0, 2.5, 10.0])
+def test_a_budget_bounds_the_summed_cost_of_the_distinct_members(budget) -> None:
+    y, preds = _noisy_copies(5)
+    costs = [1.0, 1.0, 1.5, 0.5, 3.0]
+    auc = METRICS["AUC"]
+    weights = greedy_weights(preds, lambda p: score(auc, y, p), costs=costs, budget=budget)
+    chosen = weights > 0
+    assert weights.sum() == pytest.approx(1.0)
+    assert sum(c for c, used in zip(costs, chosen, strict=True) if used) <= budget
+    if budget >= sum(costs):  # nothing left out: the unbounded selection
+        assert np.array_equal(weights, greedy_weights(preds, lambda p: score(auc, y, p)))
+
+
+def test_a_budget_below_every_cost_selects_nothing() -> None:
+    y, preds = _noisy_copies(3)
+    weights = greedy_weights(preds, lambda p: score(METRICS["AUC"], y, p),
+                             costs=[1.0, 2.0, 3.0], budget=0.5)
+    assert not weights.any()
+
+
+def test_a_budget_starts_from_the_best_affordable_model() -> None:
+    y, preds = _noisy_copies(2)
+    perfect = np.column_stack([1 - y, y]).astype(float) * 0.98 + 0.01
+    logloss = METRICS["LogLoss"]
+    weights = greedy_weights([perfect, *preds], lambda p: -score(logloss, y, p),
+                             costs=[5.0, 1.0, 1.0], budget=2.0)
+    assert weights[0] == 0 and weights[1:].sum() == pytest.approx(1.0)
+
+
 def test_no_predictions_is_an_error() -> None:
     with pytest.raises(ValueError):
         greedy_weights([], lambda p: 0.0)

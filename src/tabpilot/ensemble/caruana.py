@@ -3,33 +3,49 @@
 Start from the best single model; at each step add (again, possibly) the model whose
 inclusion most improves the validation score of the averaged predictions; keep the
 weights of the best step. Weights are counts of inclusions, normalised to sum to 1.
+
+With `costs` and a `budget` the selection is bounded: a model joins only while the costs
+of the distinct models chosen stay within the budget (one-row latencies, for an ensemble
+that must answer fast); models already chosen may be added again at no cost.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 
 import numpy as np
 
 ScoreFn = Callable[[np.ndarray], float]  # higher is better
 
 
-def greedy_weights(predictions: list[np.ndarray], score: ScoreFn, steps: int = 25
+def greedy_weights(predictions: list[np.ndarray], score: ScoreFn, steps: int = 25,
+                   costs: Sequence[float] | None = None, budget: float | None = None
                    ) -> np.ndarray:
-    """Weights over `predictions` (validation predictions of each model, same shape)."""
+    """Weights over `predictions` (validation predictions of each model, same shape); all
+    zero when a budget leaves no model within it."""
     if not predictions:
         raise ValueError("greedy_weights needs at least one model's predictions")
-    singles = [score(p) for p in predictions]
-    first = int(np.nanargmax(singles))
+    cost = np.zeros(len(predictions)) if costs is None or budget is None \
+        else np.asarray(costs, dtype=np.float64)
+    limit = np.inf if budget is None else float(budget)
     counts = np.zeros(len(predictions))
+    affordable = [i for i in range(len(predictions)) if cost[i] <= limit]
+    if not affordable:
+        return counts
+    singles = {i: score(predictions[i]) for i in affordable}
+    first = max(affordable, key=lambda i: (np.nan_to_num(singles[i], nan=-np.inf), -i))
     counts[first] = 1
     total = predictions[first].astype(np.float64).copy()
     best_score, best_counts = singles[first], counts.copy()
     for step in range(2, steps + 1):
-        trial_scores = [score((total + p) / step) for p in predictions]
-        pick = int(np.nanargmax(trial_scores))
+        spent = cost[counts > 0].sum()
+        allowed = [i for i in range(len(predictions))
+                   if counts[i] > 0 or spent + cost[i] <= limit]
+        trial_scores = [score((total + predictions[i]) / step) for i in allowed]
+        k = int(np.nanargmax(trial_scores))
+        pick = allowed[k]
         counts[pick] += 1
         total += predictions[pick]
-        if trial_scores[pick] > best_score + 1e-12:
-            best_score, best_counts = trial_scores[pick], counts.copy()
+        if trial_scores[k] > best_score + 1e-12:
+            best_score, best_counts = trial_scores[k], counts.copy()
     return best_counts / best_counts.sum()

@@ -364,6 +364,9 @@ class JobRunner(Creating, Refits, Stacking, Ensembling, Distilling, Finishing):
         if ensemble:  # these two tell their phase once they know they have the time
             ensembled = self._ensemble(prepared, split, job_dir, progress,
                                        deadline - distill_share)
+            # one within the fast budget, when the most accurate answers slower
+            ensembled = self._fast_ensemble(prepared, split, job_dir, progress,
+                                            deadline - distill_share) or ensembled
         if distill and self._distill(prepared, split, job_dir, progress, deadline - margin,
                                      deadline):
             return self._stopped()

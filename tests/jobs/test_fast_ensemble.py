@@ -1,0 +1,138 @@
+"""The fast ensemble: a second greedy ensemble within a one-row latency budget, built when
+the most accurate candidate answers slower (jobs/ensembling.py `_fast_ensemble`).
+
+Latencies are injected (each LightGBM trial answers in INJECTED_MS, an ensemble in the
+sum of its members'), so what is checked never depends on the machine's speed; the job,
+its models and their validation predictions are real.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from types import SimpleNamespace
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from tabpilot import AutoML
+from tabpilot.artifacts import load
+from tabpilot.execution import LocalProcessExecutor
+from tabpilot.execution.trial import VALIDATION_PREDICTIONS
+from tabpilot.jobs import ensembling
+from tabpilot.metrics import METRICS, score
+from tabpilot.reports.candidate import VALIDATION_TARGET
+
+INJECTED_MS = 0.3  # each single candidate's one-row latency
+BUDGET_MS = 0.65  # at most two distinct members (0.6 ms)
+
+
+def _injected(poll):
+    def poll_with_injected_latency(self, timeout: float):
+        results = poll(self, timeout)
+        for r in results:
+            if r.status == "Completed":
+                r.latency_ms_p50 = INJECTED_MS
+        return results
+
+    return poll_with_injected_latency
+
+
+def _summed(model, rows, seconds: float = 1.0) -> dict[str, float]:
+    """An ensemble's latency: its distinct members' injected ones, summed."""
+    return {"latency_ms_p50": INJECTED_MS * len(model.predictor.names),
+            "throughput_rows_s": 1000.0}
+
+
+@pytest.fixture(scope="module")
+def frame() -> pd.DataFrame:
+    rng = np.random.default_rng(3)
+    n = 600
+    a, b, c = rng.normal(size=n), rng.normal(size=n), rng.normal(size=n)
+    y = np.where(((a > 0) ^ (b > 0)) | (c + 0.5 * rng.normal(size=n) > 1.2), "yes", "no")
+    return pd.DataFrame({"a": a, "b": b, "c": c, "y": y})
+
+
+@pytest.fixture(scope="module")
+def job(tmp_path_factory, frame) -> AutoML:
+    ws = tmp_path_factory.mktemp("fast-ensemble-ws")
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setattr(LocalProcessExecutor, "poll", _injected(LocalProcessExecutor.poll))
+        mp.setattr(ensembling, "measure", _summed)
+        mp.setattr(ensembling, "FAST_LATENCY_MS", BUDGET_MS)
+        return AutoML(target="y", time_limit=120, max_candidates=6, n_workers=2,
+                      algorithms=["lightgbm"], workspace=ws, name="fast", metric="AUC",
+                      stacking="off", distill=False).fit(frame)
+
+
+def _board(job: AutoML) -> pd.DataFrame:
+    return job.leaderboard().set_index("candidate")
+
+
+def _fast(job: AutoML) -> list[str]:
+    return [n for n in _board(job).index if n.endswith(ensembling.FAST_SUFFIX)]
+
+
+def _job_dir(job: AutoML) -> Path:
+    return Path(job.workspace) / "jobs" / str(job.name)
+
+
+def _validation_y(job_dir: Path) -> np.ndarray:
+    """The validation rows' classes as indices (no, yes), in the split's order."""
+    y = np.load(job_dir / VALIDATION_TARGET, allow_pickle=True)
+    return (y == "yes").astype(int) if y.dtype == object else y
+
+
+def _expected_weights(job: AutoML, job_dir: Path, pool: list[str]) -> dict[str, float] | None:
+    """The budgeted greedy selection, computed here from the candidates' saved files."""
+    y = _validation_y(job_dir)
+    prepared = SimpleNamespace(y=y, metric=METRICS["AUC"],
+                               problem_type=SimpleNamespace(is_classification=True))
+    split = SimpleNamespace(validation_rows=lambda: np.arange(len(y)))
+    latency = {n: INJECTED_MS for n in pool}
+    ranked = [(n, job_dir / "candidates" / n) for n in pool]
+    return ensembling.select(prepared, split, ranked, ensembling.Budget(latency, BUDGET_MS))
+
+
+def test_the_fast_ensemble_is_the_budgeted_selection_of_the_candidates(job) -> None:
+    board = _board(job)
+    full = [n for n in board.index if n.startswith("ensemble-") and n not in _fast(job)]
+    assert len(full) == 1 and board.at[full[0], "latency_ms_p50"] > BUDGET_MS, board
+    assert len(_fast(job)) == 1, board
+    fast = _fast(job)[0]
+    job_dir = _job_dir(job)
+    pool = [n for n in board.index if board.at[n, "algorithm"] != "Ensemble"]
+    expected = _expected_weights(job, job_dir, pool)
+    model = load(job_dir / "candidates" / fast / "model")
+    assert dict(zip(model.predictor.names, model.predictor.weights, strict=True)) == \
+        pytest.approx(expected)
+    assert len(expected) == 2  # two distinct members: 0.6 ms of the 0.65 ms budget
+    assert model.metadata["latency_budget_ms"] == BUDGET_MS
+    assert board.at[fast, "latency_ms_p50"] <= BUDGET_MS
+
+
+def test_the_fast_ensemble_answers_as_its_weighted_members(job, frame) -> None:
+    board = _board(job)
+    fast = _fast(job)[0]
+    job_dir = _job_dir(job)
+    model = load(job_dir / "candidates" / fast / "model")
+    X = frame.drop(columns="y").head(50)
+    blended = sum(w * load(job_dir / "candidates" / n / "model").predict_proba(X).to_numpy()
+                  for n, w in zip(model.predictor.names, model.predictor.weights, strict=True))
+    assert np.allclose(model.predict_proba(X).to_numpy(), blended, atol=1e-9)
+    # its validation score is that of its saved validation predictions
+    pred = np.load(job_dir / "candidates" / fast / VALIDATION_PREDICTIONS)
+    assert score(METRICS["AUC"], _validation_y(job_dir), pred) == \
+        pytest.approx(board.at[fast, "objective"], abs=1e-6)
+
+
+def test_no_fast_ensemble_when_the_most_accurate_answers_within_the_budget(
+        tmp_path, frame) -> None:
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setattr(LocalProcessExecutor, "poll", _injected(LocalProcessExecutor.poll))
+        mp.setattr(ensembling, "measure", _summed)
+        mp.setattr(ensembling, "FAST_LATENCY_MS", 100.0)
+        job = AutoML(target="y", time_limit=120, max_candidates=3, n_workers=2,
+                     algorithms=["lightgbm"], workspace=tmp_path, name="roomy",
+                     metric="AUC", stacking="off", distill=False).fit(frame)
+    assert not _fast(job), _board(job)
