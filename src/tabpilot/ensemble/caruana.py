@@ -32,11 +32,12 @@ def greedy_weights(predictions: list[np.ndarray], score: ScoreFn, steps: int = 2
     affordable = [i for i in range(len(predictions)) if cost[i] <= limit]
     if not affordable:
         return counts
-    singles = {i: score(predictions[i]) for i in affordable}
-    first = max(affordable, key=lambda i: (np.nan_to_num(singles[i], nan=-np.inf), -i))
+    singles = [score(predictions[i]) for i in affordable]
+    k = int(np.nanargmax(singles))
+    first = affordable[k]
     counts[first] = 1
     total = predictions[first].astype(np.float64).copy()
-    best_score, best_counts = singles[first], counts.copy()
+    best_score, best_counts = singles[k], counts.copy()
     for step in range(2, steps + 1):
         spent = cost[counts > 0].sum()
         allowed = [i for i in range(len(predictions))

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import json
 import logging
-import math
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -27,6 +26,7 @@ from tabpilot.execution.trial import VALIDATION_PREDICTIONS
 from tabpilot.jobs import compile_cost, selection
 from tabpilot.jobs import status as st
 from tabpilot.jobs.progress import ENSEMBLING
+from tabpilot.jobs.views import leaderboard
 from tabpilot.metrics import METRICS, Metric, score, score_all, tune_threshold
 
 if TYPE_CHECKING:
@@ -272,12 +272,8 @@ class Ensembling:
             return False
         self._phase(st.TRAINING_MODELS, ENSEMBLING)
         result = self._build_ensemble(prepared, split, job_dir, progress.best_value, deadline)
-        if result is None or not selection.within(result[1].latency_ms_p50,
-                                                  self.request.max_latency_ms):
-            return False  # none, or a candidate on the leaderboard too slow to be the model
-        progress.best_value, progress.best_candidate = result[1].objective, result[0]
-        self.store.update_job(self.name, best_candidate=result[0])
-        return True
+        # none, or a candidate on the leaderboard too slow to be the model
+        return result is not None and self._hand_out(progress, *result)
 
     def _fast_ensemble(self, prepared: Prepared, split: Split, job_dir: Path,
                        progress: Progress, deadline: float) -> bool:
@@ -289,25 +285,24 @@ class Ensembling:
         if progress.best_value is None or time.time() >= deadline:
             return False
         limit = self.request.max_latency_ms or FAST_LATENCY_MS
-        done = [c for c in self.store.list_candidates(self.name) if c.status ==
-                st.CANDIDATE_COMPLETED and c.objective is not None]
-        if not done:
-            return False
-        sign = prepared.metric.sign()
-        most = max(done, key=lambda c: sign * c.objective)
-        if selection.within(most.latency_ms_p50, limit):
+        board = leaderboard(self.store, self.name)  # completed candidates, best first
+        if board.empty or selection.within(board["latency_ms_p50"].iloc[0], limit):
             return False  # the most accurate answers fast already
-        latency = {c.name: float(c.latency_ms_p50) for c in done
-                   if c.latency_ms_p50 is not None and math.isfinite(c.latency_ms_p50)}
+        ms = board["latency_ms_p50"].astype(float)
+        latency = dict(zip(board["candidate"][np.isfinite(ms)], ms[np.isfinite(ms)],
+                           strict=True))
         result = self._build_ensemble(prepared, split, job_dir, None, deadline,
                                       Budget(latency, limit), FAST_SUFFIX)
-        if result is None:
+        return result is not None and \
+            prepared.metric.is_better(result[1].objective, progress.best_value) and \
+            self._hand_out(progress, *result)
+
+    def _hand_out(self, progress: Progress, name: str, result: EnsembleResult) -> bool:
+        """Make the ensemble the job's best when it answers within the request's bound;
+        whether it did."""
+        if not selection.within(result.latency_ms_p50, self.request.max_latency_ms):
             return False
-        name, built = result
-        if not (selection.within(built.latency_ms_p50, self.request.max_latency_ms)
-                and prepared.metric.is_better(built.objective, progress.best_value)):
-            return False
-        progress.best_value, progress.best_candidate = built.objective, name
+        progress.best_value, progress.best_candidate = result.objective, name
         self.store.update_job(self.name, best_candidate=name)
         return True
 
