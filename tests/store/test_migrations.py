@@ -75,10 +75,12 @@ def _open(url: str, root: str, barrier) -> str | None:
 def test_openers_racing_on_a_new_database_all_succeed(tmp_path: Path,
                                                      store_url: str | None) -> None:
     url = store_url or f"sqlite:///{tmp_path / 'race.db'}"
-    context = multiprocessing.get_context("fork")
-    barrier = context.Manager().Barrier(4)
-    with context.Pool(4) as pool:
-        errors = pool.starmap(_open, [(url, str(tmp_path), barrier)] * 4)
+    # forkserver, not fork: a process forked while another thread (Ray's, in the cluster
+    # session) holds a lock can wait on it forever, and the pool's join with it
+    context = multiprocessing.get_context("forkserver")
+    with context.Manager() as manager, context.Pool(4) as pool:
+        barrier = manager.Barrier(4)
+        errors = pool.starmap_async(_open, [(url, str(tmp_path), barrier)] * 4).get(timeout=300)
     assert errors == [None] * 4
     store = Store(url, tmp_path)
     with store.engine.connect() as conn:
