@@ -55,14 +55,15 @@ def _target(df: pd.DataFrame, ptype: ProblemType) -> np.ndarray:
     return np.digitize(score, np.quantile(score, [1 / 3, 2 / 3]))
 
 
-def _predictor(name: str, ptype: ProblemType, folds: int = 1, seed: int = 0) -> Predictor:
+def _predictor(name: str, ptype: ProblemType, folds: int = 1, seed: int = 0,
+               **extra: object) -> Predictor:
     df = _table(seed=seed)
     schema = infer_schema(df)
     family = get_family(name)
     encoder = build_encoder(schema, family.style).fit(df)
     y = _target(df, ptype)
     classes = CLASSES.get(ptype)
-    params = dict(family.portfolio(ptype)[0], n_estimators=40)
+    params = dict(family.portfolio(ptype)[0], n_estimators=40, **extra)
     encoded = encoder.transform(df)
     rng = np.random.default_rng(seed)
     estimators = []
@@ -106,6 +107,25 @@ def test_compiled_predictions_equal_the_python_path(tmp_path: Path, monkeypatch,
     assert_same(model, twin, rows)  # a batch (the encoder's vectorised path)
     for i in [0, 1, 5, len(rows) - 3, len(rows) - 2, len(rows) - 1]:  # one row at a time
         assert_same(model, twin, rows.iloc[[i]])
+
+
+@pytest.mark.parametrize("folds", [1, 3], ids=["single", "bag"])
+def test_a_tweedie_lightgbm_compiles_with_its_log_link(tmp_path: Path, monkeypatch,
+                                                       folds: int) -> None:
+    predictor = _predictor("lightgbm", ProblemType.REGRESSION, folds, objective="tweedie")
+    assert predictor.estimators[0].params["objective"] == "tweedie"
+    directory = save(predictor, {"candidate": "c"}, tmp_path / "model", sample=_table(200, 3))
+    record = json.loads((directory / "metadata.json").read_text())["compiled"]
+    assert record["status"] == "compiled", record
+    model, twin = load(directory), python_twin(directory, monkeypatch)
+    assert model.compiled and not twin.compiled
+    rows = _requests()
+    assert_same(model, twin, rows)
+    for i in [0, 1, len(rows) - 3, len(rows) - 1]:
+        assert_same(model, twin, rows.iloc[[i]])
+    # the means, not their logs: near the target's scale (about 3,000), never negative
+    values = np.asarray(model.predict(rows))
+    assert (values > 0).all() and 2000 < np.median(values) < 4000
 
 
 def test_catboost_on_numbers_only_compiles(tmp_path: Path, monkeypatch) -> None:

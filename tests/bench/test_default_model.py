@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import numpy as np
 import pytest
 
 from bench import default_model as bench
@@ -42,3 +43,28 @@ def test_the_report_names_the_latency_bound_its_jobs_were_given() -> None:
     assert "--max-latency-ms" not in bench.report([], {}, 60.0).splitlines()[0]
     assert bench.report([], {}, 60.0, 1.0).splitlines()[0] == \
         "## The model a job hands out by default, budget 60 s, --max-latency-ms 1 (0 tables)"
+
+
+def test_the_http_pass_rotates_its_order_and_takes_the_median_of_the_rounds() -> None:
+    names = ["a", "b", "c"]
+    assert [bench.http_order(names, r) for r in range(4)] == [
+        ["a", "b", "c"], ["b", "c", "a"], ["c", "a", "b"], ["a", "b", "c"]]
+    assert bench.http_order([], 2) == []
+    # one slow round (the machine busy) does not move the p50
+    rounds = [np.full(10, 1.5), np.full(10, 4.0), np.full(10, 1.7)]
+    figures = bench.http_summary(rounds)
+    assert figures["http_p50_ms"] == pytest.approx(1.7)
+    assert figures["http_round_p50_ms"] == pytest.approx([1.5, 4.0, 1.7])
+    assert figures["http_calls"] == 30 and figures["http_p99_ms"] == pytest.approx(4.0)
+
+
+def test_a_record_timed_by_neither_pass_yet_reports_no_http_figure() -> None:
+    record = {"table": "a", "metric": "AUC", "status": "ok",
+              "default": {"name": "lightgbm-001", "algorithm": "LightGBM", "objective": 0.9,
+                          "test_score": 0.9, "in_process_p50_ms": 0.2,
+                          "in_process_p99_ms": 0.3},
+              "best": {"name": "lightgbm-001", "objective": 0.9, "test_score": 0.9}}
+    record |= bench.verdict(record)
+    assert not record["http_ok"]
+    row = bench.table_row(bench.Table("a", "f.csv", "binary", "y"), record, {})
+    assert row[10] == "– / –" and row[11] == "NO"

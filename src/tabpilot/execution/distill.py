@@ -62,6 +62,7 @@ from tabpilot.execution.trial import (
     package_trial,
 )
 from tabpilot.models import FitData, get_family
+from tabpilot.models.base import LOSS
 
 FAMILY = "lightgbm"
 # the student: a mid-sized LightGBM, early-stopped on each fold's validation rows
@@ -212,8 +213,10 @@ def synthetic_rows(n_real: int, minimum: int = 0) -> int:
 
 def rich_params(params: dict[str, Any]) -> dict[str, Any]:
     """A LightGBM candidate's parameters for a student: its own, early-stopped within
-    RICH_MAX_ROUNDS rounds (a fixed n_estimators would stop early stopping)."""
-    out = {k: v for k, v in params.items() if k != "n_estimators"}
+    RICH_MAX_ROUNDS rounds (a fixed n_estimators would stop early stopping), on squared
+    error (a teacher's soft labels need not suit the candidate's loss: a stack's may be
+    negative where Tweedie's may not)."""
+    out = {k: v for k, v in params.items() if k not in ("n_estimators", LOSS)}
     return dict(out, max_rounds=RICH_MAX_ROUNDS)
 
 

@@ -47,6 +47,7 @@ from tabpilot.reports import definitions
 from tabpilot.reports.candidate import save_validation_data
 from tabpilot.search import Finished, PortfolioThenTPE, Proposal
 from tabpilot.store import Store
+from tabpilot.tasks import ProblemType
 
 log = logging.getLogger("tabpilot.jobs")
 
@@ -248,8 +249,7 @@ class JobRunner(Creating, Refits, Stacking, Ensembling, Distilling, Finishing):
         """Autopilot's GenerateCandidateDefinitionsOnly: both notebooks, nothing trained."""
         r = self.request
         self._split(prepared, n_valid)
-        strategy = PortfolioThenTPE(self._families(), prepared.metric, prepared.problem_type,
-                                    len(prepared.y), r.seed)
+        strategy = self._strategy(prepared)
         proposals = [strategy.ask() for _ in range(strategy.n_portfolio)]
         definitions.save_definitions(job_dir, definitions.portfolio_definitions(proposals),
                                      self._n_folds, self._n_threads(), trained=False)
@@ -278,9 +278,7 @@ class JobRunner(Creating, Refits, Stacking, Ensembling, Distilling, Finishing):
             classes=prepared.classes, job_name=self.name, target=r.target,
             weights=prepared.weights, n_threads=n_threads, seed=r.seed))
         previous = self.previous or Previous([], 0, {})
-        strategy = PortfolioThenTPE(self._families(), prepared.metric, prepared.problem_type,
-                                    len(prepared.y), r.seed, history=previous.history,
-                                    first_number=previous.next_number)
+        strategy = self._strategy(prepared, previous)
         limit = r.time_limit
         deadline = t0 + limit - reporting.report_seconds(limit)  # the reports' share comes after
         margin = finalisation_margin(limit)
@@ -383,6 +381,19 @@ class JobRunner(Creating, Refits, Stacking, Ensembling, Distilling, Finishing):
                                          kill_at):
             return self._stopped()
         return st.COMPLETED, secondary, None
+
+    def _strategy(self, prepared: Prepared, previous: Previous | None = None
+                  ) -> PortfolioThenTPE:
+        """The job's search: told an earlier run's trials (`previous`), if any; a target
+        that is never negative lets a family choose a loss for it (LightGBM's Tweedie)."""
+        y = prepared.y
+        nonnegative = prepared.problem_type is ProblemType.REGRESSION and len(y) > 0 \
+            and bool(np.nanmin(y) >= 0)
+        return PortfolioThenTPE(self._families(), prepared.metric, prepared.problem_type,
+                                len(y), self.request.seed,
+                                history=previous.history if previous else None,
+                                first_number=previous.next_number if previous else 0,
+                                nonnegative_target=nonnegative)
 
     def _progress_so_far(self, progress: Progress) -> None:
         """A resumed job's candidates that completed before: counted, and the best kept."""

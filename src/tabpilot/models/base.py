@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import time
 from abc import ABC, abstractmethod
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
@@ -50,6 +51,10 @@ class FitData:
         return False
 
 
+# the searched parameter that names a family's training loss (ModelFamily.losses)
+LOSS = "objective"
+
+
 class ModelFamily(ABC):
     name: str
     label: str  # human-readable algorithm name
@@ -59,10 +64,20 @@ class ModelFamily(ABC):
     # several times the table's (a dense one-hot matrix, CatBoost's CTR tables)
     max_rows: int | None = None
 
-    def params(self, trial: optuna.Trial | optuna.trial.FrozenTrial, n_rows: int
-               ) -> dict[str, Any]:
-        """Suggest this family's hyperparameters, with names prefixed by the family."""
-        return self._suggest(_Prefixed(trial, self.name), n_rows)
+    def params(self, trial: optuna.Trial | optuna.trial.FrozenTrial, n_rows: int,
+               losses: Sequence[str] = ()) -> dict[str, Any]:
+        """Suggest this family's hyperparameters, with names prefixed by the family; with
+        two or more `losses` (the family's `losses` for the task), the loss is one more."""
+        prefixed = _Prefixed(trial, self.name)
+        params = self._suggest(prefixed, n_rows)
+        if len(losses) > 1:
+            params[LOSS] = prefixed.suggest_categorical(LOSS, list(losses))
+        return params
+
+    def losses(self, problem_type: ProblemType, nonnegative_target: bool) -> list[str]:
+        """The training losses the search chooses among for this task, the default first
+        (the parameter `objective`); none or one: no choice, the family's own loss."""
+        return []
 
     @abstractmethod
     def _suggest(self, trial: Any, n_rows: int) -> dict[str, Any]:

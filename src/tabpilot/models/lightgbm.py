@@ -8,6 +8,7 @@ import lightgbm as lgb
 import numpy as np
 
 from tabpilot.models.base import (
+    LOSS,
     FitData,
     ModelFamily,
     curve_train_rows,
@@ -49,19 +50,28 @@ class LightGBMFamily(ModelFamily):
                  feature_fraction=0.6, bagging_fraction=0.8, lambda_l2=5.0, cat_smooth=20.0),
         ]
 
-    def _objective(self, data: FitData) -> dict[str, Any]:
+    def losses(self, problem_type: ProblemType, nonnegative_target: bool) -> list[str]:
+        # a target of counts, prices or amounts (never negative, often skewed) may be
+        # fitted better as a mean on a log link: Tweedie's loss; the search decides
+        if problem_type is ProblemType.REGRESSION and nonnegative_target:
+            return list(REGRESSION_LOSSES)
+        return []
+
+    def _objective(self, data: FitData, params: dict[str, Any]) -> dict[str, Any]:
         if data.problem_type is ProblemType.BINARY:
             return {"objective": "binary"}
         if data.problem_type is ProblemType.MULTICLASS:
             return {"objective": "multiclass", "num_class": data.n_classes}
-        return {"objective": "regression"}
+        return regression_loss(params)
 
     def fit(self, params: dict[str, Any], data: FitData) -> lgb.Booster:
         # max_rounds: a cap on the rounds that early stopping may reach (a distilled student)
         rounds = int(params.get("n_estimators", params.get("max_rounds", MAX_ROUNDS)))
-        p = {k: v for k, v in params.items() if k not in ("n_estimators", "max_rounds")}
-        full = dict(p, **self._objective(data), verbosity=-1, num_threads=data.n_threads,
-                    seed=data.seed, bagging_freq=1 if p.get("bagging_fraction", 1) < 1 else 0,
+        p = {k: v for k, v in params.items()
+             if k not in ("n_estimators", "max_rounds", LOSS)}
+        full = dict(p, **self._objective(data, params), verbosity=-1,
+                    num_threads=data.n_threads, seed=data.seed,
+                    bagging_freq=1 if p.get("bagging_fraction", 1) < 1 else 0,
                     max_cat_to_onehot=8, deterministic=True, force_row_wise=True)
         train = lgb.Dataset(data.X, data.y, weight=data.weights,
                             categorical_feature=data.categorical_indices or "auto",
@@ -101,6 +111,21 @@ class LightGBMFamily(ModelFamily):
         if problem_type is ProblemType.BINARY:
             return np.column_stack([1.0 - out, out])
         return np.asarray(out, dtype=np.float64)
+
+
+# the regression losses, the default first: squared error, and Tweedie's (log link,
+# variance power 1.5) for a target that is never negative
+REGRESSION_LOSSES = ("regression", "tweedie")
+
+
+def regression_loss(params: dict[str, Any]) -> dict[str, Any]:
+    """LightGBM's objective for a regression candidate's parameters, and its metric: a
+    Tweedie model is early-stopped on squared error too (its predictions, after the link),
+    since the job scores its RMSE."""
+    loss = params.get(LOSS, REGRESSION_LOSSES[0])
+    if loss not in REGRESSION_LOSSES:
+        raise ValueError(f"LightGBM regression loss {loss!r}: use one of {REGRESSION_LOSSES}")
+    return {"objective": loss} if loss == "regression" else {"objective": loss, "metric": "l2"}
 
 
 TRAIN_NAME = "training"  # LightGBM's name for the training set: early stopping skips it

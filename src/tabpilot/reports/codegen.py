@@ -28,9 +28,11 @@ import numpy as np
 from tabpilot.data.schema import ColumnKind, Schema
 from tabpilot.features import build_encoder
 from tabpilot.models import FAMILIES
+from tabpilot.models.base import LOSS
 from tabpilot.models.catboost import MAX_ROUNDS as CATBOOST_ROUNDS
 from tabpilot.models.catboost import full_run_settings
 from tabpilot.models.lightgbm import MAX_ROUNDS as LIGHTGBM_ROUNDS
+from tabpilot.models.lightgbm import regression_loss
 from tabpilot.models.sklearn_models import MAX_EPOCHS
 from tabpilot.models.xgboost import MAX_ROUNDS as XGBOOST_ROUNDS
 from tabpilot.tasks import ProblemType
@@ -165,9 +167,11 @@ def _lightgbm(p: Pipeline) -> tuple[str, dict[str, Any], str, list[str]]:
 
     names = {"feature_fraction": "colsample_bytree", "bagging_fraction": "subsample",
              "lambda_l2": "reg_lambda"}
-    params = {names.get(k, k): v for k, v in p.params.items() if k != "n_estimators"}
+    params = {names.get(k, k): v for k, v in p.params.items() if k not in ("n_estimators", LOSS)}
     rounds = Code("n_rounds") if p.rounds else LIGHTGBM_ROUNDS
-    first = {"objective": p.problem_type.value, "n_estimators": rounds, **params,
+    loss = {"objective": p.problem_type.value} if p.classification else \
+        regression_loss(p.params)
+    first = {**loss, "n_estimators": rounds, **params,
              "subsample_freq": 1 if params.get("subsample", 1.0) < 1 else 0,
              "random_state": p.seed, "n_jobs": p.n_threads, "max_cat_to_onehot": 8,
              "deterministic": True, "force_row_wise": True, "verbosity": -1}

@@ -109,11 +109,19 @@ def uses_tree_shap(predictor: BasePredictor) -> bool:
     return isinstance(predictor, Predictor) and predictor.family in TREE_SHAP_FAMILIES
 
 
+def _log_link(predictor: BasePredictor) -> bool:
+    """A LightGBM regression model fitted with Tweedie's loss: its margin is a log."""
+    if not isinstance(predictor, Predictor) or predictor.family != "lightgbm":
+        return False
+    return predictor.estimators[0].params.get("objective") == "tweedie"
+
+
 def units(predictor: BasePredictor, method: str) -> str:
     """What one contribution of `explain` measures, in words (e.g. log-odds of "Yes")."""
     ptype, classes = predictor.problem_type, list(predictor.classes or [])
     if ptype is ProblemType.REGRESSION:
-        return "the target's units"
+        return "the log of the predicted value (a Tweedie model's link)" \
+            if method == "tree_shap" and _log_link(predictor) else "the target's units"
     if method == "tree_shap":
         return (f'log-odds of "{classes[1]}"' if ptype is ProblemType.BINARY and classes
                 else "log-odds (softmax margin) of each row's predicted class")

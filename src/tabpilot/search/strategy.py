@@ -20,6 +20,7 @@ import optuna
 
 from tabpilot.metrics import Metric
 from tabpilot.models import FAMILIES
+from tabpilot.models.base import LOSS
 from tabpilot.models.portfolio import portfolio
 from tabpilot.search.halving import Promotions, RowBudget
 from tabpilot.tasks import ProblemType
@@ -63,16 +64,24 @@ class SearchStrategy(ABC):
 
 
 class PortfolioThenTPE(SearchStrategy):
-    """Each family's portfolio, interleaved by rank, then Optuna TPE over algorithm and params."""
+    """Each family's portfolio, interleaved by rank, then Optuna TPE over algorithm and params.
+
+    A family with a choice of losses for the task (ModelFamily.losses: LightGBM's Tweedie
+    on a target that is never negative) searches the loss as one more parameter; its
+    portfolio runs with the default loss, and its first configuration once more with each
+    other loss, right after every family's first.
+    """
 
     def __init__(self, families: list[str] | None, metric: Metric, problem_type: ProblemType,
                  n_rows: int, seed: int = 0, history: list[Finished] | None = None,
-                 first_number: int = 0) -> None:
+                 first_number: int = 0, nonnegative_target: bool = False) -> None:
         chosen = families or DEFAULT_ORDER
         # the tabular families in their default order, then others (text's) as given
         self.families = [f for f in DEFAULT_ORDER if f in chosen] + \
             [f for f in chosen if f not in DEFAULT_ORDER]
         self.n_rows = n_rows
+        self.losses = {f: FAMILIES[f].losses(problem_type, nonnegative_target)
+                       for f in self.families}
         direction = "maximize" if metric.greater_is_better else "minimize"
         sampler = optuna.samplers.TPESampler(seed=seed, n_startup_trials=0, multivariate=False,
                                              constant_liar=True)
@@ -108,11 +117,13 @@ class PortfolioThenTPE(SearchStrategy):
         for done in history:
             if done.family not in self.families:
                 continue
+            losses = self.losses[done.family]
+            params = dict({LOSS: losses[0]} if losses else {}, **done.params)
             config = {"algorithm": done.family,
-                      **{f"{done.family}.{k}": v for k, v in done.params.items()}}
+                      **{f"{done.family}.{k}": v for k, v in params.items()}}
             try:
                 fixed = optuna.trial.FixedTrial(config)
-                FAMILIES[done.family].params(fixed, self.n_rows)
+                FAMILIES[done.family].params(fixed, self.n_rows, losses)
                 ok = done.value is not None and done.value == done.value
                 self.study.add_trial(optuna.trial.create_trial(
                     params={"algorithm": done.family, **fixed.params},
@@ -141,13 +152,23 @@ class PortfolioThenTPE(SearchStrategy):
         entries = []
         for order, family in enumerate(self.families):
             delay = SLOW_DELAY if FAMILIES[family].slow and self.n_rows >= LARGE_ROWS else 0
-            for rank, params in enumerate(portfolio(FAMILIES[family], problem_type)):
+            for rank, params in enumerate(self._with_losses(family, problem_type)):
                 config = {f"{family}.{k}": v for k, v in params.items()}
                 entries.append((rank + delay, order, {"algorithm": family, **config}))
         ordered = sorted(entries, key=lambda e: (e[0], e[1]))
         # on large tables each fast family's first configuration trains on every row at once
         self._leads = [rank == 0 and not FAMILIES[c["algorithm"]].slow for rank, _, c in ordered]
         return [config for _, _, config in ordered]
+
+    def _with_losses(self, family: str, problem_type: ProblemType) -> list[dict[str, Any]]:
+        """The family's portfolio with its default loss, and its first configuration with
+        each other loss second (one loss or none: the portfolio as it is)."""
+        configs = portfolio(FAMILIES[family], problem_type)
+        losses = self.losses[family]
+        if not losses:
+            return configs
+        first, *rest = [dict(c, **{LOSS: losses[0]}) for c in configs]
+        return [first, *(dict(first, **{LOSS: loss}) for loss in losses[1:]), *rest]
 
     def ask(self) -> Proposal:
         promoted = self.promotions.next() if self.rows.large else None
@@ -163,7 +184,7 @@ class PortfolioThenTPE(SearchStrategy):
             self.study.enqueue_trial({"algorithm": allowed[trial.number % len(allowed)]})
             trial = self.study.ask()
             family = trial.suggest_categorical("algorithm", self.families)
-        params = FAMILIES[family].params(trial, self.n_rows)
+        params = FAMILIES[family].params(trial, self.n_rows, self.losses[family])
         index = trial.number - self._first_portfolio  # in the portfolio, if in range
         source = "portfolio" if 0 <= index < self._n_portfolio else "tpe"
         lead = source == "portfolio" and self._leads[index]

@@ -51,7 +51,8 @@ class Member:
 
     slot: int
     dim: int
-    link: str  # sigmoid | softmax | identity | probability (averaged class fractions)
+    # sigmoid | softmax | identity | exp (a log link) | probability (averaged class fractions)
+    link: str
     scale: float = 1.0
     bias: list[float] = field(default_factory=list)
 
@@ -95,6 +96,8 @@ class Forest:
         if first.link == "probability":
             p = z.mean(axis=1)
             return np.column_stack([1.0 - p[:, 0], p[:, 0]]) if d == 1 else p
+        if first.link == "exp":
+            return np.exp(z[:, :, 0]).mean(axis=1)
         return z[:, :, 0].mean(axis=1)
 
     def _side_by_side(self) -> bool:
@@ -133,4 +136,6 @@ def _apply(raw: np.ndarray, m: Member) -> np.ndarray:
         return e / e.sum(axis=1, keepdims=True)
     if m.link == "probability":
         return np.column_stack([1.0 - z[:, 0], z[:, 0]]) if m.dim == 1 else z
+    if m.link == "exp":
+        return np.exp(z[:, 0])
     return z[:, 0].copy()

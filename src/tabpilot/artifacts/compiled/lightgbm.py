@@ -32,6 +32,8 @@ def add(builder: ForestBuilder, booster, problem_type: ProblemType) -> None:
         slot = builder.add_member(k, "softmax")
     elif problem_type is ProblemType.REGRESSION and name == "regression":
         slot = builder.add_member(1, "identity")
+    elif problem_type is ProblemType.REGRESSION and name == "tweedie":
+        slot = builder.add_member(1, "exp")  # the raw sum is the log of the mean
     else:
         raise Unsupported(f"LightGBM objective {' '.join(objective)!r} for {problem_type.value}")
     if header.get("average_output") is not None:
