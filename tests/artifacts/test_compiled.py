@@ -23,6 +23,7 @@ from tabpilot.data.schema import infer_schema
 from tabpilot.errors import ModelIntegrityError
 from tabpilot.features import build_encoder
 from tabpilot.models import FitData, get_family
+from tabpilot.reports import explain
 from tabpilot.tasks import ProblemType
 
 N = 400
@@ -114,6 +115,11 @@ def test_a_tweedie_lightgbm_compiles_with_its_log_link(tmp_path: Path, monkeypat
                                                        folds: int) -> None:
     predictor = _predictor("lightgbm", ProblemType.REGRESSION, folds, objective="tweedie")
     assert predictor.estimators[0].params["objective"] == "tweedie"
+    # its TreeSHAP contributions add up to the log of the value, and say so
+    assert explain.units(predictor, "tree_shap").startswith("the log of the predicted value")
+    assert explain.units(predictor, "baseline_occlusion") == "the target's units"
+    assert explain.units(_predictor("lightgbm", ProblemType.REGRESSION), "tree_shap") == \
+        "the target's units"
     directory = save(predictor, {"candidate": "c"}, tmp_path / "model", sample=_table(200, 3))
     record = json.loads((directory / "metadata.json").read_text())["compiled"]
     assert record["status"] == "compiled", record

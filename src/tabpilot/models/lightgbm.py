@@ -1,4 +1,5 @@
-"""LightGBM with native categoricals, early stopping and a wall-clock stop."""
+"""LightGBM with native categoricals, early stopping and a wall-clock stop; on a regression
+target that is never negative, a choice of loss: squared error or Tweedie's."""
 
 from __future__ import annotations
 

@@ -80,8 +80,9 @@ class PortfolioThenTPE(SearchStrategy):
         self.families = [f for f in DEFAULT_ORDER if f in chosen] + \
             [f for f in chosen if f not in DEFAULT_ORDER]
         self.n_rows = n_rows
-        self.losses = {f: FAMILIES[f].losses(problem_type, nonnegative_target)
-                       for f in self.families}
+        # the families with a choice of loss (two or more), and theirs
+        self.losses = {f: choice for f in self.families
+                       if len(choice := FAMILIES[f].losses(problem_type, nonnegative_target)) > 1}
         direction = "maximize" if metric.greater_is_better else "minimize"
         sampler = optuna.samplers.TPESampler(seed=seed, n_startup_trials=0, multivariate=False,
                                              constant_liar=True)
@@ -117,7 +118,7 @@ class PortfolioThenTPE(SearchStrategy):
         for done in history:
             if done.family not in self.families:
                 continue
-            losses = self.losses[done.family]
+            losses = self.losses.get(done.family, [])
             params = dict({LOSS: losses[0]} if losses else {}, **done.params)
             config = {"algorithm": done.family,
                       **{f"{done.family}.{k}": v for k, v in params.items()}}
@@ -164,7 +165,7 @@ class PortfolioThenTPE(SearchStrategy):
         """The family's portfolio with its default loss, and its first configuration with
         each other loss second (one loss or none: the portfolio as it is)."""
         configs = portfolio(FAMILIES[family], problem_type)
-        losses = self.losses[family]
+        losses = self.losses.get(family)
         if not losses:
             return configs
         first, *rest = [dict(c, **{LOSS: losses[0]}) for c in configs]
@@ -184,7 +185,7 @@ class PortfolioThenTPE(SearchStrategy):
             self.study.enqueue_trial({"algorithm": allowed[trial.number % len(allowed)]})
             trial = self.study.ask()
             family = trial.suggest_categorical("algorithm", self.families)
-        params = FAMILIES[family].params(trial, self.n_rows, self.losses[family])
+        params = FAMILIES[family].params(trial, self.n_rows, self.losses.get(family, ()))
         index = trial.number - self._first_portfolio  # in the portfolio, if in range
         source = "portfolio" if 0 <= index < self._n_portfolio else "tpe"
         lead = source == "portfolio" and self._leads[index]
