@@ -144,19 +144,17 @@ def http_pass(folder: Path, tables: list[Table], done: dict[str, dict[str, Any]]
     """Time every measured table's default model over HTTP, in interleaved rounds, and
     give its record the figures and the verdicts."""
     measured = [t for t in tables if done.get(t.name, {}).get("status") == "ok"]
-    tests = {t.name: prepared_split(folder, t)[1] for t in measured}
-    by_name = {t.name: t for t in measured}
+    tests = {t.name: (prepared_split(folder, t)[1], t.target) for t in measured}
     rounds: dict[str, list[np.ndarray]] = {t.name: [] for t in measured}
     for r in range(HTTP_ROUNDS):
         for name in http_order(list(rounds), r):
             rec = done[name]
             try:
-                rounds[name].append(http_times(rec["default"]["model_dir"], tests[name],
-                                               by_name[name].target, CALLS // HTTP_ROUNDS))
+                rounds[name].append(http_times(rec["default"]["model_dir"], *tests[name],
+                                               CALLS // HTTP_ROUNDS))
             except Exception as exc:  # a model that cannot be served: said, the rest go on
                 rec.update(status="error", error=f"http: {error_line(exc)}")
                 rounds.pop(name)
-                tests.pop(name)
         log(f"HTTP round {r + 1}/{HTTP_ROUNDS} done")
     for name, times in rounds.items():
         done[name]["default"].update(http_summary(times))

@@ -289,8 +289,8 @@ class Ensembling:
         if board.empty or selection.within(board["latency_ms_p50"].iloc[0], limit):
             return False  # the most accurate answers fast already
         ms = board["latency_ms_p50"].astype(float)
-        latency = dict(zip(board["candidate"][np.isfinite(ms)], ms[np.isfinite(ms)],
-                           strict=True))
+        timed = np.isfinite(ms)
+        latency = dict(zip(board["candidate"][timed], ms[timed], strict=True))
         result = self._build_ensemble(prepared, split, job_dir, None, deadline,
                                       Budget(latency, limit), FAST_SUFFIX)
         return result is not None and \

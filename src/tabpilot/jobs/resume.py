@@ -20,7 +20,8 @@ from tabpilot.config import JobRequest
 from tabpilot.errors import JobStateError
 from tabpilot.execution import TrialResult
 from tabpilot.jobs import status as st
-from tabpilot.jobs.runner import JobRunner, Previous, Progress
+from tabpilot.jobs.runner import JobRunner, Progress
+from tabpilot.jobs.trials import Previous
 from tabpilot.jobs.views import check_alive
 from tabpilot.reports.datafiles import locate
 from tabpilot.search import Finished
