@@ -110,15 +110,18 @@ def test_compiled_predictions_equal_the_python_path(tmp_path: Path, monkeypatch,
         assert_same(model, twin, rows.iloc[[i]])
 
 
+TWEEDIE = {"lightgbm": "tweedie", "xgboost": "reg:tweedie"}
+
+
 @pytest.mark.parametrize("folds", [1, 3], ids=["single", "bag"])
-def test_a_tweedie_lightgbm_compiles_with_its_log_link(tmp_path: Path, monkeypatch,
-                                                       folds: int) -> None:
-    predictor = _predictor("lightgbm", ProblemType.REGRESSION, folds, objective="tweedie")
-    assert predictor.estimators[0].params["objective"] == "tweedie"
+@pytest.mark.parametrize("name", list(TWEEDIE))
+def test_a_tweedie_model_compiles_with_its_log_link(tmp_path: Path, monkeypatch, name: str,
+                                                    folds: int) -> None:
+    predictor = _predictor(name, ProblemType.REGRESSION, folds, objective=TWEEDIE[name])
     # its TreeSHAP contributions add up to the log of the value, and say so
     assert explain.units(predictor, "tree_shap").startswith("the log of the predicted value")
     assert explain.units(predictor, "baseline_occlusion") == "the target's units"
-    assert explain.units(_predictor("lightgbm", ProblemType.REGRESSION), "tree_shap") == \
+    assert explain.units(_predictor(name, ProblemType.REGRESSION), "tree_shap") == \
         "the target's units"
     directory = save(predictor, {"candidate": "c"}, tmp_path / "model", sample=_table(200, 3))
     record = json.loads((directory / "metadata.json").read_text())["compiled"]

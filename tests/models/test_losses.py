@@ -1,8 +1,10 @@
-"""A family's choice of loss (ModelFamily.losses): LightGBM on a regression target that is
-never negative searches squared error and Tweedie's loss; no other task gets a choice."""
+"""A family's choice of loss (ModelFamily.losses): LightGBM and XGBoost on a regression
+target that is never negative search squared error and Tweedie's loss; no other task gets a
+choice."""
 
 from __future__ import annotations
 
+import json
 import subprocess
 import sys
 import time
@@ -14,11 +16,14 @@ import pytest
 
 import tabpilot
 from tabpilot.metrics import METRICS
-from tabpilot.models import FAMILIES, FitData
+from tabpilot.models import FAMILIES, FitData, lightgbm, xgboost
 from tabpilot.models.base import LOSS
-from tabpilot.models.lightgbm import REGRESSION_LOSSES, regression_loss
+from tabpilot.models.portfolio import portfolio
 from tabpilot.search import Finished, PortfolioThenTPE
 from tabpilot.tasks import ProblemType
+
+# each family's regression losses, the default first
+LOSSES = {name: FAMILIES[name].nonnegative_losses for name in ("lightgbm", "xgboost")}
 
 
 def _search(problem_type: ProblemType = ProblemType.REGRESSION, nonnegative: bool = True,
@@ -30,28 +35,27 @@ def _search(problem_type: ProblemType = ProblemType.REGRESSION, nonnegative: boo
 
 def test_the_portfolio_tries_tweedie_right_after_every_familys_first() -> None:
     search = _search()
-    lgb_configs = FAMILIES["lightgbm"].portfolio(ProblemType.REGRESSION)
-    assert search.n_portfolio == _search(nonnegative=False).n_portfolio + 1
+    assert search.n_portfolio == _search(nonnegative=False).n_portfolio + 2
     first = [search.ask() for _ in range(search.n_portfolio)]
-    assert [p.family for p in first[:3]] == ["lightgbm", "xgboost", "lightgbm"]
-    assert first[0].params[LOSS] == "regression" and first[2].params[LOSS] == "tweedie"
-    # the same configuration, another loss
-    assert {k: v for k, v in first[2].params.items() if k != LOSS} == lgb_configs[0]
-    lgb = [p for p in first if p.family == "lightgbm"]
-    assert [p.params[LOSS] for p in lgb] == ["regression", "tweedie"] + \
-        ["regression"] * (len(lgb_configs) - 1)
-    assert all(LOSS not in p.params for p in first if p.family == "xgboost")
+    assert [p.family for p in first[:4]] == ["lightgbm", "xgboost"] * 2
+    for family, (default, tweedie) in LOSSES.items():
+        configs = portfolio(FAMILIES[family], ProblemType.REGRESSION)  # learned or not
+        mine = [p for p in first if p.family == family]
+        assert [p.params[LOSS] for p in mine] == [default, tweedie] + \
+            [default] * (len(configs) - 1)
+        # the same configuration, another loss
+        assert {k: v for k, v in mine[1].params.items() if k != LOSS} == configs[0]
 
 
 def test_tpe_searches_the_loss_as_a_parameter() -> None:
     search = _search()
-    losses = set()
+    losses: dict[str, set[str]] = {family: set() for family in LOSSES}
     for i in range(search.n_portfolio + 40):
         proposal = search.ask()
-        if proposal.family == "lightgbm":
-            losses.add(proposal.params[LOSS])
+        if proposal.source == "tpe":
+            losses[proposal.family].add(proposal.params[LOSS])
         search.tell(proposal.number, float(i % 7))
-    assert losses == set(REGRESSION_LOSSES)
+    assert losses == {family: set(choice) for family, choice in LOSSES.items()}
 
 
 @pytest.mark.parametrize("problem_type, nonnegative", [
@@ -88,54 +92,75 @@ def _positive(n: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
     return X, np.exp(1.0 + X[:, 0] + 0.5 * X[:, 1] + rng.normal(0, 0.3, n))
 
 
-def test_a_tweedie_lightgbm_is_early_stopped_on_squared_error() -> None:
+def _objective(family: str, booster) -> str:
+    if family == "lightgbm":
+        return booster.params["objective"]
+    return json.loads(booster.save_config())["learner"]["objective"]["name"]
+
+
+@pytest.mark.parametrize("family, metric", [("lightgbm", "l2"), ("xgboost", "rmse")])
+def test_a_tweedie_model_is_early_stopped_on_squared_error(family: str, metric: str) -> None:
     X, y = _positive(600, 0)
     info: dict = {}
     data = FitData(X[:450], y[:450], ProblemType.REGRESSION, 0, [], X_valid=X[450:],
                    y_valid=y[450:], deadline=time.time() + 60, n_threads=1, seed=0,
                    curves=True, info=info)
-    family = FAMILIES["lightgbm"]
-    booster = family.fit(dict(family.portfolio(ProblemType.REGRESSION)[0], objective="tweedie"),
-                         data)
-    assert booster.params["objective"] == "tweedie"
-    assert info["curves"]["metric"] == "l2"
+    model = FAMILIES[family]
+    tweedie = LOSSES[family][1]
+    booster = model.fit(dict(model.portfolio(ProblemType.REGRESSION)[0], objective=tweedie),
+                        data)
+    assert _objective(family, booster) == tweedie
+    assert info["curves"]["metric"] == metric
     # the best round is the one with the least squared error on the validation rows
     assert info["best_iteration"] == int(np.argmin(info["curves"]["validation"])) + 1
-    pred = family.predict(booster, X[450:], ProblemType.REGRESSION)
+    pred = model.predict(booster, X[450:], ProblemType.REGRESSION)
     assert (pred > 0).all()
     rmse = float(np.sqrt(np.mean((pred - y[450:]) ** 2)))
     assert rmse < float(np.std(y[450:]))  # it learned the mean, not its log
+    # its validation curve is the RMSE of the means: the best round's equals it
+    best = info["curves"]["validation"][info["best_iteration"] - 1]
+    assert best == pytest.approx(rmse ** 2 if metric == "l2" else rmse, rel=1e-4)
 
 
 def test_an_unknown_loss_is_refused() -> None:
-    assert regression_loss({}) == {"objective": "regression"}
-    assert regression_loss({LOSS: "tweedie"}) == {"objective": "tweedie", "metric": "l2"}
-    with pytest.raises(ValueError, match="huber"):
-        regression_loss({LOSS: "huber"})
+    assert lightgbm.regression_loss({}) == {"objective": "regression"}
+    assert lightgbm.regression_loss({LOSS: "tweedie"}) == {"objective": "tweedie",
+                                                           "metric": "l2"}
+    assert xgboost.regression_loss({}) == {"objective": "reg:squarederror",
+                                           "eval_metric": "rmse"}
+    assert xgboost.regression_loss({LOSS: "reg:tweedie"}) == {"objective": "reg:tweedie",
+                                                              "eval_metric": "rmse"}
+    for module in (lightgbm, xgboost):
+        with pytest.raises(ValueError, match="huber"):
+            module.regression_loss({LOSS: "huber"})
 
 
-@pytest.mark.slow  # 20 s: a job and its exported script
-def test_a_tweedie_candidate_is_compiled_and_its_code_reproduces_it(tmp_path: Path) -> None:
+@pytest.mark.slow  # 20 s a family: a job and its exported script
+@pytest.mark.parametrize("family", ["lightgbm", "xgboost"])
+def test_a_tweedie_candidate_is_compiled_and_its_code_reproduces_it(tmp_path: Path,
+                                                                   family: str) -> None:
     X, y = _positive(500, 1)
     table = pd.DataFrame(X, columns=["a", "b", "c", "d"]).assign(
         kind=np.where(X[:, 2] > 0, "up", "down"), y=y)
     path = tmp_path / "train.csv"
     table.to_csv(path, index=False)
     job = tabpilot.AutoML(target="y", time_limit=60, max_candidates=2, n_folds=2,
-                          algorithms=["lightgbm"], n_workers=1, name="tweedie",
+                          algorithms=[family], n_workers=1, name="tweedie",
                           workspace=tmp_path / "ws").fit(str(path))
-    assert job.store.get_candidate(job.name, "lightgbm-001").params[LOSS] == "tweedie"
-    model = tabpilot.load_model(job.name, "lightgbm-001", workspace=job.workspace)
+    candidate = f"{family}-001"
+    tweedie = LOSSES[family][1]
+    assert job.store.get_candidate(job.name, candidate).params[LOSS] == tweedie
+    model = tabpilot.load_model(job.name, candidate, workspace=job.workspace)
     assert model.compiled  # checked against the Python path when packaged
     assert (np.asarray(model.predict(table.drop(columns="y"))) > 0).all()
     script = tmp_path / "tweedie.py"
     done = subprocess.run([sys.executable, "-m", "tabpilot", "export", job.name, "--candidate",
-                           "lightgbm-001", "-o", str(script), "--workspace",
+                           candidate, "-o", str(script), "--workspace",
                            str(job.workspace)], capture_output=True, text=True, timeout=120)
     assert done.returncode == 0, done.stderr
-    assert "'objective': 'tweedie'" in script.read_text() or \
-        "objective='tweedie'" in script.read_text()
+    assert f"'objective': '{tweedie}'" in script.read_text() or \
+        f"objective='{tweedie}'" in script.read_text()
     ran = subprocess.run([sys.executable, str(script), "train", str(path)], capture_output=True,
                          text=True, timeout=300, cwd=tmp_path)
     assert ran.returncode == 0, ran.stdout + ran.stderr
-    assert "lightgbm-001: validation" in ran.stdout and "reproduced" in ran.stdout, ran.stdout
+    assert f"{candidate}: validation" in ran.stdout and "reproduced" in ran.stdout, ran.stdout

@@ -43,7 +43,8 @@ class Trials:
     def _strategy(self, prepared: Prepared, previous: Previous | None = None
                   ) -> PortfolioThenTPE:
         """The job's search: told an earlier run's trials (`previous`), if any; a target
-        that is never negative lets a family choose a loss for it (LightGBM's Tweedie)."""
+        that is never negative lets a family choose a loss for it (ModelFamily.losses:
+        LightGBM's and XGBoost's Tweedie)."""
         y = prepared.y
         nonnegative = prepared.problem_type is ProblemType.REGRESSION and len(y) > 0 \
             and bool(np.nanmin(y) >= 0)

@@ -63,6 +63,9 @@ class ModelFamily(ABC):
     # on large tables, train on at most this many rows: a family whose memory per row is
     # several times the table's (a dense one-hot matrix, CatBoost's CTR tables)
     max_rows: int | None = None
+    # the training losses of a regression target that is never negative, the default first
+    # (counts, prices, amounts: often fitted better as a mean on a log link, Tweedie's)
+    nonnegative_losses: tuple[str, ...] = ()
 
     def params(self, trial: optuna.Trial | optuna.trial.FrozenTrial, n_rows: int,
                losses: Sequence[str] = ()) -> dict[str, Any]:
@@ -77,7 +80,14 @@ class ModelFamily(ABC):
     def losses(self, problem_type: ProblemType, nonnegative_target: bool) -> list[str]:
         """The training losses the search chooses among for this task, the default first
         (the parameter `objective`); none or one: no choice, the family's own loss."""
+        if problem_type is ProblemType.REGRESSION and nonnegative_target:
+            return list(self.nonnegative_losses)
         return []
+
+    def log_link(self, estimator: Any) -> bool:
+        """Whether a fitted regression model's raw output (its margin, what TreeSHAP splits
+        among the features) is the log of its prediction: a Tweedie loss."""
+        return False
 
     @abstractmethod
     def _suggest(self, trial: Any, n_rows: int) -> dict[str, Any]:

@@ -20,12 +20,16 @@ from tabpilot.models.base import (
 from tabpilot.tasks import ProblemType
 
 MAX_ROUNDS = 5000
+# the regression losses, the default first: squared error, and Tweedie's (log link,
+# variance power 1.5) for a target that is never negative
+REGRESSION_LOSSES = ("regression", "tweedie")
 
 
 class LightGBMFamily(ModelFamily):
     name = "lightgbm"
     label = "LightGBM"
     style = "native"
+    nonnegative_losses = REGRESSION_LOSSES
 
     def _suggest(self, trial: Any, n_rows: int) -> dict[str, Any]:
         return {
@@ -51,12 +55,8 @@ class LightGBMFamily(ModelFamily):
                  feature_fraction=0.6, bagging_fraction=0.8, lambda_l2=5.0, cat_smooth=20.0),
         ]
 
-    def losses(self, problem_type: ProblemType, nonnegative_target: bool) -> list[str]:
-        # a target of counts, prices or amounts (never negative, often skewed) may be
-        # fitted better as a mean on a log link: Tweedie's loss; the search decides
-        if problem_type is ProblemType.REGRESSION and nonnegative_target:
-            return list(REGRESSION_LOSSES)
-        return []
+    def log_link(self, estimator: lgb.Booster) -> bool:
+        return estimator.params.get("objective") == "tweedie"
 
     def _objective(self, data: FitData, params: dict[str, Any]) -> dict[str, Any]:
         if data.problem_type is ProblemType.BINARY:
@@ -112,11 +112,6 @@ class LightGBMFamily(ModelFamily):
         if problem_type is ProblemType.BINARY:
             return np.column_stack([1.0 - out, out])
         return np.asarray(out, dtype=np.float64)
-
-
-# the regression losses, the default first: squared error, and Tweedie's (log link,
-# variance power 1.5) for a target that is never negative
-REGRESSION_LOSSES = ("regression", "tweedie")
 
 
 def regression_loss(params: dict[str, Any]) -> dict[str, Any]:

@@ -1,13 +1,16 @@
-"""XGBoost (hist) with native categoricals, early stopping and a wall-clock stop."""
+"""XGBoost (hist) with native categoricals, early stopping and a wall-clock stop; on a
+regression target that is never negative, a choice of loss: squared error or Tweedie's."""
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 import numpy as np
 import xgboost as xgb
 
 from tabpilot.models.base import (
+    LOSS,
     FitData,
     ModelFamily,
     curve_train_rows,
@@ -17,6 +20,9 @@ from tabpilot.models.base import (
 from tabpilot.tasks import ProblemType
 
 MAX_ROUNDS = 5000
+# the regression losses, the default first: squared error, and Tweedie's (log link,
+# variance power 1.5) for a target that is never negative
+REGRESSION_LOSSES = ("reg:squarederror", "reg:tweedie")
 
 
 class _Deadline(xgb.callback.TrainingCallback):
@@ -32,6 +38,7 @@ class XGBoostFamily(ModelFamily):
     name = "xgboost"
     label = "XGBoost"
     style = "native"
+    nonnegative_losses = REGRESSION_LOSSES
 
     def _suggest(self, trial: Any, n_rows: int) -> dict[str, Any]:
         return {
@@ -43,6 +50,10 @@ class XGBoostFamily(ModelFamily):
             "reg_lambda": trial.suggest_float("reg_lambda", 1e-3, 10.0, log=True),
         }
 
+    def log_link(self, estimator: xgb.Booster) -> bool:
+        return json.loads(estimator.save_config())["learner"]["objective"]["name"] == \
+            "reg:tweedie"
+
     def portfolio(self, problem_type: ProblemType) -> list[dict[str, Any]]:
         base = dict(learning_rate=0.05, max_depth=6, min_child_weight=1.0, subsample=0.8,
                     colsample_bytree=0.8, reg_lambda=1.0)
@@ -51,7 +62,7 @@ class XGBoostFamily(ModelFamily):
 
     def fit(self, params: dict[str, Any], data: FitData) -> xgb.Booster:
         rounds = int(params.get("n_estimators", MAX_ROUNDS))
-        p = {k: v for k, v in params.items() if k != "n_estimators"}
+        p = {k: v for k, v in params.items() if k not in ("n_estimators", LOSS)}
         full = dict(p, tree_method="hist", nthread=data.n_threads, seed=data.seed,
                     max_cat_to_onehot=8, verbosity=0)
         if data.problem_type is ProblemType.BINARY:
@@ -60,7 +71,7 @@ class XGBoostFamily(ModelFamily):
             full.update(objective="multi:softprob", num_class=data.n_classes,
                         eval_metric="mlogloss")
         else:
-            full.update(objective="reg:squarederror", eval_metric="rmse")
+            full.update(regression_loss(params))
         types = _feature_types(data.X.shape[1], data.categorical_indices)
         dtrain = xgb.DMatrix(data.X, data.y, weight=data.weights, feature_types=types,
                              enable_categorical=True, nthread=data.n_threads)
@@ -98,6 +109,16 @@ class XGBoostFamily(ModelFamily):
         if problem_type is ProblemType.BINARY:
             return np.column_stack([1.0 - out, out])
         return np.asarray(out, dtype=np.float64)
+
+
+def regression_loss(params: dict[str, Any]) -> dict[str, str]:
+    """XGBoost's objective for a regression candidate's parameters, and its metric: RMSE
+    for either loss (for Tweedie's, of its predictions after the link), since the job
+    scores RMSE and early stopping watches it."""
+    loss = params.get(LOSS, REGRESSION_LOSSES[0])
+    if loss not in REGRESSION_LOSSES:
+        raise ValueError(f"XGBoost regression loss {loss!r}: use one of {REGRESSION_LOSSES}")
+    return {"objective": loss, "eval_metric": "rmse"}
 
 
 def _train_sample(dtrain: xgb.DMatrix, data: FitData, types: list[str] | None

@@ -32,9 +32,10 @@ from tabpilot.models.base import LOSS
 from tabpilot.models.catboost import MAX_ROUNDS as CATBOOST_ROUNDS
 from tabpilot.models.catboost import full_run_settings
 from tabpilot.models.lightgbm import MAX_ROUNDS as LIGHTGBM_ROUNDS
-from tabpilot.models.lightgbm import regression_loss
+from tabpilot.models.lightgbm import regression_loss as lightgbm_loss
 from tabpilot.models.sklearn_models import MAX_EPOCHS
 from tabpilot.models.xgboost import MAX_ROUNDS as XGBOOST_ROUNDS
+from tabpilot.models.xgboost import regression_loss as xgboost_loss
 from tabpilot.tasks import ProblemType
 
 WIDTH = 96
@@ -170,7 +171,7 @@ def _lightgbm(p: Pipeline) -> tuple[str, dict[str, Any], str, list[str]]:
     params = {names.get(k, k): v for k, v in p.params.items() if k not in ("n_estimators", LOSS)}
     rounds = Code("n_rounds") if p.rounds else LIGHTGBM_ROUNDS
     loss = {"objective": p.problem_type.value} if p.classification else \
-        regression_loss(p.params)
+        lightgbm_loss(p.params)
     first = {**loss, "n_estimators": rounds, **params,
              "subsample_freq": 1 if params.get("subsample", 1.0) < 1 else 0,
              "random_state": p.seed, "n_jobs": p.n_threads, "max_cat_to_onehot": 8,
@@ -191,14 +192,14 @@ def _lightgbm(p: Pipeline) -> tuple[str, dict[str, Any], str, list[str]]:
 
 
 def _xgboost(p: Pipeline) -> tuple[str, dict[str, Any], str, list[str]]:
-    objective, eval_metric = {
-        ProblemType.BINARY: ("binary:logistic", "logloss"),
-        ProblemType.MULTICLASS: ("multi:softprob", "mlogloss"),
-        ProblemType.REGRESSION: ("reg:squarederror", "rmse")}[p.problem_type]
+    loss = xgboost_loss(p.params) if p.problem_type is ProblemType.REGRESSION else {
+        ProblemType.BINARY: {"objective": "binary:logistic", "eval_metric": "logloss"},
+        ProblemType.MULTICLASS: {"objective": "multi:softprob", "eval_metric": "mlogloss"},
+    }[p.problem_type]
     kwargs: dict[str, Any] = {
-        "objective": objective, "eval_metric": eval_metric,
+        **loss,
         "n_estimators": Code("n_rounds") if p.rounds else XGBOOST_ROUNDS,
-        **{k: v for k, v in p.params.items() if k != "n_estimators"},
+        **{k: v for k, v in p.params.items() if k not in ("n_estimators", LOSS)},
         "tree_method": "hist", "max_cat_to_onehot": 8, "enable_categorical": True,
         "feature_types": Code("feature_types"), "random_state": p.seed,
         "n_jobs": p.n_threads, "verbosity": 0}

@@ -24,6 +24,7 @@ import pandas as pd
 
 from tabpilot.artifacts.predictor import BasePredictor, Predictor
 from tabpilot.metrics import Metric, score
+from tabpilot.models import get_family
 from tabpilot.tasks import ProblemType
 
 TREE_SHAP_FAMILIES = ("lightgbm", "xgboost", "catboost")
@@ -110,10 +111,10 @@ def uses_tree_shap(predictor: BasePredictor) -> bool:
 
 
 def _log_link(predictor: BasePredictor) -> bool:
-    """A LightGBM regression model fitted with Tweedie's loss: its margin is a log."""
-    if not isinstance(predictor, Predictor) or predictor.family != "lightgbm":
-        return False
-    return predictor.estimators[0].params.get("objective") == "tweedie"
+    """A regression model fitted with Tweedie's loss (LightGBM's, XGBoost's): its margin
+    is a log (ModelFamily.log_link)."""
+    return isinstance(predictor, Predictor) and \
+        get_family(predictor.family).log_link(predictor.estimators[0])
 
 
 def units(predictor: BasePredictor, method: str) -> str:

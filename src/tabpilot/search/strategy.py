@@ -66,10 +66,10 @@ class SearchStrategy(ABC):
 class PortfolioThenTPE(SearchStrategy):
     """Each family's portfolio, interleaved by rank, then Optuna TPE over algorithm and params.
 
-    A family with a choice of losses for the task (ModelFamily.losses: LightGBM's Tweedie
-    on a target that is never negative) searches the loss as one more parameter; its
-    portfolio runs with the default loss, and its first configuration once more with each
-    other loss, right after every family's first.
+    A family with a choice of losses for the task (ModelFamily.losses: LightGBM's and
+    XGBoost's Tweedie on a target that is never negative) searches the loss as one more
+    parameter; its portfolio runs with the default loss, and its first configuration once
+    more with each other loss, right after every family's first.
     """
 
     def __init__(self, families: list[str] | None, metric: Metric, problem_type: ProblemType,

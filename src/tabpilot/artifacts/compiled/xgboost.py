@@ -21,6 +21,7 @@ _LINKS = {
     (ProblemType.BINARY, "binary:logistic"): (1, "sigmoid"),
     (ProblemType.MULTICLASS, "multi:softprob"): (0, "softmax"),
     (ProblemType.REGRESSION, "reg:squarederror"): (1, "identity"),
+    (ProblemType.REGRESSION, "reg:tweedie"): (1, "exp"),
 }
 
 
@@ -38,8 +39,11 @@ def add(builder: ForestBuilder, booster, problem_type: ProblemType) -> None:
     base = _floats(params["base_score"])
     if len(base) == 1:
         base = base * dim
-    if link == "sigmoid":  # the base score is a probability; the sums start at its logit
+    # the base score is a prediction (XGBoost 2 and later); the sums start at its margin
+    if link == "sigmoid":  # a probability: its logit
         base = [math.log(p / (1.0 - p)) for p in base]
+    elif link == "exp":  # a Tweedie model's mean: its log
+        base = [math.log(b) for b in base]
     builder.float32_inputs = builder.float32_sums = True
     slot = builder.add_member(dim, link, init=[float(np.float32(b)) for b in base])
     model = gbm["model"]
