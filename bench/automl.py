@@ -11,7 +11,10 @@ one-row predict. tabpilot runs in this process; LightGBM, FLAML and AutoGluon ea
 subprocess (`python -m bench.systems`), LightGBM with this interpreter, FLAML and AutoGluon
 with bench/.venv-anchors (`make bench-anchors`, the versions anchors.md names). A system
 that is not installed, or every system but tabpilot under --recorded, takes the figures
-anchors.md recorded at this budget, marked † in the table. One markdown table with the
+anchors.md recorded at this budget or, where it has none, those kept in
+bench/baselines/automl-<budget>s.json, marked † in the table. anchors.md has only 60 s:
+`--baselines` keeps this sweep's runs of the other systems there, in git, so a figure
+measured once (an hour of AutoGluon at 300 s) serves every later session. One markdown table with the
 systems side by side, fit wall time against the budget, single-row latency, and win / tie
 / loss counts of every pair go to bench/results/automl-<budget>s.md (and .json, which
 also resumes a stopped sweep: pairs already there are skipped unless --force).
@@ -22,6 +25,7 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
+import time
 import traceback
 from pathlib import Path
 from typing import Any
@@ -33,6 +37,7 @@ from bench.common import (
     REPO_ROOT,
     Table,
     base_parser,
+    baselines_path,
     call_times_ms,
     compare,
     datasets_dir,
@@ -43,9 +48,9 @@ from bench.common import (
     log,
     markdown_table,
     one_row_frames,
-    parse_anchors,
     prepared_split,
     read_json,
+    references,
     results_path,
     score,
     select,
@@ -59,6 +64,8 @@ DEFAULT_SYSTEMS = "tabpilot,lightgbm,flaml,autogluon"
 ANCHORS_PYTHON = REPO_ROOT / "bench" / ".venv-anchors" / "bin" / "python"
 TIMEOUT_FACTOR = 6  # anchors.md: no result when a run does not finish within 6x its budget
 RECORDED = "anchors.md"
+BASELINES = "bench/baselines"
+NOT_RUN = (RECORDED, BASELINES)  # figures a report shows without running the system
 
 
 # -- running the systems ------------------------------------------------------------------------
@@ -123,8 +130,12 @@ def run_other(system: str, python: Path, folder: Path, table: Table, budget: flo
 
 
 def recorded(system: str, anchor: dict[str, Any], why: str) -> dict[str, Any]:
-    """anchors.md's figures for a system not run here."""
+    """anchors.md's figures for a system not run here or, where it has no score for it,
+    the run kept in bench/baselines (common.references: `anchor["runs"]`)."""
     value = anchor.get(system)
+    kept = anchor.get("runs", {}).get(system, {})
+    if not isinstance(value, float) and kept.get("status") == "ok":
+        return {**kept, "source": BASELINES, "why": why}
     record: dict[str, Any] = {"system": system, "source": RECORDED, "why": why,
                               "status": "ok" if isinstance(value, float) else "error"}
     if isinstance(value, float):
@@ -143,6 +154,26 @@ def recorded(system: str, anchor: dict[str, Any], why: str) -> dict[str, Any]:
     return record
 
 
+def keep_baselines(done: dict[str, dict[str, Any]], budget: float) -> Path:
+    """Merge the successful runs of every system but tabpilot into
+    bench/baselines/automl-<budget>s.json (a table's system run again replaces its record);
+    written whole, then renamed, so a stopped write leaves the old file."""
+    path = baselines_path(budget)
+    kept = read_json(path)
+    for table, recs in done.items():
+        for system, rec in recs.items():
+            if system != "tabpilot" and rec.get("status") == "ok" \
+                    and rec.get("source", "run") == "run":
+                kept.setdefault(table, {})[system] = {
+                    **{k: v for k, v in rec.items() if k != "source"},
+                    "measured": rec.get("measured") or time.strftime("%Y-%m-%d", time.gmtime())}
+    path.parent.mkdir(parents=True, exist_ok=True)
+    part = path.with_suffix(".json.part")
+    part.write_text(json.dumps(kept, indent=2, sort_keys=True, default=str) + "\n")
+    part.replace(path)
+    return path
+
+
 # -- the report ---------------------------------------------------------------------------------
 
 def _best(values: dict[str, float | None], metric: str) -> set[str]:
@@ -155,7 +186,7 @@ def _best(values: dict[str, float | None], metric: str) -> set[str]:
 
 
 def _mark(rec: dict[str, Any], key: str = "score") -> str:
-    return "†" if rec.get("source") == RECORDED and rec.get(key) is not None else ""
+    return "†" if rec.get("source") in NOT_RUN and rec.get(key) is not None else ""
 
 
 def table_row(table: Table, recs: dict[str, dict[str, Any]], systems: list[str]
@@ -228,15 +259,16 @@ def report(rows: list[tuple[Table, dict[str, dict[str, Any]]]], systems: list[st
              "",
              "Scores on the 25 % test part of anchors.md's split; **bold**: best of the row "
              "(ties at 4 decimals). `row ms`: median of one-row predict(_proba) calls in "
-             "process. † recorded in anchors.md, not run here (system not installed, or "
-             "--recorded).", "",
+             "process. † recorded in anchors.md or bench/baselines, not run here (system "
+             "not installed, or --recorded).", "",
              "Win / tie / loss of the row's system against the column's (a system with a "
              "score beats one without):", "",
              markdown_table(["system", *[f"vs {s}" for s in systems], "best on"],
                             tallies(rows, systems)), ""]
     if any(r.get("source") == RECORDED and r.get("error") for _, recs in rows
            for r in recs.values()):
-        parts.append(f"- –: no result, or no figure in anchors.md for a budget of {budget:g} s")
+        parts.append(f"- –: no result, or no figure in anchors.md or bench/baselines for a "
+                     f"budget of {budget:g} s")
     parts += fit_summary(rows, systems, budget)
     for system, found in versions.items():
         parts.append(f"- {system}: " + ", ".join(f"{k} {v}" for k, v in found.items()))
@@ -280,7 +312,7 @@ def sweep(args: Any) -> str:
     manifest = load_manifest(folder)
     tables = select(manifest, args.only)
     systems = parse_systems(args.systems)
-    anchors = parse_anchors(folder / "anchors.md", args.budget) or {}
+    anchors = references(folder, args.budget)
     stem = f"automl-{args.budget:g}s"
     done = read_json(results_path(stem, ".json"))  # only what ran here: anchors.md is read
     anchors_python = Path(args.anchors_python)
@@ -304,7 +336,9 @@ def sweep(args: Any) -> str:
     rows = [(t, shown(done[t.name], systems, anchors.get(t.name, {}), args.recorded))
             for t in manifest if t.name in done]
     versions = {s: rec["versions"] for _, recs in rows for s, rec in recs.items()
-                if rec.get("versions") and rec.get("source") == "run"}
+                if rec.get("versions") and rec.get("source") in ("run", BASELINES)}
+    if args.baselines:
+        log(f"kept {keep_baselines(done, args.budget)}")
     text = report(rows, systems, args.budget, versions)
     md, js = write_results(stem, text, done)
     log(f"wrote {md} and {js}")
@@ -322,6 +356,9 @@ def parser(systems: str = DEFAULT_SYSTEMS):
                    help="the Python of the venv with FLAML and AutoGluon "
                         "(default bench/.venv-anchors, made by `make bench-anchors`)")
     p.add_argument("--force", action="store_true", help="rerun pairs already in the results")
+    p.add_argument("--baselines", action="store_true",
+                   help="keep the other systems' successful runs in bench/baselines (in git), "
+                        "for later sweeps at this budget to show instead of running them")
     return p
 
 

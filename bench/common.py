@@ -31,6 +31,8 @@ from sklearn.model_selection import train_test_split
 REPO_ROOT = Path(__file__).resolve().parents[1]
 DEFAULT_DATASETS = REPO_ROOT.parent / "shared" / "datasets"  # ../shared/datasets
 RESULTS_DIR = REPO_ROOT / "bench" / "results"
+# the other systems' runs this project measured at budgets anchors.md lacks, kept in git
+BASELINES_DIR = REPO_ROOT / "bench" / "baselines"
 DEFAULT_WORKSPACE = RESULTS_DIR / "workspace"
 
 TASKS = ("binary", "multiclass", "regression")
@@ -215,6 +217,21 @@ def parse_anchors(path: Path, budget: float) -> dict[str, dict[str, Any]] | None
         return None
     header = [re.sub(r"\s*[↑↓]$", "", h) for h in rows[0]]
     return {r[0]: {h: _cell(c) for h, c in zip(header, r, strict=False)} for r in rows[2:]}
+
+
+def baselines_path(budget: float) -> Path:
+    return BASELINES_DIR / f"automl-{budget:g}s.json"
+
+
+def references(folder: Path, budget: float) -> dict[str, dict[str, Any]]:
+    """What the other systems scored on each table at this budget: anchors.md's row
+    ({column: value}, as parse_anchors reads it) and, under "runs", the records of
+    bench/baselines ({system: record}: runs of `bench.automl --baselines` on this machine
+    kind, for the budgets and systems anchors.md lacks)."""
+    out = parse_anchors(folder / "anchors.md", budget) or {}
+    for table, runs in read_json(baselines_path(budget)).items():
+        out.setdefault(table, {})["runs"] = runs
+    return out
 
 
 # -- output -----------------------------------------------------------------------------------

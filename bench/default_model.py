@@ -21,7 +21,8 @@ default `balanced` selection, distillation), and records:
   verdict, where interleaved rounds spread it over every table;
 - the relative test-score gap of the default model to the most accurate, and whether its
   HTTP p50 meets HTTP_TARGET_MS.
-anchors.md's LightGBM / FLAML / AutoGluon scores and row ms stand beside them for context.
+anchors.md's LightGBM / FLAML / AutoGluon scores and row ms (bench/baselines' at a budget
+anchors.md lacks) stand beside them for context.
 With --max-latency-ms the jobs are given that bound (the model handed out is the most
 accurate within it) and the results go to default-model-<budget>s-<ms>ms. Results go to
 bench/results/default-model-<budget>s.md and .json; the json resumes a stopped sweep
@@ -53,9 +54,9 @@ from bench.common import (
     log,
     markdown_table,
     one_row_frames,
-    parse_anchors,
     prepared_split,
     read_json,
+    references,
     results_path,
     score,
     select,
@@ -283,7 +284,8 @@ def report(rows: list[tuple[Table, dict[str, Any]]], anchors: dict[str, Any], bu
              f"after every job in {HTTP_ROUNDS} rounds of {CALLS // HTTP_ROUNDS} per model "
              f"(each round serves every model in turn; p50: the median of the rounds' p50s); "
              f"the most accurate candidate's in-process timing stops after {BEST_SECONDS:g} s. "
-             f"lightgbm / flaml / autogluon and their row ms: anchors.md at {budget:g} s "
+             f"lightgbm / flaml / autogluon and their row ms: anchors.md (or bench/baselines) "
+             f"at {budget:g} s "
              f"(context, not run here). `load`: 1-minute load average at the table's start–end "
              f"({os.cpu_count()} cores).", ""]
     for table, rec in rows:
@@ -304,7 +306,7 @@ def sweep(args: Any) -> str:
     folder = datasets_dir(args.datasets)
     manifest = load_manifest(folder)
     tables = select(manifest, args.only)
-    anchors = parse_anchors(folder / "anchors.md", args.budget) or {}
+    anchors = references(folder, args.budget)
     stem = f"default-model-{args.budget:g}s" + (
         f"-{args.max_latency_ms:g}ms" if args.max_latency_ms is not None else "")
     done = read_json(results_path(stem, ".json"))

@@ -160,6 +160,31 @@ def test_fold_i_student_is_the_same_whatever_fold_i_labels_are(diabetes, tmp_pat
     assert not np.allclose(first[n0:n0 + n1], second[n0:n0 + n1])
 
 
+def test_without_time_for_a_student_on_every_row_the_fold_students_are_kept(
+        diabetes, tmp_path, monkeypatch) -> None:
+    """A student on every row that would not finish (its estimate, FINAL_SHARE of the
+    folds' measured time, made huge here) is not started: the fold students are kept, a bag
+    validated exactly as the one student was, rather than no student at all. An export of
+    such a job (`final: False`) keeps them too."""
+    from tabpilot.artifacts import package
+    from tabpilot.reports.codegen import distill_code
+
+    train, _ = diabetes
+    teacher = _linear_teacher(train, tmp_path / "ws", "kept")
+    one, _ = _distil(train, teacher, tmp_path / "one")
+    monkeypatch.setattr(distill, "FINAL_SHARE", 1e9)
+    bag, split = _distil(train, teacher, tmp_path / "bag")
+    np.testing.assert_array_equal(one, bag)  # the same fold students, the same validation
+    meta = [package.load(tmp_path / d / "model") for d in ("one", "bag")]
+    assert [len(m.predictor.estimators) for m in meta] == [1, len(split.folds)]
+    fits = [m.metadata["fits"][-1]["distilled_on"] for m in meta]
+    assert fits == [distill.ALL_ROWS, distill.FOLD_STUDENTS]
+    spec = {"name": "s", "objective": 1.0, "params": {"distilled_from": "t"},
+            "fits": meta[1].metadata["fits"]}
+    assert '"final": False' in distill_code(spec)
+    assert '"final"' not in distill_code(dict(spec, fits=meta[0].metadata["fits"]))
+
+
 # -- the pieces -----------------------------------------------------------------------------
 
 def _fit_data(n: int) -> FitData:

@@ -24,7 +24,9 @@ out-of-fold AUC was 0.85-0.87 against 0.84 on the test rows, beside the ensemble
 out of fold and 0.84 on the test rows. On a holdout the teacher never saw the holdout, and
 the one student is scored on it. The model kept under k-fold is one student distilled from
 every row by the whole teacher, with the folds' mean number of trees (as a `-full` refit
-keeps its bag's scores).
+keeps its bag's scores); when that student would not finish in the time left (FINAL_SHARE
+of the folds' time, measured), or does not, the fold students are kept instead, a bag
+scored exactly as it was validated, rather than no student at all.
 
 The student's parameters are the job's best LightGBM trial's, early-stopped within
 RICH_MAX_ROUNDS, with at least RICH_SYNTHETIC synthetic rows per fit, when the time left
@@ -80,6 +82,9 @@ RICH_MAX_ROUNDS = 1000
 RICH_SYNTHETIC = 10_000
 MAX_REAL_ROWS = 200_000  # training rows of one student (a sample of larger tables)
 FINAL_SHARE = 1.5  # the student on every row, in fold fits: 5/4 the rows, 1.1x the trees
+# how a k-fold job's student was kept (its last fit record's `distilled_on`): one student
+# on every row, or, when that did not fit in the time left, the fold students themselves
+ALL_ROWS, FOLD_STUDENTS = "all rows", "fold students"
 MIN_WEIGHT = 1e-3  # a class this unlikely for a row adds nothing: its repeat is dropped
 TEACHER_CHUNK_ROWS = 20_000  # teacher predictions per call, the deadline checked between
 
@@ -124,6 +129,7 @@ def run_distillation(ctx: TrialContext, task: TrialTask) -> TrialResult:
     k = len(folds)
     folds_end = started + (fit_deadline - started) * (
         k / (k + FINAL_SHARE) if ctx.split.is_cv else 1)
+    folds_started = time.time()
     estimators, infos, scores, valid_pred = _fit_folds(
         ctx, task, family, encoded.matrix, folds, student_data, folds_end, n_classes,
         fold_params=_regrown(task.params, spec.get("fold_rounds")))
@@ -132,11 +138,14 @@ def run_distillation(ctx: TrialContext, task: TrialTask) -> TrialResult:
     np.save(out_dir / VALIDATION_PREDICTIONS, valid_pred.astype(np.float32))
     if ctx.split.is_cv:
         params = family.refit_params(dict(task.params), infos)
-        data = student_data(rows, None, fit_deadline)
-        estimators = [family.fit(params, data)]
-        if data.info.get("stopped_by_deadline"):
-            raise TimeoutError("the student on every row ran out of time")
-        infos = [*infos, {"distilled_on": "all rows", "n_estimators": params["n_estimators"]}]
+        need = FINAL_SHARE * (time.time() - folds_started) / k
+        final = _final_student(family, params, rows, student_data, fit_deadline,
+                               need if spec.get("final", True) else None)
+        if final is not None:
+            estimators = [final]
+            infos = [*infos, {"distilled_on": ALL_ROWS, "n_estimators": params["n_estimators"]}]
+        else:  # the fold students, scored as they are: an honest bag, k times the trees
+            infos = [*infos, {"distilled_on": FOLD_STUDENTS}]
     extra = {"distilled_from": spec["teacher"], "distillation": {
         "truth_weight": TRUTH_WEIGHT, "swap_probability": SWAP_PROBABILITY,
         "synthetic_per_row": SYNTHETIC_PER_ROW, "min_synthetic": minimum,
@@ -144,6 +153,19 @@ def run_distillation(ctx: TrialContext, task: TrialTask) -> TrialResult:
         "validation": "k-fold students" if ctx.split.is_cv else "holdout"}}
     return package_trial(ctx, task, family, encoded.encoder, estimators, scores, infos,
                          started, extra)
+
+
+def _final_student(family: Any, params: dict[str, Any], rows: np.ndarray, student_data: Any,
+                   deadline: float, need: float | None) -> Any | None:
+    """The student on every row (`params`: the folds' mean number of trees); None, and the
+    fold students are kept, when `need` (its estimate: FINAL_SHARE fold fits) is more than
+    the time left before `deadline`, when it runs out of time there anyway, or when `need`
+    is None (the export of a job that kept its fold students)."""
+    if need is None or deadline - time.time() < need:
+        return None
+    data = student_data(rows, None, deadline)
+    final = family.fit(params, data)
+    return None if data.info.get("stopped_by_deadline") else final
 
 
 def _regrown(params: dict[str, Any], fold_rounds: list[int | None] | None

@@ -26,6 +26,7 @@ from typing import Any
 import numpy as np
 
 from tabpilot.data.schema import ColumnKind, Schema
+from tabpilot.execution.distill import FOLD_STUDENTS
 from tabpilot.features import build_encoder
 from tabpilot.models import FAMILIES
 from tabpilot.models.base import LOSS
@@ -426,6 +427,9 @@ def distill_code(spec: dict[str, Any]) -> str:
     cut = [f.get("best_iteration") if f.get("stopped_by_deadline") else None
            for f in (spec.get("fits") or []) if "distilled_on" not in f]
     rounds = f', "fold_rounds": {cut!r}' if any(r is not None for r in cut) else ""
+    # a job that kept its fold students (no time for one on every row) is rerun so
+    if any(f.get("distilled_on") == FOLD_STUDENTS for f in spec.get("fits") or []):
+        rounds += ', "final": False'
     return "\n".join([
         "import tempfile",
         "import time",
