@@ -14,10 +14,10 @@ that is not installed, or every system but tabpilot under --recorded, takes the 
 anchors.md recorded at this budget or, where it has none, those kept in
 bench/baselines/automl-<budget>s.json, marked † in the table. anchors.md has only 60 s:
 `--baselines` keeps this sweep's runs of the other systems there, in git, so a figure
-measured once (an hour of AutoGluon at 300 s) serves every later session. One markdown table with the
-systems side by side, fit wall time against the budget, single-row latency, and win / tie
-/ loss counts of every pair go to bench/results/automl-<budget>s.md (and .json, which
-also resumes a stopped sweep: pairs already there are skipped unless --force).
+measured once (an hour of AutoGluon at 300 s) serves every later session. One markdown
+table with the systems side by side, fit wall time against the budget, single-row
+latency, and win / tie / loss counts of every pair go to bench/results/automl-<budget>s.md
+(and .json, which also resumes a stopped sweep: pairs already there are skipped unless --force).
 """
 
 from __future__ import annotations
@@ -165,7 +165,7 @@ def keep_baselines(done: dict[str, dict[str, Any]], budget: float) -> Path:
             if system != "tabpilot" and rec.get("status") == "ok" \
                     and rec.get("source", "run") == "run":
                 kept.setdefault(table, {})[system] = {
-                    **{k: v for k, v in rec.items() if k != "source"},
+                    **{k: v for k, v in rec.items() if k not in ("source", "python")},
                     "measured": rec.get("measured") or time.strftime("%Y-%m-%d", time.gmtime())}
     path.parent.mkdir(parents=True, exist_ok=True)
     part = path.with_suffix(".json.part")

@@ -127,7 +127,7 @@ def _linear_teacher(frame: pd.DataFrame, ws: Path, name: str) -> str:
     return job.describe()["BestCandidate"]["ModelLocation"]
 
 
-def _distil(frame: pd.DataFrame, teacher: str, out: Path) -> np.ndarray:
+def _distil(frame: pd.DataFrame, teacher: str, out: Path, final: bool = True) -> np.ndarray:
     prepared = prepare(frame, "target", ProblemType.REGRESSION, "RMSE", None, None)
     split = make_split(prepared.y, False, 0.2, None, 0)
     ctx = TrialContext(X=prepared.X, y=prepared.y, split=split, schema=prepared.schema,
@@ -137,7 +137,8 @@ def _distil(frame: pd.DataFrame, teacher: str, out: Path) -> np.ndarray:
     params = dict(distill.STUDENT_PARAMS, n_estimators=40)  # no early stopping on fold i
     distill.run_distillation(ctx, TrialTask("s", "lightgbm", params, str(out / "model"),
                                             now + 300, now + 330, distill_of={
-                                                "teacher": "t", "teacher_dir": teacher}))
+                                                "teacher": "t", "teacher_dir": teacher,
+                                                "final": final}))
     return np.load(out / VALIDATION_PREDICTIONS), split
 
 
@@ -160,20 +161,18 @@ def test_fold_i_student_is_the_same_whatever_fold_i_labels_are(diabetes, tmp_pat
     assert not np.allclose(first[n0:n0 + n1], second[n0:n0 + n1])
 
 
-def test_without_time_for_a_student_on_every_row_the_fold_students_are_kept(
-        diabetes, tmp_path, monkeypatch) -> None:
-    """A student on every row that would not finish (its estimate, FINAL_SHARE of the
-    folds' measured time, made huge here) is not started: the fold students are kept, a bag
-    validated exactly as the one student was, rather than no student at all. An export of
-    such a job (`final: False`) keeps them too."""
+def test_a_job_that_kept_its_fold_students_is_rebuilt_as_that_bag(diabetes, tmp_path
+                                                                   ) -> None:
+    """Without the student on every row (`final: False`, as the export of a job that had
+    no time for it says) the fold students are the model: a bag validated exactly as the
+    one student was. The fit records say which was kept, and the export follows them."""
     from tabpilot.artifacts import package
     from tabpilot.reports.codegen import distill_code
 
     train, _ = diabetes
     teacher = _linear_teacher(train, tmp_path / "ws", "kept")
     one, _ = _distil(train, teacher, tmp_path / "one")
-    monkeypatch.setattr(distill, "FINAL_SHARE", 1e9)
-    bag, split = _distil(train, teacher, tmp_path / "bag")
+    bag, split = _distil(train, teacher, tmp_path / "bag", final=False)
     np.testing.assert_array_equal(one, bag)  # the same fold students, the same validation
     meta = [package.load(tmp_path / d / "model") for d in ("one", "bag")]
     assert [len(m.predictor.estimators) for m in meta] == [1, len(split.folds)]
@@ -183,6 +182,32 @@ def test_without_time_for_a_student_on_every_row_the_fold_students_are_kept(
             "fits": meta[1].metadata["fits"]}
     assert '"final": False' in distill_code(spec)
     assert '"final"' not in distill_code(dict(spec, fits=meta[0].metadata["fits"]))
+
+
+def test_the_student_on_every_row_is_not_started_without_the_time_it_needs(diabetes
+                                                                         ) -> None:
+    """Its estimate (FINAL_SHARE fold fits, as timed) against the time left: more, and
+    nothing is fitted (the fold students are kept); a fit cut by its deadline is dropped."""
+    from tabpilot.models import get_family
+
+    train, _ = diabetes
+    X, y = train.drop(columns="target").to_numpy(np.float64), train["target"].to_numpy()
+    family, params = get_family("lightgbm"), dict(distill.STUDENT_PARAMS, n_estimators=40)
+    asked = []
+
+    def data(rows: np.ndarray, valid: None, deadline: float) -> FitData:
+        asked.append(deadline)
+        return FitData(X=X[rows], y=y[rows], problem_type=ProblemType.REGRESSION,
+                       n_classes=0, categorical_indices=[], deadline=deadline)
+
+    rows, later = np.arange(len(y)), time.time() + 600
+    assert distill._final_student(family, params, rows, data, later, need=1.0) is not None
+    assert distill._final_student(family, params, rows, data, later, need=1e6) is None
+    assert distill._final_student(family, params, rows, data, later, need=None) is None
+    assert asked == [later]  # only the first was started
+    past = time.time() - 1.0  # the fit stops at its first check: cut short, dropped
+    assert distill._final_student(family, params, rows, data, past, need=-10.0) is None
+    assert asked == [later, past]
 
 
 # -- the pieces -----------------------------------------------------------------------------
