@@ -64,6 +64,7 @@ from bench.common import (
     write_results,
 )
 from bench.serving import _http_sequential, _serve
+from tabpilot.errors import NotFoundError
 
 CALLS = 1000
 WARMUP = 20
@@ -111,7 +112,14 @@ def distilled(automl: Any, board: pd.DataFrame, test: pd.DataFrame, table: Table
     if c["CandidateStatus"] != "Completed":
         return {"name": c["CandidateName"], "status": c["CandidateStatus"],
                 "reason": c.get("FailureReason")}
-    return {**candidate(automl, c["CandidateName"], board, test, table)[1], "status": "Completed"}
+    try:
+        return {**candidate(automl, c["CandidateName"], board, test, table)[1],
+                "status": "Completed"}
+    except NotFoundError:  # pruned: not among the job's kept candidates, its files removed
+        return {"name": c["CandidateName"], "status": "Pruned",
+                "objective": (c.get("FinalAutoMLJobObjectiveMetric") or {}).get("Value"),
+                "reason": "not among the job's kept candidates (its files were removed), "
+                          "so not scored on the test rows"}
 
 
 def http_times(model_dir: str, test: pd.DataFrame, target: str, calls: int) -> np.ndarray:
@@ -244,6 +252,8 @@ HEADERS = ["table", "metric", "default model (algorithm)", "val", "test", "most 
 def _distilled_cell(rec: dict[str, Any] | None) -> str:
     if rec is None:
         return "none"
+    if rec.get("status") == "Pruned":
+        return f"pruned, val {fmt(rec.get('objective'))}"
     if rec.get("status") != "Completed":
         return str(rec.get("status"))
     return f"{fmt(rec.get('objective'))} / {fmt(rec.get('test_score'))}"

@@ -68,3 +68,11 @@ def test_a_record_timed_by_neither_pass_yet_reports_no_http_figure() -> None:
     assert not record["http_ok"]
     row = bench.table_row(bench.Table("a", "f.csv", "binary", "y"), record, {})
     assert row[10] == "– / –" and row[11] == "NO"
+
+
+def test_a_pruned_student_shows_its_validation_score_and_why_it_has_no_test_score() -> None:
+    pruned = {"name": "ensemble-018-distilled", "status": "Pruned", "objective": 2.3914,
+              "reason": "not among the job's kept candidates"}
+    assert bench._distilled_cell(pruned) == "pruned, val 2.3914"
+    assert bench._distilled_cell({"status": "Failed"}) == "Failed"
+    assert bench._distilled_cell(None) == "none"
