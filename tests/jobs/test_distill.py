@@ -184,6 +184,24 @@ def test_a_job_that_kept_its_fold_students_is_rebuilt_as_that_bag(diabetes, tmp_
     assert '"final"' not in distill_code(dict(spec, fits=meta[0].metadata["fits"]))
 
 
+def test_fold_students_cut_short_by_the_deadline_are_not_kept_as_the_model(
+        diabetes, tmp_path, monkeypatch) -> None:
+    """When the deadline cut the fold students short (a few trees each, on a loaded machine)
+    and there is no student on every row, the distillation fails, saying so, rather than
+    leave a bag no one would choose. The fits are real; their records say they were cut."""
+    train, _ = diabetes
+    teacher = _linear_teacher(train, tmp_path / "ws", "cut")
+    fit_folds = distill._fit_folds
+
+    def cut_short(*args, **kwargs):
+        estimators, infos, scores, pred = fit_folds(*args, **kwargs)
+        return estimators, [dict(i, stopped_by_deadline=True) for i in infos], scores, pred
+
+    monkeypatch.setattr(distill, "_fit_folds", cut_short)
+    with pytest.raises(TimeoutError, match="fold students were cut short"):
+        _distil(train, teacher, tmp_path / "cut", final=False)
+
+
 def test_the_student_on_every_row_is_not_started_without_the_time_it_needs(diabetes
                                                                          ) -> None:
     """Its estimate (FINAL_SHARE fold fits, as timed) against the time left: more, and

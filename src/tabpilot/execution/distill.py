@@ -26,7 +26,8 @@ the one student is scored on it. The model kept under k-fold is one student dist
 every row by the whole teacher, with the folds' mean number of trees (as a `-full` refit
 keeps its bag's scores); when that student would not finish in the time left (FINAL_SHARE
 of the folds' time, measured), or does not, the fold students are kept instead, a bag
-scored exactly as it was validated, rather than no student at all.
+scored exactly as it was validated, rather than no student at all; unless the deadline cut
+them short too (then the distillation fails, as before, saying so).
 
 The student's parameters are the job's best LightGBM trial's, early-stopped within
 RICH_MAX_ROUNDS, with at least RICH_SYNTHETIC synthetic rows per fit, when the time left
@@ -144,6 +145,10 @@ def run_distillation(ctx: TrialContext, task: TrialTask) -> TrialResult:
         if final is not None:
             estimators = [final]
             infos = [*infos, {"distilled_on": ALL_ROWS, "n_estimators": params["n_estimators"]}]
+        elif any(i.get("stopped_by_deadline") for i in infos):
+            # a bag of students cut short (a few trees each) would be a candidate no one wants
+            raise TimeoutError("the student on every row did not fit in the time left, and "
+                               "the fold students were cut short by the deadline")
         else:  # the fold students, scored as they are: an honest bag, k times the trees
             infos = [*infos, {"distilled_on": FOLD_STUDENTS}]
     extra = {"distilled_from": spec["teacher"], "distillation": {
