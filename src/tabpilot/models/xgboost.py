@@ -65,13 +65,9 @@ class XGBoostFamily(ModelFamily):
         p = {k: v for k, v in params.items() if k not in ("n_estimators", LOSS)}
         full = dict(p, tree_method="hist", nthread=data.n_threads, seed=data.seed,
                     max_cat_to_onehot=8, verbosity=0)
-        if data.problem_type is ProblemType.BINARY:
-            full.update(objective="binary:logistic", eval_metric="logloss")
-        elif data.problem_type is ProblemType.MULTICLASS:
-            full.update(objective="multi:softprob", num_class=data.n_classes,
-                        eval_metric="mlogloss")
-        else:
-            full.update(regression_loss(params))
+        full.update(training_loss(data.problem_type, params))
+        if data.problem_type is ProblemType.MULTICLASS:
+            full["num_class"] = data.n_classes
         types = _feature_types(data.X.shape[1], data.categorical_indices)
         dtrain = xgb.DMatrix(data.X, data.y, weight=data.weights, feature_types=types,
                              enable_categorical=True, nthread=data.n_threads)
@@ -109,6 +105,16 @@ class XGBoostFamily(ModelFamily):
         if problem_type is ProblemType.BINARY:
             return np.column_stack([1.0 - out, out])
         return np.asarray(out, dtype=np.float64)
+
+
+def training_loss(problem_type: ProblemType, params: dict[str, Any]) -> dict[str, str]:
+    """XGBoost's objective and early-stopping metric for a task and a candidate's
+    parameters: the one mapping for training and for the candidate's exported code."""
+    if problem_type is ProblemType.BINARY:
+        return {"objective": "binary:logistic", "eval_metric": "logloss"}
+    if problem_type is ProblemType.MULTICLASS:
+        return {"objective": "multi:softprob", "eval_metric": "mlogloss"}
+    return regression_loss(params)
 
 
 def regression_loss(params: dict[str, Any]) -> dict[str, str]:

@@ -36,7 +36,7 @@ from tabpilot.models.lightgbm import MAX_ROUNDS as LIGHTGBM_ROUNDS
 from tabpilot.models.lightgbm import regression_loss as lightgbm_loss
 from tabpilot.models.sklearn_models import MAX_EPOCHS
 from tabpilot.models.xgboost import MAX_ROUNDS as XGBOOST_ROUNDS
-from tabpilot.models.xgboost import regression_loss as xgboost_loss
+from tabpilot.models.xgboost import training_loss as xgboost_loss
 from tabpilot.tasks import ProblemType
 
 WIDTH = 96
@@ -193,12 +193,8 @@ def _lightgbm(p: Pipeline) -> tuple[str, dict[str, Any], str, list[str]]:
 
 
 def _xgboost(p: Pipeline) -> tuple[str, dict[str, Any], str, list[str]]:
-    loss = xgboost_loss(p.params) if p.problem_type is ProblemType.REGRESSION else {
-        ProblemType.BINARY: {"objective": "binary:logistic", "eval_metric": "logloss"},
-        ProblemType.MULTICLASS: {"objective": "multi:softprob", "eval_metric": "mlogloss"},
-    }[p.problem_type]
     kwargs: dict[str, Any] = {
-        **loss,
+        **xgboost_loss(p.problem_type, p.params),
         "n_estimators": Code("n_rounds") if p.rounds else XGBOOST_ROUNDS,
         **{k: v for k, v in p.params.items() if k not in ("n_estimators", LOSS)},
         "tree_method": "hist", "max_cat_to_onehot": 8, "enable_categorical": True,
