@@ -74,7 +74,8 @@ class BasePredictor(ABC):
         """Probabilities (rows, classes) or regression values (rows,), columns checked."""
 
     def check_columns(self, X: pd.DataFrame) -> None:
-        missing = [c for c in self.features if c not in X.columns]
+        present = set(X.columns)  # a set: an ensemble's members check one request each
+        missing = [c for c in self.features if c not in present]
         if missing:
             raise MissingColumnsError(missing_columns_message(missing))
 
@@ -136,13 +137,12 @@ class Predictor(BasePredictor):
         return outs[0] if len(outs) == 1 else np.mean(outs, axis=0)
 
     def _encode(self, X: pd.DataFrame) -> Any:
-        """The encoder's matrix. A few rows of a dense encoding (no text, no dates) go
-        through its row encoder (artifacts/compiled/rows.py): the same matrix, value by
-        value, without the per-column numpy set-up that costs a linear model or an MLP
-        most of its answer to one row."""
+        """The encoder's matrix. A few rows of a dense encoding (no text) go through its
+        row encoder (artifacts/compiled/rows.py): the same matrix, value by value, without
+        the per-column numpy set-up that costs a linear model or an MLP most of its answer
+        to one row."""
         encoder = self.encoder
-        if len(X) > SMALL or not isinstance(encoder, TabularEncoder) or encoder.text \
-                or encoder.datetime:
+        if len(X) > SMALL or not isinstance(encoder, TabularEncoder) or encoder.text:
             return encoder.transform(X)
         rows = self.__dict__.get("rows_")
         if rows is None:

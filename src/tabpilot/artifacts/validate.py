@@ -15,7 +15,6 @@ what passes here is exactly what the model reads as a number.
 
 from __future__ import annotations
 
-import warnings
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -25,7 +24,7 @@ import pandas as pd
 
 from tabpilot.data.read import DEFAULT_NA_VALUES
 from tabpilot.errors import ConfigError, DataError, shown
-from tabpilot.features.columns import SMALL, as_category_strings, as_float
+from tabpilot.features.columns import SMALL, as_category_strings, as_float, parse_dates
 
 ON_BAD_VALUE = ("error", "missing")
 MAX_LISTED = 10  # missing columns named in a message; the rest are counted
@@ -231,12 +230,8 @@ def _unreadable(values: np.ndarray, kind: str) -> np.ndarray:
     """Positions of the values that do not parse as the encoder parses them."""
     if kind == "numeric":
         unread = np.flatnonzero(np.isnan(as_float(values)))
-    else:
-        with warnings.catch_warnings():  # as the encoder parses dates (features/columns.py)
-            warnings.simplefilter("ignore")
-            dates = pd.to_datetime(pd.Series(values).astype("string"), errors="coerce",
-                                   format="mixed")
-        unread = np.flatnonzero(dates.isna().to_numpy())
+    else:  # as the encoder parses dates
+        unread = np.flatnonzero(np.isnat(parse_dates(values)))
     return np.array([i for i in unread if not _is_missing(values[i])], dtype=np.int64)
 
 

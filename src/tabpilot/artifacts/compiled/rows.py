@@ -6,9 +6,9 @@ or imputed and standardised with missing indicators; categories as integer codes
 or -1 when missing or unseen), and the linear and MLP families' one-hot blocks (with each
 label's frequency), a few rows are encoded here value by value with the very
 functions and float64 operations the encoder applies to small batches, so the result is
-the same matrix. Text columns take the encoder's own vectorizers, densified (a TF-IDF one
-through features/tfidf.py: the same vectors without scikit-learn's input checks). Anything
-else (dates) goes to the encoder.
+the same matrix; a date column gives its parts (features/columns.date_row). Text columns
+take the encoder's own vectorizers, densified (a TF-IDF one through features/tfidf.py: the
+same vectors without scikit-learn's input checks). Any other encoding goes to the encoder.
 
 Members of an ensemble with equal encoders share one RowEncoder; within one request
 (`predictor.encoded_once`) it encodes a frame once for all of them. Encoders that differ
@@ -27,7 +27,14 @@ import numpy as np
 import pandas as pd
 
 from tabpilot.artifacts.predictor import encoded_once
-from tabpilot.features.columns import SMALL, as_text, category_string, scalar_float
+from tabpilot.features.columns import (
+    DATE_PARTS,
+    SMALL,
+    as_text,
+    category_string,
+    date_row,
+    scalar_float,
+)
 from tabpilot.features.encoder import TabularEncoder
 from tabpilot.features.tfidf import tfidf_transform
 
@@ -54,12 +61,12 @@ class RowEncoder:
         self.numeric = list(encoder.numeric)
         self.categorical = list(encoder.categorical)
         self.text = list(encoder.text)
-        self.inputs = self.numeric + self.categorical + self.text
-        self.direct = (encoder.categorical_encoding in ("codes", "ordinal", "onehot")
-                       and not encoder.datetime)
+        self.dates = list(encoder.datetime)
+        self.inputs = self.numeric + self.dates + self.categorical + self.text
+        self.direct = encoder.categorical_encoding in ("codes", "ordinal", "onehot")
         self._onehot = encoder.categorical_encoding == "onehot"
         self._missing = -1.0 if encoder.categorical_encoding == "ordinal" else math.nan
-        self._scale = bool(encoder.scale) and bool(self.numeric)
+        self._scale = bool(encoder.scale) and bool(self.numeric or self.dates)
         self._indicators: list[int] = []
         if self._scale:  # plain floats: the same IEEE operations as the encoder's arrays
             self._medians = [float(v) for v in encoder.medians_]
@@ -71,11 +78,12 @@ class RowEncoder:
             if self._onehot else []
         self._frequencies = [encoder.frequencies_[c] for c in self.categorical] \
             if self._onehot else []
-        self._width = (len(self.numeric) + len(self._indicators)
+        self._width = (len(self.numeric) + len(DATE_PARTS) * len(self.dates)
+                       + len(self._indicators)
                        + (sum(self._sizes) + len(self._sizes) if self._onehot
                           else len(self.categorical)))  # before the text columns
         self._lookups = [encoder._lookup[c] for c in self.categorical] if self.direct else []
-        self._positions: dict[tuple, tuple[list[int], list[int], list[int]] | None] = {}
+        self._positions: dict[tuple, tuple[list[int], ...] | None] = {}
         self._texts = [self._text_column(c, texts) for c in self.text] if self.direct else []
 
     def _text_column(self, column: str, texts: dict[tuple[str, bytes], TextColumn] | None
@@ -102,7 +110,7 @@ class RowEncoder:
             out = out.toarray()
         return np.ascontiguousarray(out, dtype=np.float64)
 
-    def _columns(self, X: pd.DataFrame) -> tuple[list[int], list[int], list[int]] | None:
+    def _columns(self, X: pd.DataFrame) -> tuple[list[int], ...] | None:
         key = tuple(X.columns)
         if key not in self._positions:
             if len(self._positions) >= 64:  # clients sending ever new column sets
@@ -112,19 +120,22 @@ class RowEncoder:
                 index.setdefault(c, i)
             if all(c in index for c in self.inputs):
                 self._positions[key] = ([index[c] for c in self.numeric],
+                                        [index[c] for c in self.dates],
                                         [index[c] for c in self.categorical],
                                         [index[c] for c in self.text])
             else:
                 self._positions[key] = None  # the encoder raises its own error
         return self._positions[key]
 
-    def _encode_small(self, X: pd.DataFrame, numeric: list[int], categorical: list[int],
-                      text: list[int]) -> np.ndarray:
+    def _encode_small(self, X: pd.DataFrame, numeric: list[int], dates: list[int],
+                      categorical: list[int], text: list[int]) -> np.ndarray:
         matrix = X.to_numpy(dtype=object)
         rows = []
         missing = self._missing
         for row in matrix:
             values = [scalar_float(row[p]) for p in numeric]
+            for p in dates:
+                values.extend(date_row(row[p]))
             if self._scale:
                 values = self._scaled(values)
             if self._onehot:
