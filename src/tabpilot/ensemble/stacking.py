@@ -20,6 +20,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
+from scipy.special import expit, softmax
 from sklearn.linear_model import LogisticRegression, Ridge
 from sklearn.model_selection import KFold, StratifiedKFold
 from sklearn.pipeline import Pipeline, make_pipeline
@@ -68,10 +69,21 @@ def make_stacker(problem_type: ProblemType) -> Pipeline:
 
 
 def stacker_predict(model: Pipeline, features: np.ndarray, n_classes: int) -> np.ndarray:
-    """Probabilities over every class of the job (a fold may lack a rare class), or values."""
+    """Probabilities over every class of the job (a fold may lack a rare class), or values.
+
+    Computed from the fitted scaler's and linear model's arrays, as their own predict
+    computes them (standardise, one product, then the logistic function or softmax),
+    without scikit-learn's input validation: a third of a millisecond per call, which
+    was most of the stacker's share of a stacked ensemble's one-row answer."""
+    scaler, linear = model[0], model[-1]
+    scores = (features - scaler.mean_) / scaler.scale_ @ linear.coef_.T + linear.intercept_
     if not n_classes:
-        return np.asarray(model.predict(features), dtype=np.float64)
-    proba = model.predict_proba(features)
+        return np.asarray(scores, dtype=np.float64).reshape(len(features))
+    if scores.ndim == 1 or scores.shape[1] == 1:  # two classes: one score, the second's
+        positive = expit(scores.reshape(len(features)))
+        proba = np.column_stack([1 - positive, positive])
+    else:
+        proba = softmax(scores, axis=1)
     full = np.zeros((len(features), n_classes))
     full[:, np.asarray(model.classes_, dtype=int)] = proba
     return full
