@@ -47,6 +47,7 @@ from tabpilot.serving.forecasting import load as load_model_dir
 from tabpilot.serving.guard import AccessPolicy, Guard
 from tabpilot.serving.limits import (
     BODY_MB,
+    INLINE_BYTES,
     INVOCATION_MB,
     QUEUE,
     Capped,
@@ -182,14 +183,15 @@ def _guard(app: FastAPI, policy: AccessPolicy) -> None:
 
 
 async def _answer(live: Live, request: Request, what: str) -> Response:
-    """Predict in the endpoint's lane, never on the event loop: a slow model holds up
-    only its own requests."""
+    """Predict in the endpoint's lane (serving/limits.py): a slow model holds up only its
+    own requests; a small one to a quick model is answered on the event loop."""
     body = await request.body()  # read before taking a place: a slow upload holds none
     try:
         return await live.lane.run(invoke, live, body, request.headers.get("content-type"),
                                    request.headers.get("accept"), _keys_header(request),
                                    request.headers.get(ON_BAD_VALUE_HEADER),
-                                   request.headers.get(INFERENCE_ID_HEADER))
+                                   request.headers.get(INFERENCE_ID_HEADER),
+                                   small=len(body) <= INLINE_BYTES)
     except Full as exc:
         return error_response(f"{what} is busy: {exc}; retry shortly", 503,
                               {"Retry-After": "1"})
@@ -213,7 +215,7 @@ def model_app(model_dir: str | Path, output_keys: str | None = None,
     model_name = str(live.model.metadata.get("candidate") or Path(model_dir).name)
 
     @app.get("/ping")
-    def ping() -> dict[str, str]:
+    async def ping() -> dict[str, str]:  # async: no worker thread to say ok
         return {"status": "ok"}
 
     @app.post("/invocations")
@@ -283,6 +285,7 @@ class EndpointRegistry:
         capture = CaptureWriter(root, name, row.capture_percent, variant=row.variant) \
             if row.capture_percent > 0 else None
         lane = current.lane if current is not None else self.lane()
+        lane.recent.clear()  # how quick the last model was says nothing of this one
         tap = functools.partial(self.tap, name) if self.tap is not None else None
         return Live(model, row.version, row.output_keys, capture, lane, self.on_bad_value, tap)
 

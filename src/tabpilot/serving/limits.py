@@ -4,7 +4,8 @@
                 being read (from Content-Length) or as soon as the bytes streamed in pass
                 the cap (chunked bodies), so memory never grows past the cap
     Lane        one endpoint's predictions: at most `size` at once in worker threads, at
-                most `queue` more waiting; beyond that a request is refused at once (503)
+                most `queue` more waiting; beyond that a request is refused at once (503);
+                a small request to a model known to be quick runs on the event loop
 
 Both answer in SageMaker's shapes: sagemaker-runtime's (`x-amzn-ErrorType`, as
 `serving.app.error_response` gives) on the data plane, AWS JSON (`__type`, as
@@ -13,8 +14,11 @@ Both answer in SageMaker's shapes: sagemaker-runtime's (`x-amzn-ErrorType`, as
 
 from __future__ import annotations
 
+import functools
 import os
+import time
 import uuid
+from collections import deque
 from collections.abc import Callable
 from typing import Any, TypeVar
 
@@ -28,6 +32,9 @@ MiB = 1024 * 1024
 INVOCATION_MB = 6.0  # SageMaker's real-time InvokeEndpoint payload limit
 BODY_MB = 100.0
 QUEUE = 64
+INLINE_MS = 1.0  # a small request to a model this quick runs on the event loop (Lane)
+INLINE_BYTES = 16 * 1024  # a request body this small is a small request
+RECENT = 8  # the small calls Lane judges a model's quickness by
 T = TypeVar("T")
 
 
@@ -139,32 +146,57 @@ class Full(Exception):
 
 
 class Lane:
-    """One endpoint's predictions, always off the event loop.
+    """One endpoint's predictions, off the event loop unless they are known to be quick.
 
     At most `size` run at once, each in a worker thread; at most `queue` more wait for a
     thread; a request beyond that raises `Full` at once (answered 503, Retry-After), so a
     slow or failing model fills its own lane and nobody else's. Threads come from anyio's
     pool under this lane's own limiter, not the default one shared with the rest of the
     server.
+
+    A small request (`small`: a few rows) to an idle lane whose last RECENT small requests
+    took at most `inline_ms` at the median runs on the event loop instead: handing it to a
+    thread and back costs about as much as such a prediction (tens to hundreds of
+    microseconds), and its Python holds the GIL on either thread. The loop is then held
+    about `inline_ms`, as far as the recent calls tell; when they slow down, the next
+    requests go back to threads.
     """
 
-    def __init__(self, size: int, queue: int = QUEUE) -> None:
+    def __init__(self, size: int, queue: int = QUEUE, inline_ms: float = INLINE_MS) -> None:
         self.size, self.queue = size, queue
         self.admitted = 0  # running and waiting; touched only on the event loop
+        self.inline_seconds = inline_ms / 1000
+        self.recent: deque[float] = deque(maxlen=RECENT)  # small calls' seconds, newest last
         self._limiter: anyio.CapacityLimiter | None = None
 
-    async def run(self, func: Callable[..., T], *args: Any) -> T:
+    async def run(self, func: Callable[..., T], *args: Any, small: bool = False) -> T:
         if self.admitted >= self.size + self.queue:
             raise Full(f"{self.admitted} requests are running or waiting, the limit "
                        f"({self.size} at once, --max-concurrency, and {self.queue} "
                        "waiting, --max-queue)")
         if self._limiter is None:  # made on the event loop, where anyio can bind it
             self._limiter = anyio.CapacityLimiter(self.size)
+        call = functools.partial(self._timed, func, *args) if small else \
+            functools.partial(func, *args)
         self.admitted += 1
         try:
-            return await anyio.to_thread.run_sync(func, *args, limiter=self._limiter)
+            if small and self.admitted == 1 and self.quick():
+                return call()
+            return await anyio.to_thread.run_sync(call, limiter=self._limiter)
         finally:
             self.admitted -= 1
+
+    def quick(self) -> bool:
+        """Whether the last RECENT small calls took at most `inline_ms` at the median."""
+        return len(self.recent) == RECENT and \
+            sorted(self.recent)[RECENT // 2] <= self.inline_seconds
+
+    def _timed(self, func: Callable[..., T], *args: Any) -> T:
+        start = time.perf_counter()
+        try:
+            return func(*args)
+        finally:
+            self.recent.append(time.perf_counter() - start)  # deque appends are atomic
 
 
 class Capped(FastAPI):
