@@ -127,9 +127,10 @@ def _linear_teacher(frame: pd.DataFrame, ws: Path, name: str) -> str:
     return job.describe()["BestCandidate"]["ModelLocation"]
 
 
-def _distil(frame: pd.DataFrame, teacher: str, out: Path, final: bool = True) -> np.ndarray:
+def _distil(frame: pd.DataFrame, teacher: str, out: Path, final: bool = True,
+            folds: int | None = None) -> np.ndarray:
     prepared = prepare(frame, "target", ProblemType.REGRESSION, "RMSE", None, None)
-    split = make_split(prepared.y, False, 0.2, None, 0)
+    split = make_split(prepared.y, False, 0.2, folds, 0)
     ctx = TrialContext(X=prepared.X, y=prepared.y, split=split, schema=prepared.schema,
                        problem_type=prepared.problem_type, metric=prepared.metric,
                        classes=None, job_name="honest", target="target")
@@ -200,6 +201,29 @@ def test_fold_students_cut_short_by_the_deadline_are_not_kept_as_the_model(
     monkeypatch.setattr(distill, "_fit_folds", cut_short)
     with pytest.raises(TimeoutError, match="fold students were cut short"):
         _distil(train, teacher, tmp_path / "cut", final=False)
+
+
+def test_a_holdout_student_cut_short_by_the_deadline_is_not_kept(diabetes, tmp_path,
+                                                                 monkeypatch) -> None:
+    """On a holdout the one student is the model: cut short by the deadline, it fails the
+    distillation as cut fold students do. The same student, not cut, is kept."""
+    train, _ = diabetes
+    teacher = _linear_teacher(train, tmp_path / "ws", "holdout")
+    fit_folds = distill._fit_folds
+    cut = {"yes": True}
+
+    def maybe_cut(*args, **kwargs):
+        estimators, infos, scores, pred = fit_folds(*args, **kwargs)
+        assert len(infos) == 1  # a holdout: one fit
+        return estimators, [dict(i, stopped_by_deadline=cut["yes"]) for i in infos], \
+            scores, pred
+
+    monkeypatch.setattr(distill, "_fit_folds", maybe_cut)
+    with pytest.raises(TimeoutError, match="the student was cut short"):
+        _distil(train, teacher, tmp_path / "cut", folds=1)
+    cut["yes"] = False
+    _distil(train, teacher, tmp_path / "whole", folds=1)
+    assert (tmp_path / "whole" / "model").is_dir()
 
 
 def test_the_student_on_every_row_is_not_started_without_the_time_it_needs(diabetes
