@@ -29,6 +29,7 @@ from tabpilot.tasks import ProblemType
 # an ensemble sharing an encoder (artifacts/compiled.attach) encode the frame once.
 _REQUEST: ContextVar[dict | None] = ContextVar("tabpilot_request", default=None)
 MEMO_VALUES = 1 << 20  # larger encodings are not kept for the request (memory of batches)
+COLUMN_SET = object()  # the memo's key for a request frame's set of column names
 
 
 def request_memo() -> dict | None:
@@ -74,7 +75,8 @@ class BasePredictor(ABC):
         """Probabilities (rows, classes) or regression values (rows,), columns checked."""
 
     def check_columns(self, X: pd.DataFrame) -> None:
-        present = set(X.columns)  # a set: an ensemble's members check one request each
+        # a set, made once per request: an ensemble's members each check the same frame
+        present = encoded_once(COLUMN_SET, X, 0, lambda frame: frozenset(frame.columns))
         missing = [c for c in self.features if c not in present]
         if missing:
             raise MissingColumnsError(missing_columns_message(missing))

@@ -15,6 +15,7 @@ what passes here is exactly what the model reads as a number.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -24,7 +25,16 @@ import pandas as pd
 
 from tabpilot.data.read import DEFAULT_NA_VALUES
 from tabpilot.errors import ConfigError, DataError, shown
-from tabpilot.features.columns import SMALL, as_category_strings, as_float, parse_dates
+from tabpilot.features.columns import (
+    NAT,
+    SMALL,
+    as_category_strings,
+    as_float,
+    category_string,
+    one_date,
+    parse_dates,
+    scalar_float,
+)
 
 ON_BAD_VALUE = ("error", "missing")
 MAX_LISTED = 10  # missing columns named in a message; the rest are counted
@@ -210,7 +220,7 @@ def _unseen(values: np.ndarray, known: frozenset[str]) -> int:
             return _unseen_many(values, known)
         except TypeError:  # unhashable cells (JSON lists): labelled one by one below
             pass
-    labels = as_category_strings(values)
+    labels = (category_string(v) for v in values)  # as_category_strings, value by value
     return sum(1 for v in labels if v is not None and v not in known
                and v.lower() not in _NA_MARKERS)
 
@@ -228,11 +238,23 @@ def _unseen_many(values: np.ndarray, known: frozenset[str]) -> int:
 
 def _unreadable(values: np.ndarray, kind: str) -> np.ndarray:
     """Positions of the values that do not parse as the encoder parses them."""
+    if len(values) <= SMALL:  # value by value, as the encoder reads a small batch
+        unparsed = _not_a_number if kind == "numeric" else _not_a_date
+        return np.array([i for i, v in enumerate(values) if unparsed(v)
+                         and not _is_missing(v)], dtype=np.int64)
     if kind == "numeric":
         unread = np.flatnonzero(np.isnan(as_float(values)))
     else:  # as the encoder parses dates
         unread = np.flatnonzero(np.isnat(parse_dates(values)))
     return np.array([i for i in unread if not _is_missing(values[i])], dtype=np.int64)
+
+
+def _not_a_number(value: Any) -> bool:
+    return math.isnan(scalar_float(value))
+
+
+def _not_a_date(value: Any) -> bool:
+    return one_date(value) == NAT
 
 
 def _is_missing(value: Any) -> bool:

@@ -138,7 +138,7 @@ def parse_dates(values: np.ndarray) -> np.ndarray:
     if values.dtype.kind == "M":
         return values.astype("datetime64[ns]")
     if len(values) <= SMALL:
-        return np.array([_one_date(v) for v in values], dtype="int64").view("datetime64[ns]")
+        return np.array([one_date(v) for v in values], dtype="int64").view("datetime64[ns]")
     text = pd.Series(values).astype("string")
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
@@ -146,7 +146,7 @@ def parse_dates(values: np.ndarray) -> np.ndarray:
     return stamps.dt.tz_convert(None).to_numpy(dtype="datetime64[ns]")
 
 
-def _one_date(v: object) -> int:
+def one_date(v: object) -> int:
     """One value as `parse_dates` reads it: nanoseconds since 1970, NAT when unreadable."""
     if _is_missing(v):
         return NAT
@@ -165,7 +165,7 @@ def _one_date(v: object) -> int:
 
 def date_row(v: object) -> list[float]:
     """`date_parts` of one value, in plain Python (a few microseconds; the same numbers)."""
-    ns = _one_date(v)
+    ns = one_date(v)
     if ns == NAT:
         return [math.nan] * len(DATE_PARTS)
     day_number = ns // NS_PER_DAY

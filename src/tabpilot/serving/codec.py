@@ -156,7 +156,8 @@ def object_frame(rows: list[list[Any]], names: list[str]) -> pd.DataFrame:
     where pandas' list-of-lists path infers every column and the index anew)."""
     values = np.empty((len(rows), len(names)), dtype=object)
     values[:] = rows
-    return pd.DataFrame(values, columns=_column_index(tuple(names)), copy=False)
+    # dtype=object: else pandas tries every column as dates (80 columns: 0.4 ms, not 24 us)
+    return pd.DataFrame(values, columns=_column_index(tuple(names)), dtype=object, copy=False)
 
 
 @functools.lru_cache(maxsize=256)
