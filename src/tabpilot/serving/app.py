@@ -285,7 +285,7 @@ class EndpointRegistry:
         capture = CaptureWriter(root, name, row.capture_percent, variant=row.variant) \
             if row.capture_percent > 0 else None
         lane = current.lane if current is not None else self.lane()
-        lane.recent.clear()  # how quick the last model was says nothing of this one
+        lane.forget()  # how quick the last model was says nothing of this one
         tap = functools.partial(self.tap, name) if self.tap is not None else None
         return Live(model, row.version, row.output_keys, capture, lane, self.on_bad_value, tap)
 

@@ -186,6 +186,10 @@ class Lane:
         finally:
             self.admitted -= 1
 
+    def forget(self) -> None:
+        """Drop the recent calls' times (the endpoint now serves another model)."""
+        self.recent.clear()
+
     def quick(self) -> bool:
         """Whether the last RECENT small calls took at most `inline_ms` at the median."""
         return len(self.recent) == RECENT and \
