@@ -213,7 +213,7 @@ def prediction_table(model: Model, df: pd.DataFrame) -> pd.DataFrame:
     probability_<class> for every class. `df` has passed `model.check`."""
     if model.classes is None:
         return pd.DataFrame({"predicted_label": model.predictor.predict(df)})
-    proba = model.predictor.predict_proba(df).to_numpy()
+    proba = model.predictor.raw_predict(df)  # as predict_columns: no DataFrame to unwrap
     chosen = model.predictor.labels_from_index(proba)
     classes = [plain_value(c) for c in model.classes]
     table = pd.DataFrame({"predicted_label": np.asarray(classes, dtype=object)[chosen],
