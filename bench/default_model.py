@@ -7,8 +7,9 @@ beside its accuracy and the most accurate candidate's (issue 19, item 2).
 For every table of bench.automl (anchors.md's split and metric, through bench.common), fits
 tabpilot with its default settings at the budget, as bench.automl does (all algorithms, the
 default `balanced` selection, distillation), and records:
-- the default model (`describe()["BestCandidate"]`), the most accurate candidate (rank 1 of
-  the leaderboard) and the distilled candidate if any: validation objective and test score;
+- the default model (`describe()["BestCandidate"]`; a fast ensemble with its latency
+  budget), the most accurate candidate (rank 1 of the leaderboard) and the distilled
+  candidate if any: validation objective and test score;
   a failed distillation's reason; the job's SelectionNote;
 - the default model's one-row latency: `model.predict` in process (CALLS one-row frames
   after warm-up, right after its job) and over HTTP (`tabpilot serve-model` on loopback,
@@ -96,9 +97,11 @@ def candidate(automl: Any, name: str, board: pd.DataFrame, test: pd.DataFrame, t
 
     row = board.set_index("candidate").loc[name]
     model = tabpilot.load_model(automl.name, candidate=name, workspace=automl.workspace)
+    budget = model.metadata.get("latency_budget_ms")  # a fast ensemble's (jobs/ensembling)
     return model, {"name": name, "algorithm": row["algorithm"],
                    "objective": float(row["objective"]), "rank": int(row["rank"]),
                    "job_latency_ms": float(row["latency_ms_p50"]),
+                   **({"latency_budget_ms": float(budget)} if budget is not None else {}),
                    "test_score": score(model, test, table)}
 
 
@@ -268,7 +271,9 @@ def table_row(table: Table, rec: dict[str, Any], anchor: dict[str, Any]) -> list
         return [table.name, table.metric, "error", *[""] * 11, *context, row_ms, load]
     d, b = rec["default"], rec["best"]
     same = d["name"] == b["name"]
-    return [table.name, table.metric, f"{d['name']} ({d['algorithm']})", fmt(d["objective"]),
+    budget = f", budget {d['latency_budget_ms']:g} ms" if "latency_budget_ms" in d else ""
+    return [table.name, table.metric, f"{d['name']} ({d['algorithm']}{budget})",
+            fmt(d["objective"]),
             fmt(d["test_score"]), "same" if same else f"{b['name']} ({b['algorithm']})",
             fmt(b["objective"]), fmt(b["test_score"]), f"{rec['test_gap']:.2%}",
             f"{fmt(d['in_process_p50_ms'], 3)} / {fmt(d['in_process_p99_ms'], 3)}",

@@ -72,7 +72,9 @@ class AutoML:
         keep_candidates: model directories kept (the best ones; default 20).
         ensemble: end with a greedy ensemble of the best candidates (default True), and,
             when the most accurate answers one row slower than max_latency_ms (else
-            0.75 ms), a second one within that budget (`ensemble-NNN-fast`).
+            0.75 ms), a second one within that budget (`ensemble-NNN-fast`); without
+            max_latency_ms, the budget is the cheapest of 0.75-2 ms whose ensemble the
+            default selection would hand out.
         workspace: the workspace folder (default ./tabpilot-workspace or
             $TABPILOT_WORKSPACE).
         verbosity: 0 silent, 1 (default) a line per phase, every 10 trials, what was

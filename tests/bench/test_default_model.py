@@ -76,3 +76,15 @@ def test_a_pruned_student_shows_its_validation_score_and_why_it_has_no_test_scor
     assert bench._distilled_cell(pruned) == "pruned, val 2.3914"
     assert bench._distilled_cell({"status": "Failed"}) == "Failed"
     assert bench._distilled_cell(None) == "none"
+
+
+def test_a_fast_ensemble_handed_out_shows_its_latency_budget() -> None:
+    record = {"table": "a", "metric": "AUC", "status": "ok",
+              "default": {"name": "ensemble-009-fast", "algorithm": "Ensemble",
+                          "latency_budget_ms": 1.25, "objective": 0.9, "test_score": 0.9,
+                          "in_process_p50_ms": 0.6, "in_process_p99_ms": 0.8},
+              "best": {"name": "ensemble-008", "algorithm": "Ensemble", "objective": 0.901,
+                       "test_score": 0.9}}
+    record |= bench.verdict(record)
+    row = bench.table_row(bench.Table("a", "f.csv", "binary", "y"), record, {})
+    assert row[2] == "ensemble-009-fast (Ensemble, budget 1.25 ms)"

@@ -60,6 +60,8 @@ def job(tmp_path_factory, frame) -> AutoML:
         mp.setattr(LocalProcessExecutor, "poll", _injected(LocalProcessExecutor.poll))
         mp.setattr(ensembling, "measure", _summed)
         mp.setattr(ensembling, "FAST_LATENCY_MS", BUDGET_MS)
+        # a rung a single model fits (no ensemble), then the budget: one of them is built
+        mp.setattr(ensembling, "FAST_BUDGETS_MS", (INJECTED_MS + 0.05, BUDGET_MS))
         return AutoML(target="y", time_limit=120, max_candidates=6, n_workers=2,
                       algorithms=["lightgbm"], workspace=ws, name="fast", metric="AUC",
                       stacking="off", distill=False).fit(frame)
@@ -132,7 +134,82 @@ def test_no_fast_ensemble_when_the_most_accurate_answers_within_the_budget(
         mp.setattr(LocalProcessExecutor, "poll", _injected(LocalProcessExecutor.poll))
         mp.setattr(ensembling, "measure", _summed)
         mp.setattr(ensembling, "FAST_LATENCY_MS", 100.0)
+        mp.setattr(ensembling, "FAST_BUDGETS_MS", (100.0,))
         job = AutoML(target="y", time_limit=120, max_candidates=3, n_workers=2,
                      algorithms=["lightgbm"], workspace=tmp_path, name="roomy",
                      metric="AUC", stacking="off", distill=False).fit(frame)
     assert not _fast(job), _board(job)
+
+
+# -- the budget ladder (ensembling.fast_budget), on made predictions ------------------------
+
+LADDER_COSTS = {"a": 0.5, "b": 0.4, "c": 0.4}  # one row, ms, as if measured in their trials
+
+
+@pytest.fixture(scope="module")
+def three_views(tmp_path_factory):
+    """Three regression candidates with independent errors of the same size: the ensemble
+    of all three (1.3 ms) is about 1/sqrt(3) of one's RMSE, any two (0.8-0.9 ms) 1/sqrt(2)."""
+    rng = np.random.default_rng(11)
+    n = 400
+    y = rng.normal(size=n)
+    folder = tmp_path_factory.mktemp("ladder")
+    ranked = []
+    for name in LADDER_COSTS:
+        (folder / name).mkdir()
+        np.save(folder / name / VALIDATION_PREDICTIONS, y + rng.normal(size=n))
+        ranked.append((name, folder / name))
+    prepared = SimpleNamespace(y=y, metric=METRICS["RMSE"], classes=None,
+                               problem_type=SimpleNamespace(is_classification=False))
+    split = SimpleNamespace(validation_rows=lambda: np.arange(n))
+    best = ensembling.evaluate(prepared, split, ranked)  # unbounded: all three
+    assert best is not None and len(best[0]) == 3
+    return prepared, split, ranked, best[3]
+
+
+def _budget(views, best_obj: float, best_ms: float = 10.0, error=None) -> float:
+    prepared, split, ranked, _ = views
+    return ensembling.fast_budget(prepared, split, ranked, LADDER_COSTS, best_obj, best_ms,
+                                  lambda pred, threshold: error)
+
+
+def test_the_ladder_builds_the_cheapest_budget_the_selection_would_hand_out(
+        three_views, monkeypatch) -> None:
+    monkeypatch.setattr(ensembling, "FAST_BUDGETS_MS", (0.45, 0.95, 1.35, 2.0))
+    best_obj = three_views[3]
+    # 0.45 ms: one model alone (no ensemble); 0.95 ms: two, far short; 1.35 ms: all three
+    assert _budget(three_views, best_obj) == 1.35
+    # as good as the best within FAST_TOLERANCE, and within one standard error
+    assert _budget(three_views, best_obj * (1 - ensembling.selection.FAST_TOLERANCE / 2),
+                   error=1.0) == 1.35
+
+
+def test_without_an_acceptable_rung_the_first_budget_is_built(three_views,
+                                                              monkeypatch) -> None:
+    monkeypatch.setattr(ensembling, "FAST_BUDGETS_MS", (0.45, 0.95, 1.35, 2.0))
+    monkeypatch.setattr(ensembling, "FAST_LATENCY_MS", 0.45)
+    best_obj = three_views[3]
+    # beyond the relative tolerance on every rung
+    assert _budget(three_views, best_obj * (1 - 2 * ensembling.selection.FAST_TOLERANCE)) \
+        == 0.45
+    # within it, but beyond one standard error of the difference
+    shortfall = best_obj * ensembling.selection.FAST_TOLERANCE / 2
+    assert _budget(three_views, best_obj - shortfall, error=shortfall / 2) == 0.45
+    # a rung is tried only when the selection's speed-up could still be met
+    assert _budget(three_views, best_obj, best_ms=2.6) == 0.45
+    assert _budget(three_views, best_obj, best_ms=2.7) == 1.35
+
+
+def test_the_standard_error_is_asked_only_where_the_relative_rule_accepts(
+        three_views, monkeypatch) -> None:
+    monkeypatch.setattr(ensembling, "FAST_BUDGETS_MS", (0.45, 0.95, 1.35, 2.0))
+    prepared, split, ranked, best_obj = three_views
+    asked = []
+
+    def error_of(pred, threshold):
+        asked.append(score(METRICS["RMSE"], prepared.y, pred))
+        return None
+
+    assert ensembling.fast_budget(prepared, split, ranked, LADDER_COSTS, best_obj, 10.0,
+                                  error_of) == 1.35
+    assert asked == [pytest.approx(best_obj)]  # once: the three-model rung's ensemble

@@ -21,7 +21,8 @@ def test_a_long_job_keeps_what_the_steps_cost_not_the_fractions() -> None:
     stack = shares.stack_seconds(300, [5 * MB] * 6, 10_000, 2)
     # doubled, plus a second: 20 members loaded (2 s), timed (1 s), the fast ensemble's
     # packaging (1.5 s), 100 MB read (0.25 s), 500 greedy evaluations of 10k rows (1 s)
-    assert ensemble == pytest.approx(1.0 + 2 * (2.0 + 1.0 + 1.5 + 0.25 + 1.0))
+    # for the ensemble, the fast one and each rung of its budget ladder (3)
+    assert ensemble == pytest.approx(1.0 + 2 * (2.0 + 1.0 + 1.5 + 0.25 + 5 * 1.0))
     assert ensemble < 0.08 * 300
     assert 2.0 < stack < 0.05 * 300
     assert shares.finalisation_margin(300) == 5.0
@@ -44,12 +45,12 @@ def test_only_the_ensembles_pool_counts() -> None:
 
 
 def test_compiles_of_uncompiled_members_raise_a_long_job_s_shares() -> None:
-    pool = [5 * MB] * 20
-    assert shares.ensemble_seconds(300, pool, 10_000, [0.0] * 20) == \
-        shares.ensemble_seconds(300, pool, 10_000)  # compiled members: nothing more
-    one = shares.ensemble_seconds(300, pool, 10_000, [2.0] + [0.0] * 19)
-    two = shares.ensemble_seconds(300, pool, 10_000, [2.0, 2.0] + [0.0] * 18)
-    assert shares.ensemble_seconds(300, pool, 10_000) < one < two
+    pool, rows = [5 * MB] * 20, 2_000  # estimates well under the cap
+    assert shares.ensemble_seconds(300, pool, rows, [0.0] * 20) == \
+        shares.ensemble_seconds(300, pool, rows)  # compiled members: nothing more
+    one = shares.ensemble_seconds(300, pool, rows, [2.0] + [0.0] * 19)
+    two = shares.ensemble_seconds(300, pool, rows, [2.0, 2.0] + [0.0] * 18)
+    assert shares.ensemble_seconds(300, pool, rows) < one < two
     assert two - one == pytest.approx(shares.SAFETY * 2.0)
     stack = shares.stack_seconds(300, [5 * MB] * 6, 10_000, 2)
     assert shares.stack_seconds(300, [5 * MB] * 6, 10_000, 2, [3.0] + [0.0] * 5) == \

@@ -10,7 +10,9 @@ from __future__ import annotations
 
 import json
 import logging
+import math
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -23,7 +25,7 @@ from tabpilot.data.prepare import Prepared
 from tabpilot.data.split import Split
 from tabpilot.ensemble import EnsemblePredictor, greedy_weights
 from tabpilot.execution.trial import VALIDATION_PREDICTIONS
-from tabpilot.jobs import compile_cost, selection
+from tabpilot.jobs import compile_cost, selection, spread
 from tabpilot.jobs import status as st
 from tabpilot.jobs.progress import ENSEMBLING
 from tabpilot.jobs.views import leaderboard
@@ -41,13 +43,16 @@ MAX_MEMBERS = 20  # candidates considered, best first
 SECONDS_PER_MEMBER = 0.1
 LOAD_BYTES_PER_SECOND = 400e6
 TIMING_SECONDS = 1.0  # the latency measurement's time box
-# The fast ensemble's budget when the request sets no max_latency_ms: its distinct members'
-# one-row latencies, as their trials measured them, summed. Serving one row takes about
-# 1.3 ms more than the model over loopback with an httpx client (bench.default_model), so
-# the HTTP goal of 2 ms leaves the model about 0.7 ms; the trials' figures, measured while
-# other trials run, overstate an ensemble's own (diamonds: five members summing to 0.99 ms
-# answered together in 0.64 ms)
-FAST_LATENCY_MS = 0.75
+# The fast ensemble's budgets when the request sets no max_latency_ms: its distinct members'
+# one-row latencies, as their trials measured them, summed. The cheapest whose ensemble the
+# default selection would hand out instead of the most accurate candidate (jobs/selection.py:
+# FAST_SPEEDUP times faster, within its tolerance) is built; when none would be, the first,
+# FAST_LATENCY_MS. Serving one row over loopback adds 0.6-1.5 ms to the model's own time
+# (bench.default_model), so the HTTP goal of 2 ms leaves the model 0.5-1.4 ms; the trials'
+# figures, measured while other trials run, overstate an ensemble's own (diamonds: five
+# members summing to 0.99 ms answered together in 0.64 ms)
+FAST_BUDGETS_MS = (0.75, 1.25, 2.0)
+FAST_LATENCY_MS = FAST_BUDGETS_MS[0]
 FAST_SUFFIX = "-fast"
 # the fast ensemble's packaging: a few small members loaded and linked, then timed
 FAST_PACKAGE_SECONDS = 0.5 + TIMING_SECONDS
@@ -124,6 +129,32 @@ def would_win(prepared: Prepared, split: Split, ranked: list[tuple[str, Path]],
     """Whether an ensemble of the candidates so far beats the best one (no packaging)."""
     found = evaluate(prepared, split, ranked)
     return found is not None and prepared.metric.is_better(found[3], best_value)
+
+
+def fast_budget(prepared: Prepared, split: Split, ranked: list[tuple[str, Path]],
+                latency: dict[str, float], best_obj: float, best_ms: float,
+                error_of: Callable[[np.ndarray, float | None], float | None],
+                until: float = math.inf) -> float:
+    """The cheapest of FAST_BUDGETS_MS whose budgeted ensemble the default selection would
+    hand out instead of the most accurate candidate (objective `best_obj`, `best_ms` a
+    row): within FAST_TOLERANCE of its objective, and within one standard error of the
+    difference where `error_of(predictions, threshold)` knows it, for a budget at least
+    FAST_SPEEDUP times below its latency. FAST_LATENCY_MS when none would be, or when
+    time.time() reaches `until` before one is found."""
+    greater = prepared.metric.greater_is_better
+    for limit in FAST_BUDGETS_MS:
+        if limit * selection.FAST_SPEEDUP > best_ms or time.time() >= until:
+            break
+        found = evaluate(prepared, split, ranked, Budget(latency, limit))
+        if found is None:
+            continue
+        _, _, pred, objective, threshold = found
+        lost = selection.shortfall(best_obj, objective, greater)
+        # the standard error (a bootstrap) only for an ensemble the relative rule accepts
+        if selection.tolerated(lost, best_obj, None) and \
+                selection.tolerated(lost, best_obj, error_of(pred, threshold)):
+            return limit
+    return FAST_LATENCY_MS
 
 
 @dataclass
@@ -278,24 +309,50 @@ class Ensembling:
     def _fast_ensemble(self, prepared: Prepared, split: Split, job_dir: Path,
                        progress: Progress, deadline: float) -> bool:
         """When the most accurate candidate answers one row slower than the fast budget
-        (the request's max_latency_ms, else FAST_LATENCY_MS), a second greedy ensemble of
-        the candidates whose summed one-row latencies fit in it: `ensemble-NNN-fast`, a
-        candidate of its own that the default selection weighs like any other. True when
-        it became the job's best."""
+        (the request's max_latency_ms, else the cheapest of FAST_BUDGETS_MS the default
+        selection would take: `fast_budget`), a second greedy ensemble of the candidates
+        whose summed one-row latencies fit in it: `ensemble-NNN-fast`, a candidate of its
+        own that the default selection weighs like any other. True when it became the
+        job's best."""
         if progress.best_value is None or time.time() >= deadline:
             return False
-        limit = self.request.max_latency_ms or FAST_LATENCY_MS
         board = leaderboard(self.store, self.name)  # completed candidates, best first
+        limit = self.request.max_latency_ms or FAST_LATENCY_MS
         if board.empty or selection.within(board["latency_ms_p50"].iloc[0], limit):
             return False  # the most accurate answers fast already
         ms = board["latency_ms_p50"].astype(float)
         timed = np.isfinite(ms)
         latency = dict(zip(board["candidate"][timed], ms[timed], strict=True))
+        if self.request.max_latency_ms is None:
+            limit = fast_budget(prepared, split, self._pool(job_dir), latency,
+                                float(board["objective"].iloc[0]), float(ms.iloc[0]),
+                                self._difference_error(prepared, split, job_dir,
+                                                       str(board["candidate"].iloc[0])),
+                                until=deadline - FAST_PACKAGE_SECONDS)
         result = self._build_ensemble(prepared, split, job_dir, None, deadline,
                                       Budget(latency, limit), FAST_SUFFIX)
         return result is not None and \
             prepared.metric.is_better(result[1].objective, progress.best_value) and \
             self._hand_out(progress, *result)
+
+    def _difference_error(self, prepared: Prepared, split: Split, job_dir: Path, best: str
+                          ) -> Callable[[np.ndarray, float | None], float | None]:
+        """(validation predictions, threshold) -> the standard error of the difference of
+        their objective from candidate `best`'s (jobs/spread.py), None when unknown."""
+        y = prepared.y[split.validation_rows()]
+        metric = prepared.metric.name
+        base: list[np.ndarray | None] = []
+
+        def error_of(pred: np.ndarray, threshold: float | None) -> float | None:
+            if not base:  # resampled once, when first needed
+                path = job_dir / "candidates" / best / VALIDATION_PREDICTIONS
+                row = self.store.get_candidate(self.name, best)
+                base.append(spread.resampled(prepared.problem_type, metric, y, np.load(path),
+                                             row.threshold) if path.is_file() else None)
+            return spread.difference_error(
+                base[0], spread.resampled(prepared.problem_type, metric, y, pred, threshold))
+
+        return error_of
 
     def _hand_out(self, progress: Progress, name: str, result: EnsembleResult) -> bool:
         """Make the ensemble the job's best when it answers within the request's bound;

@@ -130,9 +130,9 @@ def fast_choice(board: pd.DataFrame, chosen: str | None, greater_is_better: bool
     """
     errors = _errors(board, chosen)
     found, found_ms = None, math.inf
-    for name, shortfall, ms in _near(board, chosen, greater_is_better, tolerance, speedup):
+    for name, lost, ms in _near(board, chosen, greater_is_better, tolerance, speedup):
         error = errors.get(name)
-        if (error is None or shortfall <= error) and ms < found_ms:
+        if (error is None or lost <= error) and ms < found_ms:
             found, found_ms = name, ms
     return found
 
@@ -154,18 +154,29 @@ def _near(board: pd.DataFrame, chosen: str | None, greater_is_better: bool, tole
     best_obj, best_ms = _num(rows.at[chosen, "objective"]), _num(rows.at[chosen, "latency_ms_p50"])
     if best_obj is None or best_ms is None:
         return []
-    sign = 1.0 if greater_is_better else -1.0
-    allowed = tolerance * max(abs(best_obj), 1e-12)
     out = []
     for name, obj, ms in zip(board["candidate"], board["objective"], board["latency_ms_p50"],
                              strict=True):
         obj, ms = _num(obj), _num(ms)
         if obj is None or ms is None or name == chosen:
             continue
-        shortfall = sign * (best_obj - obj)
-        if shortfall <= allowed and ms <= best_ms / speedup:
-            out.append((str(name), shortfall, ms))
+        lost = shortfall(best_obj, obj, greater_is_better)
+        if tolerated(lost, best_obj, None, tolerance) and ms <= best_ms / speedup:
+            out.append((str(name), lost, ms))
     return out
+
+
+def shortfall(best_obj: float, obj: float, greater_is_better: bool) -> float:
+    """How much worse objective `obj` is than `best_obj` (negative when better)."""
+    return (best_obj - obj) if greater_is_better else (obj - best_obj)
+
+
+def tolerated(lost: float, best_obj: float, error: float | None,
+              tolerance: float = FAST_TOLERANCE) -> bool:
+    """Whether the default selection gives up a `shortfall` of `lost` from `best_obj` for
+    speed: at most `tolerance` of it (relative), and at most `error` (one standard error
+    of the difference, jobs/spread.py) when that is known."""
+    return lost <= tolerance * max(abs(best_obj), 1e-12) and (error is None or lost <= error)
 
 
 def _errors(board: pd.DataFrame, chosen: str | None) -> dict[str, float]:

@@ -68,14 +68,16 @@ def ensemble_seconds(limit: float, member_bytes: Sequence[float], n_valid: int,
                      compile_s: Sequence[float] = ()) -> float:
     """The greedy ensemble's share: select, load its members, compile those without a
     compiled path (`compile_s`, beside `member_bytes`), package and time it; then the
-    fast ensemble's packaging (a few small members, timed)."""
+    fast ensemble's: a selection per rung of its budget ladder and its own, and its
+    packaging (a few small members, timed)."""
     members = list(member_bytes)[:ensembling.MAX_MEMBERS]
     compiles = sum(list(compile_s)[:ensembling.MAX_MEMBERS])
     cap = min(max(1.0, 0.08 * limit), 30.0 + min(ENSEMBLE_COMPILE_CAP, SAFETY * compiles))
     estimate = (ensembling.SECONDS_PER_MEMBER * len(members) + ensembling.TIMING_SECONDS
                 + ensembling.FAST_PACKAGE_SECONDS
                 + sum(members) / ensembling.LOAD_BYTES_PER_SECOND
-                + GREEDY_EVALUATIONS * n_valid * SCORE_SECONDS_PER_ROW + compiles)
+                + (2 + len(ensembling.FAST_BUDGETS_MS)) * GREEDY_EVALUATIONS * n_valid
+                * SCORE_SECONDS_PER_ROW + compiles)
     return min(cap, 1.0 + SAFETY * estimate)
 
 

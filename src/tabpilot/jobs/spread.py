@@ -49,22 +49,35 @@ def shortfall_errors(job_dir: Path, board: pd.DataFrame, problem_type: ProblemTy
         path = job_dir / "candidates" / name / VALIDATION_PREDICTIONS
         if not path.is_file():
             return None
-        pred = np.load(path, allow_pickle=False).astype(np.float64)
+        pred = np.load(path, allow_pickle=False)
         if len(pred) != len(y):
             return None
-        scores = resampled_metrics(problem_type, y, pred, thresholds.get(name), ROUNDS)
-        return scores.get(str(metric))
+        return resampled(problem_type, str(metric), y, pred, thresholds.get(name))
 
     base = values(best)
     if base is None:
         return None
     errors: dict[str, float] = {}
     for name in contenders:
-        other = values(name)
-        if other is None:
-            continue
-        diff = base - other
-        diff = diff[np.isfinite(diff)]
-        if len(diff) >= ROUNDS // 2:
-            errors[name] = float(np.std(diff, ddof=1))
+        error = difference_error(base, values(name))
+        if error is not None:
+            errors[name] = error
     return {"against": best, "errors": errors}
+
+
+def resampled(problem_type: ProblemType, metric: str, y: np.ndarray, pred: np.ndarray,
+              threshold: float | None) -> np.ndarray | None:
+    """`metric` of validation predictions `pred` on the ROUNDS resamples (the same ones for
+    every candidate: paired); None when the metric has no resampled form."""
+    scores = resampled_metrics(problem_type, y, pred.astype(np.float64), threshold, ROUNDS)
+    return scores.get(metric)
+
+
+def difference_error(base: np.ndarray | None, other: np.ndarray | None) -> float | None:
+    """The standard error of the difference of two candidates' scores, from their
+    `resampled` values; None without them, or when most resamples leave it undefined."""
+    if base is None or other is None:
+        return None
+    diff = base - other
+    diff = diff[np.isfinite(diff)]
+    return float(np.std(diff, ddof=1)) if len(diff) >= ROUNDS // 2 else None
