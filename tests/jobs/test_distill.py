@@ -128,7 +128,7 @@ def _linear_teacher(frame: pd.DataFrame, ws: Path, name: str) -> str:
 
 
 def _distil(frame: pd.DataFrame, teacher: str, out: Path, final: bool = True,
-            folds: int | None = None) -> np.ndarray:
+            folds: int | None = None, synthetic: list[int] | None = None) -> np.ndarray:
     prepared = prepare(frame, "target", ProblemType.REGRESSION, "RMSE", None, None)
     split = make_split(prepared.y, False, 0.2, folds, 0)
     ctx = TrialContext(X=prepared.X, y=prepared.y, split=split, schema=prepared.schema,
@@ -139,7 +139,7 @@ def _distil(frame: pd.DataFrame, teacher: str, out: Path, final: bool = True,
     distill.run_distillation(ctx, TrialTask("s", "lightgbm", params, str(out / "model"),
                                             now + 300, now + 330, distill_of={
                                                 "teacher": "t", "teacher_dir": teacher,
-                                                "final": final}))
+                                                "final": final, "synthetic": synthetic}))
     return np.load(out / VALIDATION_PREDICTIONS), split
 
 
@@ -224,6 +224,53 @@ def test_a_holdout_student_cut_short_by_the_deadline_is_not_kept(diabetes, tmp_p
     cut["yes"] = False
     _distil(train, teacher, tmp_path / "whole", folds=1)
     assert (tmp_path / "whole" / "model").is_dir()
+
+
+def test_a_slow_teacher_labels_what_fits_in_its_share_and_an_export_reruns_it(
+        diabetes, tmp_path, monkeypatch) -> None:
+    """The teacher labels a fit's synthetic rows for at most LABEL_SHARE of the fit's time,
+    its rate timed on the first PROBE_ROWS (here no share at all: the probe alone). The fit
+    records say how many, and a rerun given those counts (the export) makes the same
+    student; without the cut every row drawn is labelled."""
+    from tabpilot.artifacts import package
+    from tabpilot.reports.codegen import distill_code
+
+    train, _ = diabetes
+    teacher = _linear_teacher(train, tmp_path / "ws", "slow")
+    monkeypatch.setattr(distill, "PROBE_ROWS", 100)
+    monkeypatch.setattr(distill, "LABEL_SHARE", 0.0)
+    cut, split = _distil(train, teacher, tmp_path / "cut")
+    fits = package.load(tmp_path / "cut" / "model").metadata["fits"]
+    assert [f["synthetic_rows"] for f in fits] == [100] * (len(split.folds) + 1)
+    assert all(f["synthetic_cut"] for f in fits)  # 2 per real row were drawn
+    spec = {"name": "s", "objective": 1.0, "params": {"distilled_from": "t"}, "fits": fits}
+    assert f'"synthetic": {[100] * (len(split.folds) + 1)!r}' in distill_code(spec)
+    monkeypatch.setattr(distill, "LABEL_SHARE", 1 / 3)
+    again, _ = _distil(train, teacher, tmp_path / "again",
+                       synthetic=[100] * (len(split.folds) + 1))
+    np.testing.assert_array_equal(cut, again)
+    whole, _ = _distil(train, teacher, tmp_path / "whole")
+    fits = package.load(tmp_path / "whole" / "model").metadata["fits"]
+    assert not any(f["synthetic_cut"] for f in fits)
+    assert '"synthetic"' not in distill_code(dict(spec, fits=fits))
+    assert not np.array_equal(cut, whole)
+
+
+def test_the_labelled_rows_are_the_first_drawn_with_the_teachers_predictions(
+        diabetes, tmp_path, monkeypatch) -> None:
+    train, _ = diabetes
+    teacher = load(_linear_teacher(train, tmp_path / "ws", "labels")).predictor
+    frame = train.drop(columns="target").iloc[:300]
+    monkeypatch.setattr(distill, "PROBE_ROWS", 50)
+    later = time.time() + 600
+    rows, labels = distill._labelled(teacher, frame, later, 120)
+    assert rows.equals(frame.iloc[:120])
+    np.testing.assert_allclose(labels, teacher.raw_predict(frame.iloc[:120]), rtol=1e-12)
+    assert len(distill._labelled(teacher, frame, later, None)[0]) == 300  # time for all
+    assert len(distill._labelled(teacher, frame, later, 0)[0]) == 0
+    assert len(distill._labelled(teacher, frame.iloc[:0], later, None)[0]) == 0
+    monkeypatch.setattr(distill, "LABEL_SHARE", 0.0)
+    assert len(distill._labelled(teacher, frame, later, None)[0]) == 50  # the probe
 
 
 def test_the_student_on_every_row_is_not_started_without_the_time_it_needs(diabetes

@@ -419,13 +419,18 @@ def distill_code(spec: dict[str, Any]) -> str:
               if k not in ("distilled_from", "min_synthetic")}
     teacher = spec["params"]["distilled_from"]
     minimum = int(spec["params"].get("min_synthetic") or 0)
+    fits = spec.get("fits") or []
     # a fold's student cut short by the job's deadline is regrown to the trees it kept
     cut = [f.get("best_iteration") if f.get("stopped_by_deadline") else None
-           for f in (spec.get("fits") or []) if "distilled_on" not in f]
+           for f in fits if "distilled_on" not in f]
     rounds = f', "fold_rounds": {cut!r}' if any(r is not None for r in cut) else ""
     # a job that kept its fold students (no time for one on every row) is rerun so
-    if any(f.get("distilled_on") == FOLD_STUDENTS for f in spec.get("fits") or []):
+    if any(f.get("distilled_on") == FOLD_STUDENTS for f in fits):
         rounds += ', "final": False'
+    # each fit's synthetic rows, when its teacher labelled fewer than were drawn in its time
+    if any(f.get("synthetic_cut") for f in fits):
+        counts = [f["synthetic_rows"] for f in fits if "synthetic_rows" in f]
+        rounds += f', "synthetic": {counts!r}'
     return "\n".join([
         "import tempfile",
         "import time",
