@@ -169,8 +169,14 @@ def three_views(tmp_path_factory):
 
 def _budget(views, best_obj: float, best_ms: float = 10.0, error=None) -> float:
     prepared, split, ranked, _ = views
-    return ensembling.fast_budget(prepared, split, ranked, LADDER_COSTS, best_obj, best_ms,
-                                  lambda pred, threshold: error)
+    limit, selected = ensembling.fast_budget(prepared, split, ranked, LADDER_COSTS, best_obj,
+                                             best_ms, lambda pred, threshold: error)
+    # the budget comes with its selection, as packaging would make it again
+    again = ensembling.evaluate(prepared, split, ranked, ensembling.Budget(LADDER_COSTS, limit))
+    assert (selected is None) == (again is None)
+    if again is not None:
+        assert selected[0] == again[0] and selected[3] == again[3]
+    return limit
 
 
 def test_the_ladder_builds_the_cheapest_budget_the_selection_would_hand_out(
@@ -211,5 +217,5 @@ def test_the_standard_error_is_asked_only_where_the_relative_rule_accepts(
         return None
 
     assert ensembling.fast_budget(prepared, split, ranked, LADDER_COSTS, best_obj, 10.0,
-                                  error_of) == 1.35
+                                  error_of)[0] == 1.35
     assert asked == [pytest.approx(best_obj)]  # once: the three-model rung's ensemble

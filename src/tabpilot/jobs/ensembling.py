@@ -106,9 +106,12 @@ def select(prepared: Prepared, split: Split, ranked: list[tuple[str, Path]],
     return chosen if len(chosen) > 1 else None
 
 
+# a selected ensemble: weights, validation targets and predictions, objective, threshold
+Selection = tuple[dict[str, float], np.ndarray, np.ndarray, float, float | None]
+
+
 def evaluate(prepared: Prepared, split: Split, ranked: list[tuple[str, Path]],
-             budget: Budget | None = None
-             ) -> tuple[dict[str, float], np.ndarray, np.ndarray, float, float | None] | None:
+             budget: Budget | None = None) -> Selection | None:
     """Weights, validation targets and predictions, objective and threshold of the
     selected ensemble."""
     weights = select(prepared, split, ranked, budget)
@@ -134,18 +137,20 @@ def would_win(prepared: Prepared, split: Split, ranked: list[tuple[str, Path]],
 def fast_budget(prepared: Prepared, split: Split, ranked: list[tuple[str, Path]],
                 latency: dict[str, float], best_obj: float, best_ms: float,
                 error_of: Callable[[np.ndarray, float | None], float | None],
-                until: float = math.inf) -> float:
+                until: float = math.inf) -> tuple[float, Selection | None]:
     """The cheapest of FAST_BUDGETS_MS whose budgeted ensemble the default selection would
     hand out instead of the most accurate candidate (objective `best_obj`, `best_ms` a
     row): within FAST_TOLERANCE of its objective, and within one standard error of the
     difference where `error_of(predictions, threshold)` knows it, for a budget at least
     FAST_SPEEDUP times below its latency. FAST_LATENCY_MS when none would be, or when
-    time.time() reaches `until` before one is found."""
+    time.time() reaches `until` before one is found. With the budget, its selection (None:
+    one candidate or none fits it), which packaging it then takes as made."""
     greater = prepared.metric.greater_is_better
+    tried: dict[float, Selection | None] = {}
     for limit in FAST_BUDGETS_MS:
         if limit * selection.FAST_SPEEDUP > best_ms or time.time() >= until:
             break
-        found = evaluate(prepared, split, ranked, Budget(latency, limit))
+        found = tried[limit] = evaluate(prepared, split, ranked, Budget(latency, limit))
         if found is None:
             continue
         _, _, pred, objective, threshold = found
@@ -153,8 +158,11 @@ def fast_budget(prepared: Prepared, split: Split, ranked: list[tuple[str, Path]]
         # the standard error (a bootstrap) only for an ensemble the relative rule accepts
         if selection.tolerated(lost, best_obj, None) and \
                 selection.tolerated(lost, best_obj, error_of(pred, threshold)):
-            return limit
-    return FAST_LATENCY_MS
+            return limit, found
+    if FAST_LATENCY_MS not in tried:
+        tried[FAST_LATENCY_MS] = evaluate(prepared, split, ranked,
+                                          Budget(latency, FAST_LATENCY_MS))
+    return FAST_LATENCY_MS, tried[FAST_LATENCY_MS]
 
 
 @dataclass
@@ -177,10 +185,11 @@ def packaging_seconds(member_dirs: list[Path]) -> float:
 
 
 def choose(prepared: Prepared, split: Split, ranked: list[tuple[str, Path]],
-           best_value: float | None, deadline: float, budget: Budget | None = None
-           ) -> _Chosen | None:
+           best_value: float | None, deadline: float, budget: Budget | None = None,
+           selected: Selection | None = None) -> _Chosen | None:
     """The ensemble to package, if one beats `best_value` (None: any) and its packaging
-    fits; within `budget` when one is given.
+    fits; within `budget` when one is given. `selected`: the selection of `ranked` within
+    `budget`, when it was made already (the fast ensemble's budget ladder).
 
     A member without a compiled path is compiled at packaging; uncompiled, it answers on
     the Python path (a 228 MB one: 126 ms a row, against a few ms). When a compile does
@@ -190,8 +199,8 @@ def choose(prepared: Prepared, split: Split, ranked: list[tuple[str, Path]],
     left_out: list[str] = []
     dirs = dict(ranked)
     while True:
-        found = evaluate(prepared, split, [(n, d) for n, d in ranked if n not in left_out],
-                         budget)
+        found = selected if selected is not None and not left_out else evaluate(
+            prepared, split, [(n, d) for n, d in ranked if n not in left_out], budget)
         if found is None:
             if left_out:
                 log.info("no ensemble: without %s, one candidate alone is selected",
@@ -223,12 +232,12 @@ def choose(prepared: Prepared, split: Split, ranked: list[tuple[str, Path]],
 
 
 def build(prepared: Prepared, split: Split, ranked: list[tuple[str, Path]],
-          best_value: float | None, out: Path, deadline: float, budget: Budget | None = None
-          ) -> EnsembleResult | None:
-    """Select, score and package the ensemble if it beats `best_value` in time (within
-    `budget`, when given)."""
+          best_value: float | None, out: Path, deadline: float, budget: Budget | None = None,
+          selected: Selection | None = None) -> EnsembleResult | None:
+    """Select (unless `selected`, as `choose` takes it), score and package the ensemble if
+    it beats `best_value` in time (within `budget`, when given)."""
     started = time.time()
-    chosen = choose(prepared, split, ranked, best_value, deadline, budget)
+    chosen = choose(prepared, split, ranked, best_value, deadline, budget, selected)
     if chosen is None:
         return None
     weights, metric = chosen.weights, prepared.metric
@@ -323,14 +332,18 @@ class Ensembling:
         ms = board["latency_ms_p50"].astype(float)
         timed = np.isfinite(ms)
         latency = dict(zip(board["candidate"][timed], ms[timed], strict=True))
+        selected = None  # the ladder's selection at its budget, packaged as made
         if self.request.max_latency_ms is None:
-            limit = fast_budget(prepared, split, self._pool(job_dir), latency,
-                                float(board["objective"].iloc[0]), float(ms.iloc[0]),
-                                self._difference_error(prepared, split, job_dir,
-                                                       str(board["candidate"].iloc[0])),
-                                until=deadline - FAST_PACKAGE_SECONDS)
+            limit, selected = fast_budget(
+                prepared, split, self._pool(job_dir), latency,
+                float(board["objective"].iloc[0]), float(ms.iloc[0]),
+                self._difference_error(prepared, split, job_dir,
+                                       str(board["candidate"].iloc[0])),
+                until=deadline - FAST_PACKAGE_SECONDS)
+            if selected is None:
+                return False  # one candidate or none within the budget: no ensemble
         result = self._build_ensemble(prepared, split, job_dir, None, deadline,
-                                      Budget(latency, limit), FAST_SUFFIX)
+                                      Budget(latency, limit), FAST_SUFFIX, selected)
         return result is not None and \
             prepared.metric.is_better(result[1].objective, progress.best_value) and \
             self._hand_out(progress, *result)
@@ -365,16 +378,17 @@ class Ensembling:
 
     def _build_ensemble(self, prepared: Prepared, split: Split, job_dir: Path,
                         best_value: float | None, deadline: float, budget: Budget | None = None,
-                        suffix: str = "") -> tuple[str, EnsembleResult] | None:
-        """Build, package and record an ensemble candidate (`build`); its name and result,
-        None when there is none (or building it failed: the single candidates stay, an
-        ensemble is a bonus)."""
+                        suffix: str = "", selected: Selection | None = None
+                        ) -> tuple[str, EnsembleResult] | None:
+        """Build, package and record an ensemble candidate (`build`, with `selected` when
+        its selection was made already); its name and result, None when there is none (or
+        building it failed: the single candidates stay, an ensemble is a bonus)."""
         ranked = self._pool(job_dir)
         number = 1 + max((c.number for c in self.store.list_candidates(self.name)), default=0)
         name = f"ensemble-{number:03d}{suffix}"
         try:
             result = build(prepared, split, ranked, best_value,
-                           job_dir / "candidates" / name / "model", deadline, budget)
+                           job_dir / "candidates" / name / "model", deadline, budget, selected)
         except Exception:
             log.exception("building the ensemble %s failed", name)
             return None

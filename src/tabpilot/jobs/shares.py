@@ -68,8 +68,9 @@ def ensemble_seconds(limit: float, member_bytes: Sequence[float], n_valid: int,
                      compile_s: Sequence[float] = ()) -> float:
     """The greedy ensemble's share: select, load its members, compile those without a
     compiled path (`compile_s`, beside `member_bytes`), package and time it; then the
-    fast ensemble's: a selection per rung of its budget ladder and its own, and its
-    packaging (a few small members, timed)."""
+    fast ensemble's: a selection per rung of its budget ladder, and one more at its
+    fallback budget when the ladder stopped before it, and its packaging (a few small
+    members, timed)."""
     members = list(member_bytes)[:ensembling.MAX_MEMBERS]
     compiles = sum(list(compile_s)[:ensembling.MAX_MEMBERS])
     cap = min(max(1.0, 0.08 * limit), 30.0 + min(ENSEMBLE_COMPILE_CAP, SAFETY * compiles))
