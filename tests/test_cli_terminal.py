@@ -38,7 +38,7 @@ def _env(**extra: str) -> dict[str, str]:
 def piped(table, tmp_path_factory) -> tuple[subprocess.CompletedProcess, Path]:
     ws = tmp_path_factory.mktemp("ws")
     done = subprocess.run(
-        [*TABPILOT, "run", str(table), "--target", "target", "--time-limit", "10",
+        [*TABPILOT, "run", str(table), "--target", "target", "--time-limit", "15",
          "--algorithms", "lightgbm,linear", "--workers", "2", "--name", "piped-job",
          "-w", str(ws)], capture_output=True, text=True, env=_env(COLUMNS="80"), timeout=120)
     return done, ws
@@ -77,7 +77,7 @@ def test_candidates_at_80_columns_show_every_name_whole(piped) -> None:
 
 def test_live_view_in_a_pseudo_terminal_ends_on_the_final_status(table, tmp_path) -> None:
     child = pexpect.spawn(TABPILOT[0], [*TABPILOT[1:], "run", str(table), "--target", "target",
-                                        "--time-limit", "10", "--algorithms", "lightgbm",
+                                        "--time-limit", "15", "--algorithms", "lightgbm",
                                         "--workers", "2", "--name", "tty-job", "-w",
                                         str(tmp_path / "ws")],
                           env=_env(COLUMNS="100", LINES="40", TERM="xterm"), encoding="utf-8",

@@ -26,6 +26,9 @@ def test_minimum_grows_with_the_table() -> None:
     small = shares.minimum_time_limit(1_000, 10, 0.1)
     assert shares.minimum_time_limit(1_000_000, 50, 0.1) > small
     assert shares.minimum_time_limit(1_000, 10, 5.0) >= small + 10  # read twice
+    # time spent before the check (imports, the store's creation) counts once, not twice
+    assert shares.minimum_time_limit(1_000, 10, 0.1, 5.1) == \
+        shares.minimum_time_limit(1_000, 10, 5.0, 5.0) - 5
 
 
 def test_first_trial_runs_when_the_reserves_leave_no_time(tmp_path, binary_frame,

@@ -57,14 +57,16 @@ def frame_bytes(X: pd.DataFrame, sample_rows: int = 100_000) -> int:
 
 
 class Creating:
-    def _check_time_limit(self, prepared: Prepared, read_seconds: float) -> None:
+    def _check_time_limit(self, prepared: Prepared, read_seconds: float,
+                          spent_seconds: float) -> None:
         """Refuse, before anything is saved, a limit too short to leave a model."""
         rows, columns = prepared.X.shape
-        needed = shares.minimum_time_limit(rows, columns, read_seconds)
+        needed = shares.minimum_time_limit(rows, columns, read_seconds, spent_seconds)
         if self.request.time_limit < needed:
             raise ConfigError(
                 f"a time limit of {self.request.time_limit:g}s is too short for this table "
-                f"({rows:,} rows x {columns} columns; reading it took {read_seconds:.1f}s): a "
+                f"({rows:,} rows x {columns} columns; reading it took {read_seconds:.1f}s, "
+                f"{spent_seconds:.1f}s spent so far): a "
                 f"job needs at least {needed}s to train a first model; pass --time-limit "
                 f"{needed} (time_limit={needed}) or more")
 

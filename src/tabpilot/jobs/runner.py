@@ -89,6 +89,7 @@ class JobRunner(Creating, Trials, Refits, Stacking, Ensembling, Distilling, Fini
         self._compile_s: dict[str, float] = {}  # candidates' compile estimates (shares)
         self.artifacts = artifacts or artifact_store(workspace)
         self.sample: sampling.Sample | None = None  # a Parquet dataset's sample, when read
+        self.read_seconds = 0.0  # reading and preparing the table, without one-time costs
         # a Ray trial hands its files back through it (execution/handback.py)
         self.executor.hand_back_through(self.artifacts, workspace)
 
@@ -107,13 +108,14 @@ class JobRunner(Creating, Trials, Refits, Stacking, Ensembling, Distilling, Fini
              ).ensure_new_job(self.name)
         r = self.request
         uri = "<DataFrame>" if isinstance(source, pd.DataFrame) else str(source)
-        table = source
+        table, started = source, time.time()
         if sampling.is_dataset(source):  # Parquet: the largest stratified sample that fits
             table, self.sample = sampling.read_dataset(source, r.target, r.problem_type, r.seed)
         df, n_valid = read_training_data(table, r.target, r.na_values, r.validation_data)
         del table
         prepared = prepare(df, r.target, r.problem_type, r.metric, r.sample_weight,
                            r.feature_types, r.text_column)
+        self.read_seconds = time.time() - started
         n = len(prepared.y)
         holdout = r.n_folds == 1 or (r.n_folds is None and n >= CV_MAX_ROWS)
         if self.sample is not None and self.sample.sampled and holdout and not n_valid:
@@ -145,7 +147,7 @@ class JobRunner(Creating, Trials, Refits, Stacking, Ensembling, Distilling, Fini
         prepared, n_valid, uri = self._load(source)
         loaded = time.time() - t0
         if self.previous is None:  # a resumed job has its candidates already
-            self._check_time_limit(prepared, loaded)
+            self._check_time_limit(prepared, self.read_seconds, loaded)
         self.executor.warm_up()  # the input is good: the trials' imports overlap the analysis
         with self._slot():
             t0 = time.time() - loaded  # reading the data counts; waiting for a slot does not

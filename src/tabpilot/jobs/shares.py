@@ -44,11 +44,15 @@ FIRST_MODEL_SECONDS = 5.0
 FIT_SECONDS_PER_VALUE = 2e-7  # a first LightGBM per row and column, all folds (adult: 0.1 s)
 
 
-def minimum_time_limit(rows: int, columns: int, read_seconds: float) -> int:
-    """The shortest time limit a job on this table is accepted with: reading it again
-    (once more for the trials' shared copy), a first model and the job's end. Shorter
-    limits are refused up front: a job must always leave a model."""
-    need = (2 * read_seconds + FIRST_MODEL_SECONDS + FIT_SECONDS_PER_VALUE * rows * columns
+def minimum_time_limit(rows: int, columns: int, read_seconds: float,
+                       spent_seconds: float | None = None) -> int:
+    """The shortest time limit a job on this table is accepted with: the time spent so far
+    (`spent_seconds`: reading the table and, in a new process or workspace, one-time
+    imports and the store's creation; `read_seconds` when not given), reading it again
+    (the trials' shared copy), a first model and the job's end. Shorter limits are
+    refused up front: a job must always leave a model."""
+    spent = read_seconds if spent_seconds is None else spent_seconds
+    need = (spent + read_seconds + FIRST_MODEL_SECONDS + FIT_SECONDS_PER_VALUE * rows * columns
             + finalisation_margin(FIRST_MODEL_SECONDS))
     return int(need) + 1
 
