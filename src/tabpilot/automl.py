@@ -51,7 +51,9 @@ class AutoML:
         name: the job's name (default generated: tp-YYYYMMDD-HHMMSS-xxxx).
         max_candidates: stop after this many trials.
         per_trial_time_limit: seconds per trial (default a quarter of the limit, >= 10).
-        validation_fraction: the holdout's share of the rows (0.05-0.5; default 0.2).
+        validation_fraction: the holdout's share of the rows (0.05-0.5). Default: inferred
+            from the rows (data/split.holdout_fraction: 2,500 rows of a large table, a
+            tenth of one of 10,000-25,000 rows).
         folds: k-fold cross-validation (1 = holdout); default 5-8 in ensembling mode.
         validation_data: a separate validation table (path or URI).
         sample_weight: a column of row weights.
@@ -102,7 +104,7 @@ class AutoML:
     def __init__(self, target: str, *, time_limit: float = 300.0, metric: str | None = None,
                  problem_type: str | None = None, mode: str = "auto", name: str | None = None,
                  max_candidates: int | None = None, per_trial_time_limit: float | None = None,
-                 validation_fraction: float = 0.2, folds: int | None = None,
+                 validation_fraction: float | None = None, folds: int | None = None,
                  validation_data: str | None = None, sample_weight: str | None = None,
                  feature_types: str | None = None, na_values: list[str] | None = None,
                  algorithms: list[str] | None = None, workers: int | None = None,

@@ -138,7 +138,9 @@ def run(
     name: Annotated[str | None, typer.Option(help="job name (default: generated)")] = None,
     max_candidates: Annotated[int | None, typer.Option(help="stop after this many trials")] = None,
     per_trial_time_limit: Annotated[float | None, typer.Option(help="seconds per trial")] = None,
-    validation_fraction: Annotated[float | None, typer.Option(help="holdout share")] = None,
+    validation_fraction: Annotated[float | None, typer.Option(
+        help="a holdout's share of the rows (default: 2,500 rows of a large table, a "
+             "tenth of one of 10,000-25,000 rows)")] = None,
     folds: Annotated[int | None, typer.Option(help="k-fold CV (1 = holdout)")] = None,
     validation_data: Annotated[str | None, typer.Option(help="separate validation table")] = None,
     sample_weight: Annotated[str | None, typer.Option(help="sample weight column")] = None,

@@ -44,7 +44,7 @@ class JobRequest(BaseModel):
     time_limit: float = Field(300.0, description="seconds for the whole job")
     max_candidates: int | None = None
     per_trial_time_limit: float | None = None
-    validation_fraction: float = 0.2
+    validation_fraction: float | None = None  # a holdout's share; None: data.split's rule
     n_folds: int | None = None
     validation_data: str | None = None
     sample_weight: str | None = None
@@ -141,8 +141,8 @@ class JobRequest(BaseModel):
 
     @field_validator("validation_fraction")
     @classmethod
-    def _fraction(cls, v: float) -> float:
-        if not 0.05 <= v <= 0.5:
+    def _fraction(cls, v: float | None) -> float | None:
+        if v is not None and not 0.05 <= v <= 0.5:
             raise ValueError(f"validation fraction must be between 0.05 and 0.5, got {v:g}")
         return v
 

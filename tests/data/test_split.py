@@ -3,7 +3,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from tabpilot.data.split import CV_FOLDS, CV_MAX_ROWS, make_split
+from tabpilot.data.split import CV_FOLDS, CV_MAX_ROWS, holdout_fraction, make_split
 
 
 def _labels(n: int, positive_share: float = 0.1, seed: int = 0) -> np.ndarray:
@@ -22,6 +22,24 @@ def test_large_data_gets_a_holdout_of_the_requested_size() -> None:
     assert len(train) + len(valid) == len(y)
     assert set(train).isdisjoint(valid)
     assert set(train) | set(valid) == set(range(len(y)))
+
+
+@pytest.mark.parametrize(("n", "valid"), [(12_000, 1200), (25_000, 2500), (34_000, 2500),
+                                          (1_000_000, 10_000)])
+def test_an_unnamed_fraction_keeps_a_tenth_of_a_mid_table_and_2500_rows_of_a_large_one(
+        n: int, valid: int) -> None:
+    split = make_split(_labels(n), stratify=True)
+    assert split.kind == "holdout"
+    assert len(split.folds[0][1]) == valid
+    assert split.holdout_share == pytest.approx(valid / n)
+
+
+def test_the_rule_for_a_small_holdout_keeps_a_fifth_to_a_tenth() -> None:
+    assert holdout_fraction(1_000) == 0.2
+    assert holdout_fraction(4_000) == pytest.approx(0.125)
+    assert holdout_fraction(4_999) == pytest.approx(0.1, abs=1e-3)
+    split = make_split(_labels(1_000), stratify=True, n_folds=1)
+    assert len(split.folds[0][1]) == 200
 
 
 def test_holdout_indices_are_sorted() -> None:

@@ -36,16 +36,18 @@ def _swap_in(new: Path, current: Path) -> None:
 
 
 class Refits:
-    def _refit_seconds(self, progress: Progress, validation_fraction: float) -> float:
-        """Time to keep for retraining the best candidate on train + holdout."""
+    def _refit_seconds(self, progress: Progress, holdout_share: float) -> float:
+        """Time to keep for retraining the best candidate on train + holdout (the
+        holdout's share of the rows: `holdout_share`)."""
         best = self._results.get(progress.best_candidate or "")
         if best is None or best.details.get("train_rows"):
             return 0.0  # nothing to refit: no best yet, or a subsample's model (kept as it is)
         # the whole trial (encoding, fitting, scoring), scaled to the larger training set
-        return best.fit_seconds / (1 - validation_fraction) * 1.25 + \
+        return best.fit_seconds / (1 - holdout_share) * 1.25 + \
             best.details.get("package_seconds", 1.0)
 
-    def _refit_best(self, progress: Progress, soft_end: float, kill_at: float) -> bool:
+    def _refit_best(self, progress: Progress, soft_end: float, kill_at: float,
+                    holdout_share: float) -> bool:
         """Retrain the best candidate on every training row, replacing its model in place.
 
         The candidate keeps its validation scores (measured before the refit). If the refit
@@ -58,7 +60,7 @@ class Refits:
             return False  # trained on a subsample of a large table: all rows would cost too much
         row = self.store.get_candidate(self.name, name)
         now = time.time()
-        if soft_end - now < self._refit_seconds(progress, self.request.validation_fraction) * 0.7:
+        if soft_end - now < self._refit_seconds(progress, holdout_share) * 0.7:
             return False
         refit_dir = Path(best.artifact_dir).with_name("model-refit")
         task = TrialTask(name, row.family, row.params, str(refit_dir), soft_end,

@@ -23,7 +23,7 @@ from tabpilot.artifacts.store import for_workspace as artifact_store
 from tabpilot.config import JobRequest
 from tabpilot.data import sampling
 from tabpilot.data.prepare import Prepared, prepare, read_training_data
-from tabpilot.data.split import CV_MAX_ROWS, Split, make_split
+from tabpilot.data.split import CV_MAX_ROWS, Split, holdout_fraction, make_split
 from tabpilot.errors import TargetError
 from tabpilot.execution import Executor, TrialContext, TrialResult
 from tabpilot.execution.select import make_executor
@@ -120,7 +120,8 @@ class JobRunner(Creating, Trials, Refits, Stacking, Ensembling, Distilling, Fini
         holdout = r.n_folds == 1 or (r.n_folds is None and n >= CV_MAX_ROWS)
         if self.sample is not None and self.sample.sampled and holdout and not n_valid:
             # (make_split's test_size rounds up); `_search` records the split's own count
-            self.sample.search_rows = n - int(np.ceil(n * r.validation_fraction))
+            fraction = r.validation_fraction or holdout_fraction(n)
+            self.sample.search_rows = n - int(np.ceil(n * fraction))
         if n_valid and prepared.problem_type.is_classification:
             seen = np.unique(prepared.y[: len(prepared.y) - n_valid])
             if len(seen) < len(prepared.classes or []):
@@ -308,7 +309,7 @@ class JobRunner(Creating, Trials, Refits, Stacking, Ensembling, Distilling, Fini
                     board, limit, ensemble, stack, n_valid, n_classes)
                 distill_share = self._distill_share(board, prepared, split, level2_reserve) \
                     if distill else 0.0
-            reserve = self._refit_seconds(progress, r.validation_fraction) if refit else \
+            reserve = self._refit_seconds(progress, split.holdout_share) if refit else \
                 self._refit_full_seconds(prepared, len(split.folds)) if collapse else 0.0
             soft_end = deadline - margin - level2_reserve - distill_share - reserve
             out_of_candidates = r.max_candidates is not None and submitted >= r.max_candidates
@@ -366,7 +367,7 @@ class JobRunner(Creating, Trials, Refits, Stacking, Ensembling, Distilling, Fini
             progress.best_candidate, _ = selection.for_request(
                 self._selection_board(job_dir), r)
             if progress.best_candidate in self._results and \
-                    self._refit_best(progress, deadline - margin, kill_at):
+                    self._refit_best(progress, deadline - margin, kill_at, split.holdout_share):
                 return self._stopped()
         if collapse and self._refit_full(prepared, split, job_dir, progress, deadline - margin,
                                          kill_at):

@@ -193,8 +193,9 @@ def _setup_code(job: JobDefinitions, names: list[str], near: str, script: bool
                 ) -> list[tuple[str, str]]:
     """Markdown and code cells: where the data is, imports, the data as the job read it,
     the split, helpers."""
-    split_words = {1: "a holdout (validation_fraction of the rows, stratified for "
-                      "classification)"}.get(job.n_folds, f"{job.n_folds}-fold cross-validation")
+    split_words = {1: "a holdout (validation_fraction of the rows, or when None "
+                      "holdout_fraction's share, stratified for classification)"}.get(
+        job.n_folds, f"{job.n_folds}-fold cross-validation")
     imports = "\n".join([
         "import json", "import os", *(["import sys"] if script else []), "import warnings",
         "from pathlib import Path", "",
