@@ -13,14 +13,14 @@ CV_FOLDS = 5
 HOLDOUT_ROWS, SMALL_HOLDOUT_ROWS = 2500.0, 500.0
 
 
-def holdout_fraction(n: int) -> float:
-    """The holdout's share of `n` rows when the request names none: AutoGluon's default
+def holdout_fraction(n: int, given: float | None = None) -> float:
+    """The holdout's share of `n` rows: `given` (the request's), else AutoGluon's default
     (`default_holdout_frac`), not fitted to any table. 2,500 rows rank candidates and
     weigh an ensemble well; every row beyond them is worth more to the models: a tenth of
     a table of 10,000-25,000 rows, 2,500 rows of a larger one (a hundredth at least), a
-    fifth to a tenth of one under 5,000 (a holdout asked for with n_folds=1). A fixed
-    fifth (tabpilot before) kept 6,800-8,100 rows of adult, bank_marketing, electricity
-    and diamonds from the models."""
+    fifth to a tenth of one under 5,000 (a holdout asked for with n_folds=1)."""
+    if given is not None:
+        return given
     if n < 5000:
         return max(0.1, min(0.2, SMALL_HOLDOUT_ROWS / max(n, 1)))
     return max(0.01, min(0.1, HOLDOUT_ROWS / n))
@@ -82,9 +82,7 @@ def make_split(y: np.ndarray, stratify: bool, validation_fraction: float | None 
         folds = [(tr, va) for tr, va in splitter.split(np.zeros(n), y)]
         return Split(folds, "kfold")
     strat = y if stratify and np.min(np.bincount(y)) >= 2 else None
-    if validation_fraction is None:
-        validation_fraction = holdout_fraction(n)
-    train, valid = train_test_split(np.arange(n), test_size=validation_fraction,
+    train, valid = train_test_split(np.arange(n), test_size=holdout_fraction(n, validation_fraction),
                                     random_state=seed, stratify=strat)
     return Split([(np.sort(train), np.sort(valid))], "holdout")
 

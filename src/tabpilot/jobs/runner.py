@@ -120,8 +120,7 @@ class JobRunner(Creating, Trials, Refits, Stacking, Ensembling, Distilling, Fini
         holdout = r.n_folds == 1 or (r.n_folds is None and n >= CV_MAX_ROWS)
         if self.sample is not None and self.sample.sampled and holdout and not n_valid:
             # (make_split's test_size rounds up); `_search` records the split's own count
-            fraction = r.validation_fraction or holdout_fraction(n)
-            self.sample.search_rows = n - int(np.ceil(n * fraction))
+            self.sample.search_rows = n - int(np.ceil(n * holdout_fraction(n, r.validation_fraction)))
         if n_valid and prepared.problem_type.is_classification:
             seen = np.unique(prepared.y[: len(prepared.y) - n_valid])
             if len(seen) < len(prepared.classes or []):
