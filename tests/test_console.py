@@ -10,7 +10,7 @@ import pytest
 from rich.console import Console
 
 from tabpilot.cli_output import decimals_for, leaderboard_table, print_leaderboard
-from tabpilot.console import PYTHON_FLAGS, ProgressLog, final_line, inferred_lines
+from tabpilot.console import PYTHON_FLAGS, ProgressLog, Said, final_line, inferred_lines, validation_line
 from tabpilot.jobs.progress import Progress
 
 ANALYSIS = {"rows": 6497, "problem_type": "multiclass", "metric": "Accuracy", "mode": "ensembling",
@@ -51,6 +51,22 @@ def test_inferred_lines_give_reason_and_override() -> None:
                                     "feature_types": "given in types.json"})
     assert "override" not in " ".join(inferred_lines(given))
     assert "problem_type=" in inferred_lines(ANALYSIS, PYTHON_FLAGS)[0]
+
+
+def test_the_validation_split_is_said_once_when_made_with_its_override() -> None:
+    holdout = {"split": "a holdout of 2,500 rows, 7.7% of 32,561 (32,561 rows, 10,000 or "
+                        "more; its size AutoGluon's rule)", "given": False}
+    assert validation_line(holdout) == (f"validation: {holdout['split']}; override with "
+                                        "--folds N or --validation-fraction F")
+    assert validation_line(holdout, PYTHON_FLAGS).endswith("folds= or validation_fraction=")
+    assert "override" not in validation_line(dict(holdout, given=True))
+    said = Said()
+    assert said.new_lines(_progress()) == []
+    first = said.new_lines(_progress(analysis=ANALYSIS))
+    assert first[0].startswith("problem type:") and not any("validation" in x for x in first)
+    assert said.new_lines(_progress(analysis=ANALYSIS, validation=holdout)) == [
+        validation_line(holdout)]
+    assert said.new_lines(_progress(analysis=ANALYSIS, validation=holdout)) == []
 
 
 def _progress(**changes) -> Progress:

@@ -73,8 +73,9 @@ def test_fit_shows_progress_by_default(job) -> None:
     automl, out = job
     assert automl.describe()["InferenceReasons"] == {
         "problem_type": "2 distinct values -> binary", "metric": "the default for binary",
-        "feature_types": "inferred"}
+        "feature_types": "inferred", "validation": "2-fold cross-validation (folds given)"}
     assert "job api-job: 449 rows" in out
+    assert "validation: 2-fold cross-validation (folds given)\n" in out  # no override: given
     assert "problem type: binary (inferred: 2 distinct values -> binary)" in out
     assert "override with problem_type=" in out
     assert "ModelTuning: training and tuning candidates" in out

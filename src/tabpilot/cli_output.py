@@ -16,7 +16,7 @@ from rich.console import Console, Group
 from rich.table import Table
 from rich.text import Text
 
-from tabpilot.console import CLI_FLAGS, PHASE_WORDS, analysis_lines, final_line
+from tabpilot.console import PHASE_WORDS, Said, final_line
 from tabpilot.jobs import status as st
 from tabpilot.jobs.progress import Progress
 
@@ -138,14 +138,12 @@ class LiveView:
     def __init__(self, say: Callable[[str], None]) -> None:
         self.progress: Progress | None = None
         self.say = say
-        self.analysed = False
+        self.said = Said()
 
     def __call__(self, p: Progress) -> None:
         self.progress = p
-        if p.analysis is not None and not self.analysed:
-            self.analysed = True
-            for line in analysis_lines(p.analysis, CLI_FLAGS):
-                self.say(line)
+        for line in self.said.new_lines(p):
+            self.say(line)
 
     def __rich__(self) -> Group | Table:
         table = Table.grid(padding=(0, 2))

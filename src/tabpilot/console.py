@@ -21,9 +21,11 @@ from tabpilot.jobs.progress import Progress
 
 # how each face spells the override of an inferred setting
 CLI_FLAGS = {"problem_type": "--problem-type", "metric": "--metric",
-             "feature_types": "--feature-types FILE"}
+             "feature_types": "--feature-types FILE",
+             "validation": "--folds N or --validation-fraction F"}
 PYTHON_FLAGS = {"problem_type": "problem_type=", "metric": "metric=",
-                "feature_types": "feature_types=FILE"}
+                "feature_types": "feature_types=FILE",
+                "validation": "folds= or validation_fraction="}
 
 PHASE_WORDS = {
     st.STARTING: "starting",
@@ -84,6 +86,32 @@ def analysis_lines(analysis: Mapping[str, Any], flags: Mapping[str, str] = CLI_F
     return inferred_lines(analysis, flags) + sample + leak_lines(analysis.get("insights") or [])
 
 
+def validation_line(validation: Mapping[str, Any], flags: Mapping[str, str] = CLI_FLAGS
+                    ) -> str:
+    """How the candidates are validated, why, and how to choose otherwise."""
+    return f"validation: {validation['split']}" + (
+        "" if validation.get("given") else f"; override with {flags['validation']}")
+
+
+class Said:
+    """The lines a job says once, each when its facts arrive: what was inferred once the
+    data is analysed, then the validation split once it is made."""
+
+    def __init__(self, flags: Mapping[str, str] = CLI_FLAGS) -> None:
+        self.flags = flags
+        self.analysed = self.validated = False
+
+    def new_lines(self, p: Progress) -> list[str]:
+        lines = []
+        if p.analysis is not None and not self.analysed:
+            self.analysed = True
+            lines += analysis_lines(p.analysis, self.flags)
+        if p.validation is not None and not self.validated:
+            self.validated = True
+            lines.append(validation_line(p.validation, self.flags))
+        return lines
+
+
 def final_line(p: Progress) -> str:
     best = "no best candidate" if p.best_candidate is None else (
         f"best {p.metric} {_score(p.best_value)} ({p.best_candidate})" if p.metric
@@ -101,20 +129,19 @@ class ProgressLog:
         self.write, self.flags, self.verbosity = write, flags, verbosity
         self.every = 1 if verbosity >= 2 else every  # verbosity 2: a line per trial
         self.phase: str | None = None
-        self.analysed = False
+        self.said = Said(flags)
         self.next_count = self.every
         self.ended = False
 
     def __call__(self, p: Progress) -> None:
         if self.ended or self.verbosity <= 0:
             return
-        if p.analysis is not None and not self.analysed:
-            self.analysed = True
+        if p.analysis is not None and not self.said.analysed:
             rows = p.analysis.get("rows")
             self.write(f"job {p.job}: {rows:,} rows, mode {p.analysis.get('mode')}, "
                        f"time limit {p.time_limit:g}s")
-            for line in analysis_lines(p.analysis, self.flags):
-                self.write(line)
+        for line in self.said.new_lines(p):
+            self.write(line)
         if p.status not in st.ACTIVE:
             self.ended = True
             self.write(final_line(p))

@@ -129,6 +129,10 @@ def test_a_job_on_a_dataset_over_its_budget_searches_and_refits_on_samples_and_s
     assert f"{sample['SearchRows']:,} of them" in sample["Reason"]
     said = [line for line in lines if line.startswith("sample: the dataset has 6,000 rows")]
     assert said and f"whole sample, {sample['RefitRows']:,} rows" in said[0], lines
+    holdout = sample["RefitRows"] - sample["SearchRows"]
+    assert (f"validation: a holdout of {holdout:,} rows, 20.0% of {sample['RefitRows']:,} "
+            "(folds given; its size AutoGluon's rule); override with --folds N or "
+            "--validation-fraction F") in lines
     best = job.store.get_candidate("sampled", desc["BestCandidate"]["CandidateName"])
     assert best.trained_on == "train+holdout"  # the best refit on the whole sample
     assert len(job.best_model().predict(df.drop(columns="label").head(5))) == 5

@@ -3,7 +3,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from tabpilot.data.split import CV_FOLDS, CV_MAX_ROWS, holdout_fraction, make_split
+from tabpilot.data.split import CV_FOLDS, CV_MAX_ROWS, holdout_fraction, make_split, split_words
 
 
 def _labels(n: int, positive_share: float = 0.1, seed: int = 0) -> np.ndarray:
@@ -131,3 +131,17 @@ def test_validation_file_rows_follow_the_training_rows() -> None:
     [(train, valid)] = split.folds
     np.testing.assert_array_equal(train, np.arange(100))
     np.testing.assert_array_equal(valid, np.arange(100, 130))
+
+
+def test_a_split_in_words_says_its_kind_size_and_why() -> None:
+    y = np.zeros(32_561, dtype=int)
+    y[::4] = 1
+    assert split_words(make_split(y, True), "32,561 rows, 10,000 or more", False) == (
+        "a holdout of 2,500 rows, 7.7% of 32,561 (32,561 rows, 10,000 or more; "
+        "its size AutoGluon's rule)")
+    assert "5.0% of 32,561 (folds given; its size given)" in split_words(
+        make_split(y, True, 0.05, n_folds=1), "folds given", True)
+    assert split_words(make_split(y[:2000], True), "2,000 rows, under 10,000", False) == (
+        "5-fold cross-validation (2,000 rows, under 10,000)")
+    assert split_words(make_split(y[:300], True, n_valid_rows=100), "a validation table given",
+                       False) == "the validation table's 100 rows (a validation table given)"

@@ -87,6 +87,20 @@ def make_split(y: np.ndarray, stratify: bool, validation_fraction: float | None 
     return Split([(np.sort(train), np.sort(valid))], "holdout")
 
 
+def split_words(split: Split, why: str, fraction_given: bool) -> str:
+    """A job's split in words, with why it was chosen (`why`) and how big its holdout is:
+    "a holdout of 2,500 rows, 7.7% of 32,561 (10,000 rows or more; its size AutoGluon's
+    rule)"."""
+    if split.kind == "validation-file":
+        return f"the validation table's {len(split.folds[0][1]):,} rows ({why})"
+    if split.is_cv:
+        return f"{len(split.folds)}-fold cross-validation ({why})"
+    valid = len(split.folds[0][1])
+    size = "given" if fraction_given else "AutoGluon's rule"
+    return (f"a holdout of {valid:,} rows, {split.holdout_share:.1%} of "
+            f"{valid + len(split.folds[0][0]):,} ({why}; its size {size})")
+
+
 def subsample(rows: np.ndarray, cap: int | None, seed: int) -> np.ndarray:
     """At most `cap` of `rows` drawn without replacement, in ascending order; all of them
     when `cap` is None or not smaller. The same seed gives the same rows."""

@@ -33,6 +33,9 @@ class Progress:
     # once the data is analysed: what the job inferred, why, and the leaks it found
     # (rows, problem_type and its reason, metric and its reason, columns by kind, insights)
     analysis: dict[str, Any] | None = None
+    # once the split is made: {"split": how candidates are validated and why, in words,
+    # "given": whether the request chose it}
+    validation: dict[str, Any] | None = None
     failure_reason: str | None = None  # at the end, when the job Failed or was Stopped
 
     @property

@@ -23,7 +23,7 @@ from tabpilot.artifacts.store import for_workspace as artifact_store
 from tabpilot.config import JobRequest
 from tabpilot.data import sampling
 from tabpilot.data.prepare import Prepared, prepare, read_training_data
-from tabpilot.data.split import CV_MAX_ROWS, Split, holdout_fraction, make_split
+from tabpilot.data.split import CV_MAX_ROWS, Split, holdout_fraction, make_split, split_words
 from tabpilot.errors import TargetError
 from tabpilot.execution import Executor, TrialContext, TrialResult
 from tabpilot.execution.select import make_executor
@@ -212,7 +212,30 @@ class JobRunner(Creating, Trials, Refits, Stacking, Ensembling, Distilling, Fini
         split = make_split(prepared.y, prepared.problem_type.is_classification,
                            r.validation_fraction, n_folds, r.seed, n_valid)
         self._n_folds = len(split.folds) if split.is_cv else 1  # as candidate code redoes it
+        given = bool(n_valid) or (r.n_folds is not None and (
+            split.is_cv or r.validation_fraction is not None))
+        words = split_words(split, self._split_why(split, n_valid),
+                            r.validation_fraction is not None)
+        self.progress.validation = {"split": words, "given": given}
+        stats = dict(self.store.get_job(self.name).stats or {})  # describe's InferenceReasons
+        self.store.update_job(self.name, stats=dict(
+            stats, reasons=dict(stats.get("reasons") or {}, validation=words)))
         return split
+
+    def _split_why(self, split: Split, n_valid: int | None) -> str:
+        """Why the job validates as `split` does: given, or the rule that chose it."""
+        r = self.request
+        if n_valid:
+            return "a validation table given"
+        if r.n_folds is not None:
+            return "folds given"
+        if self.mode != "ensembling":
+            return f"{self.mode} mode tunes on a holdout"
+        if r.is_text:
+            return "a text job: a holdout leaves time for every text family"
+        n = len(split.validation_rows()) if split.is_cv else len(split.training_rows(True))
+        return (f"{n:,} rows, under {CV_MAX_ROWS:,}" if split.is_cv
+                else f"{n:,} rows, {CV_MAX_ROWS:,} or more")
 
     def _record_sample(self, split: Split) -> None:
         """A sampled dataset's sizes, as the split made them, in the job's stats
