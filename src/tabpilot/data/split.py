@@ -89,8 +89,8 @@ def make_split(y: np.ndarray, stratify: bool, validation_fraction: float | None 
 
 def split_words(split: Split, why: str, fraction_given: bool) -> str:
     """A job's split in words, with why it was chosen (`why`) and how big its holdout is:
-    "a holdout of 2,500 rows, 7.7% of 32,561 (10,000 rows or more; its size AutoGluon's
-    rule)"."""
+    "a holdout of 2,500 rows, 5.1% of 48,842 (48,842 rows, 10,000 or more; its size
+    AutoGluon's rule)"."""
     if split.kind == "validation-file":
         return f"the validation table's {len(split.folds[0][1]):,} rows ({why})"
     if split.is_cv:
