@@ -65,9 +65,11 @@ def execute(path: Path, timeout: int = 300) -> str:
 
 @pytest.fixture(scope="module")
 def kfold_job(tmp_path_factory):
-    """Every algorithm family, bagged over 2 folds, on mixed column kinds."""
+    """Every algorithm family, bagged over 2 folds, on mixed column kinds. The job ends at
+    its seventh candidate; its limit only keeps a busy machine from cutting a family's
+    trial short (a quarter of it per trial)."""
     ws = tmp_path_factory.mktemp("definitions")
-    job = tabpilot.AutoML(target="y", time_limit=40, max_candidates=7, n_folds=2,
+    job = tabpilot.AutoML(target="y", time_limit=120, max_candidates=7, n_folds=2,
                           metric="LogLoss", n_workers=2, name="defs", workspace=ws)
     job.fit(mixed_table(240))
     return job, ws / "jobs" / "defs"
