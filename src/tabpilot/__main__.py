@@ -1,5 +1,5 @@
 """`python -m tabpilot ...` is `tabpilot ...`."""
 
-from tabpilot.cli import main
+from tabpilot.cli import entry
 
-main()
+entry()

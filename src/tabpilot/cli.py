@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import atexit
 import json
 import logging
 import os
 import sys
+import threading
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -479,8 +481,33 @@ def main() -> None:
     sys.exit(code if isinstance(code, int) else 0)
 
 
+def entry() -> None:
+    """The `tabpilot` command: `main`, then the interpreter's own exit work (non-daemon
+    threads joined, atexit handlers run, output flushed) and an exit that skips the
+    teardown of native libraries. pyarrow's thread pools, destroyed at exit while one of
+    their threads is alive, now and then abort a process whose exit code is already
+    decided ("terminate called without an active exception", exit -6, apache/arrow#34314:
+    once in a `make test`, on an input error right after a CSV read)."""
+    try:
+        main()
+        code: Any = 0
+    except SystemExit as exc:
+        code = exc.code
+    if code is not None and not isinstance(code, int):  # sys.exit("message")
+        print(code, file=sys.stderr)
+        code = 1
+    threading._shutdown()  # type: ignore[attr-defined]  # what the interpreter does first
+    atexit._run_exitfuncs()
+    for stream in (sys.stdout, sys.stderr):
+        try:
+            stream.flush()
+        except (OSError, ValueError):  # a closed pipe: nothing more can be said
+            pass
+    os._exit(code or 0)
+
+
 if __name__ == "__main__":
     # run the importable module, whose app carries the commands cli_serving registers
-    from tabpilot.cli import main as _main
+    from tabpilot.cli import entry as _entry
 
-    _main()
+    _entry()
