@@ -119,7 +119,7 @@ class JobRunner(Creating, Trials, Refits, Stacking, Ensembling, Distilling, Fini
         n = len(prepared.y)
         holdout = r.n_folds == 1 or (r.n_folds is None and n >= CV_MAX_ROWS)
         if self.sample is not None and self.sample.sampled and holdout and not n_valid:
-            # (make_split's test_size rounds up); `_search` records the split's own count
+            # (make_split's test_size rounds up); `_record_split` records the split's own count
             self.sample.search_rows = n - int(np.ceil(n * holdout_fraction(n, r.validation_fraction)))
         if n_valid and prepared.problem_type.is_classification:
             seen = np.unique(prepared.y[: len(prepared.y) - n_valid])
@@ -214,16 +214,14 @@ class JobRunner(Creating, Trials, Refits, Stacking, Ensembling, Distilling, Fini
         self._n_folds = len(split.folds) if split.is_cv else 1  # as candidate code redoes it
         given = bool(n_valid) or (r.n_folds is not None and (
             split.is_cv or r.validation_fraction is not None))
-        words = split_words(split, self._split_why(split, n_valid),
+        words = split_words(split, self._split_why(split.is_cv, n_valid, len(prepared.y)),
                             r.validation_fraction is not None)
         self.progress.validation = {"split": words, "given": given}
-        stats = dict(self.store.get_job(self.name).stats or {})  # describe's InferenceReasons
-        self.store.update_job(self.name, stats=dict(
-            stats, reasons=dict(stats.get("reasons") or {}, validation=words)))
+        self._record_split(split, words)
         return split
 
-    def _split_why(self, split: Split, n_valid: int | None) -> str:
-        """Why the job validates as `split` does: given, or the rule that chose it."""
+    def _split_why(self, is_cv: bool, n_valid: int | None, n: int) -> str:
+        """Why the job validates as it does: given, or the rule that chose it."""
         r = self.request
         if n_valid:
             return "a validation table given"
@@ -233,18 +231,19 @@ class JobRunner(Creating, Trials, Refits, Stacking, Ensembling, Distilling, Fini
             return f"{self.mode} mode tunes on a holdout"
         if r.is_text:
             return "a text job: a holdout leaves time for every text family"
-        n = len(split.validation_rows()) if split.is_cv else len(split.training_rows(True))
-        return (f"{n:,} rows, under {CV_MAX_ROWS:,}" if split.is_cv
-                else f"{n:,} rows, {CV_MAX_ROWS:,} or more")
+        return f"{n:,} rows, under {CV_MAX_ROWS:,}" if is_cv else \
+            f"{n:,} rows, {CV_MAX_ROWS:,} or more"
 
-    def _record_sample(self, split: Split) -> None:
-        """A sampled dataset's sizes, as the split made them, in the job's stats
+    def _record_split(self, split: Split, words: str) -> None:
+        """The split in the job's stats, in one write: its words (describe's
+        InferenceReasons) and a sampled dataset's sizes as the split made them
         (describe's TrainingSample)."""
-        if self.sample is None or not self.sample.sampled:
-            return
-        self.sample.search_rows = len(split.training_rows())
         stats = dict(self.store.get_job(self.name).stats or {})
-        self.store.update_job(self.name, stats=dict(stats, sample=self.sample.describe()))
+        stats["reasons"] = dict(stats.get("reasons") or {}, validation=words)
+        if self.sample is not None and self.sample.sampled:
+            self.sample.search_rows = len(split.training_rows())
+            stats["sample"] = self.sample.describe()
+        self.store.update_job(self.name, stats=stats)
 
     def _families(self) -> list[str] | None:
         """The families the search tries: the request's, else a text job's text families
@@ -283,7 +282,6 @@ class JobRunner(Creating, Trials, Refits, Stacking, Ensembling, Distilling, Fini
         stack = stacking.resolve(r.stacking, self.mode, r.max_latency_ms)
         distill = r.distill and (ensemble or stack)  # a student for an ensemble or a stack
         split = self._split(prepared, n_valid)
-        self._record_sample(split)
         save_validation_data(job_dir, prepared.X, prepared.y, split.validation_rows(), r.seed)
         n_threads = self._n_threads()
         self.executor.start(TrialContext(
