@@ -55,7 +55,10 @@ def check_describe(desc: dict, name: str) -> None:
 
 
 BUILT_ON_TOP = ("Ensemble", "Stacking")  # candidates made of the trained ones, not counted
-DISTILLED = "-distilled"  # a student of an ensemble or a stack, not counted either
+# a student of an ensemble or a stack, and a bag refit on every row (built when the most
+# accurate answers slower than the fast budget on this machine): not counted either
+DISTILLED = "-distilled"
+NOT_TRAINED = (DISTILLED, selection.FULL_SUFFIX)
 
 
 def _handed_out(board) -> str:
@@ -84,7 +87,7 @@ def test_binary_job_stops_at_max_candidates_with_exactly_three(binary_job) -> No
         "BinaryClassification"
     assert desc["AutoMLJobObjective"]["MetricName"] == "F1"
     trained = [c for c in job.candidates() if c["Algorithm"] not in BUILT_ON_TOP
-               and not c["CandidateName"].endswith(DISTILLED)]
+               and not c["CandidateName"].endswith(NOT_TRAINED)]
     assert len(trained) == 3  # a stack and a greedy ensemble of them may come on top
     # the distilled student may run out of its time on a loaded machine: Failed, and counted
     statuses = [c["CandidateStatus"] for c in job.candidates()]
@@ -98,7 +101,7 @@ def test_binary_leaderboard_is_best_first_with_cost_columns(binary_job) -> None:
     board = job.leaderboard()
     check_leaderboard(board, greater_is_better=True)
     assert len(board[~board["algorithm"].isin(BUILT_ON_TOP)
-                     & ~board["candidate"].str.endswith(DISTILLED)]) == 3
+                     & ~board["candidate"].str.endswith(NOT_TRAINED)]) == 3
     # the objective is the F1 column, and the other standard metrics are filled too
     assert np.allclose(board["objective"], board["F1"])
     assert board[["Accuracy", "AUC"]].notna().all().all()
@@ -194,7 +197,7 @@ def test_binary_candidates_carry_training_diagnostics(binary_job) -> None:
     assert result.exit_code == 0, result.output
     listed = json.loads(result.stdout)["Candidates"]
     trained = [c for c in listed if c["Algorithm"] not in BUILT_ON_TOP
-               and not c["CandidateName"].endswith(DISTILLED)]
+               and not c["CandidateName"].endswith(NOT_TRAINED)]
     assert len(trained) == 3 and any(c["Algorithm"] == "LightGBM" for c in trained)
     for c in trained:
         folder = ws / "jobs" / "bc" / "candidates" / c["CandidateName"]
@@ -523,10 +526,11 @@ def test_cli_stop_ends_a_running_job_as_stopped_and_run_exits_130(
 def test_an_ensemble_candidate_is_a_self_contained_model(binary_job, breast_cancer) -> None:
     job, ws = binary_job
     _, new_rows, _ = breast_cancer
-    # the greedy ensemble; a fast one (`-fast`, built when the most accurate answers
-    # slower than its budget on this machine) is tested in test_fast_ensemble.py
-    ensembles = [c for c in _completed(job) if c["Algorithm"] == "Ensemble"
-                 and not c["CandidateName"].endswith(ensembling.FAST_SUFFIX)]
+    # the greedy ensemble; a fast one and one of refit bags (`-fast`, `-full`, built when
+    # the most accurate answers slower than its budget on this machine) are tested in
+    # test_fast_ensemble.py
+    ensembles = [c for c in _completed(job) if c["Algorithm"] == "Ensemble" and not
+                 c["CandidateName"].endswith((ensembling.FAST_SUFFIX, selection.FULL_SUFFIX))]
     singles = [c for c in _completed(job) if c["Algorithm"] != "Ensemble"]
     # only built when it beats the best single candidate, which it does on this table and
     # these three candidates (F1 0.975 against 0.970): without one the loop checked nothing

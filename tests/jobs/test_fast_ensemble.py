@@ -19,7 +19,7 @@ from tabpilot import AutoML
 from tabpilot.artifacts import load
 from tabpilot.execution import LocalProcessExecutor
 from tabpilot.execution.trial import VALIDATION_PREDICTIONS
-from tabpilot.jobs import ensembling
+from tabpilot.jobs import ensembling, selection
 from tabpilot.metrics import METRICS, score
 from tabpilot.reports.candidate import VALIDATION_TARGET
 
@@ -96,10 +96,17 @@ def _expected_weights(job: AutoML, job_dir: Path, pool: list[str]) -> dict[str, 
     return ensembling.select(prepared, split, ranked, ensembling.Budget(latency, BUDGET_MS))
 
 
+def _main(job: AutoML) -> str:
+    """The unbudgeted ensemble of the bags (the job's most accurate)."""
+    names = [n for n in _board(job).index if n.startswith("ensemble-")
+             and not n.endswith((ensembling.FAST_SUFFIX, selection.FULL_SUFFIX))]
+    assert len(names) == 1, _board(job)
+    return names[0]
+
+
 def test_the_fast_ensemble_is_the_budgeted_selection_of_the_candidates(job) -> None:
     board = _board(job)
-    full = [n for n in board.index if n.startswith("ensemble-") and n not in _fast(job)]
-    assert len(full) == 1 and board.at[full[0], "latency_ms_p50"] > BUDGET_MS, board
+    assert board.at[_main(job), "latency_ms_p50"] > BUDGET_MS, board
     assert len(_fast(job)) == 1, board
     fast = _fast(job)[0]
     job_dir = _job_dir(job)
@@ -139,6 +146,53 @@ def test_no_fast_ensemble_when_the_most_accurate_answers_within_the_budget(
                      algorithms=["lightgbm"], workspace=tmp_path, name="roomy",
                      metric="AUC", stacking="off", distill=False).fit(frame)
     assert not _fast(job), _board(job)
+    # the most accurate is fast enough: no bag is collapsed either
+    assert not [c for c in job.candidates() if c["TrainedOn"] == selection.REFIT_FULL]
+
+
+# -- bags collapsed into one model each (jobs/refits.py `_collapse_members`) -----------------
+
+def _weights(model) -> dict[str, float]:
+    return dict(zip(model.predictor.names, model.predictor.weights, strict=True))
+
+
+def test_the_slow_ensembles_bags_are_refit_on_every_row(job) -> None:
+    board, job_dir = _board(job), _job_dir(job)
+    rows = {c["CandidateName"]: c for c in job.candidates()}
+    weights = _weights(load(job_dir / "candidates" / _main(job) / "model"))
+    heaviest = sorted(weights, key=lambda n: -weights[n])  # all, time allowing
+    refit = [n for n in board.index if rows[n]["TrainedOn"] == selection.REFIT_FULL
+             and board.at[n, "algorithm"] != "Ensemble"]
+    assert sorted(refit) == sorted(f"{n}{selection.FULL_SUFFIX}" for n in heaviest), board
+    for bag in heaviest:
+        full = f"{bag}{selection.FULL_SUFFIX}"
+        # the bag's scores and out-of-fold predictions, carried over; one model, not five
+        assert board.at[full, "objective"] == board.at[bag, "objective"]
+        assert np.array_equal(np.load(job_dir / "candidates" / full / VALIDATION_PREDICTIONS),
+                              np.load(job_dir / "candidates" / bag / VALIDATION_PREDICTIONS))
+        model = load(job_dir / "candidates" / full / "model")
+        assert model.metadata["refit_of"] == bag
+        assert model.metadata["estimators"] == 1
+        assert load(job_dir / "candidates" / bag / "model").metadata["estimators"] == 5
+
+
+def test_an_ensemble_of_the_refit_models_alone_is_a_candidate(job) -> None:
+    board, job_dir = _board(job), _job_dir(job)
+    rows = {c["CandidateName"]: c for c in job.candidates()}
+    names = [n for n in board.index if n.startswith("ensemble-")
+             and n.endswith(selection.FULL_SUFFIX)]
+    assert len(names) == 1, board
+    full = names[0]
+    assert rows[full]["TrainedOn"] == selection.REFIT_FULL
+    pool = [n for n in board.index if rows[n]["TrainedOn"] == selection.REFIT_FULL
+            and board.at[n, "algorithm"] != "Ensemble"]
+    y = _validation_y(job_dir)
+    prepared = SimpleNamespace(y=y, metric=METRICS["AUC"],
+                               problem_type=SimpleNamespace(is_classification=True))
+    split = SimpleNamespace(validation_rows=lambda: np.arange(len(y)))
+    expected = ensembling.select(prepared, split,
+                                 [(n, job_dir / "candidates" / n) for n in pool])
+    assert _weights(load(job_dir / "candidates" / full / "model")) == pytest.approx(expected)
 
 
 # -- the budget ladder (ensembling.fast_budget), on made predictions ------------------------

@@ -23,7 +23,13 @@ import pytest
 
 from tabpilot import AutoML
 from tabpilot.execution import LocalProcessExecutor
-from tabpilot.jobs.selection import REFIT_FULL, choose, fast_choice, pareto_front
+from tabpilot.jobs.selection import (
+    REFIT_FULL,
+    choose,
+    fast_choice,
+    pareto_front,
+    refit_note,
+)
 
 ALGORITHMS = ["random_forest", "linear"]
 FOLDS = 5  # the k-fold of a 400-row table: a bag answers about 5 times slower than one model
@@ -138,7 +144,9 @@ def test_best_candidate_is_the_best_within_the_bound(jobs, which) -> None:
     within = board[board["latency_ms_p50"] <= bound]
     assert best["CandidateName"] == within["candidate"].iloc[0]  # the best of those
     assert best["Rank"] == int(within["rank"].iloc[0])
-    assert desc["SelectionNote"] is None
+    # the bag's one-model refit says its scores are the bag's; the linear model, nothing
+    assert desc["SelectionNote"] == (
+        refit_note(best["CandidateName"], bounded=True) if which == "bag" else None)
     # the deployed / loaded model is that candidate
     assert Path(job.best_model().path).resolve() == Path(best["ModelLocation"]).resolve()
 
@@ -260,3 +268,11 @@ def test_cli_run_with_max_latency_ms(tmp_path: Path, xor_frame) -> None:
     cells = [[c.strip() for c in line.split("│")] for line in shown.stdout.splitlines()]
     marked = [row[2] for row in cells if len(row) > 2 and row[1].startswith("*")]
     assert marked == [best["CandidateName"]]  # the chosen candidate, and only it, is marked
+
+
+def test_a_refit_models_note_says_its_scores_are_carried_over() -> None:
+    for bounded in (True, False):
+        note = refit_note("lightgbm-003-full", bounded)
+        assert note.startswith("lightgbm-003-full holds bags") and "out-of-fold" in note
+        # the override exists only without a bound (a bound refits whatever the policy)
+        assert ("--selection accuracy" in note) is not bounded

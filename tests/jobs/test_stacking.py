@@ -8,6 +8,7 @@ import re
 import shutil
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import numpy as np
@@ -34,7 +35,10 @@ def stacked_job(tmp_path_factory, breast_cancer):
 
 
 def _stacks(job: AutoML) -> list[dict]:
-    return [c for c in job.candidates() if c["Algorithm"] == "Stacking"]
+    """The stack of bags (not its twin over refit models, built when the most accurate
+    answers slower than the fast budget on this machine: tested in test_fast_ensemble.py)."""
+    return [c for c in job.candidates() if c["Algorithm"] == "Stacking"
+            and c["TrainedOn"] != selection.REFIT_FULL]
 
 
 def test_the_stack_is_a_candidate_that_loads_and_predicts(stacked_job, breast_cancer) -> None:
@@ -123,6 +127,39 @@ def test_the_notebook_reruns_the_stack_inside_an_ensemble(stacked_job, tmp_path:
     verdicts = {m["name"]: m["verdict"] for m in RESULT.finditer(ran.stdout)}
     assert verdicts[name] == verdicts["ensemble-100"] == "reproduced", ran.stdout
     assert set(members) <= set(verdicts) and "DIFFERS" not in ran.stdout, ran.stdout
+
+
+def test_a_stacks_twin_over_other_member_models_keeps_its_level_2_and_scores(
+        stacked_job, breast_cancer, tmp_path: Path) -> None:
+    """stacking.build_full, as `_full_stacks` calls it over the members' `-full` refits;
+    here over the bags themselves, so the twin must answer exactly as the stack."""
+    from types import SimpleNamespace
+
+    from tabpilot.execution.trial import VALIDATION_PREDICTIONS
+    from tabpilot.tasks import ProblemType
+
+    job, job_dir = stacked_job
+    train, new_rows, _ = breast_cancer
+    [stack] = _stacks(job)
+    name, members = stack["CandidateName"], stack["Hyperparameters"]["members"]
+    stack_dir = job_dir / "candidates" / name
+    original = load(stack_dir / "model")
+    prepared = SimpleNamespace(X=train.drop(columns="target"), problem_type=ProblemType.BINARY,
+                               classes=original.metadata["classes"])
+    split = SimpleNamespace(folds=[(None, np.arange(60))])
+    out = tmp_path / "candidates" / f"{name}-full" / "model"
+    result = stacking.build_full(stack_dir, [job_dir / "candidates" / m / "model"
+                                             for m in members], out, prepared, split,
+                                 deadline=time.time() + 60)
+    twin = load(out)
+    assert twin.metadata["refit_of"] == name and twin.metadata["members"] == members
+    assert twin.metadata["stacker"] == original.metadata["stacker"]
+    assert result.objective == stack["FinalAutoMLJobObjectiveMetric"]["Value"]
+    assert result.threshold == stack["DecisionThreshold"] and result.latency_ms_p50 > 0
+    assert np.array_equal(np.load(out.parent / VALIDATION_PREDICTIONS),
+                          np.load(stack_dir / VALIDATION_PREDICTIONS))
+    assert np.allclose(twin.predict_proba(new_rows).to_numpy(),
+                       original.predict_proba(new_rows).to_numpy(), atol=1e-12)
 
 
 def test_stacking_off_builds_no_stack(tmp_path: Path, breast_cancer) -> None:

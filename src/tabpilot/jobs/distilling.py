@@ -26,7 +26,7 @@ from tabpilot.execution import distill as student
 from tabpilot.jobs import selection
 from tabpilot.jobs import status as st
 from tabpilot.jobs.progress import DISTILLING
-from tabpilot.jobs.views import leaderboard
+from tabpilot.jobs.views import leaderboard, refit_names
 
 if TYPE_CHECKING:
     from tabpilot.jobs.progress import Progress
@@ -122,11 +122,14 @@ class Distilling:
 
     def _distill(self, prepared: Prepared, split: Split, job_dir: Path, progress: Progress,
                  soft_end: float, hard_end: float) -> bool:
-        """Distil the most accurate candidate when it is an ensemble or a stack and the
-        time left is at least the estimate (undoubled); the student is recorded as a
-        candidate (Failed, with the reason, when it does not finish). True when a stop
-        request arrived meanwhile."""
+        """Distil the most accurate candidate not refit on every row when it is an
+        ensemble or a stack and the time left is at least the estimate (undoubled); the
+        student is recorded as a candidate (Failed, with the reason, when it does not
+        finish). True when a stop request arrived meanwhile."""
         board = leaderboard(self.store, self.name)
+        # a model refit on every row has learnt the rows its students would be scored on
+        refit = refit_names(self.store, self.name)
+        board = board[~board["candidate"].isin(refit)]
         if board.empty or board.iloc[0]["algorithm"] not in TEACHERS:
             return False
         teacher = str(board.iloc[0]["candidate"])

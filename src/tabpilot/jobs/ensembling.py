@@ -28,7 +28,7 @@ from tabpilot.execution.trial import VALIDATION_PREDICTIONS
 from tabpilot.jobs import compile_cost, selection, spread
 from tabpilot.jobs import status as st
 from tabpilot.jobs.progress import ENSEMBLING
-from tabpilot.jobs.views import leaderboard
+from tabpilot.jobs.views import leaderboard, refit_names
 from tabpilot.metrics import METRICS, Metric, score, score_all, tune_threshold
 
 if TYPE_CHECKING:
@@ -376,14 +376,35 @@ class Ensembling:
         self.store.update_job(self.name, best_candidate=name)
         return True
 
+    def _full_ensemble(self, prepared: Prepared, split: Split, job_dir: Path,
+                       progress: Progress, deadline: float) -> bool:
+        """After the most accurate candidate's bags were collapsed (refits.py): a greedy
+        ensemble of the `-full` models (a stack's twin among them) and the bags never
+        collapsed (selection.KEEP_BAGGED), `ensemble-NNN-full`, a candidate of its own that
+        the default selection weighs like any other. True when it became the job's best."""
+        refit = refit_names(self.store, self.name)
+        kept = {c.name for c in self.store.list_candidates(self.name)
+                if c.algorithm in selection.KEEP_BAGGED}
+        # no ensemble in a pool; bags of the kind never collapsed stand for themselves
+        pool = [(n, d) for n, d in self._pool(job_dir) if n in refit | kept]
+        if len(pool) < 2 or not refit & {n for n, _ in pool} or time.time() >= deadline:
+            return False
+        result = self._build_ensemble(prepared, split, job_dir, None, deadline,
+                                      suffix=selection.FULL_SUFFIX, pool=pool)
+        return result is not None and \
+            prepared.metric.is_better(result[1].objective, progress.best_value) and \
+            self._hand_out(progress, *result)
+
     def _build_ensemble(self, prepared: Prepared, split: Split, job_dir: Path,
                         best_value: float | None, deadline: float, budget: Budget | None = None,
-                        suffix: str = "", selected: Selection | None = None
+                        suffix: str = "", selected: Selection | None = None,
+                        pool: list[tuple[str, Path]] | None = None
                         ) -> tuple[str, EnsembleResult] | None:
         """Build, package and record an ensemble candidate (`build`, with `selected` when
-        its selection was made already); its name and result, None when there is none (or
-        building it failed: the single candidates stay, an ensemble is a bonus)."""
-        ranked = self._pool(job_dir)
+        its selection was made already) from `pool` (default: `_pool`); its name and
+        result, None when there is none (or building it failed: the single candidates
+        stay, an ensemble is a bonus)."""
+        ranked = self._pool(job_dir) if pool is None else pool
         number = 1 + max((c.number for c in self.store.list_candidates(self.name)), default=0)
         name = f"ensemble-{number:03d}{suffix}"
         try:
@@ -397,9 +418,13 @@ class Ensembling:
         params: dict[str, Any] = {"members": result.weights}
         if budget is not None:
             params["latency_budget_ms"] = budget.limit_ms
+        # made of bags collapsed into one model each: their scores, carried over
+        refit = refit_names(self.store, self.name)
         self.store.add_candidate(job=self.name, name=name, number=number, algorithm="Ensemble",
                                  family="ensemble", params=params,
-                                 source="ensemble", status=st.CANDIDATE_IN_PROGRESS)
+                                 source="ensemble", status=st.CANDIDATE_IN_PROGRESS,
+                                 trained_on=selection.REFIT_FULL if refit & set(result.weights)
+                                 else "train")
         self.store.update_candidate(
             self.name, name, metrics=result.metrics, status=st.CANDIDATE_COMPLETED,
             objective=result.objective, threshold=result.threshold,

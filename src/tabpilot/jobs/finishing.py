@@ -117,6 +117,10 @@ class Finishing:
             reason = ("no candidate finished within the time limit; raise --time-limit or "
                       "check the failure reasons with `tabpilot candidates JOB`")
         best, note = selection.for_request(board, self.request)
+        if best is not None and \
+                self.store.get_candidate(self.name, best).trained_on == selection.REFIT_FULL:
+            note = " ".join(filter(None, [note, selection.refit_note(
+                best, self.request.max_latency_ms is not None)]))
         if note:
             log.info(note)  # the result shows it (describe: SelectionNote)
         self._prune(board, keep={best, *board.loc[board["pareto"].astype(bool), "candidate"]})

@@ -1,5 +1,7 @@
 """Retraining on every row, for the job runner: the best holdout candidate refit on train +
-holdout, and a k-fold bag that a latency bound rules out collapsed into one `-full` model.
+holdout, and k-fold bags collapsed into one `-full` model each: the bag that a latency
+bound rules out, or, without a bound, the bags of a most accurate candidate that answers
+slower than the fast budget (the fast ensemble then selects from them).
 
 A mixin of JobRunner (it uses the runner's store, executor, request and trial results).
 """
@@ -13,10 +15,13 @@ import time
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+import pandas as pd
+
 from tabpilot.data.prepare import Prepared
-from tabpilot.execution import TrialTask
+from tabpilot.execution import TrialResult, TrialTask
 from tabpilot.execution.trial import VALIDATION_PREDICTIONS
-from tabpilot.jobs import selection
+from tabpilot.jobs import ensembling, selection
+from tabpilot.jobs import progress as phases
 from tabpilot.jobs import status as st
 from tabpilot.jobs.views import leaderboard
 
@@ -24,6 +29,18 @@ if TYPE_CHECKING:
     from tabpilot.jobs.progress import Progress
 
 log = logging.getLogger("tabpilot.jobs")
+
+# Without a bound, the bags of the most accurate candidate collapsed into `-full` models:
+# while the search runs, time is kept for this many (the best single candidates'), at most
+# this share of the time limit; after it, as many are refit as the time left allows
+COLLAPSE_MEMBERS = 4
+COLLAPSE_SHARE = 0.1
+
+
+def _collapse_seconds(bag: TrialResult, n_folds: int) -> float:
+    """About one fit of a bag's pipeline on every row: its k fold fits / (k - 1)."""
+    return bag.fit_seconds / max(n_folds - 1, 1) * 1.25 + \
+        bag.details.get("package_seconds", 1.0)
 
 
 def _swap_in(new: Path, current: Path) -> None:
@@ -100,35 +117,83 @@ class Refits:
         best = max(done, key=lambda r: prepared.metric.sign() * r.objective)
         if selection.within(best.latency_ms_p50, self.request.max_latency_ms):
             return 0.0
-        return best.fit_seconds / max(n_folds - 1, 1) * 1.25 + \
-            best.details.get("package_seconds", 1.0)
+        return _collapse_seconds(best, n_folds)
+
+    def _collapse_reserve(self, board: pd.DataFrame, n_folds: int, limit: float) -> float:
+        """Time to keep, without a bound, for collapsing the bags the job's ensemble will
+        likely hold (the best COLLAPSE_MEMBERS single candidates), at most COLLAPSE_SHARE
+        of the time limit: `_collapse_members` refits as many as the time left allows."""
+        singles = board[~board["algorithm"].isin(selection.COMBINED)]
+        best = [self._results[n] for n in singles["candidate"][:COLLAPSE_MEMBERS]
+                if n in self._results]
+        return min(sum(_collapse_seconds(r, n_folds) for r in best), COLLAPSE_SHARE * limit)
+
+    def _collapse_members(self, prepared: Prepared, split, job_dir: Path, progress: Progress,
+                          soft_end: float, kill_at: float) -> bool:
+        """Without a bound: when the most accurate candidate answers one row slower than the
+        fast budget (ensembling.FAST_LATENCY_MS), collapse its bags (an ensemble's members,
+        heaviest weight first, a stack's standing for all of its own) into `-full` models
+        refit on every row, while the time left allows. The stack's twin over them, the
+        `-full` ensemble (of them alone) and the fast ensemble, built next, select from
+        them. True when a stop request arrived."""
+        board = leaderboard(self.store, self.name)
+        if board.empty or selection.within(board["latency_ms_p50"].iloc[0],
+                                              ensembling.FAST_LATENCY_MS):
+            return False
+        top = self.store.get_candidate(self.name, str(board["candidate"].iloc[0]))
+        weights = (top.params or {}).get("members") if top.algorithm == "Ensemble" else \
+            None if top.algorithm in selection.COMBINED else {top.name: 1.0}
+        algorithms = dict(zip(board["candidate"], board["algorithm"], strict=True))
+        bags: list[str] = []
+        for name, _ in sorted((weights or {}).items(), key=lambda kv: -kv[1]):
+            # a stack's members, all of them, take the stack's place (stacking._full_stacks)
+            inner = (self.store.get_candidate(self.name, name).params or {}).get("members", []) \
+                if algorithms.get(name) == "Stacking" else [name]
+            bags += [n for n in inner if n not in bags and algorithms.get(n) is not None
+                     and algorithms[n] not in (*selection.COMBINED, *selection.KEEP_BAGGED)
+                     and f"{n}{selection.FULL_SUFFIX}" not in algorithms
+                     and not n.endswith(selection.FULL_SUFFIX)]
+        if bags:
+            self._phase(st.TRAINING_MODELS, phases.REFITTING)
+        for bag in bags:
+            if self._collapse(bag, prepared, split, job_dir, progress, soft_end, kill_at):
+                return True
+        return False
 
     def _refit_full(self, prepared: Prepared, split, job_dir: Path, progress: Progress,
                     soft_end: float, kill_at: float) -> bool:
         """Collapse the best k-fold bag that the latency bound rules out into one model
-        refit on every row, as a candidate of its own. True when a stop request arrived.
+        refit on every row, as a candidate of its own. True when a stop request arrived."""
+        bag = selection.refit_full_target(leaderboard(self.store, self.name),
+                                          self.request.max_latency_ms or 0.0, len(split.folds))
+        return bag is not None and self._collapse(bag, prepared, split, job_dir, progress,
+                                                  soft_end, kill_at)
 
-        The refit keeps the bag's validation scores. They are the out-of-fold scores of
-        its fold models, each fitted on (k-1)/k of the rows, so one model fitted on all
-        of them is expected to do at least as well on new rows; the bag itself usually does
-        a little better than either, which is what the bound costs.
+    def _collapse(self, bag: str, prepared: Prepared, split, job_dir: Path,
+                  progress: Progress, soft_end: float, kill_at: float) -> bool:
+        """Refit the k-fold bag `bag` on every row as the candidate `{bag}-full`, when the
+        time left allows. True when a stop request arrived.
+
+        The refit keeps the bag's validation scores and out-of-fold predictions. Each
+        out-of-fold prediction is one fold model's, fitted on (k-1)/k of the rows, so
+        those scores estimate one model of the pipeline; one fitted on all the rows is
+        expected to do at least as well on new rows. What the bag adds, the average of
+        its k models, shows in neither score (the leaderboard says TrainedOn: refit-full).
         """
         k = len(split.folds)
-        bag = selection.refit_full_target(leaderboard(self.store, self.name),
-                                          self.request.max_latency_ms or 0.0, k)
-        parent = self._results.get(bag or "")
-        if bag is None or parent is None:
+        parent = self._results.get(bag)
+        if parent is None:
             return False
         needed = parent.fit_seconds / max(k - 1, 1) + parent.details.get("package_seconds", 1.0)
         if soft_end - time.time() < needed:
-            log.info("no time left to refit %s on every row", bag)
+            log.info("no time left to refit %s on every row (%.1fs needed)", bag, needed)
             return False
         row = self.store.get_candidate(self.name, bag)
-        name = f"{bag}-full"
+        name = f"{bag}{selection.FULL_SUFFIX}"
         number = 1 + max(c.number for c in self.store.list_candidates(self.name))
         out = job_dir / "candidates" / name / "model"
         out.parent.mkdir(parents=True, exist_ok=True)
-        # the predictions its (inherited) scores come from; reports read them
+        # the predictions its (inherited) scores come from; reports and ensembles read them
         shutil.copyfile(Path(parent.artifact_dir).parent / VALIDATION_PREDICTIONS,
                         out.parent / VALIDATION_PREDICTIONS)
         self.store.add_candidate(job=self.name, name=name, number=number,

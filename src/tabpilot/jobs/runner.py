@@ -32,7 +32,7 @@ from tabpilot.jobs import progress as phases
 from tabpilot.jobs import status as st
 from tabpilot.jobs.creating import Creating
 from tabpilot.jobs.distilling import Distilling
-from tabpilot.jobs.ensembling import Ensembling
+from tabpilot.jobs.ensembling import FAST_PACKAGE_SECONDS, Ensembling
 from tabpilot.jobs.finishing import Finishing
 from tabpilot.jobs.heartbeat import Heartbeat
 from tabpilot.jobs.interrupt import Interrupt
@@ -310,6 +310,10 @@ class JobRunner(Creating, Trials, Refits, Stacking, Ensembling, Distilling, Fini
         self._phase(st.MODEL_TUNING)
         refit = split.kind == "holdout"
         collapse = split.is_cv and r.max_latency_ms is not None  # a too-slow bag: refit-full
+        # without a bound, the slow best candidate's bags refit for the fast ensemble
+        collapse_members = split.is_cv and ensemble and r.max_latency_ms is None and \
+            r.selection == "balanced"
+        collapse_reserve = 0.0
         submitted, last_stop_check = len(previous.history), 0.0
         first_trial = submitted
         while True:
@@ -329,13 +333,16 @@ class JobRunner(Creating, Trials, Refits, Stacking, Ensembling, Distilling, Fini
                     board, limit, ensemble, stack, n_valid, n_classes)
                 distill_share = self._distill_share(board, prepared, split, level2_reserve) \
                     if distill else 0.0
+                collapse_reserve = self._collapse_reserve(board, len(split.folds), limit) \
+                    if collapse_members else 0.0
             reserve = self._refit_seconds(progress, split.holdout_share) if refit else \
-                self._refit_full_seconds(prepared, len(split.folds)) if collapse else 0.0
+                self._refit_full_seconds(prepared, len(split.folds)) if collapse else \
+                collapse_reserve
             soft_end = deadline - margin - level2_reserve - distill_share - reserve
             out_of_candidates = r.max_candidates is not None and submitted >= r.max_candidates
             out_of_time = soft_end - now < MIN_TRIAL_SECONDS
-            if out_of_time and reserve and ensemble and self._ensemble_wins(prepared, split,
-                                                                             job_dir, progress):
+            if out_of_time and refit and reserve and ensemble and \
+                    self._ensemble_wins(prepared, split, job_dir, progress):
                 # the ensemble will be the model: the time kept for a refit buys more trials
                 refit, reserve = False, 0.0
                 soft_end = deadline - margin - level2_reserve - distill_share
@@ -370,10 +377,20 @@ class JobRunner(Creating, Trials, Refits, Stacking, Ensembling, Distilling, Fini
         if stack:
             self._phase(st.TRAINING_MODELS, phases.STACKING)
             stacked = self._stack(prepared, split, job_dir, progress,
-                                  deadline - margin - ensemble_share / 2 - distill_share)
+                                  deadline - margin - ensemble_share / 2 - distill_share -
+                                  collapse_reserve)
         if ensemble:  # these two tell their phase once they know they have the time
             ensembled = self._ensemble(prepared, split, job_dir, progress,
-                                       deadline - distill_share)
+                                       deadline - distill_share - collapse_reserve)
+            if collapse_members and self._collapse_members(
+                    prepared, split, job_dir, progress,
+                    deadline - distill_share - 2 * FAST_PACKAGE_SECONDS, kill_at):
+                return self._stopped()
+            if collapse_members:
+                self._full_stacks(prepared, split, job_dir,
+                                  deadline - distill_share - FAST_PACKAGE_SECONDS)
+                ensembled = self._full_ensemble(prepared, split, job_dir, progress,
+                                                deadline - distill_share) or ensembled
             # one within the fast budget, when the most accurate answers slower
             ensembled = self._fast_ensemble(prepared, split, job_dir, progress,
                                             deadline - distill_share) or ensembled

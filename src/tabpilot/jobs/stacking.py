@@ -164,6 +164,39 @@ def build(prepared: Prepared, split: Split, ranked: list[tuple[str, Path, str, f
                        time.time() - started, params)
 
 
+# what a stack's twin over `-full` members keeps of its metadata (the rest is packaging's)
+KEPT_METADATA = ("algorithm", "family", "problem_type", "objective_metric", "objective_value",
+                 "validation_metrics", "threshold", "classes", "input_schema", "features",
+                 "stacker", "stacker_params", "stack_features", "stack_folds")
+
+
+def build_full(stack_dir: Path, full_dirs: list[Path], out: Path, prepared: Prepared,
+               split: Split, deadline: float) -> StackResult:
+    """The stack at `stack_dir` over other models of its members (`full_dirs`, in its
+    members' order: their refits on every row, or a bag never collapsed): the same level-2
+    model, whose features are the members' predictions; its validation scores and
+    out-of-fold predictions carried over, as its members' are."""
+    started = time.time()
+    stack = load(stack_dir / "model")
+    names = [d.parent.name for d in full_dirs]
+    predictor = StackPredictor([load(d).predictor for d in full_dirs], names,
+                               stack.predictor.stacker, prepared.problem_type,
+                               prepared.classes, stack.predictor.threshold)
+    metadata = {**{k: stack.metadata[k] for k in KEPT_METADATA if k in stack.metadata},
+                "candidate": out.parent.name, "members": names, "refit_of": stack_dir.name}
+    out.parent.mkdir(parents=True, exist_ok=True)
+    shutil.copyfile(stack_dir / VALIDATION_PREDICTIONS, out.parent / VALIDATION_PREDICTIONS)
+    package.save(predictor, metadata, out, sample=prepared.X.iloc[split.folds[0][1][:500]],
+                 deadline=deadline - TIMING_SECONDS, members=full_dirs)
+    warn_uncompiled(out, "stack")
+    timing = measure(package.Model(predictor, metadata, out), prepared.X.iloc[
+        split.folds[0][1][:200]])
+    return StackResult(names, metadata["objective_value"], metadata["validation_metrics"],
+                       metadata.get("threshold"), out, timing["latency_ms_p50"],
+                       timing["throughput_rows_s"], package.directory_bytes(out),
+                       time.time() - started, {})
+
+
 def _fitting_members(ranked: list[tuple[str, Path, str, float | None]], left: float
                      ) -> tuple[list[tuple[str, Path]], float, list[str]]:
     """The members to stack, the seconds their packaging needs and the candidates left
@@ -239,6 +272,47 @@ class Stacking:
             progress.best_value, progress.best_candidate = result.objective, name
             self.store.update_job(self.name, best_candidate=name)
         return wins
+
+    def _full_stacks(self, prepared: Prepared, split: Split, job_dir: Path,
+                     deadline: float) -> None:
+        """Each stack whose members were all collapsed into `-full` models (refits.py), but
+        those never collapsed (selection.KEEP_BAGGED), gets its twin over them,
+        `stack-NNN-full` (`build_full`), when its packaging fits before `deadline`; a
+        failure is logged and the stack stays as it is."""
+        rows = {c.name: c for c in self.store.list_candidates(self.name)}
+        suffix = selection.FULL_SUFFIX
+        for row in [r for r in rows.values() if r.family == "stack"
+                    and r.status == st.CANDIDATE_COMPLETED and not r.name.endswith(suffix)]:
+            # each member's refit; a bag never collapsed (selection.KEEP_BAGGED) as it is
+            fulls = [m if m in rows and rows[m].algorithm in selection.KEEP_BAGGED
+                     else f"{m}{suffix}" for m in (row.params or {}).get("members", [])]
+            done = all(f in rows and rows[f].status == st.CANDIDATE_COMPLETED for f in fulls)
+            name = f"{row.name}{suffix}"
+            needed = SECONDS_PER_MEMBER * len(fulls) + PACKAGE_SECONDS
+            if not fulls or not done or name in rows or time.time() + needed > deadline:
+                continue
+            number = 1 + max(c.number for c in rows.values())
+            try:
+                result = build_full(job_dir / "candidates" / row.name,
+                                    [job_dir / "candidates" / f / "model" for f in fulls],
+                                    job_dir / "candidates" / name / "model", prepared, split,
+                                    deadline)
+            except Exception:  # the stack of bags stands
+                log.exception("building %s failed", name)
+                shutil.rmtree(job_dir / "candidates" / name, ignore_errors=True)
+                continue
+            self.store.add_candidate(job=self.name, name=name, number=number,
+                                     algorithm="Stacking", family="stack",
+                                     params=dict(row.params, members=fulls),
+                                     source=selection.REFIT_FULL,
+                                     status=st.CANDIDATE_IN_PROGRESS,
+                                     trained_on=selection.REFIT_FULL)
+            self.store.update_candidate(
+                self.name, name, metrics=result.metrics, status=st.CANDIDATE_COMPLETED,
+                objective=result.objective, threshold=result.threshold,
+                fit_seconds=result.seconds, latency_ms_p50=result.latency_ms_p50,
+                throughput_rows_s=result.throughput_rows_s, model_bytes=result.model_bytes,
+                artifact_dir=str(result.directory), ended=time.time())
 
     def _note_stacking(self, **note: Any) -> None:
         """What the stacking layer did, in the job's stats (describe shows it)."""

@@ -18,7 +18,7 @@ from tabpilot.diagnostics.files import RULES, read_rules
 from tabpilot.jobs import heartbeat
 from tabpilot.jobs import status as st
 from tabpilot.jobs.arns import ACCOUNT, REGION, arn  # noqa: F401 (re-exported)
-from tabpilot.jobs.selection import SHORTFALL_SE, fast_choice, pareto_front
+from tabpilot.jobs.selection import REFIT_FULL, SHORTFALL_SE, fast_choice, pareto_front
 from tabpilot.metrics import METRICS, STANDARD_METRICS
 from tabpilot.store import CandidateRow, JobRow, Store
 from tabpilot.tasks import ProblemType
@@ -55,7 +55,7 @@ def leaderboard(store: Store, job: str) -> pd.DataFrame:
             "fit_seconds": c.fit_seconds, "latency_ms_p50": c.latency_ms_p50,
             "throughput_rows_s": c.throughput_rows_s, "model_bytes": c.model_bytes,
             # on a tie, a model refit on every row first, one trained on a subsample last
-            "_partial": {"train+holdout": 0, "refit-full": 0, "train": 1}.get(c.trained_on, 2),
+            "_partial": {"train+holdout": 0, REFIT_FULL: 0, "train": 1}.get(c.trained_on, 2),
         })
     columns = ["rank", "candidate", "algorithm", "objective", *names, *LEADERBOARD_TAIL,
                "pareto"]
@@ -76,6 +76,12 @@ def leaderboard(store: Store, job: str) -> pd.DataFrame:
     # the default selection's noise measure, once the job's end has computed it
     board.attrs[SHORTFALL_SE] = (row.stats or {}).get(SHORTFALL_SE)
     return board
+
+
+def refit_names(store: Store, job: str) -> set[str]:
+    """The candidates made of bags refit as one model on every row (their scores carried
+    over from the bags): the `-full` models and the ensembles holding one."""
+    return {c.name for c in store.list_candidates(job) if c.trained_on == REFIT_FULL}
 
 
 def check_alive(store: Store, job: JobRow) -> JobRow:
