@@ -33,6 +33,7 @@ from tabpilot.metrics import METRICS, Metric, score, score_all, tune_threshold
 
 if TYPE_CHECKING:
     from tabpilot.jobs.progress import Progress
+    from tabpilot.store import Store
 
 log = logging.getLogger("tabpilot.jobs.ensembling")
 
@@ -271,6 +272,16 @@ def build(prepared: Prepared, split: Split, ranked: list[tuple[str, Path]],
                           package.directory_bytes(out), time.time() - started)
 
 
+def record_built(store: Store, job: str, name: str, result: EnsembleResult | Any) -> None:
+    """A built composite candidate (an ensemble, a stack: `result` has EnsembleResult's
+    scores, timing and directory) recorded as completed."""
+    store.update_candidate(
+        job, name, metrics=result.metrics, status=st.CANDIDATE_COMPLETED,
+        objective=result.objective, threshold=result.threshold, fit_seconds=result.seconds,
+        latency_ms_p50=result.latency_ms_p50, throughput_rows_s=result.throughput_rows_s,
+        model_bytes=result.model_bytes, artifact_dir=str(result.directory), ended=time.time())
+
+
 def warn_uncompiled(directory: Path, what: str) -> list[dict[str, Any]]:
     """The tree models inside the packaged composite at `directory` left on the Python
     path (its metadata's compiled record lists them), each with a warning."""
@@ -425,10 +436,5 @@ class Ensembling:
                                  source="ensemble", status=st.CANDIDATE_IN_PROGRESS,
                                  trained_on=selection.REFIT_FULL if refit & set(result.weights)
                                  else "train")
-        self.store.update_candidate(
-            self.name, name, metrics=result.metrics, status=st.CANDIDATE_COMPLETED,
-            objective=result.objective, threshold=result.threshold,
-            fit_seconds=result.seconds, latency_ms_p50=result.latency_ms_p50,
-            throughput_rows_s=result.throughput_rows_s, model_bytes=result.model_bytes,
-            artifact_dir=str(result.directory), ended=time.time())
+        record_built(self.store, self.name, name, result)
         return name, result

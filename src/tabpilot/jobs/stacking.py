@@ -38,7 +38,7 @@ from tabpilot.ensemble.stacking import (
 from tabpilot.execution.trial import VALIDATION_PREDICTIONS
 from tabpilot.jobs import compile_cost, selection
 from tabpilot.jobs import status as st
-from tabpilot.jobs.ensembling import TIMING_SECONDS, warn_uncompiled
+from tabpilot.jobs.ensembling import TIMING_SECONDS, record_built, warn_uncompiled
 from tabpilot.metrics import score, score_all, tune_threshold
 
 if TYPE_CHECKING:
@@ -255,12 +255,7 @@ class Stacking:
         self.store.add_candidate(job=self.name, name=name, number=number, algorithm="Stacking",
                                  family="stack", params=result.params, source="stacking",
                                  status=st.CANDIDATE_IN_PROGRESS)
-        self.store.update_candidate(
-            self.name, name, metrics=result.metrics, status=st.CANDIDATE_COMPLETED,
-            objective=result.objective, threshold=result.threshold,
-            fit_seconds=result.seconds, latency_ms_p50=result.latency_ms_p50,
-            throughput_rows_s=result.throughput_rows_s, model_bytes=result.model_bytes,
-            artifact_dir=str(result.directory), ended=time.time())
+        record_built(self.store, self.name, name, result)
         wins = prepared.metric.is_better(result.objective, best_before) and \
             selection.within(result.latency_ms_p50, self.request.max_latency_ms)
         log.info("%s: %s %.5f over %d members (best level-1 %s)", name, prepared.metric.name,
@@ -307,12 +302,7 @@ class Stacking:
                                      source=selection.REFIT_FULL,
                                      status=st.CANDIDATE_IN_PROGRESS,
                                      trained_on=selection.REFIT_FULL)
-            self.store.update_candidate(
-                self.name, name, metrics=result.metrics, status=st.CANDIDATE_COMPLETED,
-                objective=result.objective, threshold=result.threshold,
-                fit_seconds=result.seconds, latency_ms_p50=result.latency_ms_p50,
-                throughput_rows_s=result.throughput_rows_s, model_bytes=result.model_bytes,
-                artifact_dir=str(result.directory), ended=time.time())
+            record_built(self.store, self.name, name, result)
 
     def _note_stacking(self, **note: Any) -> None:
         """What the stacking layer did, in the job's stats (describe shows it)."""
