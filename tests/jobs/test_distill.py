@@ -113,7 +113,10 @@ def test_the_default_selection_explains_a_choice_other_than_the_first(job) -> No
     expected, note = selection.select(board, None, "balanced", greater_is_better=True)
     assert chosen == expected
     if chosen != board["candidate"].iloc[0]:
-        assert desc["SelectionNote"] == note
+        # a model of refit bags says so after (jobs/refits.py, built on a slow machine)
+        refit = desc["BestCandidate"]["TrainedOn"] == selection.REFIT_FULL
+        assert desc["SelectionNote"] == (
+            f"{note} {selection.refit_note(chosen, bounded=False)}" if refit else note)
         assert board["candidate"].iloc[0] in note and "--selection accuracy" in note
 
 

@@ -276,3 +276,24 @@ def test_a_refit_models_note_says_its_scores_are_carried_over() -> None:
         assert note.startswith("lightgbm-003-full holds bags") and "out-of-fold" in note
         # the override exists only without a bound (a bound refits whatever the policy)
         assert ("--selection accuracy" in note) is not bounded
+
+
+def test_the_bags_collapsed_for_the_default_model_and_their_order() -> None:
+    from tabpilot.jobs.refits import collapse_order
+
+    algorithms = {"ensemble-9": "Ensemble", "stack-8": "Stacking", "xgboost-1": "XGBoost",
+                  "lightgbm-2": "LightGBM", "mlp-3": "MLP", "catboost-4": "CatBoost",
+                  "linear-5": "Linear", "linear-5-full": "Linear"}
+    params = {n: {} for n in algorithms}
+    params["ensemble-9"] = {"members": {"xgboost-1": 0.2, "stack-8": 0.5, "mlp-3": 0.1,
+                                        "linear-5": 0.2}}
+    params["stack-8"] = {"members": ["catboost-4", "mlp-3", "lightgbm-2", "xgboost-1"]}
+    # heaviest first, the stack standing for its members; MLP bags kept, refits not redone
+    assert collapse_order("ensemble-9", algorithms, params) == [
+        "catboost-4", "lightgbm-2", "xgboost-1"]
+    # a stack as the most accurate: all of its members; a single bag: itself
+    assert collapse_order("stack-8", algorithms, params) == [
+        "catboost-4", "lightgbm-2", "xgboost-1"]
+    assert collapse_order("lightgbm-2", algorithms, params) == ["lightgbm-2"]
+    assert collapse_order("mlp-3", algorithms, params) == []
+    assert collapse_order("linear-5", algorithms, params) == []  # collapsed already

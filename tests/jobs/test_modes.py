@@ -12,6 +12,7 @@ import pytest
 from tabpilot import AutoML
 from tabpilot.errors import ConfigError
 from tabpilot.jobs.creating import AUTO_HPO_BYTES, resolve_mode
+from tabpilot.jobs.selection import REFIT_FULL
 
 FAST = ["lightgbm", "linear"]
 
@@ -45,9 +46,10 @@ def test_auto_picks_ensembling_for_small_data(tmp_path: Path, breast_cancer) -> 
     desc = job.describe()
     assert desc["AutoMLProblemTypeConfig"]["TabularJobConfig"]["Mode"] == "AUTO"
     assert desc["ResolvedMode"] == "ENSEMBLING"
-    # 569 rows: 5-fold bags, never refit
-    # (a distilled student of the ensemble, when time allows, is trained on its own terms)
-    assert {c["TrainedOn"] for c in job.candidates()} - {"distilled"} == {"train"}
+    # 569 rows: 5-fold bags, never refit on a holdout (a distilled student of the ensemble,
+    # when time allows, is trained on its own terms; bags collapsed into `-full` models when
+    # the ensemble answers slower than the fast budget on this machine: test_fast_ensemble)
+    assert {c["TrainedOn"] for c in job.candidates()} - {"distilled", REFIT_FULL} == {"train"}
 
 
 def test_resolve_mode_by_size_and_by_request() -> None:

@@ -43,6 +43,25 @@ def _collapse_seconds(bag: TrialResult, n_folds: int) -> float:
         bag.details.get("package_seconds", 1.0)
 
 
+def collapse_order(top: str, algorithms: dict[str, str], params: dict[str, dict]
+                   ) -> list[str]:
+    """The bags to collapse for the most accurate candidate `top`, in order: an ensemble's
+    members by weight, heaviest first, a stack standing for all of its own members; a
+    stack or a single bag alone. Not the bags never collapsed (selection.KEEP_BAGGED), nor
+    those collapsed already. `algorithms`: the completed candidates' (the leaderboard's);
+    `params`: the candidates' parameters."""
+    weights = params[top].get("members", {}) if algorithms[top] == "Ensemble" else {top: 1.0}
+    bags: list[str] = []
+    for name, _ in sorted(weights.items(), key=lambda kv: -kv[1]):
+        inner = params[name].get("members", []) if algorithms.get(name) == "Stacking" \
+            else [name]
+        bags += [n for n in inner if n not in bags and algorithms.get(n) is not None
+                 and algorithms[n] not in (*selection.COMBINED, *selection.KEEP_BAGGED)
+                 and f"{n}{selection.FULL_SUFFIX}" not in algorithms
+                 and not n.endswith(selection.FULL_SUFFIX)]
+    return bags
+
+
 def _swap_in(new: Path, current: Path) -> None:
     """Replace a model directory by another; at every moment one complete copy exists."""
     old = current.with_name(current.name + "-replaced")
@@ -140,19 +159,10 @@ class Refits:
         if board.empty or selection.within(board["latency_ms_p50"].iloc[0],
                                               ensembling.FAST_LATENCY_MS):
             return False
-        top = self.store.get_candidate(self.name, str(board["candidate"].iloc[0]))
-        weights = (top.params or {}).get("members") if top.algorithm == "Ensemble" else \
-            None if top.algorithm in selection.COMBINED else {top.name: 1.0}
+        rows = {c.name: c for c in self.store.list_candidates(self.name)}
         algorithms = dict(zip(board["candidate"], board["algorithm"], strict=True))
-        bags: list[str] = []
-        for name, _ in sorted((weights or {}).items(), key=lambda kv: -kv[1]):
-            # a stack's members, all of them, take the stack's place (stacking._full_stacks)
-            inner = (self.store.get_candidate(self.name, name).params or {}).get("members", []) \
-                if algorithms.get(name) == "Stacking" else [name]
-            bags += [n for n in inner if n not in bags and algorithms.get(n) is not None
-                     and algorithms[n] not in (*selection.COMBINED, *selection.KEEP_BAGGED)
-                     and f"{n}{selection.FULL_SUFFIX}" not in algorithms
-                     and not n.endswith(selection.FULL_SUFFIX)]
+        bags = collapse_order(str(board["candidate"].iloc[0]), algorithms,
+                              {n: r.params or {} for n, r in rows.items()})
         if bags:
             self._phase(st.TRAINING_MODELS, phases.REFITTING)
         for bag in bags:
