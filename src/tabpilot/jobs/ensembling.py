@@ -393,12 +393,12 @@ class Ensembling:
         ensemble of the `-full` models (a stack's twin among them) and the bags never
         collapsed (selection.KEEP_BAGGED), `ensemble-NNN-full`, a candidate of its own that
         the default selection weighs like any other. True when it became the job's best."""
-        refit = refit_names(self.store, self.name)
-        kept = {c.name for c in self.store.list_candidates(self.name)
-                if c.algorithm in selection.KEEP_BAGGED}
+        rows = self.store.list_candidates(self.name)
+        refit = {c.name for c in rows if c.trained_on == selection.REFIT_FULL}
+        kept = {c.name for c in rows if c.algorithm in selection.KEEP_BAGGED}
         # no ensemble in a pool; bags of the kind never collapsed stand for themselves
         pool = [(n, d) for n, d in self._pool(job_dir) if n in refit | kept]
-        if len(pool) < 2 or not refit & {n for n, _ in pool} or time.time() >= deadline:
+        if len(pool) < 2 or refit.isdisjoint(n for n, _ in pool) or time.time() >= deadline:
             return False
         result = self._build_ensemble(prepared, split, job_dir, None, deadline,
                                       suffix=selection.FULL_SUFFIX, pool=pool)

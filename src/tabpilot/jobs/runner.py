@@ -382,11 +382,11 @@ class JobRunner(Creating, Trials, Refits, Stacking, Ensembling, Distilling, Fini
         if ensemble:  # these two tell their phase once they know they have the time
             ensembled = self._ensemble(prepared, split, job_dir, progress,
                                        deadline - distill_share - collapse_reserve)
-            if collapse_members and self._collapse_members(
-                    prepared, split, job_dir, progress,
-                    deadline - distill_share - 2 * FAST_PACKAGE_SECONDS, kill_at):
-                return self._stopped()
             if collapse_members:
+                if self._collapse_members(prepared, split, job_dir, progress,
+                                          deadline - distill_share - 2 * FAST_PACKAGE_SECONDS,
+                                          kill_at):
+                    return self._stopped()
                 self._full_stacks(prepared, split, job_dir,
                                   deadline - distill_share - FAST_PACKAGE_SECONDS)
                 ensembled = self._full_ensemble(prepared, split, job_dir, progress,

@@ -286,7 +286,8 @@ class Stacking:
             needed = SECONDS_PER_MEMBER * len(fulls) + PACKAGE_SECONDS
             if not fulls or not done or name in rows or time.time() + needed > deadline:
                 continue
-            number = 1 + max(c.number for c in rows.values())
+            # read again: an earlier twin of this loop took the next number
+            number = 1 + max(c.number for c in self.store.list_candidates(self.name))
             try:
                 result = build_full(job_dir / "candidates" / row.name,
                                     [job_dir / "candidates" / f / "model" for f in fulls],
