@@ -176,23 +176,31 @@ def test_the_slow_ensembles_bags_are_refit_on_every_row(job) -> None:
         assert load(job_dir / "candidates" / bag / "model").metadata["estimators"] == 5
 
 
-def test_an_ensemble_of_the_refit_models_alone_is_a_candidate(job) -> None:
+def test_the_full_ensemble_is_the_ensemble_over_the_twins_at_the_same_weights(job) -> None:
     board, job_dir = _board(job), _job_dir(job)
     rows = {c["CandidateName"]: c for c in job.candidates()}
     names = [n for n in board.index if n.startswith("ensemble-")
              and n.endswith(selection.FULL_SUFFIX)]
     assert len(names) == 1, board
-    full = names[0]
+    full, main = names[0], _main(job)
     assert rows[full]["TrainedOn"] == selection.REFIT_FULL
-    pool = [n for n in board.index if rows[n]["TrainedOn"] == selection.REFIT_FULL
-            and board.at[n, "algorithm"] != "Ensemble"]
-    y = _validation_y(job_dir)
-    prepared = SimpleNamespace(y=y, metric=METRICS["AUC"],
-                               problem_type=SimpleNamespace(is_classification=True))
-    split = SimpleNamespace(validation_rows=lambda: np.arange(len(y)))
-    expected = ensembling.select(prepared, split,
-                                 [(n, job_dir / "candidates" / n) for n in pool])
+    # every bag of the most accurate ensemble was refit (time allowing): its twin holds
+    # the refits in its place, weighted alike, and so scores as it does
+    expected = {f"{n}{selection.FULL_SUFFIX}": w
+                for n, w in _weights(load(job_dir / "candidates" / main / "model")).items()}
     assert _weights(load(job_dir / "candidates" / full / "model")) == pytest.approx(expected)
+    assert board.at[full, "objective"] == pytest.approx(board.at[main, "objective"], abs=1e-12)
+    assert np.allclose(np.load(job_dir / "candidates" / full / VALIDATION_PREDICTIONS),
+                       np.load(job_dir / "candidates" / main / VALIDATION_PREDICTIONS))
+
+
+def test_full_weights_replace_the_members_with_twins_and_keep_the_rest() -> None:
+    done = {"lightgbm-001", "lightgbm-001-full", "mlp-002", "stack-004", "stack-004-full"}
+    assert ensembling.full_weights({"lightgbm-001": 0.5, "mlp-002": 0.25, "stack-004": 0.25},
+                                   done) == {"lightgbm-001-full": 0.5, "mlp-002": 0.25,
+                                             "stack-004-full": 0.25}
+    # no member has a twin: no -full ensemble of this kind
+    assert ensembling.full_weights({"mlp-002": 0.5, "xgboost-003": 0.5}, done) is None
 
 
 # -- the budget ladder (ensembling.fast_budget), on made predictions ------------------------

@@ -215,3 +215,13 @@ def test_fewer_than_two_usable_members_is_a_skip(tmp_path: Path) -> None:
     with pytest.raises(stacking.Skipped, match="needs two"):
         stacking.build(None, None, ranked, tmp_path / "stack" / "model",  # type: ignore[arg-type]
                        deadline=0.0, seed=0)
+
+
+def test_a_stacks_twin_holds_each_members_refit_and_the_other_bags_as_they_are() -> None:
+    completed = {"xgboost-001", "xgboost-001-full", "catboost-002", "mlp-003"}
+    # catboost's refit did not fit in the time, MLP bags are never collapsed: both stay
+    assert stacking.twin_members(["xgboost-001", "catboost-002", "mlp-003"], completed) == \
+        ["xgboost-001-full", "catboost-002", "mlp-003"]
+    # no member was refit: no twin; nor over a member that is not completed
+    assert stacking.twin_members(["catboost-002", "mlp-003"], completed) is None
+    assert stacking.twin_members(["xgboost-001", "linear-004"], completed) is None

@@ -116,16 +116,26 @@ def evaluate(prepared: Prepared, split: Split, ranked: list[tuple[str, Path]],
     """Weights, validation targets and predictions, objective and threshold of the
     selected ensemble."""
     weights = select(prepared, split, ranked, budget)
-    if weights is None:
-        return None
+    return None if weights is None else scored(prepared, split, dict(ranked), weights)
+
+
+def scored(prepared: Prepared, split: Split, dirs: dict[str, Path],
+           weights: dict[str, float]) -> Selection:
+    """The selection of the ensemble of these `weights` (candidates' folders in `dirs`)."""
     y = prepared.y[split.validation_rows()]
-    dirs = dict(ranked)
     pred = sum(w * np.load(dirs[n] / VALIDATION_PREDICTIONS).astype(np.float64)
                for n, w in weights.items())
     metric = prepared.metric
     threshold = tune_threshold(metric, y, pred) if prepared.classes and len(
         prepared.classes) == 2 else None
     return weights, y, pred, score(metric, y, pred, None, threshold), threshold
+
+
+def full_weights(weights: dict[str, float], done: set[str]) -> dict[str, float] | None:
+    """An ensemble's `weights` with each member whose `-full` twin is among the completed
+    candidates `done` replaced by it; None when none has one."""
+    twins = {selection.full_twin(n, done): w for n, w in weights.items()}
+    return None if twins.keys() == weights.keys() else twins
 
 
 def would_win(prepared: Prepared, split: Split, ranked: list[tuple[str, Path]],
@@ -389,19 +399,40 @@ class Ensembling:
 
     def _full_ensemble(self, prepared: Prepared, split: Split, job_dir: Path,
                        progress: Progress, deadline: float) -> bool:
-        """After the most accurate candidate's bags were collapsed (refits.py): a greedy
-        ensemble of the `-full` models (a stack's twin among them) and the bags never
-        collapsed (selection.KEEP_BAGGED), `ensemble-NNN-full`, a candidate of its own that
-        the default selection weighs like any other. True when it became the job's best."""
-        rows = self.store.list_candidates(self.name)
-        refit = {c.name for c in rows if c.trained_on == selection.REFIT_FULL}
-        kept = {c.name for c in rows if c.algorithm in selection.KEEP_BAGGED}
+        """After the most accurate candidate's bags were collapsed (refits.py):
+        `ensemble-NNN-full`, a candidate of its own that the default selection weighs like
+        any other. It is the most accurate ensemble with each member that has a `-full`
+        twin (a refit, a stack's twin) replaced by it at the same weight (`full_weights`):
+        the twins carry their bags' out-of-fold predictions, so it scores as that
+        ensemble does. A greedy ensemble of the twins and the bags never collapsed
+        (selection.KEEP_BAGGED) is built instead when it scores better (the most accurate
+        candidate was a stack, or its ensemble kept bags that were not collapsed). True
+        when it became the job's best."""
+        if time.time() >= deadline:
+            return False
+        rows = {c.name: c for c in self.store.list_candidates(self.name)}
+        ranked = self._ranked(job_dir)
+        done = {n for n, _ in ranked}
+        refit = {n for n in done if rows[n].trained_on == selection.REFIT_FULL}
+        kept = {n for n in done if rows[n].algorithm in selection.KEEP_BAGGED}
         # no ensemble in a pool; bags of the kind never collapsed stand for themselves
         pool = [(n, d) for n, d in self._pool(job_dir) if n in refit | kept]
-        if len(pool) < 2 or refit.isdisjoint(n for n, _ in pool) or time.time() >= deadline:
+        greedy = evaluate(prepared, split, pool) \
+            if len(pool) >= 2 and not refit.isdisjoint(n for n, _ in pool) else None
+        top = next((n for n, _ in ranked if rows[n].family == "ensemble"
+                    and n not in refit), None)
+        twins = None if top is None else full_weights(
+            (rows[top].params or {}).get("members", {}), done)
+        chosen = greedy
+        if twins is not None:
+            dirs = dict(ranked)
+            same = scored(prepared, split, dirs, twins)
+            if greedy is None or not prepared.metric.is_better(greedy[3], same[3]):
+                chosen, pool = same, [(n, dirs[n]) for n in twins]
+        if chosen is None:
             return False
         result = self._build_ensemble(prepared, split, job_dir, None, deadline,
-                                      suffix=selection.FULL_SUFFIX, pool=pool)
+                                      suffix=selection.FULL_SUFFIX, pool=pool, selected=chosen)
         return result is not None and \
             prepared.metric.is_better(result[1].objective, progress.best_value) and \
             self._hand_out(progress, *result)

@@ -197,6 +197,14 @@ def build_full(stack_dir: Path, full_dirs: list[Path], out: Path, prepared: Prep
                        time.time() - started, {})
 
 
+def twin_members(members: list[str], completed: set[str]) -> list[str] | None:
+    """A stack twin's members: each of the stack's `members` replaced by its `-full` twin
+    where that is among the `completed` candidates, else kept as it is; None when none has
+    a twin, or a member is not completed."""
+    fulls = [selection.full_twin(m, completed) for m in members]
+    return fulls if fulls != members and completed.issuperset(fulls) else None
+
+
 def _fitting_members(ranked: list[tuple[str, Path, str, float | None]], left: float
                      ) -> tuple[list[tuple[str, Path]], float, list[str]]:
     """The members to stack, the seconds their packaging needs and the candidates left
@@ -270,21 +278,20 @@ class Stacking:
 
     def _full_stacks(self, prepared: Prepared, split: Split, job_dir: Path,
                      deadline: float) -> None:
-        """Each stack whose members were all collapsed into `-full` models (refits.py), but
-        those never collapsed (selection.KEEP_BAGGED), gets its twin over them,
-        `stack-NNN-full` (`build_full`), when its packaging fits before `deadline`; a
-        failure is logged and the stack stays as it is."""
+        """Each stack some of whose members were collapsed into `-full` models (refits.py)
+        gets its twin over them, `stack-NNN-full` (`build_full`), when its packaging fits
+        before `deadline`: a member not collapsed (selection.KEEP_BAGGED, or its refit did
+        not fit in the time) stays the bag it is. A failure is logged and the stack stays
+        as it is."""
         rows = {c.name: c for c in self.store.list_candidates(self.name)}
         suffix = selection.FULL_SUFFIX
+        completed = {n for n, r in rows.items() if r.status == st.CANDIDATE_COMPLETED}
         for row in [r for r in rows.values() if r.family == "stack"
-                    and r.status == st.CANDIDATE_COMPLETED and not r.name.endswith(suffix)]:
-            # each member's refit; a bag never collapsed (selection.KEEP_BAGGED) as it is
-            fulls = [m if m in rows and rows[m].algorithm in selection.KEEP_BAGGED
-                     else f"{m}{suffix}" for m in (row.params or {}).get("members", [])]
-            done = all(f in rows and rows[f].status == st.CANDIDATE_COMPLETED for f in fulls)
+                    and r.name in completed and not r.name.endswith(suffix)]:
+            fulls = twin_members((row.params or {}).get("members", []), completed)
             name = f"{row.name}{suffix}"
-            needed = SECONDS_PER_MEMBER * len(fulls) + PACKAGE_SECONDS
-            if not fulls or not done or name in rows or time.time() + needed > deadline:
+            if fulls is None or name in rows or \
+                    time.time() + SECONDS_PER_MEMBER * len(fulls) + PACKAGE_SECONDS > deadline:
                 continue
             # read again: an earlier twin of this loop took the next number
             number = 1 + max(c.number for c in self.store.list_candidates(self.name))
