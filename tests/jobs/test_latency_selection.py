@@ -297,3 +297,8 @@ def test_the_bags_collapsed_for_the_default_model_and_their_order() -> None:
     assert collapse_order("lightgbm-2", algorithms, params) == ["lightgbm-2"]
     assert collapse_order("mlp-3", algorithms, params) == []
     assert collapse_order("linear-5", algorithms, params) == []  # collapsed already
+    # with each bag's milliseconds a row per second of refit: the most gainful first (the
+    # twins score as the bags do, so the time buys speed), the weights breaking ties
+    gain = {"catboost-4": 0.1, "lightgbm-2": 0.3, "xgboost-1": 0.1}
+    assert collapse_order("ensemble-9", algorithms, params, gain) == [
+        "lightgbm-2", "catboost-4", "xgboost-1"]

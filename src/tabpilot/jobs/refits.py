@@ -37,19 +37,26 @@ COLLAPSE_MEMBERS = 4
 COLLAPSE_SHARE = 0.1
 
 
+def _refit_seconds_of(bag: TrialResult, n_folds: int) -> float:
+    """About one fit of a bag's pipeline on every row, its k fold fits / (k - 1), and its
+    packaging."""
+    return bag.fit_seconds / max(n_folds - 1, 1) + bag.details.get("package_seconds", 1.0)
+
+
 def _collapse_seconds(bag: TrialResult, n_folds: int) -> float:
-    """About one fit of a bag's pipeline on every row: its k fold fits / (k - 1)."""
-    return bag.fit_seconds / max(n_folds - 1, 1) * 1.25 + \
-        bag.details.get("package_seconds", 1.0)
+    """The time to keep for collapsing a bag: its refit's estimate, with a margin."""
+    return bag.fit_seconds / max(n_folds - 1, 1) * 0.25 + _refit_seconds_of(bag, n_folds)
 
 
-def collapse_order(top: str, algorithms: dict[str, str], params: dict[str, dict]
-                   ) -> list[str]:
+def collapse_order(top: str, algorithms: dict[str, str], params: dict[str, dict],
+                   gain: dict[str, float] | None = None) -> list[str]:
     """The bags to collapse for the most accurate candidate `top`, in order: an ensemble's
     members by weight, heaviest first, a stack standing for all of its own members; a
     stack or a single bag alone. Not the bags never collapsed (selection.KEEP_BAGGED), nor
     those collapsed already. `algorithms`: the completed candidates' (the leaderboard's);
-    `params`: the candidates' parameters."""
+    `params`: the candidates' parameters. With `gain` (a bag's milliseconds a row per
+    second of its refit), the most gainful first: the twins that take the refits' places
+    score as the bags do, so what the time left buys is speed."""
     weights = params[top].get("members", {}) if algorithms[top] == "Ensemble" else {top: 1.0}
     bags: list[str] = []
     for name, _ in sorted(weights.items(), key=lambda kv: -kv[1]):
@@ -59,7 +66,7 @@ def collapse_order(top: str, algorithms: dict[str, str], params: dict[str, dict]
                  and algorithms[n] not in (*selection.COMBINED, *selection.KEEP_BAGGED)
                  and f"{n}{selection.FULL_SUFFIX}" not in algorithms
                  and not n.endswith(selection.FULL_SUFFIX)]
-    return bags
+    return bags if gain is None else sorted(bags, key=lambda n: -gain.get(n, 0.0))
 
 
 def _swap_in(new: Path, current: Path) -> None:
@@ -151,8 +158,9 @@ class Refits:
                           soft_end: float, kill_at: float) -> bool:
         """Without a bound: when the most accurate candidate answers one row slower than the
         fast budget (ensembling.FAST_LATENCY_MS), collapse its bags (an ensemble's members,
-        heaviest weight first, a stack's standing for all of its own) into `-full` models
-        refit on every row, while the time left allows. The stack's twin over them, the
+        a stack's standing for all of its own) into `-full` models refit on every row, the
+        most latency saved per second of refit first (`collapse_order`), while the time
+        left allows. The stack's twin over them, the
         `-full` ensemble (of them alone) and the fast ensemble, built next, select from
         them. True when a stop request arrived."""
         board = leaderboard(self.store, self.name)
@@ -161,8 +169,12 @@ class Refits:
             return False
         rows = {c.name: c for c in self.store.list_candidates(self.name)}
         algorithms = dict(zip(board["candidate"], board["algorithm"], strict=True))
+        k = len(split.folds)
+        gain = {n: ms / max(_refit_seconds_of(self._results[n], k), 1e-3) for n, ms in
+                zip(board["candidate"], board["latency_ms_p50"], strict=True)
+                if n in self._results and pd.notna(ms)}
         bags = collapse_order(str(board["candidate"].iloc[0]), algorithms,
-                              {n: r.params or {} for n, r in rows.items()})
+                              {n: r.params or {} for n, r in rows.items()}, gain)
         if bags:
             self._phase(st.TRAINING_MODELS, phases.REFITTING)
         for bag in bags:
@@ -194,7 +206,7 @@ class Refits:
         parent = self._results.get(bag)
         if parent is None:
             return False
-        needed = parent.fit_seconds / max(k - 1, 1) + parent.details.get("package_seconds", 1.0)
+        needed = _refit_seconds_of(parent, k)
         if soft_end - time.time() < needed:
             log.info("no time left to refit %s on every row (%.1fs needed)", bag, needed)
             return False
