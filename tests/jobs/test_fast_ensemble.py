@@ -184,10 +184,11 @@ def test_the_full_ensemble_is_the_ensemble_over_the_twins_at_the_same_weights(jo
     assert len(names) == 1, board
     full, main = names[0], _main(job)
     assert rows[full]["TrainedOn"] == selection.REFIT_FULL
-    # every bag of the most accurate ensemble was refit (time allowing): its twin holds
-    # the refits in its place, weighted alike, and so scores as it does
-    expected = {f"{n}{selection.FULL_SUFFIX}": w
+    # each bag of the most accurate ensemble that was refit (time allowing) is replaced by
+    # its refit, weighted alike, so the twin scores as the ensemble does
+    expected = {selection.full_twin(n, set(board.index)): w
                 for n, w in _weights(load(job_dir / "candidates" / main / "model")).items()}
+    assert any(n.endswith(selection.FULL_SUFFIX) for n in expected), board
     assert _weights(load(job_dir / "candidates" / full / "model")) == pytest.approx(expected)
     assert board.at[full, "objective"] == pytest.approx(board.at[main, "objective"], abs=1e-12)
     assert np.allclose(np.load(job_dir / "candidates" / full / VALIDATION_PREDICTIONS),
