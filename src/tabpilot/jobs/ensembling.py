@@ -424,8 +424,8 @@ class Ensembling:
         twins = None if top is None else full_weights(
             (rows[top].params or {}).get("members", {}), done)
         chosen = greedy
-        if twins is not None:
-            dirs = dict(ranked)
+        dirs = dict(ranked)
+        if twins is not None and dirs.keys() >= twins.keys():
             same = scored(prepared, split, dirs, twins)
             if greedy is None or not prepared.metric.is_better(greedy[3], same[3]):
                 chosen, pool = same, [(n, dirs[n]) for n in twins]

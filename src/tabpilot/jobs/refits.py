@@ -160,9 +160,8 @@ class Refits:
         fast budget (ensembling.FAST_LATENCY_MS), collapse its bags (an ensemble's members,
         a stack's standing for all of its own) into `-full` models refit on every row, the
         most latency saved per second of refit first (`collapse_order`), while the time
-        left allows. The stack's twin over them, the
-        `-full` ensemble (of them alone) and the fast ensemble, built next, select from
-        them. True when a stop request arrived."""
+        left allows. The stacks' twins, the `-full` ensemble and the fast ensemble, built
+        next, hold them. True when a stop request arrived."""
         board = leaderboard(self.store, self.name)
         if board.empty or selection.within(board["latency_ms_p50"].iloc[0],
                                               ensembling.FAST_LATENCY_MS):

@@ -37,14 +37,14 @@ COMBINED = ("Ensemble", "Stacking")  # algorithms of candidates made of several 
 # 68 % of its weight on MLPs scored 1.1 % worse on test than the bags it replaced, and as
 # well on validation, where the average's worth cannot show)
 KEEP_BAGGED = ("MLP",)
+SHORTFALL_SE = "shortfall_se"  # board.attrs / job stats: jobs/spread.shortfall_errors
+
+
 def full_twin(name: str, completed: Collection[str]) -> str:
     """`name`'s `-full` twin (its bags refit on every row) when that is among the
     `completed` candidates; else `name` itself."""
     twin = f"{name}{FULL_SUFFIX}"
     return twin if twin in completed else name
-
-
-SHORTFALL_SE = "shortfall_se"  # board.attrs / job stats: jobs/spread.shortfall_errors
 
 
 def within(latency_ms: float | None, bound_ms: float | None) -> bool:
