@@ -415,16 +415,17 @@ class Ensembling:
         done = {n for n, _ in ranked}
         refit = {n for n in done if rows[n].trained_on == selection.REFIT_FULL}
         kept = {n for n in done if rows[n].algorithm in selection.KEEP_BAGGED}
-        # no ensemble in a pool; bags of the kind never collapsed stand for themselves
-        pool = [(n, d) for n, d in self._pool(job_dir) if n in refit | kept]
+        # no ensemble in a pool (as `_pool`, from the rows read here); bags of the kind
+        # never collapsed stand for themselves
+        pool = [(n, d) for n, d in ranked
+                if rows[n].family != "ensemble" and n in refit | kept]
         greedy = evaluate(prepared, split, pool) \
             if len(pool) >= 2 and not refit.isdisjoint(n for n, _ in pool) else None
         top = next((n for n, _ in ranked if rows[n].family == "ensemble"
                     and n not in refit), None)
         twins = None if top is None else full_weights(
             (rows[top].params or {}).get("members", {}), done)
-        chosen = greedy
-        dirs = dict(ranked)
+        chosen, dirs = greedy, dict(ranked)
         if twins is not None and dirs.keys() >= twins.keys():
             same = scored(prepared, split, dirs, twins)
             if greedy is None or not prepared.metric.is_better(greedy[3], same[3]):
