@@ -7,7 +7,7 @@ import pytest
 import scipy.sparse as sp
 
 from tabpilot.models import FitData, get_family, sklearn_fast
-from tabpilot.models.base import _all_classes
+from tabpilot.models.base import all_classes
 from tabpilot.tasks import ProblemType
 
 CASES = [(ProblemType.BINARY, 2), (ProblemType.MULTICLASS, 4), (ProblemType.REGRESSION, 0)]
@@ -16,7 +16,7 @@ CASES = [(ProblemType.BINARY, 2), (ProblemType.MULTICLASS, 4), (ProblemType.REGR
 def _checked(model, X, problem_type: ProblemType) -> np.ndarray:
     """scikit-learn's own predictions, through all of its input checks."""
     if problem_type.is_classification:
-        return _all_classes(model, np.asarray(model.predict_proba(X), dtype=np.float64))
+        return all_classes(model, np.asarray(model.predict_proba(X), dtype=np.float64))
     return np.asarray(model.predict(X), dtype=np.float64)  # a rescaled MLP: its predict
 
 
@@ -74,3 +74,50 @@ def test_input_the_model_was_not_fitted_on_takes_scikit_learns_checks() -> None:
     broken[1, 2] = np.nan
     with pytest.raises(ValueError, match="NaN"):  # scikit-learn's clear error, not NaN out
         family.predict(model, broken, ProblemType.BINARY)
+
+
+def _bag(family, problem_type: ProblemType, data: FitData, depth: int, seeds=(0, 1, 2)):
+    """Networks of one architecture, each fitted on its own part of the rows, as folds are."""
+    params = dict(family.portfolio(problem_type)[0], depth=depth, width=16)
+    out = []
+    for seed in seeds:
+        rows = np.random.default_rng(seed).random(data.X.shape[0]) < 0.8
+        fold = FitData(data.X[rows], data.y[rows], problem_type, data.n_classes, [],
+                       n_threads=1, seed=seed)
+        out.append(family.fit(params, fold))
+    return out
+
+
+@pytest.mark.parametrize("depth", [1, 3])
+@pytest.mark.parametrize("sparse", [False, True])
+@pytest.mark.parametrize(("problem_type", "n_classes"), CASES)
+def test_a_bag_of_mlps_answers_in_one_pass_as_its_networks_averaged(
+        problem_type: ProblemType, n_classes: int, sparse: bool, depth: int) -> None:
+    family = get_family("mlp")
+    data = _data(problem_type, n_classes, sparse=sparse)
+    networks = _bag(family, problem_type, data, depth)
+    bag = family.bag(networks, problem_type)
+    assert bag is not None
+    for rows in (data.X[:1], data.X[:60]):
+        each = np.mean([_checked(n, rows, problem_type) for n in networks], axis=0)
+        together = bag(rows)
+        assert together.shape == each.shape
+        np.testing.assert_allclose(together, each, rtol=1e-10, atol=1e-12)
+
+
+def test_a_bag_it_cannot_stack_or_input_it_does_not_take_goes_network_by_network() -> None:
+    family = get_family("mlp")
+    data = _data(ProblemType.MULTICLASS, 4)
+    shallow, deep = (_bag(family, ProblemType.MULTICLASS, data, d, seeds=(0,))[0]
+                     for d in (1, 2))
+    assert family.bag([shallow, deep], ProblemType.MULTICLASS) is None  # two shapes
+    keep = data.y != 3  # a fold that never saw class 3 has three outputs, not four
+    short = family.fit(dict(family.portfolio(ProblemType.MULTICLASS)[0], depth=1, width=16),
+                       FitData(data.X[keep], data.y[keep], ProblemType.MULTICLASS, 4, [],
+                               n_threads=1))
+    assert family.bag([shallow, short], ProblemType.MULTICLASS) is None
+    bag = family.bag(_bag(family, ProblemType.MULTICLASS, data, 1), ProblemType.MULTICLASS)
+    broken = data.X[:3].copy()
+    broken[1, 2] = np.nan
+    assert bag(broken) is None and bag(data.X[:3, :5]) is None
+    assert bag(np.rint(data.X[:3]).astype(np.int64)) is None

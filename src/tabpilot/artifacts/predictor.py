@@ -135,8 +135,22 @@ class Predictor(BasePredictor):
         encoder = self.encoder
         encoded = encoded_once(encoder, X, encoder.n_features_out_, self._encode)
         family = get_family(self.family)
+        if len(self.estimators) > 1:
+            out = self._bag(family)
+            out = None if out is None else out(encoded)
+            if out is not None:
+                return out
         outs = [family.predict(est, encoded, self.problem_type) for est in self.estimators]
         return outs[0] if len(outs) == 1 else np.mean(outs, axis=0)
+
+    def _bag(self, family: Any) -> Callable[[Any], np.ndarray | None] | None:
+        """The family's one-pass mean of this bag (models/base.ModelFamily.bag), made
+        once for these estimators (a fold's view of the bag has others of its own)."""
+        made = self.__dict__.get("bag_")
+        if made is None or made[0] is not self.estimators:
+            made = self.__dict__["bag_"] = (self.estimators,
+                                            family.bag(self.estimators, self.problem_type))
+        return made[1]
 
     def _encode(self, X: pd.DataFrame) -> Any:
         """The encoder's matrix. A few rows of a dense encoding (no text) go through its
@@ -154,7 +168,7 @@ class Predictor(BasePredictor):
         return rows.encode(X)
 
     def __getstate__(self) -> dict[str, Any]:
-        return {k: v for k, v in self.__dict__.items() if k not in ("compiled_", "rows_")}
+        return {k: v for k, v in self.__dict__.items() if k not in ("compiled_", "rows_", "bag_")}
 
 
 def as_frame(data: Any) -> pd.DataFrame:

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import time
 from abc import ABC, abstractmethod
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
@@ -113,12 +113,20 @@ class ModelFamily(ABC):
         if out is None:
             out = np.asarray(estimator.predict_proba(X) if classification
                              else estimator.predict(X), dtype=np.float64)
-        return _all_classes(estimator, out) if classification else out
+        return all_classes(estimator, out) if classification else out
 
     def direct_predict(self, estimator: Any, X: Any, problem_type: ProblemType
                        ) -> np.ndarray | None:
         """The estimator's own predictions computed without its per-call input checks,
         where the family can (models/sklearn_fast.py); None: its predict answers."""
+        return None
+
+    def bag(self, estimators: list[Any], problem_type: ProblemType
+            ) -> Callable[[Any], np.ndarray | None] | None:
+        """The mean of a bag's predictions in one pass, where the family can stack its
+        estimators into one model (models/sklearn_fast.MLPBag): a callable answering
+        like `predict`, or None for an input it does not take. None: each estimator
+        answers and the predictor averages them."""
         return None
 
 
@@ -130,7 +138,7 @@ def predict_threads(n_rows: int) -> int:
     return 1 if n_rows < BATCH_THREADS_FROM else 0
 
 
-def _all_classes(estimator: Any, proba: np.ndarray) -> np.ndarray:
+def all_classes(estimator: Any, proba: np.ndarray) -> np.ndarray:
     """Widen probabilities to every class when a training fold lacked some of them.
 
     Fits record the full class count as `n_classes_total_` on scikit-learn estimators.

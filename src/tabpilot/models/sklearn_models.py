@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from typing import Any
 
 import numpy as np
@@ -16,7 +17,13 @@ from sklearn.linear_model import LogisticRegression, Ridge
 from sklearn.neural_network import MLPClassifier, MLPRegressor
 
 from tabpilot.models import sklearn_fast
-from tabpilot.models.base import CURVE_TRAIN_ROWS, FitData, ModelFamily, record_curves
+from tabpilot.models.base import (
+    CURVE_TRAIN_ROWS,
+    FitData,
+    ModelFamily,
+    all_classes,
+    record_curves,
+)
 from tabpilot.tasks import ProblemType
 
 TREE_CHUNK = 25
@@ -166,6 +173,15 @@ class MLPFamily(ModelFamily):
             values = sklearn_fast.mlp(estimator.model, X, classification=False)
             return None if values is None else values * estimator.std + estimator.mean
         return sklearn_fast.mlp(estimator, X, problem_type.is_classification)
+
+    def bag(self, estimators: list[Any], problem_type: ProblemType
+            ) -> Callable[[Any], np.ndarray | None] | None:
+        classification = problem_type.is_classification
+        stacked = sklearn_fast.MLPBag.of(estimators, classification)
+        if stacked is None or not classification:
+            return stacked
+        first = estimators[0]  # every network has its classes: widened as each would be
+        return lambda X: None if (out := stacked(X)) is None else all_classes(first, out)
 
 
 class _ValidationLoss:

@@ -41,7 +41,7 @@ def _class_columns(forest, problem_type: ProblemType) -> np.ndarray | None:
     """Where each of the forest's classes goes in the leaf vector (None for regression).
 
     A fold may have lacked some classes: its probabilities widen to every class, as
-    models.base._all_classes does; a binary forest keeps class 1 only (-1: absent).
+    models.base.all_classes does; a binary forest keeps class 1 only (-1: absent).
     """
     if problem_type is ProblemType.REGRESSION:
         return None
