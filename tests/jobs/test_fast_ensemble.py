@@ -204,6 +204,21 @@ def test_full_weights_replace_the_members_with_twins_and_keep_the_rest() -> None
     assert ensembling.full_weights({"mlp-002": 0.5, "xgboost-003": 0.5}, done) is None
 
 
+def test_a_refits_estimate_packages_one_model_of_the_bags_k() -> None:
+    from tabpilot.execution import TrialResult
+    from tabpilot.jobs import refits
+
+    bag = TrialResult("extra_trees-003", "Completed", fit_seconds=8.0,
+                      details={"package_seconds": 3.0})
+    # a fifth of the bag's packaging (one forest of five), a quarter of its fits
+    assert refits._refit_seconds_of(bag, 5) == pytest.approx(
+        8.0 / 4 + refits.REFIT_PACKAGE_SECONDS + 3.0 / 5)
+    assert refits._refit_seconds_of(bag, 10) < refits._refit_seconds_of(bag, 5)
+    # what the collapse keeps adds a quarter of the fit's estimate
+    assert refits._collapse_seconds(bag, 5) == pytest.approx(
+        refits._refit_seconds_of(bag, 5) + 0.5)
+
+
 # -- the budget ladder (ensembling.fast_budget), on made predictions ------------------------
 
 LADDER_COSTS = {"a": 0.5, "b": 0.4, "c": 0.4}  # one row, ms, as if measured in their trials
