@@ -219,6 +219,25 @@ def test_a_refits_estimate_packages_one_model_of_the_bags_k() -> None:
         refits._refit_seconds_of(bag, 5) + 0.5)
 
 
+def test_the_refits_leave_the_stacks_twins_their_packaging() -> None:
+    from tabpilot.jobs import refits, stacking
+
+    algorithms = {"ensemble-009": "Ensemble", "stack-008": "Stacking", "lightgbm-001": "LightGBM",
+                  "extra_trees-003": "ExtraTrees", "xgboost-002": "XGBoost"}
+    params = {"ensemble-009": {"members": {"stack-008": 0.1, "lightgbm-001": 0.9}},
+              "stack-008": {"members": ["lightgbm-001", "extra_trees-003", "xgboost-002"]},
+              "lightgbm-001": {}, "extra_trees-003": {}, "xgboost-002": {}}
+    one_stack = 3 * stacking.SECONDS_PER_MEMBER + stacking.PACKAGE_SECONDS
+    # extra_trees-003 answers faster only inside the stack's twin
+    assert refits.stack_twins_seconds("ensemble-009", algorithms, params) == \
+        pytest.approx(one_stack)
+    assert refits.stack_twins_seconds("stack-008", algorithms, params) == \
+        pytest.approx(one_stack)
+    assert refits.stack_twins_seconds("lightgbm-001", algorithms, params) == 0.0
+    params["ensemble-009"]["members"] = {"lightgbm-001": 0.5, "xgboost-002": 0.5}
+    assert refits.stack_twins_seconds("ensemble-009", algorithms, params) == 0.0
+
+
 # -- the budget ladder (ensembling.fast_budget), on made predictions ------------------------
 
 LADDER_COSTS = {"a": 0.5, "b": 0.4, "c": 0.4}  # one row, ms, as if measured in their trials

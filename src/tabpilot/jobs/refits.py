@@ -20,7 +20,7 @@ import pandas as pd
 from tabpilot.data.prepare import Prepared
 from tabpilot.execution import TrialResult, TrialTask
 from tabpilot.execution.trial import VALIDATION_PREDICTIONS
-from tabpilot.jobs import ensembling, selection
+from tabpilot.jobs import ensembling, selection, stacking
 from tabpilot.jobs import progress as phases
 from tabpilot.jobs import status as st
 from tabpilot.jobs.views import leaderboard
@@ -76,6 +76,17 @@ def collapse_order(top: str, algorithms: dict[str, str], params: dict[str, dict]
                  and f"{n}{selection.FULL_SUFFIX}" not in algorithms
                  and not n.endswith(selection.FULL_SUFFIX)]
     return bags if gain is None else sorted(bags, key=lambda n: -gain.get(n, 0.0))
+
+
+def stack_twins_seconds(top: str, algorithms: dict[str, str], params: dict[str, dict]
+                        ) -> float:
+    """The time the twins of the stacks in the most accurate candidate `top` (itself, or
+    its ensemble's members) take to package once their members are refit
+    (stacking.Stacking._full_stacks). A bag reached only through a stack answers faster
+    only in that stack's twin, so the refits leave this time to it."""
+    names = params[top].get("members", {}) if algorithms[top] == "Ensemble" else [top]
+    return sum(stacking.SECONDS_PER_MEMBER * len(params[n].get("members", []))
+               + stacking.PACKAGE_SECONDS for n in names if algorithms.get(n) == "Stacking")
 
 
 def _swap_in(new: Path, current: Path) -> None:
@@ -169,8 +180,9 @@ class Refits:
         fast budget (ensembling.FAST_LATENCY_MS), collapse its bags (an ensemble's members,
         a stack's standing for all of its own) into `-full` models refit on every row, the
         most latency saved per second of refit first (`collapse_order`), while the time
-        left allows. The stacks' twins, the `-full` ensemble and the fast ensemble, built
-        next, hold them. True when a stop request arrived."""
+        left, less what the stacks' twins need (`stack_twins_seconds`), allows. The stacks'
+        twins, the `-full` ensemble and the fast ensemble, built next, hold them. True when
+        a stop request arrived."""
         board = leaderboard(self.store, self.name)
         if board.empty or selection.within(board["latency_ms_p50"].iloc[0],
                                               ensembling.FAST_LATENCY_MS):
@@ -181,10 +193,11 @@ class Refits:
         gain = {n: ms / max(_refit_seconds_of(self._results[n], k), 1e-3) for n, ms in
                 zip(board["candidate"], board["latency_ms_p50"], strict=True)
                 if n in self._results and pd.notna(ms)}
-        bags = collapse_order(str(board["candidate"].iloc[0]), algorithms,
-                              {n: r.params or {} for n, r in rows.items()}, gain)
+        top, params = str(board["candidate"].iloc[0]), {n: r.params or {} for n, r in rows.items()}
+        bags = collapse_order(top, algorithms, params, gain)
         if bags:
             self._phase(st.TRAINING_MODELS, phases.REFITTING)
+        soft_end -= stack_twins_seconds(top, algorithms, params)
         for bag in bags:
             if self._collapse(bag, prepared, split, job_dir, progress, soft_end, kill_at):
                 return True
