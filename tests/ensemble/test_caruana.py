@@ -106,3 +106,29 @@ def test_ensemble_predictor_averages_members_and_unions_features() -> None:
     assert proba["b"].tolist() == pytest.approx([0.65, 0.65])
     assert ens.predict(X).tolist() == ["b", "b"]
     assert ens.features == ["x", "y"]
+
+
+def test_a_member_that_adds_nothing_is_pruned() -> None:
+    """A model whose one inclusion the later steps diluted: the ensemble without it scores
+    at least as well, so it is dropped (it would only add its latency)."""
+    rng = np.random.default_rng(2)
+    y = rng.normal(size=3000)
+    good = [y + rng.normal(scale=1.0, size=len(y)) for _ in range(3)]
+    # the first pick (the least error alone), then only noise beside the three it averages
+    lone = sum(good) / 3 + 0.3 * rng.normal(size=len(y))
+    preds = [lone, *good]
+    rmse = METRICS["RMSE"]
+
+    def neg_rmse(p):
+        return -score(rmse, y, p)
+
+    weights = greedy_weights(preds, neg_rmse)
+    assert weights[0] == 0 and weights[1:] == pytest.approx([1 / 3] * 3)
+    kept = weights > 0
+    blended = sum(w * p for w, p in zip(weights, preds, strict=True))
+    for i in np.flatnonzero(kept):  # every member left earns its place
+        rest = weights.copy()
+        rest[i] = 0
+        if rest.sum():
+            without = sum(w * p for w, p in zip(rest / rest.sum(), preds, strict=True))
+            assert neg_rmse(without) < neg_rmse(blended)

@@ -4,6 +4,11 @@ Start from the best single model; at each step add (again, possibly) the model w
 inclusion most improves the validation score of the averaged predictions; keep the
 weights of the best step. Weights are counts of inclusions, normalised to sum to 1.
 
+Then members are pruned: one whose removal does not lower the score (a model chosen once
+early, whose share later steps diluted) is dropped, the least weighted first (the costliest
+among equals), until every member left earns its place. An ensemble answers a row by asking
+each member, so a member that adds nothing to the score adds only to the latency.
+
 With `costs` and a `budget` the selection is bounded: a model joins only while the costs
 of the distinct models chosen stay within the budget (one-row latencies, for an ensemble
 that must answer fast); models already chosen may be added again at no cost.
@@ -49,4 +54,25 @@ def greedy_weights(predictions: list[np.ndarray], score: ScoreFn, steps: int = 2
         total += predictions[pick]
         if trial_scores[k] > best_score + 1e-12:
             best_score, best_counts = trial_scores[k], counts.copy()
+    best_counts = _pruned(predictions, score, best_counts, best_score, cost)
     return best_counts / best_counts.sum()
+
+
+def _pruned(predictions: list[np.ndarray], score: ScoreFn, counts: np.ndarray,
+            best: float, cost: np.ndarray) -> np.ndarray:
+    """`counts` without the members whose removal does not lower the score `best`: one at
+    a time, the fewest inclusions first (then the costliest), until none can go."""
+    counts = counts.copy()
+    while np.count_nonzero(counts) > 1:
+        order = sorted(np.flatnonzero(counts), key=lambda i: (counts[i], -cost[i], i))
+        for i in order:
+            trial = counts.copy()
+            trial[i] = 0
+            blend = sum(predictions[j] * trial[j] for j in np.flatnonzero(trial)) / trial.sum()
+            value = score(blend)
+            if value >= best - 1e-12:
+                counts, best = trial, max(best, value)
+                break
+        else:
+            return counts
+    return counts
