@@ -54,11 +54,11 @@ def greedy_weights(predictions: list[np.ndarray], score: ScoreFn, steps: int = 2
         total += predictions[pick]
         if trial_scores[k] > best_score + 1e-12:
             best_score, best_counts = trial_scores[k], counts.copy()
-    best_counts = _pruned(predictions, score, best_counts, best_score, cost)
+    best_counts = prune(predictions, score, best_counts, best_score, cost)
     return best_counts / best_counts.sum()
 
 
-def _pruned(predictions: list[np.ndarray], score: ScoreFn, counts: np.ndarray,
+def prune(predictions: list[np.ndarray], score: ScoreFn, counts: np.ndarray,
             best: float, cost: np.ndarray) -> np.ndarray:
     """`counts` without the members whose removal does not lower the score `best`: one at
     a time, the fewest inclusions first (then the costliest), until none can go."""
