@@ -27,7 +27,7 @@ from bench.row_latency import table_of
 from tabpilot.artifacts import load
 from tabpilot.ensemble.caruana import prune
 from tabpilot.execution.trial import VALIDATION_PREDICTIONS
-from tabpilot.jobs.ensembling import _selection_metric
+from tabpilot.jobs.ensembling import selection_metric
 from tabpilot.metrics import METRICS, score
 
 
@@ -58,7 +58,7 @@ def pruned_ensemble(job_dir: Path, weights: dict[str, float], table: Table, fold
     y = np.load(job_dir / "validation_target.npy", allow_pickle=True)
     first = load(job_dir / "candidates" / names[0] / "model")
     metric = METRICS[first.metadata["objective_metric"]]
-    chooser = _selection_metric(metric, table.task != "regression")
+    chooser = selection_metric(metric, table.task != "regression")
     preds = [np.load(job_dir / "candidates" / n / VALIDATION_PREDICTIONS).astype(np.float64)
              for n in names]
 

@@ -71,12 +71,12 @@ def greedy(preds: list[np.ndarray], y: np.ndarray, metric_name: str, steps: int,
            rows: np.ndarray | None = None) -> np.ndarray:
     """The job's greedy weights over `preds` (on `rows` of them, default all)."""
     from tabpilot.ensemble import greedy_weights
-    from tabpilot.jobs.ensembling import _selection_metric
+    from tabpilot.jobs.ensembling import selection_metric
     from tabpilot.metrics import METRICS
     from tabpilot.metrics import score as metric_score
 
     rows = np.arange(len(y)) if rows is None else rows
-    chooser = _selection_metric(METRICS[metric_name], preds[0].ndim == 2)
+    chooser = selection_metric(METRICS[metric_name], preds[0].ndim == 2)
     return greedy_weights([p[rows] for p in preds],
                           lambda p: chooser.sign() * metric_score(chooser, y[rows], p), steps)
 

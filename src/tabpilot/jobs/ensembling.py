@@ -72,7 +72,7 @@ class EnsembleResult:
     seconds: float
 
 
-def _selection_metric(metric: Metric, classification: bool) -> Metric:
+def selection_metric(metric: Metric, classification: bool) -> Metric:
     return METRICS["LogLoss"] if metric.needs_labels and classification else metric
 
 
@@ -98,7 +98,7 @@ def select(prepared: Prepared, split: Split, ranked: list[tuple[str, Path]],
             names.append(name)
     if len(preds) < 2:
         return None
-    chooser = _selection_metric(prepared.metric, prepared.problem_type.is_classification)
+    chooser = selection_metric(prepared.metric, prepared.problem_type.is_classification)
     weights = greedy_weights(
         preds, lambda p: chooser.sign() * score(chooser, y, p),
         costs=None if budget is None else [budget.latency_ms[n] for n in names],
