@@ -73,6 +73,8 @@ class EnsembleResult:
 
 
 def selection_metric(metric: Metric, classification: bool) -> Metric:
+    """The metric greedy selection climbs: log loss for a classification objective read on
+    labels (accuracy, F1), whose steps are too coarse to choose by; else the objective."""
     return METRICS["LogLoss"] if metric.needs_labels and classification else metric
 
 
