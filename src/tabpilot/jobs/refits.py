@@ -85,8 +85,8 @@ def stack_twins_seconds(top: str, algorithms: dict[str, str], params: dict[str, 
     (stacking.Stacking._full_stacks). A bag reached only through a stack answers faster
     only in that stack's twin, so the refits leave this time to it."""
     names = params[top].get("members", {}) if algorithms[top] == "Ensemble" else [top]
-    return sum(stacking.SECONDS_PER_MEMBER * len(params[n].get("members", []))
-               + stacking.PACKAGE_SECONDS for n in names if algorithms.get(n) == "Stacking")
+    return sum(stacking.packaging_seconds(len(params[n].get("members", [])))
+               for n in names if algorithms.get(n) == "Stacking")
 
 
 def _swap_in(new: Path, current: Path) -> None:

@@ -95,7 +95,7 @@ def stack_seconds(limit: float, member_bytes: Sequence[float], n_valid: int,
     cap = min(max(1.0, 0.05 * limit), 20.0 + min(STACK_COMPILE_CAP, SAFETY * compiles))
     # a binary or regression member gives one feature (logit, value), a multiclass one k
     features = len(members) * (n_classes if n_classes > 2 else 1)
-    estimate = (stacking.SECONDS_PER_MEMBER * len(members) + stacking.PACKAGE_SECONDS
+    estimate = (stacking.packaging_seconds(len(members))
                 + sum(members) / ensembling.LOAD_BYTES_PER_SECOND
                 + (HOLDOUT_FOLDS + 1) * n_valid * features * STACKER_SECONDS_PER_VALUE
                 + compiles)

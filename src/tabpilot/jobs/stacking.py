@@ -84,6 +84,11 @@ class StackResult:
     params: dict[str, Any]
 
 
+def packaging_seconds(n_members: int) -> float:
+    """About the time to load a stack's members and package it (no compiles)."""
+    return SECONDS_PER_MEMBER * n_members + PACKAGE_SECONDS
+
+
 def choose_members(ranked: list[tuple[str, Path, str, float | None]], limit: int = MAX_MEMBERS
                    ) -> list[tuple[str, Path]]:
     """Up to `limit` level-1 candidates (name, folder, family, latency ms; best first) with
@@ -220,7 +225,7 @@ def _fitting_members(ranked: list[tuple[str, Path, str, float | None]], left: fl
                 reason += f" whose compiles fit in {left:.1f}s (left out: {', '.join(left_out)})"
             raise Skipped(f"{reason}; a stack needs two")
         compiles = compile_cost.pending([d / "model" for _, d in members])
-        loading = SECONDS_PER_MEMBER * len(members) + PACKAGE_SECONDS
+        loading = packaging_seconds(len(members))
         needed = loading + sum(c.seconds for c in compiles)
         if left >= needed + 0.5:
             return members, needed, left_out
@@ -291,7 +296,7 @@ class Stacking:
             fulls = twin_members((row.params or {}).get("members", []), completed)
             name = f"{row.name}{suffix}"
             if fulls is None or name in rows or \
-                    time.time() + SECONDS_PER_MEMBER * len(fulls) + PACKAGE_SECONDS > deadline:
+                    time.time() + packaging_seconds(len(fulls)) > deadline:
                 continue
             # read again: an earlier twin of this loop took the next number
             number = 1 + max(c.number for c in self.store.list_candidates(self.name))
