@@ -110,6 +110,25 @@ def test_compiled_predictions_equal_the_python_path(tmp_path: Path, monkeypatch,
         assert_same(model, twin, rows.iloc[[i]])
 
 
+@pytest.mark.parametrize(("name", "ptype"), [
+    ("lightgbm", ProblemType.MULTICLASS), ("xgboost", ProblemType.REGRESSION),
+    ("random_forest", ProblemType.MULTICLASS), ("catboost", ProblemType.BINARY)])
+def test_one_row_at_a_time_gives_the_batch_s_sums_exactly(tmp_path: Path, name: str,
+                                                           ptype: ProblemType) -> None:
+    """A batch walks each tree with 16 rows at once; a row alone walks 16 trees at once.
+    Both add a row's leaves in tree order (XGBoost's in float32), so they agree exactly."""
+    directory = save(_predictor(name, ptype, 3), {"candidate": "c"}, tmp_path / "model",
+                     sample=_table(200, 3))
+    path = load(directory).predictor.compiled_
+    encoded = path.rows.encode(_requests())
+    assert len(encoded) > 16 and encoded.shape[0] % 16  # lanes, then rows left over
+    batch = path.kernel.raw(encoded)
+    alone = np.vstack([path.kernel.raw(encoded[[i]]) for i in range(len(encoded))])
+    np.testing.assert_array_equal(alone, batch)
+    few = path.kernel.raw(encoded[3:9])  # fewer rows than the lanes: each walks alone
+    np.testing.assert_array_equal(few, batch[3:9])
+
+
 TWEEDIE = {"lightgbm": "tweedie", "xgboost": "reg:tweedie"}
 
 

@@ -5,19 +5,23 @@
  *
  *   1. CTR columns (CatBoost target statistics on categorical codes): a hash of the row's
  *      projection is looked up in a sorted table; the value is appended to the row.
- *   2. Binary trees (LightGBM, XGBoost, scikit-learn forests) on bit words. Each row is first turned into
- *      32-bit words: for a numeric column, bit k says "x <= threshold k" of that column's
- *      sorted thresholds; for a categorical column, bit c says "the code is c". Every
- *      column has two copies of its words, one where a missing value sets all bits and
- *      one where it clears them, so a node only ever asks `words[node.word] & node.mask`:
- *      whether the value is below its threshold (or in its category set), with missing
- *      values going the node's default way. Leaves are nodes that lead to themselves,
- *      so that several rows walk a tree together without branches, their walks
- *      overlapping in the CPU.
- *   3. Oblivious trees (CatBoost): split d gives bit d of the leaf index.
+ *   2. Binary trees (LightGBM, XGBoost, scikit-learn forests) on bit words. Each row
+ *      is first turned into 32-bit words: for a numeric column, bit k says
+ *      "x <= threshold k" of that column's sorted thresholds; for a categorical column,
+ *      bit c says "the code is c". Every column has two copies of its words, one where
+ *      a missing value sets all bits and one where it clears them, so a node only ever
+ *      asks `words[node.word] & node.mask`: whether the value is below its threshold (or
+ *      in its category set), with missing values going the node's default way. Leaves
+ *      are nodes that lead to themselves, so that several rows walk a tree together
+ *      without branches, their walks overlapping in the CPU.
+ *   3. Oblivious trees (CatBoost): split d gives bit d of the leaf index; a row finds
+ *      the leaves of TREE_LANES trees before adding them, so that their loads overlap.
  *
  * Rows are scored in blocks so that a tree's nodes stay in cache across the block, and
- * a block's words in the core's cache.
+ * a block's words in the core's cache. A row alone (a request of one row, or the rows a
+ * block leaves over) walks TREE_LANES trees together instead, so that the cache misses of
+ * a large model's walks overlap: on a wine_quality ensemble of 9,000 trees, 1.9x faster
+ * than one tree after another.
  */
 #include <math.h>
 #include <stdint.h>
@@ -35,6 +39,7 @@
 #define TP_CTR_EQUAL 2      /* 1 if code == border */
 
 #define LANES 16             /* rows walked down one tree together */
+#define TREE_LANES 16        /* trees one row walks down together (4: 2x slower; 24, 32: slower) */
 
 typedef struct {
     uint32_t mask;
@@ -182,6 +187,37 @@ static inline void add_leaf(const tp_model *m, double *o, int32_t at) {
     for (int32_t k = 0; k < d; ++k) o[k] += leaf[k];
 }
 
+/* One row down every tree, TREE_LANES trees at a time: a walk is a chain of loads, each
+ * waiting on the last, so one row walking one tree leaves the CPU idle on its cache
+ * misses; walks of several trees overlap them. Leaves are still added in tree order. */
+static void score_row(const tp_model *m, const uint32_t *w, double *o) {
+    const int32_t first_leaf = m->first_leaf;
+    const int32_t S = m->block_shift, N = m->node_shift;
+    int32_t t = 0;
+    for (; t + TREE_LANES <= m->n_trees; t += TREE_LANES) {
+        int32_t at[TREE_LANES];
+        for (int32_t k = 0; k < TREE_LANES; ++k) at[k] = m->roots[t + k];
+        int32_t active;
+        do {  /* a leaf's node leads to itself: walks that arrived wait there */
+            active = 0;
+            for (int32_t k = 0; k < TREE_LANES; ++k) {
+                const tp_node *nd = &m->nodes[at[k]];
+                at[k] = nd->child[(w[(int64_t)(nd->word >> N) << S] & nd->mask) == 0];
+                active |= at[k] < first_leaf;
+            }
+        } while (active);
+        for (int32_t k = 0; k < TREE_LANES; ++k) add_leaf(m, o + m->slots[t + k], at[k]);
+    }
+    for (; t < m->n_trees; ++t) {
+        int32_t at = m->roots[t];
+        while (at < first_leaf) {
+            const tp_node *nd = &m->nodes[at];
+            at = nd->child[(w[(int64_t)(nd->word >> N) << S] & nd->mask) == 0];
+        }
+        add_leaf(m, o + m->slots[t], at);
+    }
+}
+
 static void score_trees(const tp_model *m, const uint32_t *words, int64_t n, double *out) {
     const int32_t first_leaf = m->first_leaf;
     const int32_t S = m->block_shift, N = m->node_shift;
@@ -205,39 +241,48 @@ static void score_trees(const tp_model *m, const uint32_t *words, int64_t n, dou
             for (int32_t k = 0; k < LANES; ++k)
                 add_leaf(m, out + (r0 + k) * m->n_slots + slot, at[k]);
         }
-        for (; r0 < n; ++r0) {  /* the last rows (and one-row requests) one by one */
-            const uint32_t *w = words + r0;
-            int32_t at = root;
-            while (at < first_leaf) {
-                const tp_node *nd = &m->nodes[at];
-                at = nd->child[(w[(int64_t)(nd->word >> N) << S] & nd->mask) == 0];
-            }
-            add_leaf(m, out + r0 * m->n_slots + slot, at);
-        }
     }
+    /* the last rows (and requests of a few rows) one by one */
+    for (int64_t r = lanes_until - lanes_until % LANES; r < n; ++r)
+        score_row(m, words + r, out + r * m->n_slots);
 }
 
 /* -- 3. oblivious trees --------------------------------------------------------------- */
 
+static inline uint32_t oblivious_index(const tp_model *m, const tp_split *s, int32_t depth,
+                                       const double *row) {
+    uint32_t index = 0;
+    for (int32_t d = 0; d < depth; ++d) {
+        double x = feature(m, row[s[d].column]);
+        int bit;
+        if (s[d].kind == TP_EQUAL) bit = (double)code_of(x) == s[d].border;
+        else if (isnan(x)) bit = s[d].kind == TP_GREATER_NAN;
+        else bit = x > s[d].border;
+        index |= (uint32_t)bit << d;
+    }
+    return index;
+}
+
+/* Each row's leaves are found TREE_LANES trees at a time before any is added: the leaf
+ * values of thousands of trees lie far apart, and their loads then overlap. */
 static void score_oblivious(const tp_model *m, const double *rows, int64_t n, double *out) {
-    for (int32_t t = 0; t < m->n_otrees; ++t) {
-        const tp_split *s = m->osplits + m->osplit_begin[t];
-        const int32_t depth = m->odepth[t], dim = m->odim[t], slot = m->oslot[t];
-        const double *leaves = m->oleaves + m->oleaf_begin[t];
-        for (int64_t r = 0; r < n; ++r) {
-            const double *row = rows + r * m->n_ext;
-            uint32_t index = 0;
-            for (int32_t d = 0; d < depth; ++d) {
-                double x = feature(m, row[s[d].column]);
-                int bit;
-                if (s[d].kind == TP_EQUAL) bit = (double)code_of(x) == s[d].border;
-                else if (isnan(x)) bit = s[d].kind == TP_GREATER_NAN;
-                else bit = x > s[d].border;
-                index |= (uint32_t)bit << d;
+    for (int64_t r = 0; r < n; ++r) {
+        const double *row = rows + r * m->n_ext;
+        double *o = out + r * m->n_slots;
+        for (int32_t t0 = 0; t0 < m->n_otrees; t0 += TREE_LANES) {
+            const int32_t lanes = m->n_otrees - t0 < TREE_LANES ? m->n_otrees - t0 : TREE_LANES;
+            const double *leaf[TREE_LANES];
+            for (int32_t k = 0; k < lanes; ++k) {
+                const int32_t t = t0 + k;
+                const uint32_t index = oblivious_index(m, m->osplits + m->osplit_begin[t],
+                                                       m->odepth[t], row);
+                leaf[k] = m->oleaves + m->oleaf_begin[t] + (int64_t)index * m->odim[t];
             }
-            double *o = out + r * m->n_slots + slot;
-            const double *leaf = leaves + (int64_t)index * dim;
-            for (int32_t k = 0; k < dim; ++k) o[k] += leaf[k];
+            for (int32_t k = 0; k < lanes; ++k) {
+                const int32_t t = t0 + k, dim = m->odim[t];
+                double *ot = o + m->oslot[t];
+                for (int32_t j = 0; j < dim; ++j) ot[j] += leaf[k][j];
+            }
         }
     }
 }
