@@ -20,8 +20,8 @@
  * Rows are scored in blocks so that a tree's nodes stay in cache across the block, and
  * a block's words in the core's cache. A row alone (a request of one row, or the rows a
  * block leaves over) walks TREE_LANES trees together instead, so that the cache misses of
- * a large model's walks overlap: on a wine_quality ensemble of 9,000 trees, 1.9x faster
- * than one tree after another.
+ * a large model's walks overlap: a wine_quality ensemble of 9,000 trees and 4,300
+ * oblivious trees answers one row 2.4x faster than one tree after another.
  */
 #include <math.h>
 #include <stdint.h>
