@@ -14,8 +14,9 @@
  *      in its category set), with missing values going the node's default way. Leaves
  *      are nodes that lead to themselves, so that several rows walk a tree together
  *      without branches, their walks overlapping in the CPU.
- *   3. Oblivious trees (CatBoost): split d gives bit d of the leaf index; a row finds
- *      the leaves of TREE_LANES trees before adding them, so that their loads overlap.
+ *   3. Oblivious trees (CatBoost): split d gives bit d of the leaf index; a row of a
+ *      small request finds the leaves of TREE_LANES trees before adding them, so that
+ *      their loads overlap.
  *
  * Rows are scored in blocks so that a tree's nodes stay in cache across the block, and
  * a block's words in the core's cache. A row alone (a request of one row, or the rows a
@@ -263,9 +264,25 @@ static inline uint32_t oblivious_index(const tp_model *m, const tp_split *s, int
     return index;
 }
 
-/* Each row's leaves are found TREE_LANES trees at a time before any is added: the leaf
- * values of thousands of trees lie far apart, and their loads then overlap. */
+/* A block of rows meets one tree after another, so that each tree's splits and leaves
+ * stay in cache across the block. A few rows (fewer than LANES) each find their leaves
+ * TREE_LANES trees at a time before adding any: the leaf values of thousands of trees
+ * lie far apart, and their loads then overlap. Both add a row's leaves in tree order. */
 static void score_oblivious(const tp_model *m, const double *rows, int64_t n, double *out) {
+    if (n >= LANES) {
+        for (int32_t t = 0; t < m->n_otrees; ++t) {
+            const tp_split *s = m->osplits + m->osplit_begin[t];
+            const int32_t depth = m->odepth[t], dim = m->odim[t], slot = m->oslot[t];
+            const double *leaves = m->oleaves + m->oleaf_begin[t];
+            for (int64_t r = 0; r < n; ++r) {
+                const double *leaf = leaves +
+                    (int64_t)oblivious_index(m, s, depth, rows + r * m->n_ext) * dim;
+                double *o = out + r * m->n_slots + slot;
+                for (int32_t k = 0; k < dim; ++k) o[k] += leaf[k];
+            }
+        }
+        return;
+    }
     for (int64_t r = 0; r < n; ++r) {
         const double *row = rows + r * m->n_ext;
         double *o = out + r * m->n_slots;
