@@ -181,11 +181,15 @@ static void row_words(const tp_model *m, const double *row, uint32_t *w) {
     }
 }
 
+static inline void add_values(double *o, const double *values, int32_t dim) {
+    for (int32_t k = 0; k < dim; ++k) o[k] += values[k];
+}
+
 static inline void add_leaf(const tp_model *m, double *o, int32_t at) {
     const int32_t d = m->leaf_dim;
     const double *leaf = m->leaves + (int64_t)(at - m->first_leaf) * d;
     if (m->float32_sums) { *o = (double)((float)*o + (float)*leaf); return; }  /* d is 1 */
-    for (int32_t k = 0; k < d; ++k) o[k] += leaf[k];
+    add_values(o, leaf, d);
 }
 
 /* One row down every tree, TREE_LANES trees at a time: a walk is a chain of loads, each
@@ -209,6 +213,8 @@ static void score_row(const tp_model *m, const uint32_t *w, double *o) {
         } while (active);
         for (int32_t k = 0; k < TREE_LANES; ++k) add_leaf(m, o + m->slots[t + k], at[k]);
     }
+    /* the trees left over one by one: the groups above keep a fixed width, which the
+     * compiler unrolls (a last, narrower group made wine_quality's ensemble 15 % slower) */
     for (; t < m->n_trees; ++t) {
         int32_t at = m->roots[t];
         while (at < first_leaf) {
@@ -275,10 +281,8 @@ static void score_oblivious(const tp_model *m, const double *rows, int64_t n, do
             const int32_t depth = m->odepth[t], dim = m->odim[t], slot = m->oslot[t];
             const double *leaves = m->oleaves + m->oleaf_begin[t];
             for (int64_t r = 0; r < n; ++r) {
-                const double *leaf = leaves +
-                    (int64_t)oblivious_index(m, s, depth, rows + r * m->n_ext) * dim;
-                double *o = out + r * m->n_slots + slot;
-                for (int32_t k = 0; k < dim; ++k) o[k] += leaf[k];
+                add_values(out + r * m->n_slots + slot, leaves +
+                           (int64_t)oblivious_index(m, s, depth, rows + r * m->n_ext) * dim, dim);
             }
         }
         return;
@@ -295,11 +299,8 @@ static void score_oblivious(const tp_model *m, const double *rows, int64_t n, do
                                                        m->odepth[t], row);
                 leaf[k] = m->oleaves + m->oleaf_begin[t] + (int64_t)index * m->odim[t];
             }
-            for (int32_t k = 0; k < lanes; ++k) {
-                const int32_t t = t0 + k, dim = m->odim[t];
-                double *ot = o + m->oslot[t];
-                for (int32_t j = 0; j < dim; ++j) ot[j] += leaf[k][j];
-            }
+            for (int32_t k = 0; k < lanes; ++k)
+                add_values(o + m->oslot[t0 + k], leaf[k], m->odim[t0 + k]);
         }
     }
 }
