@@ -190,20 +190,30 @@ def test_a_job_that_kept_its_fold_students_is_rebuilt_as_that_bag(diabetes, tmp_
 
 def test_fold_students_cut_short_by_the_deadline_are_not_kept_as_the_model(
         diabetes, tmp_path, monkeypatch) -> None:
-    """When the deadline cut the fold students short (a few trees each, on a loaded machine)
-    and there is no student on every row, the distillation fails, saying so, rather than
-    leave a bag no one would choose. The fits are real; their records say they were cut."""
+    """When the deadline cut the fold students short (a few trees each, on a loaded machine
+    or behind a slow teacher) the distillation fails, saying so, rather than leave a model
+    no one would choose: every fold cut, with or without the time for a student on every
+    row (whose trees would be the folds' deadline count); some cut, when the fold students
+    would be the model. The fits are real; their records say they were cut."""
     train, _ = diabetes
     teacher = _linear_teacher(train, tmp_path / "ws", "cut")
     fit_folds = distill._fit_folds
+    cut = {"folds": None}
 
     def cut_short(*args, **kwargs):
         estimators, infos, scores, pred = fit_folds(*args, **kwargs)
-        return estimators, [dict(i, stopped_by_deadline=True) for i in infos], scores, pred
+        return estimators, [dict(i, stopped_by_deadline=cut["folds"] is None or k in cut[
+            "folds"]) for k, i in enumerate(infos)], scores, pred
 
     monkeypatch.setattr(distill, "_fit_folds", cut_short)
+    for final in (True, False):
+        with pytest.raises(TimeoutError, match="every fold's student was cut short"):
+            _distil(train, teacher, tmp_path / f"every-{final}", final=final)
+    cut["folds"] = {0}
     with pytest.raises(TimeoutError, match="fold students were cut short"):
-        _distil(train, teacher, tmp_path / "cut", final=False)
+        _distil(train, teacher, tmp_path / "bag", final=False)
+    _distil(train, teacher, tmp_path / "one", final=True)  # the student on every row is kept
+    assert (tmp_path / "one" / "model").is_dir()
 
 
 def test_a_holdout_student_cut_short_by_the_deadline_is_not_kept(diabetes, tmp_path,
@@ -414,6 +424,31 @@ def test_the_estimate_grows_with_what_the_student_does() -> None:
     assert distill_estimate(1.0, 1000, 7, 5) > estimate
     assert distill_estimate(1.0, 1000, 2, 5, min_synthetic=10_000) > estimate
     assert distill_estimate(1.0, 1000, 2, 5, cost=1.0) > estimate
+
+
+def test_a_slow_or_large_teacher_raises_the_estimate_by_its_measured_costs() -> None:
+    """The teacher's labelling at its measured rate and its loading count: wine_quality's
+    1.6 GB ensemble labelled 597 rows a second, and its students, planned at 20,000 a
+    second, were cut short at 2 trees a fold."""
+    from types import SimpleNamespace
+
+    from tabpilot.jobs.distilling import (
+        LOAD_BYTES_PER_SECOND,
+        TEACHER_ROWS_PER_SECOND,
+        Teacher,
+        distill_estimate,
+    )
+
+    typical = distill_estimate(1.0, 1000, 2, 5)
+    assert distill_estimate(1.0, 1000, 2, 5, teacher=Teacher()) == typical
+    slow = Teacher.measured(SimpleNamespace(throughput_rows_s=500.0, model_bytes=10**9))
+    assert (slow.rows_per_second, slow.model_bytes) == (500.0, 10**9)
+    taught = 2 * distill.synthetic_rows(1000)  # the fold models' labels, then the whole's
+    assert distill_estimate(1.0, 1000, 2, 5, teacher=slow) == pytest.approx(
+        typical - taught / TEACHER_ROWS_PER_SECOND + taught / 500.0
+        + 10**9 / LOAD_BYTES_PER_SECOND)
+    unmeasured = Teacher.measured(SimpleNamespace(throughput_rows_s=None, model_bytes=None))
+    assert (unmeasured.rows_per_second, unmeasured.model_bytes) == (TEACHER_ROWS_PER_SECOND, 0)
 
 
 def test_synthetic_rows_per_fit_are_bounded() -> None:

@@ -151,6 +151,12 @@ def run_distillation(ctx: TrialContext, task: TrialTask) -> TrialResult:
         # scored honestly on the holdout, but a few trees: a candidate no one wants
         # (california at 60 s: validation RMSE 105,314 beside its teacher's 44,000)
         raise TimeoutError("the student was cut short by the deadline")
+    if ctx.split.is_cv and all(i.get("stopped_by_deadline") for i in infos):
+        # their trees are the deadline's count, not early stopping's, and so would be the
+        # student's on every row (wine_quality at 300 s: 2 trees a fold behind a teacher
+        # that labelled 500 rows a second, kept with 10 trees: log loss 1.198 against 0.84)
+        raise TimeoutError(f"every fold's student was cut short by the deadline (at most "
+                           f"{max(i.get('best_iteration') or 0 for i in infos)} trees)")
     if ctx.split.is_cv:
         params = family.refit_params(dict(task.params), infos)
         need = FINAL_SHARE * (time.time() - folds_started) / k

@@ -49,6 +49,9 @@ RICH_COST = 1.0
 # the reserve's cap: a fraction of the limit, at most this many seconds
 SHARE, SHARE_MAX_SECONDS = 0.05, 30.0
 TEACHER_ROWS_PER_SECOND = 20_000.0  # an ensemble's batch predictions, when not measured
+# a teacher's members loaded into the student's process (the stack's figure: wine_quality's
+# six members, 616 MB, in 1.2-1.35 s)
+LOAD_BYTES_PER_SECOND = 500e6
 
 
 @dataclass
@@ -77,28 +80,49 @@ def choose_plan(plans: list[Plan], seconds_left: float) -> Plan | None:
     return next((p for p in plans if p.seconds <= seconds_left), None)
 
 
+@dataclass
+class Teacher:
+    """What labelling costs with a teacher: its batch predictions' rate and its size (it
+    is loaded into the student's process); a typical ensemble's before one is built."""
+
+    rows_per_second: float = TEACHER_ROWS_PER_SECOND
+    model_bytes: int = 0
+
+    @classmethod
+    def measured(cls, row: Any) -> Teacher:
+        """From the teacher's candidate row: the throughput and size its packaging measured
+        (wine_quality's ensemble at 300 s: 597 rows a second, 1.6 GB)."""
+        rate = row.throughput_rows_s if row.throughput_rows_s else TEACHER_ROWS_PER_SECOND
+        return cls(rate, row.model_bytes or 0)
+
+    def seconds(self, rows: int) -> float:
+        return self.model_bytes / LOAD_BYTES_PER_SECOND + rows / self.rows_per_second
+
+
 def distill_estimate(lightgbm_fit_seconds: float, n_rows: int, n_classes: int,
-                     n_folds: int, cost: float = STUDENT_COST, min_synthetic: int = 0
-                     ) -> float:
+                     n_folds: int, cost: float = STUDENT_COST, min_synthetic: int = 0,
+                     teacher: Teacher | None = None) -> float:
     """Seconds a distillation takes, from a LightGBM trial of the job: the student's fits
     (`cost` times the trial's, scaled to the synthetic rows, the repeats per class and the
-    fit on every row), the teacher's predictions of the synthetic rows (the fold models'
-    for each fold's, about one whole teacher's, and the whole teacher's for the last
-    student's) and packaging."""
+    fit on every row), loading the teacher and its predictions of the synthetic rows (the
+    fold models' for each fold's, about one whole teacher's, and the whole teacher's for the
+    last student's) and packaging."""
     repeats = 1.0 if n_classes < 2 else min(n_classes, 3) * 0.6  # light classes are dropped
     fits = (n_folds + student.FINAL_SHARE) / n_folds if n_folds > 1 else 1.0
     synthetic = student.synthetic_rows(n_rows, min_synthetic)
     rows = 1.0 + synthetic / max(n_rows, 1)
     taught = synthetic * (2 if n_folds > 1 else 1)
     return (lightgbm_fit_seconds * cost * fits * rows * repeats
-            + taught / TEACHER_ROWS_PER_SECOND + PACKAGE_SECONDS)
+            + (teacher or Teacher()).seconds(taught) + PACKAGE_SECONDS)
 
 
 class Distilling:
-    def _plans(self, board: pd.DataFrame, prepared: Prepared, split: Split) -> list[Plan]:
+    def _plans(self, board: pd.DataFrame, prepared: Prepared, split: Split,
+               teacher: Teacher | None = None) -> list[Plan]:
         """The ways to distil, best first: a student with the parameters of the job's best
         LightGBM trial (on every row) and RICH_SYNTHETIC synthetic rows, then the cheap
-        STUDENT_PARAMS one, each with its estimate; none before a LightGBM trial is done."""
+        STUDENT_PARAMS one, each with its estimate (with `teacher`'s costs once it is
+        built); none before a LightGBM trial is done."""
         done = {n: r for n, r in self._results.items() if r.status == st.COMPLETED
                 and n.startswith(student.FAMILY + "-") and not r.details.get("train_rows")
                 and not n.endswith(SUFFIX)}
@@ -110,8 +134,9 @@ class Distilling:
         fastest = min(r.fit_seconds for r in done.values())
         return [Plan(student.rich_params(best.params), student.RICH_SYNTHETIC,
                      distill_estimate(done[ranked[0]].fit_seconds, *shape, cost=RICH_COST,
-                                      min_synthetic=student.RICH_SYNTHETIC)),
-                Plan(dict(student.STUDENT_PARAMS), 0, distill_estimate(fastest, *shape))]
+                                      min_synthetic=student.RICH_SYNTHETIC, teacher=teacher)),
+                Plan(dict(student.STUDENT_PARAMS), 0,
+                     distill_estimate(fastest, *shape, teacher=teacher))]
 
     def _distill_share(self, board: pd.DataFrame, prepared: Prepared, split: Split,
                        level2_reserve: float) -> float:
@@ -134,11 +159,14 @@ class Distilling:
             return False
         teacher = str(board.iloc[0]["candidate"])
         row = self.store.get_candidate(self.name, teacher)
-        plans = self._plans(board, prepared, split) or [
+        costs = Teacher.measured(row)
+        plans = self._plans(board, prepared, split, costs) or [
             Plan(dict(student.STUDENT_PARAMS), 0, PACKAGE_SECONDS * 2)]
         plan = choose_plan(plans, soft_end - time.time())
         if plan is None:
-            log.info("no time left to distil %s (%.1fs needed)", teacher, plans[-1].seconds)
+            log.info("no time left to distil %s (%.1fs needed; it labels %.0f rows a second "
+                     "and loads %.0f MB)", teacher, plans[-1].seconds,
+                     costs.rows_per_second, costs.model_bytes / 1e6)
             return False
         name = f"{teacher}{SUFFIX}"
         number = 1 + max(c.number for c in self.store.list_candidates(self.name))
