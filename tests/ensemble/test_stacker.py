@@ -10,6 +10,7 @@ from tabpilot.ensemble import greedy_weights
 from tabpilot.ensemble.stacking import (
     fit_stack,
     make_stacker,
+    prune,
     stack_features,
     stacker_predict,
     stacking_folds,
@@ -123,3 +124,67 @@ def test_a_deadline_passed_stops_the_fits() -> None:
     with pytest.raises(TimeoutError):
         fit_stack(features, y[order], stacking_folds(split, y[order], True, 0), BINARY, 2,
                   deadline=0.0)
+
+
+def _signals(rows: int, n_signal: int, n_noise: int, seed: int = 0):
+    """Members that each see one part of the signal, and members that see none."""
+    rng = np.random.default_rng(seed)
+    parts = rng.normal(size=(n_signal, rows))
+    y = (rng.random(rows) < _sigmoid(1.2 * parts.sum(axis=0))).astype(int)
+    probs = [_sigmoid(2.0 * p) for p in parts] + [rng.random(rows) for _ in range(n_noise)]
+    return y, [np.column_stack([1 - p, p]) for p in probs]
+
+
+def _fit_score(y, preds, split, calls: list[list[int]] | None = None):
+    logloss = METRICS["LogLoss"]
+    folds = stacking_folds(split, y, True, 0)
+
+    def fit_score(kept: list[int]):
+        if calls is not None:
+            calls.append(list(kept))
+        fit = fit_stack(stack_features([preds[i] for i in kept], BINARY), y, folds, BINARY, 2)
+        return -score(logloss, y, fit.oof), fit
+    return fit_score
+
+
+def test_members_that_add_nothing_are_pruned_the_costliest_first() -> None:
+    y, preds = _signals(3000, 2, 2)
+    split, order = _cv(y)
+    y, preds = y[order], [p[order] for p in preds]
+    calls: list[list[int]] = []
+    fit_score = _fit_score(y, preds, split, calls)
+    best, fitted = fit_score([0, 1, 2, 3])
+    costs = [1.0, 2.0, 3.0, 5.0]  # the noise members are the slowest, 3 the slowest of all
+    kept, fit, value = prune(costs, fit_score, best, fitted)
+    assert kept == [0, 1]
+    assert calls[1] == [0, 1, 2]  # 3 tried first: the costliest
+    assert value >= best and value == pytest.approx(fit_score([0, 1])[0])
+    assert np.array_equal(fit.oof, fit_score([0, 1])[1].oof)
+
+
+def test_members_that_each_earn_their_place_are_all_kept() -> None:
+    y, preds = _signals(3000, 3, 0)
+    split, order = _cv(y)
+    y, preds = y[order], [p[order] for p in preds]
+    fit_score = _fit_score(y, preds, split)
+    best, fitted = fit_score([0, 1, 2])
+    kept, fit, value = prune([3.0, 2.0, 1.0], fit_score, best, fitted)
+    assert kept == [0, 1, 2] and fit is fitted and value == best
+
+
+def test_pruning_stops_where_it_is_when_time_runs_out() -> None:
+    y, preds = _signals(1000, 2, 2)
+    split, order = _cv(y)
+    y, preds = y[order], [p[order] for p in preds]
+    fit_score = _fit_score(y, preds, split)
+    best, fitted = fit_score([0, 1, 2, 3])
+    tried: list[list[int]] = []
+
+    def out_of_time(kept: list[int]):
+        if tried:
+            raise TimeoutError("the stacker's fits ran out of time")
+        tried.append(kept)
+        return fit_score(kept)
+
+    kept, fit, value = prune([1.0, 2.0, 3.0, 5.0], out_of_time, best, fitted)
+    assert kept == [0, 1, 2] and value >= best  # the one removal that ran was kept

@@ -25,6 +25,13 @@ def test_a_long_job_keeps_what_the_steps_cost_not_the_fractions() -> None:
     assert ensemble == pytest.approx(1.0 + 2 * (2.0 + 1.0 + 1.5 + 0.25 + 5 * 1.0))
     assert ensemble < 0.08 * 300
     assert 2.0 < stack < 0.05 * 300
+    # the stack: six members loaded and packaged (3 s), 30 MB read, and its stacker's
+    # six fits (five folds, then every row) over all six members, then once more for each
+    # member its pruning tries to drop: 7 x 6 fits of 10k rows x 6 features
+    from tabpilot.jobs import ensembling, stacking
+    assert stack == pytest.approx(1.0 + 2 * (
+        stacking.packaging_seconds(6) + 30 * MB / ensembling.LOAD_BYTES_PER_SECOND
+        + 7 * 6 * 10_000 * 6 * shares.STACKER_SECONDS_PER_VALUE))
     assert shares.finalisation_margin(300) == 5.0
 
 
@@ -52,8 +59,8 @@ def test_compiles_of_uncompiled_members_raise_a_long_job_s_shares() -> None:
     two = shares.ensemble_seconds(300, pool, rows, [2.0, 2.0] + [0.0] * 18)
     assert shares.ensemble_seconds(300, pool, rows) < one < two
     assert two - one == pytest.approx(shares.SAFETY * 2.0)
-    stack = shares.stack_seconds(300, [5 * MB] * 6, 10_000, 2)
-    assert shares.stack_seconds(300, [5 * MB] * 6, 10_000, 2, [3.0] + [0.0] * 5) == \
+    stack = shares.stack_seconds(300, [5 * MB] * 6, rows, 2)
+    assert shares.stack_seconds(300, [5 * MB] * 6, rows, 2, [3.0] + [0.0] * 5) == \
         pytest.approx(stack + shares.SAFETY * 3.0)
 
 

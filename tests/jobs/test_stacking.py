@@ -53,6 +53,12 @@ def test_the_stack_is_a_candidate_that_loads_and_predicts(stacked_job, breast_ca
     assert np.isfinite(stack["FinalAutoMLJobObjectiveMetric"]["Value"])
     members = stack["Hyperparameters"]["members"]
     assert len(members) >= 2 and not any(m.startswith(("stack", "ensemble")) for m in members)
+    # members the stacker scored no worse without are recorded, in the stats and the params
+    pruned = stack["Hyperparameters"].get("pruned", [])
+    assert note["pruned"] == pruned and not set(pruned) & set(members)
+    level1 = {c["CandidateName"] for c in job.candidates() if c["Algorithm"] not in (
+        "Stacking", "Ensemble")}
+    assert set(pruned) <= level1
     model = load(stack["ModelLocation"])
     assert model.metadata["algorithm"] == "Stacking" and model.metadata["members"] == members
     labels = model.predict(new_rows)

@@ -11,11 +11,18 @@ Its own validation predictions are out-of-fold as well: those of fold k come fro
 stacker fitted on the other folds' rows only (the job's folds under k-fold cross-
 validation; k folds of the holdout rows otherwise). So its score compares with the
 members' and with the greedy ensemble's, and no hyperparameter is chosen on it.
+
+Then members are pruned, as a greedy ensemble's are (tabpilot.ensemble.caruana): one whose
+removal does not lower the stacker's out-of-fold score is dropped, the slowest first, until
+every member left earns its place (two at least). A stack answers a row by asking every
+member, and with a handful of strongly correlated members the linear model often scores
+better without some of them.
 """
 
 from __future__ import annotations
 
 import time
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -139,3 +146,32 @@ def fit_stack(features: np.ndarray, y: np.ndarray, folds: list[tuple[np.ndarray,
             if valid is not None:
                 oof[valid] = stacker_predict(model, features[valid], n_classes)
     return StackFit(oof, model)
+
+
+# a stack's fit over some of its members (their indices) and its out-of-fold score, higher
+# better; raises TimeoutError when the fits would end after the stack's deadline
+FitScore = Callable[[list[int]], tuple[float, StackFit]]
+MIN_MEMBERS = 2  # fewer, and a stack would be one member's recalibration
+
+
+def prune(costs: Sequence[float], fit_score: FitScore, best: float, fitted: StackFit
+          ) -> tuple[list[int], StackFit, float]:
+    """The members (indices into `costs`, each member's one-row latency) left when those
+    whose removal does not lower the score `best` of the stack over all of them (`fitted`)
+    are dropped: one at a time, the costliest first, until none can go or MIN_MEMBERS are
+    left. Returns them, their stack's fit and its score. When time runs out (TimeoutError)
+    the pruning stops where it is."""
+    kept = list(range(len(costs)))
+    while len(kept) > MIN_MEMBERS:
+        for i in sorted(kept, key=lambda i: (-costs[i], i)):
+            trial = [j for j in kept if j != i]
+            try:
+                value, trial_fit = fit_score(trial)
+            except TimeoutError:
+                return kept, fitted, best
+            if value >= best - 1e-12:
+                kept, fitted, best = trial, trial_fit, max(best, value)
+                break
+        else:
+            break
+    return kept, fitted, best

@@ -88,8 +88,10 @@ def ensemble_seconds(limit: float, member_bytes: Sequence[float], n_valid: int,
 
 def stack_seconds(limit: float, member_bytes: Sequence[float], n_valid: int,
                   n_classes: int, compile_s: Sequence[float] = ()) -> float:
-    """The stack's share: fit the stacker fold by fold, load its members, compile those
-    without a compiled path (`compile_s`, beside `member_bytes`), package, time."""
+    """The stack's share: fit the stacker fold by fold (once over all its members, then
+    once for each member its pruning tries without, about one round of them), load its
+    members, compile those without a compiled path (`compile_s`, beside `member_bytes`),
+    package, time."""
     members = list(member_bytes)[:stacking.MAX_MEMBERS]
     compiles = sum(list(compile_s)[:stacking.MAX_MEMBERS])
     cap = min(max(1.0, 0.05 * limit), 20.0 + min(STACK_COMPILE_CAP, SAFETY * compiles))
@@ -97,6 +99,6 @@ def stack_seconds(limit: float, member_bytes: Sequence[float], n_valid: int,
     features = len(members) * (n_classes if n_classes > 2 else 1)
     estimate = (stacking.packaging_seconds(len(members))
                 + sum(members) / ensembling.LOAD_BYTES_PER_SECOND
-                + (HOLDOUT_FOLDS + 1) * n_valid * features * STACKER_SECONDS_PER_VALUE
-                + compiles)
+                + (1 + len(members)) * (HOLDOUT_FOLDS + 1) * n_valid * features
+                * STACKER_SECONDS_PER_VALUE + compiles)
     return min(cap, 1.0 + SAFETY * estimate)

@@ -30,8 +30,10 @@ from tabpilot.ensemble import StackPredictor
 from tabpilot.ensemble.stacking import (
     HOLDOUT_FOLDS,
     STACKER_PARAMS,
+    StackFit,
     fit_stack,
     make_stacker,
+    prune,
     stack_features,
     stacking_folds,
 )
@@ -130,18 +132,32 @@ def build(prepared: Prepared, split: Split, ranked: list[tuple[str, Path, str, f
         raise Skipped("a member's validation predictions are not all finite")
     classification = prepared.problem_type.is_classification
     n_classes = len(prepared.classes or []) if classification else 0
+    folds = stacking_folds(split, y, classification, seed)
+    metric = prepared.metric
+    sign = 1.0 if metric.greater_is_better else -1.0
+
+    def fit_score(kept: list[int]) -> tuple[float, StackFit]:
+        fit = fit_stack(stack_features([preds[i] for i in kept], prepared.problem_type), y,
+                        folds, prepared.problem_type, n_classes, deadline - needed)
+        threshold = tune_threshold(metric, y, fit.oof) if n_classes == 2 else None
+        return sign * score(metric, y, fit.oof, None, threshold), fit
+
     try:
-        fitted = fit_stack(stack_features(preds, prepared.problem_type), y,
-                           stacking_folds(split, y, classification, seed),
-                           prepared.problem_type, n_classes, deadline - needed)
+        first = fit_score(list(range(len(members))))
     except TimeoutError as exc:
         raise Skipped(str(exc)) from None
-    metric = prepared.metric
+    latency = {n: ms or 0.0 for n, _, _, ms in ranked}
+    kept, fitted, _ = prune([latency[n] for n, _ in members], fit_score, *first)
+    pruned = [n for i, (n, _) in enumerate(members) if i not in kept]
+    if pruned:
+        log.info("the stack scores no worse without %s: pruned", ", ".join(pruned))
+    members = [members[i] for i in kept]
     threshold = tune_threshold(metric, y, fitted.oof) if n_classes == 2 else None
     objective = score(metric, y, fitted.oof, None, threshold)
     metrics = score_all(prepared.problem_type, y, fitted.oof, None, threshold)
     names = [n for n, _ in members]
-    params = {"members": names, **stacker_params(prepared, split, seed)}
+    params = {"members": names, **({"pruned": pruned} if pruned else {}),
+              **stacker_params(prepared, split, seed)}
     out.parent.mkdir(parents=True, exist_ok=True)
     np.save(out.parent / VALIDATION_PREDICTIONS, fitted.oof.astype(np.float32))
     loaded = [load(d / "model").predictor for _, d in members]
@@ -172,7 +188,7 @@ def build(prepared: Prepared, split: Split, ranked: list[tuple[str, Path, str, f
 # what a stack's twin over `-full` members keeps of its metadata (the rest is packaging's)
 KEPT_METADATA = ("algorithm", "family", "problem_type", "objective_metric", "objective_value",
                  "validation_metrics", "threshold", "classes", "input_schema", "features",
-                 "stacker", "stacker_params", "stack_features", "stack_folds")
+                 "stacker", "stacker_params", "stack_features", "stack_folds", "pruned")
 
 
 def build_full(stack_dir: Path, full_dirs: list[Path], out: Path, prepared: Prepared,
@@ -275,6 +291,7 @@ class Stacking:
                  result.objective, len(result.members), best_before)
         self._note_stacking(status="built", candidate=name, objective=result.objective,
                             best_level1=best_before, members=result.members,
+                            pruned=result.params.get("pruned", []),
                             seconds=round(result.seconds, 3))
         if wins:
             progress.best_value, progress.best_candidate = result.objective, name

@@ -295,6 +295,10 @@ def _section(job: JobDefinitions, spec: dict[str, Any]) -> list[tuple[str, str]]
         head = (f"## {spec['name']}: stack\n\nA level-2 {p.stacker['stacker']} trained on the "
                 f"validation predictions of {members}, and scored out of fold over the same "
                 "folds (each fold's predictions from a stacker that did not see its rows).")
+        if p.stacker.get("pruned"):
+            dropped = ", ".join(f"`{m}`" for m in p.stacker["pruned"])
+            head += (f" Pruned from it, the slowest first: {dropped} (the stacker scored no "
+                     "worse out of fold without them).")
         return [("md", head + _value_note(job, spec)), ("code", codegen.stack_code(p))]
     family = FAMILIES[p.family]
     rank = f" (rank {spec['rank']})" if spec.get("rank") else ""
