@@ -17,10 +17,12 @@ that must answer fast); models already chosen may be added again at no cost.
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
+from typing import TypeVar
 
 import numpy as np
 
 ScoreFn = Callable[[np.ndarray], float]  # higher is better
+T = TypeVar("T")
 
 
 def greedy_weights(predictions: list[np.ndarray], score: ScoreFn, steps: int = 25,
@@ -59,20 +61,41 @@ def greedy_weights(predictions: list[np.ndarray], score: ScoreFn, steps: int = 2
 
 
 def prune(predictions: list[np.ndarray], score: ScoreFn, counts: np.ndarray,
-            best: float, cost: np.ndarray) -> np.ndarray:
+          best: float, cost: np.ndarray) -> np.ndarray:
     """`counts` without the members whose removal does not lower the score `best`: one at
     a time, the fewest inclusions first (then the costliest), until none can go."""
-    counts = counts.copy()
-    while np.count_nonzero(counts) > 1:
-        order = sorted(np.flatnonzero(counts), key=lambda i: (counts[i], -cost[i], i))
-        for i in order:
-            trial = counts.copy()
-            trial[i] = 0
-            blend = sum(predictions[j] * trial[j] for j in np.flatnonzero(trial)) / trial.sum()
-            value = score(blend)
+
+    def blend_score(kept: list[int]) -> tuple[float, np.ndarray]:
+        trial = np.zeros_like(counts)
+        trial[kept] = counts[kept]
+        return score(sum(predictions[j] * trial[j] for j in kept) / trial.sum()), trial
+
+    kept = [int(i) for i in np.flatnonzero(counts)]
+    _, pruned, _ = drop_while_no_worse(
+        kept, lambda left: sorted(left, key=lambda i: (counts[i], -cost[i], i)), blend_score,
+        best, counts.copy())
+    return pruned
+
+
+def drop_while_no_worse(kept: list[int], order: Callable[[list[int]], list[int]],
+                        evaluate: Callable[[list[int]], tuple[float, T]], best: float,
+                        state: T, minimum: int = 1) -> tuple[list[int], T, float]:
+    """Backward elimination of the members `kept` (indices, in increasing order), whose
+    score is `best` (higher is better) and whatever `evaluate` makes of them `state`: one
+    at a time, the first in `order(kept)` whose removal scores no worse (`evaluate`: the
+    members left -> their score and state) is dropped, until none can go or `minimum` are
+    left. Returns the members left, their state and score. A TimeoutError from `evaluate`
+    stops it where it is."""
+    while len(kept) > minimum:
+        for i in order(kept):
+            trial = [j for j in kept if j != i]
+            try:
+                value, trial_state = evaluate(trial)
+            except TimeoutError:
+                return kept, state, best
             if value >= best - 1e-12:
-                counts, best = trial, max(best, value)
+                kept, state, best = trial, trial_state, max(best, value)
                 break
         else:
-            return counts
-    return counts
+            break
+    return kept, state, best

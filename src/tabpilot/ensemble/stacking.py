@@ -35,6 +35,7 @@ from sklearn.preprocessing import StandardScaler
 from threadpoolctl import threadpool_limits
 
 from tabpilot.data.split import Split
+from tabpilot.ensemble.caruana import drop_while_no_worse
 from tabpilot.tasks import ProblemType
 
 # probabilities are clipped to [CLIP, 1 - CLIP] before taking logs: a forest's 0 or 1
@@ -161,17 +162,6 @@ def prune(costs: Sequence[float], fit_score: FitScore, best: float, fitted: Stac
     are dropped: one at a time, the costliest first, until none can go or MIN_MEMBERS are
     left. Returns them, their stack's fit and its score. When time runs out (TimeoutError)
     the pruning stops where it is."""
-    kept = list(range(len(costs)))
-    while len(kept) > MIN_MEMBERS:
-        for i in sorted(kept, key=lambda i: (-costs[i], i)):
-            trial = [j for j in kept if j != i]
-            try:
-                value, trial_fit = fit_score(trial)
-            except TimeoutError:
-                return kept, fitted, best
-            if value >= best - 1e-12:
-                kept, fitted, best = trial, trial_fit, max(best, value)
-                break
-        else:
-            break
-    return kept, fitted, best
+    return drop_while_no_worse(list(range(len(costs))),
+                               lambda kept: sorted(kept, key=lambda i: (-costs[i], i)),
+                               fit_score, best, fitted, MIN_MEMBERS)
