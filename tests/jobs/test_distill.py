@@ -432,12 +432,8 @@ def test_a_slow_or_large_teacher_raises_the_estimate_by_its_measured_costs() -> 
     second, were cut short at 2 trees a fold."""
     from types import SimpleNamespace
 
-    from tabpilot.jobs.distilling import (
-        LOAD_BYTES_PER_SECOND,
-        TEACHER_ROWS_PER_SECOND,
-        Teacher,
-        distill_estimate,
-    )
+    from tabpilot.jobs.distilling import TEACHER_ROWS_PER_SECOND, Teacher, distill_estimate
+    from tabpilot.jobs.ensembling import LOAD_BYTES_PER_SECOND
 
     typical = distill_estimate(1.0, 1000, 2, 5)
     assert distill_estimate(1.0, 1000, 2, 5, teacher=Teacher()) == typical

@@ -23,7 +23,7 @@ from tabpilot.data.prepare import Prepared
 from tabpilot.data.split import Split
 from tabpilot.execution import TrialTask
 from tabpilot.execution import distill as student
-from tabpilot.jobs import selection
+from tabpilot.jobs import ensembling, selection
 from tabpilot.jobs import status as st
 from tabpilot.jobs.progress import DISTILLING
 from tabpilot.jobs.views import leaderboard, refit_names
@@ -49,9 +49,6 @@ RICH_COST = 1.0
 # the reserve's cap: a fraction of the limit, at most this many seconds
 SHARE, SHARE_MAX_SECONDS = 0.05, 30.0
 TEACHER_ROWS_PER_SECOND = 20_000.0  # an ensemble's batch predictions, when not measured
-# a teacher's members loaded into the student's process (the stack's figure: wine_quality's
-# six members, 616 MB, in 1.2-1.35 s)
-LOAD_BYTES_PER_SECOND = 500e6
 
 
 @dataclass
@@ -96,7 +93,8 @@ class Teacher:
         return cls(rate, row.model_bytes or 0)
 
     def seconds(self, rows: int) -> float:
-        return self.model_bytes / LOAD_BYTES_PER_SECOND + rows / self.rows_per_second
+        # its members loaded into the student's process, at the ensembles' measured rate
+        return self.model_bytes / ensembling.LOAD_BYTES_PER_SECOND + rows / self.rows_per_second
 
 
 def distill_estimate(lightgbm_fit_seconds: float, n_rows: int, n_classes: int,
