@@ -120,7 +120,8 @@ class Finishing:
         if best is not None and \
                 self.store.get_candidate(self.name, best).trained_on == selection.REFIT_FULL:
             note = " ".join(filter(None, [note, selection.refit_note(
-                best, self.request.max_latency_ms is not None)]))
+                best, self.request.max_latency_ms is not None,
+                getattr(self, "_n_folds", 1) > 1)]))
         if note:
             log.info(note)  # the result shows it (describe: SelectionNote)
         self._prune(board, keep={best, *board.loc[board["pareto"].astype(bool), "candidate"]})

@@ -310,9 +310,10 @@ class JobRunner(Creating, Trials, Refits, Stacking, Ensembling, Distilling, Fini
         self._phase(st.MODEL_TUNING)
         refit = split.kind == "holdout"
         collapse = split.is_cv and r.max_latency_ms is not None  # a too-slow bag: refit-full
-        # without a bound, the slow best candidate's bags refit for the fast ensemble
-        collapse_members = split.is_cv and ensemble and r.max_latency_ms is None and \
-            r.selection == "balanced"
+        # without a bound, the slow best candidate's bags refit for the fast ensemble; on
+        # a holdout, the ensemble's members refit on every training row (refits.py)
+        collapse_members = ensemble and r.max_latency_ms is None and (
+            split.is_cv and r.selection == "balanced" or split.kind == "holdout")
         collapse_reserve = 0.0
         submitted, last_stop_check = len(previous.history), 0.0
         first_trial = submitted
@@ -344,8 +345,8 @@ class JobRunner(Creating, Trials, Refits, Stacking, Ensembling, Distilling, Fini
             if out_of_time and refit and reserve and ensemble and \
                     self._ensemble_wins(prepared, split, job_dir, progress):
                 # the ensemble will be the model: the time kept for a refit buys more trials
-                refit, reserve = False, 0.0
-                soft_end = deadline - margin - level2_reserve - distill_share
+                refit, reserve = False, collapse_reserve
+                soft_end = deadline - margin - level2_reserve - distill_share - reserve
                 out_of_time = soft_end - now < MIN_TRIAL_SECONDS
             if out_of_time and progress.done == 0 and submitted == first_trial \
                     and not self.executor.running() and deadline - margin > now:

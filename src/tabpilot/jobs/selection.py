@@ -127,9 +127,14 @@ def for_request(board: pd.DataFrame, request: JobRequest) -> tuple[str | None, s
     return select(board, request.max_latency_ms, request.selection, greater_is_better(board))
 
 
-def refit_note(name: str, bounded: bool) -> str:
-    """What a handed-out candidate refit on every row (REFIT_FULL) says of its scores; and,
-    without a latency bound (`bounded`), how to keep the bags instead."""
+def refit_note(name: str, bounded: bool, bagged: bool = True) -> str:
+    """What a handed-out candidate refit on every row (REFIT_FULL) says of its scores: it
+    was refit from k-fold bags (`bagged`), or from models trained without the holdout; and,
+    for bags without a latency bound (`bounded`), how to keep them."""
+    if not bagged:
+        return (f"{name} holds models refit on every training row, the holdout's too "
+                f"(TrainedOn: {REFIT_FULL}): its validation scores are those of the models "
+                "trained without the holdout, carried over")
     note = (f"{name} holds bags of fold models refit as one model on every row (TrainedOn: "
             f"{REFIT_FULL}): its validation scores are the bags' out-of-fold scores, carried "
             "over (each estimates one model trained on fewer rows)")

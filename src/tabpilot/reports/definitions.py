@@ -308,10 +308,14 @@ def _section(job: JobDefinitions, spec: dict[str, Any]) -> list[tuple[str, str]]
              "promoted": "Promoted to every row after a screening on a subsample"}.get(
         spec.get("source", ""), "Proposed by the search")
     head = f"## {spec['name']}{rank}: {family.label}\n\n{found}: {params}."
-    if spec.get("refit_of"):
+    if spec.get("refit_of") and job.n_folds > 1:
         head += (f" It is the bag `{spec['refit_of']}` collapsed into one model retrained on "
                  f"every row (n_estimators={spec.get('refit_n_estimators')!r}), and carries "
                  "the bag's out-of-fold score: the code below reruns the bag.")
+    elif spec.get("refit_of"):
+        head += (f" It is `{spec['refit_of']}` retrained on every training row, the "
+                 f"holdout's too (n_estimators={spec.get('refit_n_estimators')!r}), and "
+                 "carries its holdout score: the code below reruns it on the training part.")
     elif spec.get("trained_on") == "train+holdout":
         refit = family.refit_params(dict(p.params), spec.get("fits") or [])
         head += (" The packaged model was then retrained on every training row (train and "
