@@ -408,8 +408,11 @@ class Ensembling:
         the twins carry their bags' out-of-fold predictions, so it scores as that
         ensemble does. A greedy ensemble of the twins and the bags never collapsed
         (selection.KEEP_BAGGED) is built instead when it scores better (the most accurate
-        candidate was a stack, or its ensemble kept bags that were not collapsed). True
-        when it became the job's best."""
+        candidate was a stack, or its ensemble kept bags that were not collapsed). On a
+        holdout, where a refit buys accuracy and not speed, the ensemble over the twins is
+        kept as it was selected whenever it has them: selected again on the same holdout,
+        a greedy one took in an uncompiled MLP for 0.14 % of RMSE and 1.3 ms a row
+        (bike_sharing_hourly, 300 s). True when it became the job's best."""
         if time.time() >= deadline:
             return False
         rows = {c.name: c for c in self.store.list_candidates(self.name)}
@@ -430,7 +433,8 @@ class Ensembling:
         chosen, dirs = greedy, dict(ranked)
         if twins is not None and dirs.keys() >= twins.keys():
             same = scored(prepared, split, dirs, twins)
-            if greedy is None or not prepared.metric.is_better(greedy[3], same[3]):
+            if greedy is None or not split.is_cv or \
+                    not prepared.metric.is_better(greedy[3], same[3]):
                 chosen, pool = same, [(n, dirs[n]) for n in twins]
         if chosen is None:
             return False
