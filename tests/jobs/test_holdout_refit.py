@@ -115,3 +115,27 @@ def test_the_full_ensemble_holds_the_twins_and_is_handed_out(job) -> None:
 def test_no_member_is_refit_under_a_latency_bound(tmp_path, frame) -> None:
     job = _fit(frame, tmp_path, "bounded", max_latency_ms=100.0)
     assert not [c for c in job.candidates() if c["TrainedOn"] == selection.REFIT_FULL]
+
+
+def test_a_holdouts_refits_keep_the_time_of_parallel_ones() -> None:
+    from types import SimpleNamespace
+
+    from tabpilot.execution import TrialResult
+    from tabpilot.jobs import refits
+
+    results = {f"lightgbm-00{i}": TrialResult(f"lightgbm-00{i}", "Completed", fit_seconds=4.0,
+                                              details={"package_seconds": 1.0})
+               for i in range(4)}
+    board = pd.DataFrame({"candidate": ["ensemble-009", *results],
+                          "algorithm": ["Ensemble", *["LightGBM"] * 4]})
+    runner = SimpleNamespace(_results=results, n_workers=2)
+    holdout = refits._collapse_seconds(results["lightgbm-000"], 1)
+    # the four best single models, two at a time on two workers
+    assert refits.Refits._collapse_reserve(runner, board, 1, 1000.0) == \
+        pytest.approx(4 * holdout / 2)
+    # k-fold bags: one after another, as measured
+    bag = refits._collapse_seconds(results["lightgbm-000"], 5)
+    assert refits.Refits._collapse_reserve(runner, board, 5, 1000.0) == pytest.approx(4 * bag)
+    # at most a tenth of the limit
+    assert refits.Refits._collapse_reserve(runner, board, 1, 20.0) == \
+        pytest.approx(refits.COLLAPSE_SHARE * 20.0)

@@ -172,13 +172,16 @@ class Refits:
 
     def _collapse_reserve(self, board: pd.DataFrame, n_folds: int, limit: float) -> float:
         """Time to keep, without a bound, for refitting the models the job's ensemble will
-        likely hold (the best COLLAPSE_MEMBERS single candidates) on every row, as many at
-        once as the executor has workers, at most COLLAPSE_SHARE of the time limit:
-        `_collapse_members` refits as many as the time left allows."""
+        likely hold (the best COLLAPSE_MEMBERS single candidates) on every row, at most
+        COLLAPSE_SHARE of the time limit: `_collapse_members` refits as many as the time
+        left allows. On a holdout (`n_folds` 1), as many at once as the executor has
+        workers; k-fold bags keep the time of one refit after another (measured so, in
+        bench.default_model's sweeps: what the parallel refits save goes to the steps
+        after them)."""
         singles = board[~board["algorithm"].isin(selection.COMBINED)]
         best = [self._results[n] for n in singles["candidate"][:COLLAPSE_MEMBERS]
                 if n in self._results]
-        at_once = max(1, min(self.n_workers, len(best)))
+        at_once = 1 if n_folds > 1 else max(1, min(self.n_workers, len(best)))
         return min(sum(_collapse_seconds(r, n_folds) for r in best) / at_once,
                    COLLAPSE_SHARE * limit)
 
