@@ -374,15 +374,13 @@ class JobRunner(Creating, Trials, Refits, Stacking, Ensembling, Distilling, Fini
         _test_pause("ensemble", job_dir, self._stop_requested)
         # the stack leaves the ensemble half its share; the ensemble (whose pool holds the
         # stack) may use the finalisation margin: finalising takes well under a second
-        stacked = ensembled = False
         if stack:
             self._phase(st.TRAINING_MODELS, phases.STACKING)
-            stacked = self._stack(prepared, split, job_dir, progress,
-                                  deadline - margin - ensemble_share / 2 - distill_share -
-                                  collapse_reserve)
+            self._stack(prepared, split, job_dir, progress,
+                        deadline - margin - ensemble_share / 2 - distill_share - collapse_reserve)
         if ensemble:  # these two tell their phase once they know they have the time
-            ensembled = self._ensemble(prepared, split, job_dir, progress,
-                                       deadline - distill_share - collapse_reserve)
+            self._ensemble(prepared, split, job_dir, progress,
+                           deadline - distill_share - collapse_reserve)
             if collapse_members:
                 if self._collapse_members(prepared, split, job_dir, progress,
                                           deadline - distill_share - 2 * FAST_PACKAGE_SECONDS,
@@ -390,22 +388,23 @@ class JobRunner(Creating, Trials, Refits, Stacking, Ensembling, Distilling, Fini
                     return self._stopped()
                 self._full_stacks(prepared, split, job_dir,
                                   deadline - distill_share - FAST_PACKAGE_SECONDS)
-                ensembled = self._full_ensemble(prepared, split, job_dir, progress,
-                                                deadline - distill_share) or ensembled
+                self._full_ensemble(prepared, split, job_dir, progress, deadline - distill_share)
             # one within the fast budget, when the most accurate answers slower
-            ensembled = self._fast_ensemble(prepared, split, job_dir, progress,
-                                            deadline - distill_share) or ensembled
+            self._fast_ensemble(prepared, split, job_dir, progress, deadline - distill_share)
         if distill and self._distill(prepared, split, job_dir, progress, deadline - margin,
                                      deadline):
             return self._stopped()
-        if (refit and progress.best_candidate and not (ensembled or stacked)) or collapse:
+        # on a holdout, the candidate the job will hand out (selection.for_request) is
+        # refit when it is a single model trained without the holdout: the best, or one
+        # the default selection takes over a slower ensemble (an ensemble's members were
+        # refit as twins already, `_collapse_members`)
+        handed = selection.for_request(self._selection_board(job_dir), r)[0] \
+            if split.kind == "holdout" and progress.best_candidate else None
+        if handed in self._results or collapse:
             self._phase(st.TRAINING_MODELS, phases.REFITTING)
-        if refit and progress.best_candidate and not (ensembled or stacked):
-            # the candidate the job will hand out (selection.for_request) is refit
-            progress.best_candidate, _ = selection.for_request(
-                self._selection_board(job_dir), r)
-            if progress.best_candidate in self._results and \
-                    self._refit_best(progress, deadline - margin, kill_at, split.holdout_share):
+        if handed in self._results:
+            progress.best_candidate = handed
+            if self._refit_best(progress, deadline - margin, kill_at, split.holdout_share):
                 return self._stopped()
         if collapse and self._refit_full(prepared, split, job_dir, progress, deadline - margin,
                                          kill_at):
