@@ -336,7 +336,10 @@ class JobRunner(Creating, Trials, Refits, Stacking, Ensembling, Distilling, Fini
                     if distill else 0.0
                 collapse_reserve = self._collapse_reserve(board, len(split.folds), limit) \
                     if collapse_members else 0.0
-            reserve = self._refit_seconds(progress, split.holdout_share) if refit else \
+            # a holdout keeps the time of the single model's refit or of the ensemble's
+            # members', the longer; once the ensemble wins, of the members'
+            reserve = max(self._refit_seconds(progress, split.holdout_share),
+                          collapse_reserve) if refit else \
                 self._refit_full_seconds(prepared, len(split.folds)) if collapse else \
                 collapse_reserve
             soft_end = deadline - margin - level2_reserve - distill_share - reserve
@@ -372,6 +375,12 @@ class JobRunner(Creating, Trials, Refits, Stacking, Ensembling, Distilling, Fini
                 return st.COMPLETED, st.MAX_RUNTIME, None
         secondary = st.MAX_CANDIDATES if out_of_candidates else st.MAX_RUNTIME
         _test_pause("ensemble", job_dir, self._stop_requested)
+        # k-fold bags' refits keep their time from the stack and the ensemble (they buy the
+        # default model's speed); a holdout's refits take whatever time the stack and the
+        # ensemble, which must be built first, leave (womens_clothing_reviews at 300 s:
+        # its text trials, a minute each, ran past the search's end, and the time kept
+        # for the refits left the stack and the ensemble none)
+        collapse_reserve = collapse_reserve if split.is_cv else 0.0
         # the stack leaves the ensemble half its share; the ensemble (whose pool holds the
         # stack) may use the finalisation margin: finalising takes well under a second
         if stack:
