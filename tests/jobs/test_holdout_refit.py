@@ -113,6 +113,7 @@ def test_the_full_ensemble_holds_the_twins_and_is_handed_out(job) -> None:
     assert "refit on every training row, the holdout's too" in desc["SelectionNote"]
 
 
+@pytest.mark.slow  # 15 s; the condition is one line of the runner's
 def test_no_member_is_refit_under_a_latency_bound(tmp_path, frame) -> None:
     job = _fit(frame, tmp_path, "bounded", max_latency_ms=100.0)
     assert not [c for c in job.candidates() if c["TrainedOn"] == selection.REFIT_FULL]

@@ -240,6 +240,19 @@ def test_choose_and_fast_choice_on_a_board() -> None:
     assert fast_choice(board, "ens", greater_is_better=True, tolerance=1e-4) is None
 
 
+def test_a_model_with_a_refit_twin_is_never_the_fast_choice() -> None:
+    board = pd.DataFrame({"candidate": ["ensemble-009-full", "ensemble-009", "catboost-002",
+                                        "catboost-002-full", "xgboost-003"],
+                          "algorithm": ["Ensemble", "Ensemble", "CatBoost", "CatBoost", "XGBoost"],
+                          "objective": [0.824, 0.824, 0.822, 0.822, 0.821],
+                          "latency_ms_p50": [0.8, 0.8, 0.14, 0.15, 0.1]})
+    # the twin stands for its parent (the same scores, more rows), though the parent timed
+    # faster and comes first
+    assert fast_choice(board, "ensemble-009-full", greater_is_better=True) == "xgboost-003"
+    assert fast_choice(board, "ensemble-009-full", greater_is_better=True,
+                       tolerance=0.0025) == "catboost-002-full"
+
+
 # -- the CLI --------------------------------------------------------------------------------
 
 @pytest.mark.slow  # 16 s; the bound's choice is tested in process above

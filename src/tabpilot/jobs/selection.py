@@ -187,7 +187,9 @@ def _near(board: pd.DataFrame, chosen: str | None, greater_is_better: bool, tole
     for name, obj, ms in zip(board["candidate"], board["objective"], board["latency_ms_p50"],
                              strict=True):
         obj, ms = _num(obj), _num(ms)
-        if obj is None or ms is None or name == chosen:
+        # a model with a `-full` twin is not handed out: the twin has its scores and more
+        # rows (on a holdout, the two answer alike, and the parent can time faster)
+        if obj is None or ms is None or name == chosen or f"{name}{FULL_SUFFIX}" in rows.index:
             continue
         lost = shortfall(best_obj, obj, greater_is_better)
         if tolerated(lost, best_obj, None, tolerance) and ms <= best_ms / speedup:
