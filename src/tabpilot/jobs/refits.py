@@ -305,12 +305,4 @@ class Refits:
                    kill_at: float) -> bool:
         """Run one task in the executor to its end and record its candidate. True when a
         stop request arrived meanwhile (finalising then stops the task, marked Stopped)."""
-        self.executor.submit(task)
-        while self.executor.running():
-            if self._stop_requested():
-                return True
-            for result in self.executor.poll(timeout=0.2):
-                self._record(result, prepared, progress)
-            if time.time() >= kill_at:
-                break
-        return False
+        return self._await_all(iter([task]), prepared, progress, kill_at)
