@@ -175,9 +175,8 @@ class Refits:
         likely hold (the best COLLAPSE_MEMBERS single candidates) on every row, at most
         COLLAPSE_SHARE of the time limit: `_collapse_members` refits as many as the time
         left allows. On a holdout (`n_folds` 1), as many at once as the executor has
-        workers; k-fold bags keep the time of one refit after another (measured so, in
-        bench.default_model's sweeps: what the parallel refits save goes to the steps
-        after them)."""
+        workers; k-fold bags keep the time of one refit after another, as they did before
+        their refits ran in parallel (what that saves goes to the steps after them)."""
         singles = board[~board["algorithm"].isin(selection.COMBINED)]
         best = [self._results[n] for n in singles["candidate"][:COLLAPSE_MEMBERS]
                 if n in self._results]
