@@ -380,16 +380,16 @@ class JobRunner(Creating, Trials, Refits, Stacking, Ensembling, Distilling, Fini
         # ensemble, which must be built first, leave (womens_clothing_reviews at 300 s:
         # its text trials, a minute each, ran past the search's end, and the time kept
         # for the refits left the stack and the ensemble none)
-        collapse_reserve = collapse_reserve if split.is_cv else 0.0
+        level2_gives = collapse_reserve if split.is_cv else 0.0
         # the stack leaves the ensemble half its share; the ensemble (whose pool holds the
         # stack) may use the finalisation margin: finalising takes well under a second
         if stack:
             self._phase(st.TRAINING_MODELS, phases.STACKING)
             self._stack(prepared, split, job_dir, progress,
-                        deadline - margin - ensemble_share / 2 - distill_share - collapse_reserve)
+                        deadline - margin - ensemble_share / 2 - distill_share - level2_gives)
         if ensemble:  # these two tell their phase once they know they have the time
             self._ensemble(prepared, split, job_dir, progress,
-                           deadline - distill_share - collapse_reserve)
+                           deadline - distill_share - level2_gives)
             if collapse_members:
                 if self._collapse_members(prepared, split, job_dir, progress,
                                           deadline - distill_share - 2 * FAST_PACKAGE_SECONDS,
