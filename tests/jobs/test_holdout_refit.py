@@ -13,9 +13,8 @@ import pytest
 from tabpilot import AutoML
 from tabpilot.artifacts import load
 from tabpilot.data.split import make_split
-from tabpilot.execution import LocalProcessExecutor
 from tabpilot.execution.trial import VALIDATION_PREDICTIONS
-from tabpilot.jobs import ensembling, refits, selection, spread
+from tabpilot.jobs import ensembling, selection
 from tabpilot.reports.candidate import VALIDATION_TARGET
 
 FAMILIES = ["lightgbm", "xgboost"]
@@ -142,31 +141,3 @@ def test_a_holdouts_refits_keep_the_time_of_parallel_ones() -> None:
     assert refits.Refits._collapse_reserve(runner, board, 1, 20.0) == \
         pytest.approx(refits.COLLAPSE_SHARE * 20.0)
 
-
-def test_a_single_model_handed_out_over_an_ensemble_is_refit_in_place(tmp_path, frame) -> None:
-    """The default selection takes a single model (trained without the holdout) over the
-    slower ensemble: the job's end refits it on every training row, as it does the best
-    single model of a job without an ensemble."""
-    poll, fast_choice = LocalProcessExecutor.poll, selection.fast_choice
-
-    def single_models_answer_in_a_third_of_a_millisecond(self, timeout: float):
-        results = poll(self, timeout)
-        for r in results:
-            r.latency_ms_p50 = 0.3
-        return results
-
-    with pytest.MonkeyPatch.context() as mp:
-        mp.setattr(LocalProcessExecutor, "poll", single_models_answer_in_a_third_of_a_millisecond)
-        mp.setattr(ensembling, "measure", lambda model, rows, seconds=1.0: {
-            "latency_ms_p50": 0.3 * len(model.predictor.names), "throughput_rows_s": 1e3})
-        # a tolerance wide enough for the best single model; no twins of the members
-        mp.setattr(selection, "fast_choice", lambda board, chosen, greater, **_: fast_choice(
-            board, chosen, greater, tolerance=0.5))
-        mp.setattr(spread, "shortfall_errors", lambda *args, **kwargs: {})
-        mp.setattr(refits.Refits, "_collapse_members", lambda self, *args: False)
-        job = _fit(frame, tmp_path, "single")
-    desc, board = job.describe(), _board(job)
-    assert board.iloc[0]["algorithm"] == "Ensemble", board
-    best = desc["BestCandidate"]
-    assert best["CandidateName"] in set(board.index[board["algorithm"] != "Ensemble"]), board
-    assert best["TrainedOn"] == "train+holdout"

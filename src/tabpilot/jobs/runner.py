@@ -403,12 +403,15 @@ class JobRunner(Creating, Trials, Refits, Stacking, Ensembling, Distilling, Fini
         if distill and self._distill(prepared, split, job_dir, progress, deadline - margin,
                                      deadline):
             return self._stopped()
-        # on a holdout, the candidate the job will hand out (selection.for_request) is
-        # refit when it is a single model trained without the holdout: the best, or one
-        # the default selection takes over a slower ensemble (an ensemble's members were
-        # refit as twins already, `_collapse_members`)
+        # on a holdout whose most accurate candidate is a single model, the candidate the
+        # job will hand out (selection.for_request) is refit when it is a single model
+        # trained without the holdout (an ensemble's or a stack's members were refit as
+        # twins already, `_collapse_members`; a single model taken over them is not: its
+        # refit's latency could change the choice, and the job hand out an unrefit one)
+        board = leaderboard(self.store, self.name) if split.kind == "holdout" else None
         handed = selection.for_request(self._selection_board(job_dir), r)[0] \
-            if split.kind == "holdout" and progress.best_candidate else None
+            if board is not None and not board.empty and \
+            board["algorithm"].iloc[0] not in selection.COMBINED else None
         if handed in self._results or collapse:
             self._phase(st.TRAINING_MODELS, phases.REFITTING)
         if handed in self._results:
