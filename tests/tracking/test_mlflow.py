@@ -8,6 +8,7 @@ import json
 from pathlib import Path
 
 import numpy as np
+import psutil
 import pytest
 from trackinglib import TINY_JOB, binary_table
 
@@ -116,8 +117,17 @@ def test_a_job_logged_later_with_tabpilot_track(mlflow_server, tmp_path, cli) ->
                workspace=tmp_path / "ws")
     assert done.returncode == 0, done.stderr
     assert f"job {automl.name} -> run" in done.stdout and "@champion" in done.stdout
+    # no pooled connection outlives the logging: MLflow does not resend a runs/create whose
+    # connection the server closed for idling (its keep-alive timeout) as it was reused
+    assert _open_connections(mlflow_server) == []
     client = mlflow.tracking.MlflowClient(tracking_uri=mlflow_server)
     children = _runs(client, automl.name, "candidate")
     assert len(children) == len(store.list_candidates(automl.name))
     down = cli("track", automl.name, "--mlflow", "http://127.0.0.1:9", workspace=tmp_path / "ws")
     assert down.returncode == 2 and "does not answer" in down.stderr
+
+
+def _open_connections(uri: str) -> list:
+    port = int(uri.rsplit(":", 1)[1])
+    return [c for c in psutil.Process().net_connections(kind="tcp")
+            if c.raddr and c.raddr.port == port and c.status == psutil.CONN_ESTABLISHED]

@@ -177,6 +177,7 @@ def _mlflow_session(mlflow: Any, uri: str) -> Iterator[Any]:
     mlflow_log = logging.getLogger("mlflow")
     saved_level = mlflow_log.level
     os.environ.update(CLIENT_ENV)
+    _drop_connections()
     mlflow.set_tracking_uri(uri)
     mlflow.set_registry_uri(uri)
     mlflow_log.setLevel(logging.ERROR)  # its advice on pickling and input examples
@@ -198,6 +199,22 @@ def _mlflow_session(mlflow: Any, uri: str) -> Iterator[Any]:
             else:
                 os.environ[key] = value
         tracking_utils._tracking_uri, registry_utils._registry_uri = saved_uris
+        _drop_connections()
+
+
+def _drop_connections() -> None:
+    """MLflow's pooled HTTP connections closed, so that a tracking session starts and ends
+    on fresh ones. MLflow (3.18 on) does not resend a write that is not idempotent
+    (runs/create, registered-models/create) when its connection drops before an answer, and
+    a keep-alive connection reused just as the server's keep-alive timeout closes it (5 s
+    for `mlflow server`'s uvicorn) drops so: a job logged about 5 s after the previous one
+    failed. (MLflow caches one requests session per retry policy and process; clearing the
+    cache lets them and their sockets go.)"""
+    from mlflow.utils import request_utils
+
+    cached = getattr(request_utils, "_cached_get_request_session", None)
+    if cached is not None and hasattr(cached, "cache_clear"):
+        cached.cache_clear()
 
 
 def _experiment(client: Any, name: str) -> str:
