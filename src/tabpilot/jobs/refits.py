@@ -207,7 +207,7 @@ class Refits:
         if board.empty or split.is_cv and selection.within(board["latency_ms_p50"].iloc[0],
                                                            ensembling.FAST_LATENCY_MS):
             return False
-        if not split.is_cv and board["algorithm"].iloc[0] not in selection.COMBINED:
+        if not split.is_cv and selection.best_is_single(board):
             return False  # a single model: the job's end refits it in place (`_refit_best`)
         rows = {c.name: c for c in self.store.list_candidates(self.name)}
         algorithms = dict(zip(board["candidate"], board["algorithm"], strict=True))

@@ -408,10 +408,9 @@ class JobRunner(Creating, Trials, Refits, Stacking, Ensembling, Distilling, Fini
         # trained without the holdout (an ensemble's or a stack's members were refit as
         # twins already, `_collapse_members`; a single model taken over them is not: its
         # refit's latency could change the choice, and the job hand out an unrefit one)
-        board = leaderboard(self.store, self.name) if split.kind == "holdout" else None
-        handed = selection.for_request(self._selection_board(job_dir), r)[0] \
-            if board is not None and not board.empty and \
-            board["algorithm"].iloc[0] not in selection.COMBINED else None
+        single = split.kind == "holdout" and \
+            selection.best_is_single(leaderboard(self.store, self.name))
+        handed = selection.for_request(self._selection_board(job_dir), r)[0] if single else None
         if handed in self._results or collapse:
             self._phase(st.TRAINING_MODELS, phases.REFITTING)
         if handed in self._results:

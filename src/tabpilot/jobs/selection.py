@@ -173,6 +173,12 @@ def contenders(board: pd.DataFrame, chosen: str | None, greater_is_better: bool,
     return [name for name, _, _ in _near(board, chosen, greater_is_better, tolerance, speedup)]
 
 
+def best_is_single(board: pd.DataFrame) -> bool:
+    """Whether a leaderboard's most accurate candidate is a single model (not an ensemble
+    or a stack of others); False for an empty board."""
+    return not board.empty and board["algorithm"].iloc[0] not in COMBINED
+
+
 def _near(board: pd.DataFrame, chosen: str | None, greater_is_better: bool, tolerance: float,
           speedup: float) -> list[tuple[str, float, float]]:
     """(name, shortfall, latency) of every candidate at least `speedup` times faster than
