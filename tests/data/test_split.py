@@ -48,6 +48,16 @@ def test_holdout_indices_are_sorted() -> None:
     assert np.all(np.diff(valid) > 0)
 
 
+def test_a_refit_learns_every_training_row_in_the_order_the_trials_encoded_them() -> None:
+    """Split.refit_rows: the training part, then a holdout's rows (a view of the trials'
+    encoded matrix); under k-fold every training row once."""
+    holdout = make_split(_labels(4000), stratify=True, n_folds=1)
+    train, valid = holdout.folds[0]
+    assert np.array_equal(holdout.refit_rows(), np.concatenate([train, valid]))
+    kfold = make_split(_labels(300), stratify=True, n_folds=3)
+    assert np.array_equal(kfold.refit_rows(), np.arange(300))
+
+
 def test_holdout_is_stratified() -> None:
     y = _labels(5000, positive_share=0.07)
     train, valid = make_split(y, stratify=True, validation_fraction=0.2).folds[0]

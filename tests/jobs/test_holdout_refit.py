@@ -4,6 +4,7 @@ holdout's too, as `-full` twins, and the `-full` ensemble holds them (jobs/refit
 
 from __future__ import annotations
 
+import pickle
 from pathlib import Path
 
 import numpy as np
@@ -26,7 +27,9 @@ def frame() -> pd.DataFrame:
     n = 800
     a, b, c, d = (rng.normal(size=n) for _ in range(4))
     y = np.where(((a > 0) ^ (b > 0)) | (c + d + 0.7 * rng.normal(size=n) > 1.5), "yes", "no")
-    return pd.DataFrame({"a": a, "b": b, "c": c, "d": d, "y": y})
+    # rare labels, some of them only in the holdout: an encoder fitted with its rows differs
+    shop = [f"shop{i}" for i in rng.integers(0, 300, size=n)]
+    return pd.DataFrame({"a": a, "b": b, "c": c, "d": d, "shop": shop, "y": y})
 
 
 def _fit(frame: pd.DataFrame, ws: Path, name: str, **kwargs) -> AutoML:
@@ -94,6 +97,9 @@ def test_the_ensembles_members_are_refit_with_the_holdouts_rows(job, frame) -> N
                               np.load(job_dir / "candidates" / member / VALIDATION_PREDICTIONS))
         refit, parent = (load(job_dir / "candidates" / n / "model") for n in (twin, member))
         assert refit.metadata["refit_of"] == member
+        # the encoder of the training part, its parent's: the twins and the members not
+        # refit share one encoding of a row (Split.refit_rows)
+        assert pickle.dumps(refit.predictor.encoder) == pickle.dumps(parent.predictor.encoder)
         # it learnt the holdout's rows, which its parent never saw
         assert _log_loss(refit, X, y) < _log_loss(parent, X, y)
 

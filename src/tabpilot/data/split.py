@@ -61,6 +61,22 @@ class Split:
             parts += [va for _, va in self.folds]
         return np.unique(np.concatenate(parts))
 
+    def refit_rows(self) -> np.ndarray:
+        """The rows a model refit on every training row learns from: the training part,
+        then a holdout's rows, the order in which the trials' encoded matrix holds them.
+
+        Its encoder stays the one fitted on the training part (`training_rows`): a refit
+        encodes a row as its parent and the job's other models do, so an ensemble of refits
+        and models trained without the holdout shares their encoders rather than encoding
+        each row once more (womens_clothing_reviews at 300 s: an ensemble answered one row
+        in 1.6 ms, the same with three members refit and their text vectorizers fitted
+        anew, in 2.7 ms). The holdout's rows are encoded as new rows are.
+        """
+        rows = self.training_rows()
+        if self.kind != "holdout":
+            return rows  # every row a model may learn from is a training row already
+        return np.concatenate([rows, *[va for _, va in self.folds]])
+
 
 def make_split(y: np.ndarray, stratify: bool, validation_fraction: float | None = None,
                n_folds: int | None = None, seed: int = 0, n_valid_rows: int | None = None

@@ -56,14 +56,14 @@ def run_trial(ctx: TrialContext, task: TrialTask) -> TrialResult:
     family = get_family(task.family)
     fit_deadline = task.soft_deadline - PACKAGING_SECONDS
     n_classes = len(ctx.classes) if ctx.classes else 0
-    rows = subsample(ctx.split.training_rows(include_holdout=task.refit_of is not None),
-                     task.train_rows, ctx.seed)
+    rows = subsample(ctx.split.training_rows(), task.train_rows, ctx.seed)
     folds = [(subsample(tr, task.train_rows, ctx.seed + i), va)
              for i, (tr, va) in enumerate(ctx.split.folds)]
     # a fit may overwrite its rows in place when no later fit reads them (one fit, or a copy)
-    # trials on the split's own rows share one encoding of them per style (sharedtable.py)
+    # trials on the split's own rows share one encoding of them per style (sharedtable.py);
+    # a refit's is theirs, its encoder fitted on the training part (Split.refit_rows)
     shared = SharedEncodings.beside(ctx.table) if task.train_rows is None and \
-        task.refit_of is None and family.style in SHAREABLE_STYLES else None
+        family.style in SHAREABLE_STYLES else None
     encoded = _Encoded(ctx, family.style, rows, folds, n_classes,
                        writable_views=task.refit_of is not None or len(folds) == 1,
                        shared=shared)
@@ -73,7 +73,7 @@ def run_trial(ctx: TrialContext, task: TrialTask) -> TrialResult:
         parent = task.refit_of
         params = family.refit_params(dict(task.params), parent["infos"])
         fit_started = time.time()
-        data = fit_data(rows, None, fit_deadline)
+        data = fit_data(ctx.split.refit_rows(), None, fit_deadline)
         estimators = [family.fit(params, data)]
         if data.info.get("stopped_by_deadline"):
             raise TimeoutError("the refit on all rows ran out of time; the model trained on "

@@ -314,8 +314,9 @@ def _section(job: JobDefinitions, spec: dict[str, Any]) -> list[tuple[str, str]]
                  "the bag's out-of-fold score: the code below reruns the bag.")
     elif spec.get("refit_of"):
         head += (f" It is `{spec['refit_of']}` retrained on every training row, the "
-                 f"holdout's too (n_estimators={spec.get('refit_n_estimators')!r}), and "
-                 "carries its holdout score: the code below reruns it on the training part.")
+                 f"holdout's too (n_estimators={spec.get('refit_n_estimators')!r}), with "
+                 "the encoder fitted on the training part, and carries its holdout score: "
+                 "the code below reruns it on the training part.")
     elif spec.get("trained_on") == "train+holdout":
         refit = family.refit_params(dict(p.params), spec.get("fits") or [])
         head += (" The packaged model was then retrained on every training row (train and "

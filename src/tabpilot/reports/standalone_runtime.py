@@ -115,11 +115,9 @@ def fit_member(member, X, y, weights, split):
         model = member.fit(X_enc, y, weights, train, valid, rounds)
         oof[valid] = member.predict(model, X_enc[valid])
         models.append(model)
-    if member.refit:
-        rows = subsample(split.training_rows(include_holdout=True), member.train_rows, SEED)
-        encoder = member.new_encoder().fit(X.iloc[rows])
+    if member.refit:  # every training row, encoded by the encoder of the training part
         fit = member.refit_fit or member.fit
-        models = [fit(encoder.transform(X), y, weights, rows, None, member.refit_rounds)]
+        models = [fit(X_enc, y, weights, split.refit_rows(), None, member.refit_rounds)]
     return oof, (encoder, models)
 
 
