@@ -64,8 +64,9 @@ class JobRequest(BaseModel):
     max_latency_ms: float | None = None
     # which candidate the job hands out (jobs/selection.py): balanced, the fastest within
     # one standard error of the most accurate, at most FAST_TOLERANCE (and FAST_SPEEDUP
-    # times faster); accuracy, the most accurate. A max_latency_ms bound overrides both:
-    # the most accurate within it
+    # times faster), or, when the most accurate misses selection.LATENCY_GOAL_MS, the most
+    # accurate meeting it within FAST_TOLERANCE; accuracy, the most accurate. A
+    # max_latency_ms bound overrides both: the most accurate within it
     selection: Literal["balanced", "accuracy"] = "balanced"
     # after the ensemble or the stack, a fast LightGBM student fitted to its predictions
     distill: bool = True

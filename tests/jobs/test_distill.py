@@ -393,6 +393,51 @@ def test_balanced_keeps_the_best_when_nothing_fast_is_close_enough() -> None:
     assert selection.select(board, None, "balanced", False)[0] == "f"
 
 
+def _with_errors(board: pd.DataFrame, against: str, errors: dict[str, float]) -> pd.DataFrame:
+    board.attrs[selection.SHORTFALL_SE] = {"against": against, "errors": errors}
+    return board
+
+
+def test_a_most_accurate_that_misses_the_latency_goal_gives_way_within_the_tolerance() -> None:
+    """No candidate within one standard error is faster: the most accurate that meets
+    LATENCY_GOAL_MS is handed out when within 0.5 %, however large its shortfall's error."""
+    rows = [("ensemble-9", "Ensemble", 0.9851, 2.7), ("stack-8", "Stacking", 0.9830, 0.67),
+            ("lightgbm-1", "LightGBM", 0.9829, 0.44), ("ensemble-9-distilled", "LightGBM",
+                                                       0.9818, 0.24)]
+    errors = {"stack-8": 0.0009, "lightgbm-1": 0.0010, "ensemble-9-distilled": 0.0012}
+    board = _with_errors(_board(rows), "ensemble-9", errors)
+    assert selection.fast_choice(board, "ensemble-9", True) is None
+    chosen, note = selection.select(board, None, "balanced", True)
+    assert chosen == "stack-8"  # the most accurate within the goal, not the fastest
+    assert f"{selection.LATENCY_GOAL_MS:g} ms goal" in note and "0.5%" in note
+    assert "--selection accuracy hands out ensemble-9" in note
+    assert selection.select(board, None, "accuracy", True) == ("ensemble-9", None)
+    # beyond the tolerance, the goal gives nothing
+    far = _with_errors(_board([rows[0], ("lightgbm-1", "LightGBM", 0.97, 0.44)]),
+                       "ensemble-9", {"lightgbm-1": 0.001})
+    assert selection.select(far, None, "balanced", True) == ("ensemble-9", None)
+
+
+def test_the_latency_goal_leaves_a_fast_enough_choice_alone() -> None:
+    """A most accurate within the goal keeps the standard-error rule, and so does a
+    choice within the error that meets the goal."""
+    meets = _with_errors(_board([("ensemble-9", "Ensemble", 0.9851, 1.1),
+                                 ("lightgbm-1", "LightGBM", 0.9829, 0.44)]),
+                         "ensemble-9", {"lightgbm-1": 0.001})
+    assert selection.select(meets, None, "balanced", True) == ("ensemble-9", None)
+    near = _with_errors(_board([("ensemble-9", "Ensemble", 0.9851, 2.7),
+                                ("stack-8", "Stacking", 0.9849, 1.0),
+                                ("lightgbm-1", "LightGBM", 0.9840, 0.3)]),
+                        "ensemble-9", {"stack-8": 0.001, "lightgbm-1": 0.0005})
+    assert selection.select(near, None, "balanced", True)[0] == "stack-8"
+    # a choice within the error that misses the goal gives way to one that meets it
+    slow = _with_errors(_board([("ensemble-9", "Ensemble", 0.9851, 6.0),
+                                ("stack-8", "Stacking", 0.9849, 2.0),
+                                ("lightgbm-1", "LightGBM", 0.9840, 0.3)]),
+                        "ensemble-9", {"stack-8": 0.001, "lightgbm-1": 0.0005})
+    assert selection.select(slow, None, "balanced", True)[0] == "lightgbm-1"
+
+
 def test_an_unknown_selection_is_refused_with_the_choices() -> None:
     from tabpilot.errors import ConfigError
 
