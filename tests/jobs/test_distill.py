@@ -418,6 +418,26 @@ def test_a_most_accurate_that_misses_the_latency_goal_gives_way_within_the_toler
     assert selection.select(far, None, "balanced", True) == ("ensemble-9", None)
 
 
+def test_an_ensemble_is_never_handed_out_in_place_of_its_full_twin() -> None:
+    """An ensemble whose twin holds its members refit on every row (REFIT_PARENTS) is
+    neither the fast choice nor the goal's, however fast it timed."""
+    rows = [("ensemble-9-full", "Ensemble", 32.98, 1.9), ("ensemble-7", "Ensemble", 32.98, 0.96),
+            ("ensemble-10-fast", "Ensemble", 33.14, 0.48), ("lightgbm-1", "LightGBM", 34.2, 0.2)]
+    # the fast ensemble's shortfall is beyond its error: the goal decides
+    board = _with_errors(_board(rows, metric="RMSE"), "ensemble-9-full",
+                         {"ensemble-7": 0.05, "ensemble-10-fast": 0.05})
+    assert selection.select(board, None, "balanced", False)[0] == "ensemble-7"
+    board.attrs[selection.REFIT_PARENTS] = ["ensemble-7"]
+    assert selection.select(board, None, "balanced", False)[0] == "ensemble-10-fast"
+    # twice as fast and within its error: the fast choice, were it not the twin's parent
+    rows[1] = ("ensemble-7", "Ensemble", 32.98, 0.9)
+    fast = _with_errors(_board(rows, metric="RMSE"), "ensemble-9-full",
+                        {"ensemble-7": 0.05, "ensemble-10-fast": 0.05})
+    assert selection.fast_choice(fast, "ensemble-9-full", False) == "ensemble-7"
+    fast.attrs[selection.REFIT_PARENTS] = ["ensemble-7"]
+    assert selection.fast_choice(fast, "ensemble-9-full", False) is None
+
+
 def test_the_latency_goal_leaves_a_fast_enough_choice_alone() -> None:
     """A most accurate within the goal keeps the standard-error rule, and so does a
     choice within the error that meets the goal."""

@@ -111,6 +111,8 @@ def test_the_full_ensemble_holds_the_twins_and_is_handed_out(job) -> None:
         {f"{n}{selection.FULL_SUFFIX}": w
          for n, w in _weights(job_dir / "candidates" / main).items()})
     assert board.at[full, "objective"] == pytest.approx(board.at[main, "objective"], abs=1e-12)
+    # the twin names its parent, which the default selection then never hands out
+    assert job.leaderboard().attrs[selection.REFIT_PARENTS] == [main]
     desc = job.describe()
     # a tie on the leaderboard: the model refit on every row first
     assert desc["BestCandidate"]["CandidateName"] == full, board

@@ -430,16 +430,17 @@ class Ensembling:
                     and n not in refit), None)
         twins = None if top is None else full_weights(
             (rows[top].params or {}).get("members", {}), done)
-        chosen, dirs = greedy, dict(ranked)
+        chosen, dirs, parent = greedy, dict(ranked), None
         if twins is not None and dirs.keys() >= twins.keys():
             same = scored(prepared, split, dirs, twins)
             if greedy is None or not split.is_cv or \
                     not prepared.metric.is_better(greedy[3], same[3]):
-                chosen, pool = same, [(n, dirs[n]) for n in twins]
+                chosen, pool, parent = same, [(n, dirs[n]) for n in twins], top
         if chosen is None:
             return False
         result = self._build_ensemble(prepared, split, job_dir, None, deadline,
-                                      suffix=selection.FULL_SUFFIX, pool=pool, selected=chosen)
+                                      suffix=selection.FULL_SUFFIX, pool=pool, selected=chosen,
+                                      refit_of=parent)
         return result is not None and \
             prepared.metric.is_better(result[1].objective, progress.best_value) and \
             self._hand_out(progress, *result)
@@ -447,12 +448,13 @@ class Ensembling:
     def _build_ensemble(self, prepared: Prepared, split: Split, job_dir: Path,
                         best_value: float | None, deadline: float, budget: Budget | None = None,
                         suffix: str = "", selected: Selection | None = None,
-                        pool: list[tuple[str, Path]] | None = None
+                        pool: list[tuple[str, Path]] | None = None, refit_of: str | None = None
                         ) -> tuple[str, EnsembleResult] | None:
         """Build, package and record an ensemble candidate (`build`, with `selected` when
         its selection was made already) from `pool` (default: `_pool`); its name and
         result, None when there is none (or building it failed: the single candidates
-        stay, an ensemble is a bonus)."""
+        stay, an ensemble is a bonus). `refit_of`: the ensemble whose members' twins it
+        holds at the same weights (selection.REFIT_OF: never handed out in its place)."""
         ranked = self._pool(job_dir) if pool is None else pool
         number = 1 + max((c.number for c in self.store.list_candidates(self.name)), default=0)
         name = f"ensemble-{number:03d}{suffix}"
@@ -467,6 +469,8 @@ class Ensembling:
         params: dict[str, Any] = {"members": result.weights}
         if budget is not None:
             params["latency_budget_ms"] = budget.limit_ms
+        if refit_of is not None:
+            params[selection.REFIT_OF] = refit_of
         # made of bags collapsed into one model each: their scores, carried over
         refit = refit_names(self.store, self.name)
         self.store.add_candidate(job=self.name, name=name, number=number, algorithm="Ensemble",

@@ -18,7 +18,14 @@ from tabpilot.diagnostics.files import RULES, read_rules
 from tabpilot.jobs import heartbeat
 from tabpilot.jobs import status as st
 from tabpilot.jobs.arns import ACCOUNT, REGION, arn  # noqa: F401 (re-exported)
-from tabpilot.jobs.selection import REFIT_FULL, SHORTFALL_SE, fast_choice, pareto_front
+from tabpilot.jobs.selection import (
+    REFIT_FULL,
+    REFIT_OF,
+    REFIT_PARENTS,
+    SHORTFALL_SE,
+    fast_choice,
+    pareto_front,
+)
 from tabpilot.metrics import METRICS, STANDARD_METRICS
 from tabpilot.store import CandidateRow, JobRow, Store
 from tabpilot.tasks import ProblemType
@@ -44,10 +51,12 @@ def leaderboard(store: Store, job: str) -> pd.DataFrame:
     metric = METRICS[row.metric] if row.metric else None
     names = STANDARD_METRICS[ProblemType(row.problem_type)] if row.problem_type else []
     all_metrics = store.metrics(job)
-    records = []
+    records, parents = [], set()
     for c in store.list_candidates(job):
         if c.status != st.CANDIDATE_COMPLETED:
             continue
+        if (c.params or {}).get(REFIT_OF):  # an ensemble of refits at its parent's weights
+            parents.add(str(c.params[REFIT_OF]))
         values = all_metrics.get(c.name, {}).get("validation", {})
         records.append({
             "candidate": c.name, "algorithm": c.algorithm, "objective": c.objective,
@@ -73,6 +82,7 @@ def leaderboard(store: Store, job: str) -> pd.DataFrame:
                                    metric is None or metric.greater_is_better)
     board = board[columns]
     board.attrs["objective_metric"] = row.metric
+    board.attrs[REFIT_PARENTS] = sorted(parents)  # never handed out in their twins' place
     # the default selection's noise measure, once the job's end has computed it
     board.attrs[SHORTFALL_SE] = (row.stats or {}).get(SHORTFALL_SE)
     return board
