@@ -51,15 +51,13 @@ class Split:
         """Every validation row, fold after fold: the order of all saved validation scores."""
         return np.concatenate([va for _, va in self.folds])
 
-    def training_rows(self, include_holdout: bool = False) -> np.ndarray:
-        """Rows models may learn from: the folds' training parts, plus a holdout if asked.
+    def training_rows(self) -> np.ndarray:
+        """Rows models may learn from during the search: the folds' training parts (a
+        refit's: `refit_rows`).
 
         A separate validation table's rows are never training rows.
         """
-        parts = [tr for tr, _ in self.folds]
-        if include_holdout and self.kind == "holdout":
-            parts += [va for _, va in self.folds]
-        return np.unique(np.concatenate(parts))
+        return np.unique(np.concatenate([tr for tr, _ in self.folds]))
 
     def refit_rows(self) -> np.ndarray:
         """The rows a model refit on every training row learns from: the training part,

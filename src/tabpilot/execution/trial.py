@@ -106,7 +106,8 @@ def package_trial(ctx: TrialContext, task: TrialTask, family: ModelFamily, encod
     # beside the model directory, outside its manifest (diagnostics/files.py)
     n_classes = len(ctx.classes) if ctx.classes else 0
     diagnose_trial(Path(task.output_dir).parent, take_curves(infos),
-                   ctx.y[ctx.split.training_rows(task.refit_of is not None)]
+                   ctx.y[ctx.split.refit_rows() if task.refit_of is not None
+                        else ctx.split.training_rows()]
                    if n_classes else None, n_classes, ctx.classes)
     predictor = Predictor(encoder, family.name, estimators, ctx.problem_type,
                           ctx.schema.features, ctx.classes, threshold)

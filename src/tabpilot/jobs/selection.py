@@ -9,9 +9,9 @@ difference of their validation scores (a paired bootstrap, jobs/spread.py, kept 
 board's attrs as `shortfall_se`), and never more than FAST_TOLERANCE (relative); often the
 job's distilled model. When the most accurate misses LATENCY_GOAL_MS and that candidate
 does not meet it either (or there is none), the most accurate candidate that meets the
-goal within FAST_TOLERANCE (`goal_choice`). Else the most accurate. With `selection="accuracy"`, the most
-accurate. The functions here work on leaderboard rows (best first), so the runner, the
-views and the CLI agree on one definition.
+goal within FAST_TOLERANCE (`goal_choice`). Else the most accurate. With
+`selection="accuracy"`, the most accurate. The functions here work on leaderboard rows
+(best first), so the runner, the views and the CLI agree on one definition.
 """
 
 from __future__ import annotations
