@@ -534,6 +534,28 @@ def test_the_best_plan_that_fits_in_the_time_left_is_taken() -> None:
     assert choose_plan([rich, cheap], 3.0) is None
 
 
+def test_the_time_kept_for_distilling_goes_to_the_steps_before_when_it_cannot_fit() -> None:
+    """Once the teacher is built its measured costs decide: when even the cheapest plan
+    needs more than the time kept, none is kept (the refits and the fast ensemble get it:
+    wine_quality at 60 s kept 3 s for a 700 MB teacher that never started)."""
+    from tabpilot.jobs.distilling import Distilling, Plan, Teacher
+
+    class Job(Distilling):
+        def __init__(self, lesson: tuple | None) -> None:
+            self.lesson = lesson
+
+        def _lesson(self, prepared: object, split: object) -> tuple | None:
+            return self.lesson
+
+    plans = [Plan({"rich": 1}, 10_000, 20.0), Plan({"cheap": 1}, 0, 4.0)]
+    taught = Job(("ensemble-009", None, Teacher(), plans))
+    assert taught._distill_kept(None, None, 5.0) == 5.0  # the cheap plan fits
+    assert taught._distill_kept(None, None, 4.0) == 4.0
+    assert taught._distill_kept(None, None, 3.9) == 0.0  # no plan fits: nothing kept
+    assert taught._distill_kept(None, None, 0.0) == 0.0
+    assert Job(None)._distill_kept(None, None, 5.0) == 0.0  # no ensemble or stack to teach
+
+
 def test_a_student_cut_short_by_the_deadline_is_regrown_to_the_trees_it_kept() -> None:
     """Under load a fold's student stops at the job's deadline: the exported code grows it
     to the trees it kept (not to its early stopping), so the score it reproduces is the

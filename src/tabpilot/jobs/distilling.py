@@ -143,23 +143,51 @@ class Distilling:
         return distill_seconds(self.request.time_limit, plans[0] if plans else None,
                                level2_reserve)
 
-    def _distill(self, prepared: Prepared, split: Split, job_dir: Path, progress: Progress,
-                 soft_end: float, hard_end: float) -> bool:
-        """Distil the most accurate candidate not refit on every row when it is an
-        ensemble or a stack and the time left is at least the estimate (undoubled); the
-        student is recorded as a candidate (Failed, with the reason, when it does not
-        finish). True when a stop request arrived meanwhile."""
+    def _lesson(self, prepared: Prepared, split: Split
+                ) -> tuple[str, Any, Teacher, list[Plan]] | None:
+        """The teacher a student would learn from, the most accurate candidate not refit on
+        every row when it is an ensemble or a stack (a model refit on every row has learnt
+        the rows its students would be scored on), with its store row, its measured costs
+        and the ways to distil it, best first; None when there is no such teacher."""
         board = leaderboard(self.store, self.name)
-        # a model refit on every row has learnt the rows its students would be scored on
-        refit = refit_names(self.store, self.name)
-        board = board[~board["candidate"].isin(refit)]
+        board = board[~board["candidate"].isin(refit_names(self.store, self.name))]
         if board.empty or board.iloc[0]["algorithm"] not in TEACHERS:
-            return False
+            return None
         teacher = str(board.iloc[0]["candidate"])
         row = self.store.get_candidate(self.name, teacher)
         costs = Teacher.measured(row)
         plans = self._plans(board, prepared, split, costs) or [
             Plan(dict(student.STUDENT_PARAMS), 0, PACKAGE_SECONDS * 2)]
+        return teacher, row, costs, plans
+
+    def _distill_kept(self, prepared: Prepared, split: Split, share: float) -> float:
+        """The time the steps after the ensemble keep for distilling: `share` while the
+        cheapest way to distil the job's teacher, its costs measured now that it is built,
+        fits in it; none otherwise. Distilling would not start, and the refits, the `-full`
+        stacks and ensemble and the fast ensemble get the time (wine_quality at 60 s: a
+        stack of bags, 700 MB, too slow a teacher for its 3 s, which went unused while two
+        of the stack's bags were not refit for lack of time)."""
+        if share <= 0:
+            return 0.0
+        lesson = self._lesson(prepared, split)
+        if lesson is None:
+            return 0.0
+        cheapest = min(plan.seconds for plan in lesson[3])
+        if cheapest <= share:
+            return share
+        log.info("distilling %s would take %.1fs, more than the %.1fs kept for it; the steps "
+                 "before it get that time", lesson[0], cheapest, share)
+        return 0.0
+
+    def _distill(self, prepared: Prepared, split: Split, job_dir: Path, progress: Progress,
+                 soft_end: float, hard_end: float) -> bool:
+        """Distil the job's teacher (`_lesson`) when the time left is at least the estimate
+        (undoubled); the student is recorded as a candidate (Failed, with the reason, when
+        it does not finish). True when a stop request arrived meanwhile."""
+        lesson = self._lesson(prepared, split)
+        if lesson is None:
+            return False
+        teacher, row, costs, plans = lesson
         plan = choose_plan(plans, soft_end - time.time())
         if plan is None:
             log.info("no time left to distil %s (%.1fs needed; it labels %.0f rows a second "
