@@ -69,7 +69,9 @@ from tabpilot.errors import NotFoundError
 
 CALLS = 1000
 WARMUP = 20
-HTTP_ROUNDS = 3
+# five rather than three: one model's round p50s spread up to 2.5x within a pass
+# (at 60 s, california_housing's 3.61, 2.68, 1.42 ms; adult's 4.05, 2.70, 1.73 ms)
+HTTP_ROUNDS = 5
 HTTP_TARGET_MS = 2.0  # the goal for the default model's HTTP p50
 BEST_SECONDS = 20.0  # the most accurate candidate's timing box (an ensemble: ~10-100 ms/row)
 ANCHOR_SYSTEMS = ("lightgbm", "flaml", "autogluon")
