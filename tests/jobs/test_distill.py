@@ -538,17 +538,17 @@ def test_the_time_kept_for_distilling_goes_to_the_steps_before_when_it_cannot_fi
     """Once the teacher is built its measured costs decide: when even the cheapest plan
     needs more than the time kept, none is kept (the refits and the fast ensemble get it:
     wine_quality at 60 s kept 3 s for a 700 MB teacher that never started)."""
-    from tabpilot.jobs.distilling import Distilling, Plan, Teacher
+    from tabpilot.jobs.distilling import Distilling, Lesson, Plan, Teacher
 
     class Job(Distilling):
-        def __init__(self, lesson: tuple | None) -> None:
+        def __init__(self, lesson: Lesson | None) -> None:
             self.lesson = lesson
 
-        def _lesson(self, prepared: object, split: object) -> tuple | None:
+        def _lesson(self, prepared: object, split: object) -> Lesson | None:
             return self.lesson
 
     plans = [Plan({"rich": 1}, 10_000, 20.0), Plan({"cheap": 1}, 0, 4.0)]
-    taught = Job(("ensemble-009", None, Teacher(), plans))
+    taught = Job(Lesson("ensemble-009", None, Teacher(), plans))
     assert taught._distill_kept(None, None, 5.0) == 5.0  # the cheap plan fits
     assert taught._distill_kept(None, None, 4.0) == 4.0
     assert taught._distill_kept(None, None, 3.9) == 0.0  # no plan fits: nothing kept

@@ -15,7 +15,7 @@ import logging
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, NamedTuple
 
 import pandas as pd
 
@@ -97,6 +97,16 @@ class Teacher:
         return self.model_bytes / ensembling.LOAD_BYTES_PER_SECOND + rows / self.rows_per_second
 
 
+class Lesson(NamedTuple):
+    """A job's teacher (its name and store row), what labelling with it costs, and the
+    ways to distil it, best first (`Distilling._lesson`)."""
+
+    teacher: str
+    row: Any
+    costs: Teacher
+    plans: list[Plan]
+
+
 def distill_estimate(lightgbm_fit_seconds: float, n_rows: int, n_classes: int,
                      n_folds: int, cost: float = STUDENT_COST, min_synthetic: int = 0,
                      teacher: Teacher | None = None) -> float:
@@ -143,8 +153,7 @@ class Distilling:
         return distill_seconds(self.request.time_limit, plans[0] if plans else None,
                                level2_reserve)
 
-    def _lesson(self, prepared: Prepared, split: Split
-                ) -> tuple[str, Any, Teacher, list[Plan]] | None:
+    def _lesson(self, prepared: Prepared, split: Split) -> Lesson | None:
         """The teacher a student would learn from, the most accurate candidate not refit on
         every row when it is an ensemble or a stack (a model refit on every row has learnt
         the rows its students would be scored on), with its store row, its measured costs
@@ -158,7 +167,7 @@ class Distilling:
         costs = Teacher.measured(row)
         plans = self._plans(board, prepared, split, costs) or [
             Plan(dict(student.STUDENT_PARAMS), 0, PACKAGE_SECONDS * 2)]
-        return teacher, row, costs, plans
+        return Lesson(teacher, row, costs, plans)
 
     def _distill_kept(self, prepared: Prepared, split: Split, share: float) -> float:
         """The time the steps after the ensemble keep for distilling: `share` while the
@@ -172,11 +181,11 @@ class Distilling:
         lesson = self._lesson(prepared, split)
         if lesson is None:
             return 0.0
-        cheapest = min(plan.seconds for plan in lesson[3])
+        cheapest = min(plan.seconds for plan in lesson.plans)
         if cheapest <= share:
             return share
         log.info("distilling %s would take %.1fs, more than the %.1fs kept for it; the steps "
-                 "before it get that time", lesson[0], cheapest, share)
+                 "before it get that time", lesson.teacher, cheapest, share)
         return 0.0
 
     def _distill(self, prepared: Prepared, split: Split, job_dir: Path, progress: Progress,

@@ -391,8 +391,7 @@ class JobRunner(Creating, Trials, Refits, Stacking, Ensembling, Distilling, Fini
             self._ensemble(prepared, split, job_dir, progress,
                            deadline - distill_share - level2_gives)
             # the teacher is known: a distillation that cannot fit leaves its time to these
-            distill_share = self._distill_kept(prepared, split, distill_share) \
-                if distill else 0.0
+            distill_share = self._distill_kept(prepared, split, distill_share)
             if collapse_members:
                 if self._collapse_members(prepared, split, job_dir, progress,
                                           deadline - distill_share - 2 * FAST_PACKAGE_SECONDS,
