@@ -15,6 +15,7 @@ what passes here is exactly what the model reads as a number.
 
 from __future__ import annotations
 
+import functools
 import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
@@ -44,6 +45,8 @@ CLI_HINT = "--on-bad-value missing"
 HTTP_HINT = "the request header X-Tabpilot-On-Bad-Value: missing"
 _NA_MARKERS = frozenset(v.strip().lower() for v in DEFAULT_NA_VALUES)
 _PARSED_AS = {"numeric": "a number", "datetime": "a date"}
+_NUMBERS = (float, int)
+Check = tuple[str, str, frozenset[str]]  # a column, its kind and (categorical) known labels
 
 
 class BadValueError(DataError):
@@ -81,6 +84,14 @@ class InputSchema:
     features: list[str]
     kinds: dict[str, str]  # feature -> numeric | categorical | datetime | text
     known: dict[str, frozenset[str]] = field(default_factory=dict)  # categorical -> labels
+
+    @functools.cached_property
+    def checks(self) -> tuple[Check, ...]:
+        """What check_input reads, column by column: the numbers and dates (which must
+        parse) and the categorical columns with known labels (unseen ones are counted)."""
+        return tuple((c, kind, self.known.get(c, frozenset())) for c in self.features
+                     if (kind := self.kinds.get(c, "")) in _PARSED_AS
+                     or (kind == "categorical" and c in self.known))
 
     @classmethod
     def of(cls, predictor: Any, metadata: Mapping[str, Any]) -> InputSchema:
@@ -184,40 +195,72 @@ def check_input(df: pd.DataFrame, schema: InputSchema, on_bad_value: str = "erro
     if missing:
         raise MissingColumnsError(missing_columns_message(missing))
     report = InputReport(rows=len(df))
-    checked = [c for c in schema.features if schema.kinds.get(c) in _PARSED_AS
-               or (schema.kinds.get(c) == "categorical" and c in schema.known)]
-    matrix = None
-    if len(df) <= SMALL:  # one small copy beats pandas' per-column access (microseconds)
-        matrix = df.to_numpy(dtype=object)
-    else:  # typed numbers and dates hold only readable values
-        dtypes = df.dtypes.tolist()
-        checked = [c for c in checked if schema.kinds[c] == "categorical"
-                   or dtypes[position[c]].kind not in "fiubM"]
-    first: tuple[int, str, Any] | None = None  # the earliest bad value: (row, column, value)
-    for col in checked:
-        kind = schema.kinds[col]
-        values = matrix[:, position[col]] if matrix is not None \
-            else df.iloc[:, position[col]].to_numpy()
-        if kind == "categorical":
-            unseen = _unseen(values, schema.known[col])
-            if unseen:
-                report.unseen_categories[col] = unseen
-            continue
-        bad = _unreadable(values, kind)
-        if len(bad):
-            report.bad_values[col] = len(bad)
-            if first is None or bad[0] < first[0]:
-                first = (int(bad[0]), col, values[bad[0]])
+    if len(df) <= SMALL:  # one small copy, value by value (a row in microseconds)
+        first = _check_small(df.to_numpy(dtype=object).T.tolist(), position, schema.checks,
+                             report)
+    else:
+        first = _check_large(df, position, schema, report)
     if first is not None and on_bad_value == "error":
         raise BadValueError(_bad_value_message(first, first_row, schema, report, hint))
     return df, report
 
 
-def _unseen(values: np.ndarray, known: frozenset[str]) -> int:
+def _check_small(columns: list[list[Any]], position: Mapping[Any, int],
+                 checks: Sequence[Check], report: InputReport) -> tuple[int, str, Any] | None:
+    """check_input's counts for a few rows (`columns`: the frame's, as lists), and the
+    earliest bad value: (row, column, value)."""
+    first: tuple[int, str, Any] | None = None
+    for col, kind, known in checks:
+        values = columns[position[col]]
+        if kind == "categorical":  # a known label as it is stored needs no more
+            unseen = 0 if all(type(v) is str and v in known for v in values) else \
+                _unseen(values, known)
+            if unseen:
+                report.unseen_categories[col] = unseen
+            continue
+        unparsed = _not_a_number if kind == "numeric" else _not_a_date
+        # a float or an int (a typed column's cells) is a number, or missing
+        bad = [i for i, v in enumerate(values) if not (kind == "numeric" and type(v) in _NUMBERS)
+               and unparsed(v) and not _is_missing(v)]
+        if bad:
+            first = _counted(report, col, bad, values, first)
+    return first
+
+
+def _check_large(df: pd.DataFrame, position: Mapping[Any, int], schema: InputSchema,
+                 report: InputReport) -> tuple[int, str, Any] | None:
+    """check_input's counts for many rows, column by column, and the earliest bad value:
+    typed numbers and dates hold only readable values."""
+    dtypes = df.dtypes.tolist()
+    first: tuple[int, str, Any] | None = None
+    for col, kind, known in schema.checks:
+        if kind != "categorical" and dtypes[position[col]].kind in "fiubM":
+            continue
+        values = df.iloc[:, position[col]].to_numpy()
+        if kind == "categorical":
+            unseen = _unseen(values, known)
+            if unseen:
+                report.unseen_categories[col] = unseen
+            continue
+        bad = _unreadable(values, kind)
+        if len(bad):
+            first = _counted(report, col, bad, values, first)
+    return first
+
+
+def _counted(report: InputReport, col: str, bad: Sequence[int], values: Sequence[Any],
+             first: tuple[int, str, Any] | None) -> tuple[int, str, Any]:
+    """Count column `col`'s unreadable values (at positions `bad`) in the report; the
+    earlier of `first` and its first one."""
+    report.bad_values[col] = len(bad)
+    return (int(bad[0]), col, values[bad[0]]) if first is None or bad[0] < first[0] else first
+
+
+def _unseen(values: Sequence[Any], known: frozenset[str]) -> int:
     """How many values are categories the model never saw (missing values are not)."""
     if len(values) > SMALL:
         try:
-            return _unseen_many(values, known)
+            return _unseen_many(np.asarray(values, dtype=object), known)
         except TypeError:  # unhashable cells (JSON lists): labelled one by one below
             pass
     labels = (category_string(v) for v in values)  # as_category_strings, value by value
@@ -237,11 +280,8 @@ def _unseen_many(values: np.ndarray, known: frozenset[str]) -> int:
 
 
 def _unreadable(values: np.ndarray, kind: str) -> np.ndarray:
-    """Positions of the values that do not parse as the encoder parses them."""
-    if len(values) <= SMALL:  # value by value, as the encoder reads a small batch
-        unparsed = _not_a_number if kind == "numeric" else _not_a_date
-        return np.array([i for i, v in enumerate(values) if unparsed(v)
-                         and not _is_missing(v)], dtype=np.int64)
+    """Positions of the values of a large batch that do not parse as the encoder parses
+    them (a small one is read value by value, `_check_small`)."""
     if kind == "numeric":
         unread = np.flatnonzero(np.isnan(as_float(values)))
     else:  # as the encoder parses dates
