@@ -109,6 +109,18 @@ def test_boosters_record_the_best_iteration(name: str) -> None:
     assert refit["n_estimators"] >= 10
 
 
+@pytest.mark.parametrize("name", ["random_forest", "extra_trees"])
+def test_a_forests_refit_grows_as_many_trees_as_its_fits_did(name: str) -> None:
+    """A deadline stops a forest's fits short of n_estimators; its refit, which keeps their
+    scores, grows their mean number of trees, not the parameter's."""
+    family = FAMILIES[name]
+    params = dict(family.portfolio(BIN)[0], n_estimators=200)
+    refit = family.refit_params(params, [{"n_estimators": 62}, {"n_estimators": 71}])
+    assert refit == dict(params, n_estimators=66)
+    assert family.refit_params(params, [{"n_estimators": 200}])["n_estimators"] == 200
+    assert family.refit_params(params, []) == params  # nothing recorded: as asked
+
+
 @pytest.mark.parametrize("ptype", [BIN, MULTI, REG], ids=str)
 @pytest.mark.parametrize("name", ["lightgbm", "xgboost", "catboost", "random_forest",
                                   "extra_trees"])

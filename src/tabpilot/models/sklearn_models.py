@@ -73,6 +73,15 @@ class _ForestFamily(ModelFamily):
         model.n_classes_total_ = data.n_classes
         return model
 
+    def refit_params(self, params: dict[str, Any], infos: list[dict[str, Any]]
+                     ) -> dict[str, Any]:
+        """As many trees as the validated fits grew, on average: a deadline may have stopped
+        them short of n_estimators, and the refit keeps their scores (california_housing at
+        60 s: a forest of 200 trees grew 62 in its 3 s trial; its refit, asked for 200 on
+        more rows, ran out of time after 11 s)."""
+        grown = [int(i["n_estimators"]) for i in infos if i.get("n_estimators")]
+        return dict(params, n_estimators=round(float(np.mean(grown)))) if grown else params
+
 
 class RandomForestFamily(_ForestFamily):
     name = "random_forest"
