@@ -209,14 +209,35 @@ def test_a_refits_estimate_packages_one_model_of_the_bags_k() -> None:
     from tabpilot.jobs import refits
 
     bag = TrialResult("extra_trees-003", "Completed", fit_seconds=8.0,
-                      details={"package_seconds": 3.0})
+                      details={"package_seconds": 5.0})
     # a fifth of the bag's packaging (one forest of five), a quarter of its fits
     assert refits._refit_seconds_of(bag, 5) == pytest.approx(
-        8.0 / 4 + refits.REFIT_PACKAGE_SECONDS + 3.0 / 5)
+        8.0 / 4 + refits.REFIT_PACKAGE_SECONDS + 5.0 / 5)
     assert refits._refit_seconds_of(bag, 10) < refits._refit_seconds_of(bag, 5)
     # what the collapse keeps adds a quarter of the fit's estimate
     assert refits._collapse_seconds(bag, 5) == pytest.approx(
         refits._refit_seconds_of(bag, 5) + 0.5)
+
+
+def test_a_refit_started_on_its_estimate_has_the_time_its_fit_needs() -> None:
+    """The refit's fit ends PACKAGING_SECONDS before its deadline (execution/trial.py):
+    however quick the packaging, the estimate leaves the fit its share of the bag's fits
+    (hpc_jobs at 60 s: the refit of a CatBoost bag whose fits took 14.1 s was stopped 3.6 s
+    after it started, short of its fit's 3.5 s)."""
+    from tabpilot.execution import TrialResult
+    from tabpilot.execution.trial import PACKAGING_SECONDS
+    from tabpilot.jobs import refits
+
+    for package_seconds in (0.0, 0.5, 1.5, 6.0):
+        bag = TrialResult("catboost-002", "Completed", fit_seconds=14.0,
+                          details={"package_seconds": package_seconds})
+        left_for_fit = refits._refit_seconds_of(bag, 5) - PACKAGING_SECONDS
+        assert left_for_fit >= 14.0 / 4
+    quick = TrialResult("catboost-002", "Completed", fit_seconds=14.0,
+                        details={"package_seconds": 0.5})
+    assert refits._refit_seconds_of(quick, 5) == pytest.approx(14.0 / 4 + PACKAGING_SECONDS)
+    # on a holdout, the one model learns from the holdout's rows too
+    assert refits._refit_seconds_of(quick, 1, 0.2) == pytest.approx(14.0 / 0.8 + PACKAGING_SECONDS)
 
 
 def test_the_refits_leave_the_stacks_twins_their_packaging() -> None:

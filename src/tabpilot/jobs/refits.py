@@ -22,7 +22,7 @@ import pandas as pd
 
 from tabpilot.data.prepare import Prepared
 from tabpilot.execution import TrialResult, TrialTask
-from tabpilot.execution.trial import VALIDATION_PREDICTIONS
+from tabpilot.execution.trial import PACKAGING_SECONDS, VALIDATION_PREDICTIONS
 from tabpilot.jobs import ensembling, selection, stacking
 from tabpilot.jobs import progress as phases
 from tabpilot.jobs import status as st
@@ -45,18 +45,27 @@ COLLAPSE_SHARE = 0.1
 REFIT_PACKAGE_SECONDS = 0.2
 
 
-def _refit_seconds_of(bag: TrialResult, n_folds: int) -> float:
-    """About one fit of a bag's pipeline on every row, its k fold fits / (k - 1), and the
-    packaging of one model, the bag's / k: a bag saves and compiles k models (measured on
+def _refit_seconds_of(bag: TrialResult, n_folds: int, holdout_share: float = 0.0) -> float:
+    """About one fit of a bag's pipeline on every row and the packaging of one model.
+
+    The fit: one of the bag's k fold fits on k / (k - 1) times its rows, its k fits /
+    (k - 1); on a holdout (k = 1), the model's fit on 1 / (1 - `holdout_share`) times its
+    rows. The packaging: the bag's / k, as a bag saves and compiles k models (measured on
     the 60 s jobs of bench.default_model: a refit's packaging took 0.1-0.6 s where its
-    bag's took 0.2-3.2 s, about 0.1 s + the bag's / 5 with k = 5)."""
+    bag's took 0.2-3.2 s, about 0.1 s + the bag's / 5 with k = 5), and at least the
+    PACKAGING_SECONDS the trial keeps after the fit for saving and timing: counted as less,
+    a refit started with just its estimate left ran out of time at the end of its fit
+    (ames_housing and hpc_jobs at 60 s: a random forest's and a CatBoost bag's, 3.1 and
+    3.6 s into fits of about 3.5)."""
     k = max(n_folds, 1)
-    return bag.fit_seconds / max(k - 1, 1) + REFIT_PACKAGE_SECONDS + \
-        bag.details.get("package_seconds", 1.0) / k
+    fit = bag.fit_seconds / (k - 1) if k > 1 else bag.fit_seconds / (1 - holdout_share)
+    return fit + max(PACKAGING_SECONDS,
+                     REFIT_PACKAGE_SECONDS + bag.details.get("package_seconds", 1.0) / k)
 
 
 def _collapse_seconds(bag: TrialResult, n_folds: int) -> float:
-    """The time to keep for collapsing a bag: its refit's estimate, with a margin."""
+    """The time to keep for collapsing a bag: its refit's estimate, with a margin (on a
+    holdout, the margin is the refit's larger set of rows)."""
     return bag.fit_seconds / max(n_folds - 1, 1) * 0.25 + _refit_seconds_of(bag, n_folds)
 
 
@@ -256,7 +265,7 @@ class Refits:
         parent = self._results.get(bag)
         if parent is None or parent.details.get("train_rows"):
             return None  # a subsample's model: every row would cost too much
-        needed = _refit_seconds_of(parent, k)
+        needed = _refit_seconds_of(parent, k, split.holdout_share)
         if soft_end - time.time() < needed:
             log.info("no time left to refit %s on every row (%.1fs needed)", bag, needed)
             return None
