@@ -214,7 +214,7 @@ def _check_small(columns: list[list[Any]], position: Mapping[Any, int],
         values = columns[position[col]]
         if kind == "categorical":  # a known label as it is stored needs no more
             unseen = 0 if all(type(v) is str and v in known for v in values) else \
-                _unseen(values, known)
+                _unseen_few(values, known)
             if unseen:
                 report.unseen_categories[col] = unseen
             continue
@@ -256,14 +256,19 @@ def _counted(report: InputReport, col: str, bad: Sequence[int], values: Sequence
     return (int(bad[0]), col, values[bad[0]]) if first is None or bad[0] < first[0] else first
 
 
-def _unseen(values: Sequence[Any], known: frozenset[str]) -> int:
+def _unseen(values: np.ndarray, known: frozenset[str]) -> int:
     """How many values are categories the model never saw (missing values are not)."""
     if len(values) > SMALL:
         try:
-            return _unseen_many(np.asarray(values, dtype=object), known)
+            return _unseen_many(values, known)
         except TypeError:  # unhashable cells (JSON lists): labelled one by one below
             pass
-    labels = (category_string(v) for v in values)  # as_category_strings, value by value
+    return _unseen_few(values, known)
+
+
+def _unseen_few(values: Sequence[Any], known: frozenset[str]) -> int:
+    """`_unseen` value by value (as_category_strings, one value at a time)."""
+    labels = (category_string(v) for v in values)
     return sum(1 for v in labels if v is not None and v not in known
                and v.lower() not in _NA_MARKERS)
 
