@@ -218,10 +218,10 @@ def _check_small(columns: list[list[Any]], position: Mapping[Any, int],
             if unseen:
                 report.unseen_categories[col] = unseen
             continue
-        unparsed = _not_a_number if kind == "numeric" else _not_a_date
         # a float or an int (a typed column's cells) is a number, or missing
-        bad = [i for i, v in enumerate(values) if not (kind == "numeric" and type(v) in _NUMBERS)
-               and unparsed(v) and not _is_missing(v)]
+        unparsed, read = (_not_a_number, _NUMBERS) if kind == "numeric" else (_not_a_date, ())
+        bad = [i for i, v in enumerate(values)
+               if type(v) not in read and unparsed(v) and not _is_missing(v)]
         if bad:
             first = _counted(report, col, bad, values, first)
     return first
