@@ -33,6 +33,14 @@ def write_csv(path: Path, rows: np.ndarray) -> None:
     np.savetxt(path, rows, delimiter=",", fmt="%.6g")
 
 
+def best_named(rows: list[list]) -> set[str]:
+    """The training jobs of an analytics dataframe's rows ([name, objective, ...]) that share
+    the best objective: jobs on 100 validation rows often tie on AUC, and a tie's order in
+    the dataframe's sort is arbitrary, so the tuner's best must be one of these."""
+    top = max(row[1] for row in rows)
+    return {row[0] for row in rows if row[1] == top}
+
+
 @dataclass
 class Served:
     server: ThreadServer
