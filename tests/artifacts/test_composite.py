@@ -14,6 +14,7 @@ import pytest
 from compiledlib import assert_same, python_twin
 
 from tabpilot.artifacts import Predictor, compiled, load, save, verify
+from tabpilot.artifacts.package import load_many
 from tabpilot.artifacts.manifest import MANIFEST, METADATA, PREDICTOR, sha256
 from tabpilot.data.schema import infer_schema
 from tabpilot.ensemble.predictor import EnsemblePredictor, StackPredictor
@@ -67,7 +68,7 @@ def _digests(directory: Path) -> dict[str, str]:
 
 
 def _ensemble(dirs: list[Path]) -> EnsemblePredictor:
-    members = [load(d).predictor for d in dirs]  # as jobs/ensembling.py loads them
+    members = [m.predictor for m in load_many(dirs)]  # as jobs/ensembling.py loads them
     weights = [1.0 / len(dirs)] * len(dirs)
     return EnsemblePredictor(members, weights, [d.parent.name for d in dirs], BINARY, CLASSES,
                              0.5)
@@ -205,6 +206,38 @@ def test_a_stack_inside_an_ensemble_round_trips_compiled(candidates, tmp_path: P
     rows = _table(60, seed=8)
     assert_same(model, twin, rows)
     assert_same(model, twin, rows.iloc[[1]])
+
+
+def test_a_candidate_held_twice_answers_once_a_request(candidates, tmp_path: Path) -> None:
+    level1 = [candidates[n] for n in ["lightgbm", "xgboost"]]
+    trees = [load(d).predictor for d in level1]
+    df = _table()
+    stacker = make_stacker(BINARY).fit(
+        stack_features([p.raw_predict(df) for p in trees], BINARY), _target(df))
+    stack_dir = save(StackPredictor(trees, ["a", "b"], stacker, BINARY, CLASSES),
+                     {"candidate": "stack"}, tmp_path / "stack" / "model", members=level1)
+    dirs = [stack_dir, candidates["xgboost"], candidates["linear"]]
+    built = _ensemble(dirs)  # the members as the job builds the ensemble: read once too
+    assert built.members[1] is built.members[0].members[1]
+    out = save(built, {"candidate": "e"}, tmp_path / "ensemble" / "model", members=dirs)
+    rows = _table(40, seed=3)
+    for ensemble in (built, load(out).predictor):
+        shared = ensemble.members[1]
+        assert shared is ensemble.members[0].members[1]
+        expected = ensemble.raw_predict(rows)
+        calls = []
+        answer = shared._answer
+        shared._answer = lambda X, answer=answer: calls.append(len(X)) or answer(X)
+        try:
+            for frame in (rows, rows.iloc[[2]], rows):
+                got = ensemble.raw_predict(frame)
+            one = shared.raw_predict(rows)  # a call of its own: not the ensemble's request
+        finally:
+            del shared._answer
+        np.testing.assert_array_equal(got, expected)  # the same answer as before
+        assert calls == [40, 1, 40, 40]
+        np.testing.assert_array_equal(one, load(candidates["xgboost"]).predictor.raw_predict(
+            rows))
 
 
 def test_members_are_copied_where_hard_links_fail(packaged, tmp_path: Path,

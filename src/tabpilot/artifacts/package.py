@@ -211,9 +211,21 @@ def _required(entries: dict[str, Any]) -> list[str]:
 
 
 def load(directory: str | Path) -> Model:
-    directory = Path(directory)
+    return _load(Path(directory), {})
+
+
+def load_many(directories: Sequence[str | Path]) -> list[Model]:
+    """The models of `directories`, a candidate that several of them hold read once (by
+    its pickle's inode, as `_read`): the members of an ensemble to build (a stack and its
+    members beside it) are then the objects a load of the packaged ensemble makes, and
+    the ensemble answers and is timed as it will serve."""
+    seen: dict[tuple[int, int], BasePredictor] = {}
+    return [_load(Path(d), seen) for d in directories]
+
+
+def _load(directory: Path, seen: dict[tuple[int, int], BasePredictor]) -> Model:
     files = verify(directory)["files"]
-    predictor, metadata = _read(directory, {})
+    predictor, metadata = _read(directory, seen)
     reason = (metadata.get("compiled") or {}).get("reason", "no compiled path")
     if compiled.files(files):  # all the single candidates' at once (shared row encoders)
         reason = compiled.attach(predictor, directory, files)

@@ -26,9 +26,11 @@ from tabpilot.models import get_family
 from tabpilot.tasks import ProblemType
 
 # One request's memo (a predictor's call, with its members' nested calls): the members of
-# an ensemble sharing an encoder (artifacts/compiled.attach) encode the frame once.
+# an ensemble sharing an encoder (artifacts/compiled.attach) encode the frame once, and a
+# candidate a composite holds twice (in a stack inside an ensemble, and beside it: one
+# object once loaded, package._read) answers once.
 _REQUEST: ContextVar[dict | None] = ContextVar("tabpilot_request", default=None)
-MEMO_VALUES = 1 << 20  # larger encodings are not kept for the request (memory of batches)
+MEMO_VALUES = 1 << 20  # larger results are not kept for the request (memory of batches)
 COLUMN_SET = object()  # the memo's key for a request frame's set of column names
 
 
@@ -39,7 +41,8 @@ def request_memo() -> dict | None:
 
 def encoded_once(owner: object, X: pd.DataFrame, width: int,
                  encode: Callable[[pd.DataFrame], Any]) -> Any:
-    """`encode(X)`, computed once per request for `owner` (an encoder) and this frame."""
+    """`encode(X)`, computed once per request for `owner` (an encoder, a predictor) and this
+    frame, when it holds at most MEMO_VALUES values (`width` per row)."""
     memo = _REQUEST.get()
     if memo is None or len(X) * width > MEMO_VALUES:
         return encode(X)
@@ -82,10 +85,14 @@ class BasePredictor(ABC):
             raise MissingColumnsError(missing_columns_message(missing))
 
     def raw_predict(self, X: pd.DataFrame) -> np.ndarray:
-        """Probabilities (rows, classes) or regression values (rows,)."""
+        """Probabilities (rows, classes) or regression values (rows,). Inside a composite's
+        call the answer is kept for the request: its callers only read it."""
         self.check_columns(X)
         with _request():
-            raw = self._raw(X)
+            return encoded_once(self, X, len(self.classes or []) or 1, self._answer)
+
+    def _answer(self, X: pd.DataFrame) -> np.ndarray:
+        raw = self._raw(X)
         if self.problem_type.is_classification:  # float32 boosters sum to 1 only roughly
             raw = raw / raw.sum(axis=1, keepdims=True)
         return raw

@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from tabpilot.artifacts import load, package
+from tabpilot.artifacts import package
 from tabpilot.artifacts.latency import measure
 from tabpilot.data.prepare import Prepared
 from tabpilot.data.split import Split
@@ -256,7 +256,7 @@ def build(prepared: Prepared, split: Split, ranked: list[tuple[str, Path]],
     weights, metric = chosen.weights, prepared.metric
     out.parent.mkdir(parents=True, exist_ok=True)
     np.save(out.parent / VALIDATION_PREDICTIONS, chosen.pred.astype(np.float32))
-    predictor = EnsemblePredictor([load(d).predictor for d in chosen.member_dirs],
+    predictor = EnsemblePredictor([m.predictor for m in package.load_many(chosen.member_dirs)],
                                   list(weights.values()), list(weights), prepared.problem_type,
                                   prepared.classes, chosen.threshold)
     metrics = score_all(prepared.problem_type, chosen.y, chosen.pred, None, chosen.threshold)
