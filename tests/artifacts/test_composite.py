@@ -14,8 +14,8 @@ import pytest
 from compiledlib import assert_same, python_twin
 
 from tabpilot.artifacts import Predictor, compiled, load, save, verify
-from tabpilot.artifacts.package import load_many
 from tabpilot.artifacts.manifest import MANIFEST, METADATA, PREDICTOR, sha256
+from tabpilot.artifacts.package import load_many
 from tabpilot.data.schema import infer_schema
 from tabpilot.ensemble.predictor import EnsemblePredictor, StackPredictor
 from tabpilot.ensemble.stacking import make_stacker, stack_features
@@ -72,6 +72,16 @@ def _ensemble(dirs: list[Path]) -> EnsemblePredictor:
     weights = [1.0 / len(dirs)] * len(dirs)
     return EnsemblePredictor(members, weights, [d.parent.name for d in dirs], BINARY, CLASSES,
                              0.5)
+
+
+def _stack(level1: list[Path], out: Path) -> Path:
+    """A stack of the candidates at `level1`, packaged without a sample (not compiled)."""
+    trees = [load(d).predictor for d in level1]
+    df = _table()
+    stacker = make_stacker(BINARY).fit(
+        stack_features([p.raw_predict(df) for p in trees], BINARY), _target(df))
+    return save(StackPredictor(trees, ["a", "b"], stacker, BINARY, CLASSES),
+                {"candidate": "stack"}, out, members=level1)
 
 
 @pytest.fixture(scope="module")
@@ -173,12 +183,7 @@ def test_a_format_1_composite_still_loads(packaged, tmp_path: Path) -> None:
 def test_a_stack_inside_an_ensemble_round_trips_compiled(candidates, tmp_path: Path,
                                                          monkeypatch) -> None:
     level1 = [candidates[n] for n in ["lightgbm", "random_forest"]]
-    trees = [load(d).predictor for d in level1]
-    df = _table()
-    stacker = make_stacker(BINARY).fit(
-        stack_features([p.raw_predict(df) for p in trees], BINARY), _target(df))
-    stack_dir = save(StackPredictor(trees, ["a", "b"], stacker, BINARY, CLASSES),
-                     {"candidate": "stack"}, tmp_path / "stack" / "model", members=level1)
+    stack_dir = _stack(level1, tmp_path / "stack" / "model")
     assert not (stack_dir / "members" / "1" / compiled.FOREST_FILE).exists()  # no sample
     before = _digests(stack_dir)
     # the random forest twice, in the stack and beside it (as wine_quality's ensembles)
@@ -210,12 +215,7 @@ def test_a_stack_inside_an_ensemble_round_trips_compiled(candidates, tmp_path: P
 
 def test_a_candidate_held_twice_answers_once_a_request(candidates, tmp_path: Path) -> None:
     level1 = [candidates[n] for n in ["lightgbm", "xgboost"]]
-    trees = [load(d).predictor for d in level1]
-    df = _table()
-    stacker = make_stacker(BINARY).fit(
-        stack_features([p.raw_predict(df) for p in trees], BINARY), _target(df))
-    stack_dir = save(StackPredictor(trees, ["a", "b"], stacker, BINARY, CLASSES),
-                     {"candidate": "stack"}, tmp_path / "stack" / "model", members=level1)
+    stack_dir = _stack(level1, tmp_path / "stack" / "model")
     dirs = [stack_dir, candidates["xgboost"], candidates["linear"]]
     built = _ensemble(dirs)  # the members as the job builds the ensemble: read once too
     assert built.members[1] is built.members[0].members[1]
@@ -225,9 +225,9 @@ def test_a_candidate_held_twice_answers_once_a_request(candidates, tmp_path: Pat
         shared = ensemble.members[1]
         assert shared is ensemble.members[0].members[1]
         expected = ensemble.raw_predict(rows)
-        calls = []
+        calls: list[int] = []
         answer = shared._answer
-        shared._answer = lambda X, answer=answer: calls.append(len(X)) or answer(X)
+        shared._answer = lambda X, answer=answer, calls=calls: calls.append(len(X)) or answer(X)
         try:
             for frame in (rows, rows.iloc[[2]], rows):
                 got = ensemble.raw_predict(frame)
