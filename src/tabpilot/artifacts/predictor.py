@@ -39,18 +39,19 @@ def request_memo() -> dict | None:
     return _REQUEST.get()
 
 
-def encoded_once(owner: object, X: pd.DataFrame, width: int,
-                 encode: Callable[[pd.DataFrame], Any]) -> Any:
-    """`encode(X)`, computed once per request for `owner` (an encoder, a predictor) and this
-    frame, when it holds at most MEMO_VALUES values (`width` per row)."""
+def once_a_request(owner: object, X: pd.DataFrame, width: int,
+                   compute: Callable[[pd.DataFrame], Any]) -> Any:
+    """`compute(X)`, computed once per request for `owner` (an encoder's encoding, a
+    predictor's answer) and this frame, when it holds at most MEMO_VALUES values (`width`
+    per row)."""
     memo = _REQUEST.get()
     if memo is None or len(X) * width > MEMO_VALUES:
-        return encode(X)
+        return compute(X)
     key = (id(owner), id(X))
     hit = memo.get(key)
     if hit is not None and hit[0] is X:  # the frame is held, so its id is not reused
         return hit[1]
-    out = encode(X)
+    out = compute(X)
     memo[key] = (X, out)
     return out
 
@@ -79,7 +80,7 @@ class BasePredictor(ABC):
 
     def check_columns(self, X: pd.DataFrame) -> None:
         # a set, made once per request: an ensemble's members each check the same frame
-        present = encoded_once(COLUMN_SET, X, 0, lambda frame: frozenset(frame.columns))
+        present = once_a_request(COLUMN_SET, X, 0, lambda frame: frozenset(frame.columns))
         missing = [c for c in self.features if c not in present]
         if missing:
             raise MissingColumnsError(missing_columns_message(missing))
@@ -89,7 +90,7 @@ class BasePredictor(ABC):
         call the answer is kept for the request: its callers only read it."""
         self.check_columns(X)
         with _request():
-            return encoded_once(self, X, len(self.classes or []) or 1, self._answer)
+            return once_a_request(self, X, len(self.classes or []) or 1, self._answer)
 
     def _answer(self, X: pd.DataFrame) -> np.ndarray:
         raw = self._raw(X)
@@ -140,7 +141,7 @@ class Predictor(BasePredictor):
     def python_raw(self, X: pd.DataFrame) -> np.ndarray:
         """The reference path: the encoder, then each estimator's own predict."""
         encoder = self.encoder
-        encoded = encoded_once(encoder, X, encoder.n_features_out_, self._encode)
+        encoded = once_a_request(encoder, X, encoder.n_features_out_, self._encode)
         family = get_family(self.family)
         if len(self.estimators) > 1:
             out = self._bag(family)

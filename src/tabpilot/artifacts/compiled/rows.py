@@ -11,7 +11,7 @@ take the encoder's own vectorizers, densified (a TF-IDF one through features/tfi
 same vectors without scikit-learn's input checks). Any other encoding goes to the encoder.
 
 Members of an ensemble with equal encoders share one RowEncoder; within one request
-(`predictor.encoded_once`) it encodes a frame once for all of them. Encoders that differ
+(`predictor.once_a_request`) it encodes a frame once for all of them. Encoders that differ
 elsewhere (another categorical encoding) often hold equal text vectorizers: RowEncoders
 made with one `texts` registry share a `TextColumn` per column and vectorizer, which
 vectorizes a request's column once for all of them.
@@ -26,7 +26,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from tabpilot.artifacts.predictor import encoded_once
+from tabpilot.artifacts.predictor import once_a_request
 from tabpilot.features.columns import (
     DATE_PARTS,
     SMALL,
@@ -50,7 +50,7 @@ class TextColumn:
 
     def dense(self, X: pd.DataFrame, values: np.ndarray) -> np.ndarray:
         """The dense vectors of `values`, column `self.column` of the request `X`."""
-        return encoded_once(self, X, self.width, lambda _: tfidf_transform(
+        return once_a_request(self, X, self.width, lambda _: tfidf_transform(
             self.vectorizer, as_text(values)).toarray())
 
 
@@ -98,7 +98,7 @@ class RowEncoder:
 
     def encode(self, X: pd.DataFrame) -> np.ndarray:
         """(rows, features) float64 in C order, equal to the encoder's dense output."""
-        return encoded_once(self, X, self.encoder.n_features_out_, self._encode)
+        return once_a_request(self, X, self.encoder.n_features_out_, self._encode)
 
     def _encode(self, X: pd.DataFrame) -> np.ndarray:
         if self.direct and len(X) <= SMALL:
