@@ -141,3 +141,21 @@ def test_partial_dependence_stops_at_its_deadline(linear) -> None:
     predictor, X, _ = linear
     out = partial_dependence(predictor, X, ["signal", "plan"], deadline=0.0)
     assert out["features"] == [] and "ran out of time before 'signal'" in out["stopped"]
+
+
+def test_free_text_is_drawn_by_its_length_in_words_and_never_swept(linear) -> None:
+    from tabpilot.reports import charts, html
+    from tabpilot.reports.explain import free_text, word_counts
+
+    predictor, X, _ = linear
+    notes = [" ".join(["fits"] * (2 + i % 30)) + f" size {i}" for i in range(len(X))]
+    assert free_text(notes) and not free_text(X["plan"].tolist())
+    assert not free_text([f"T-{i}" for i in range(len(X))])  # ids: one word each
+    with_text = X.assign(note=notes, ticket=[f"T-{i}" for i in range(len(X))])
+    out = partial_dependence(predictor, with_text, ["note", "ticket", "plan"], rows=60)
+    assert [item["feature"] for item in out["features"]] == ["plan"]
+    label, axis = html._axis("note", notes)
+    assert label == "words in note" and axis == word_counts(notes) and axis[0] == 4
+    with warnings.catch_warnings():  # reviews as tick labels collapsed the axes
+        warnings.simplefilter("error")
+        assert charts.png(charts.shap_dependence(label, axis, np.zeros(len(X)), "probability"))

@@ -251,9 +251,23 @@ def shap_summary(predictor: BasePredictor, X: pd.DataFrame, top: list[str],
     }
 
 
+def free_text(values: list[Any] | pd.Series) -> bool:
+    """Whether a column's values read as free text (reviews, notes, titles): strings, most
+    of them distinct, the middle one of several words. Its values make no axis: a chart
+    or a sweep takes their lengths in words (`word_counts`) instead, or leaves the column out."""
+    strings = [v for v in values if isinstance(v, str)]
+    return len(strings) >= 2 and len(set(strings)) > len(strings) / 2 and \
+        float(np.median([len(v.split()) for v in strings])) >= 3
+
+
+def word_counts(values: list[Any]) -> list[int | None]:
+    """Each value's length in words (None where missing): free text's axis."""
+    return [len(v.split()) if isinstance(v, str) else None for v in values]
+
+
 def _grid(s: pd.Series) -> tuple[list[Any], bool] | None:
     values = s.dropna()
-    if values.empty:
+    if values.empty or free_text(values):
         return None
     if _is_numeric(values):
         unique = np.unique(values.to_numpy(dtype=float))
@@ -262,7 +276,7 @@ def _grid(s: pd.Series) -> tuple[list[Any], bool] | None:
         return np.unique(np.quantile(values.to_numpy(dtype=float),
                                      np.linspace(0.05, 0.95, PD_GRID))).tolist(), True
     counts = values.astype(str).value_counts()
-    if len(counts) > 5 * PD_CATEGORIES and counts.iloc[0] < 2:  # free text or ids
+    if len(counts) > PD_CATEGORIES and counts.iloc[0] < 2:  # every value apart: ids
         return None
     top = set(counts.index[:PD_CATEGORIES])
     # the column's own values (not their strings), most frequent first

@@ -18,7 +18,7 @@ import jinja2
 
 from tabpilot.models.base import CURVE_TRAIN_ROWS
 from tabpilot.reports import charts
-from tabpilot.reports.explain import CURVE_FEATURES
+from tabpilot.reports.explain import CURVE_FEATURES, free_text, word_counts
 
 TEMPLATE = jinja2.Template("""<!doctype html>
 <html lang="en"><head><meta charset="utf-8">
@@ -237,6 +237,11 @@ def _words(text: dict[str, Any]) -> dict[str, Any]:
     return section
 
 
+def _axis(feature: str, values: list[Any]) -> tuple[str, list[Any]]:
+    """A dependence plot's x axis: the column's values, or free text's lengths in words."""
+    return (f"words in {feature}", word_counts(values)) if free_text(values) else (feature, values)
+
+
 def _contributions(shap: dict[str, Any]) -> list[dict[str, Any]]:
     method, units = shap["method"], shap["units"]
     word = "SHAP values" if method == "tree_shap" else "Occlusion contributions"
@@ -246,7 +251,7 @@ def _contributions(shap: dict[str, Any]) -> list[dict[str, Any]]:
             f"rows, in {units}; made by {METHOD_WORDS.get(method, method)}.{base} A positive "
             "value pushes the prediction up.")
     values = shap["values"]
-    dependence = [_figure(f"{word}: {f}", charts.shap_dependence, f, shap["feature_values"][f],
+    dependence = [_figure(f"{word}: {f}", charts.shap_dependence, *_axis(f, shap["feature_values"][f]),
                           [row[j] for row in values], units, method)
                   for j, f in enumerate(shap["features"][:CURVE_FEATURES])]
     return [{"id": "shap", "title": "SHAP summary" if method == "tree_shap"
@@ -261,7 +266,8 @@ def _contributions(shap: dict[str, Any]) -> list[dict[str, Any]]:
 def _partial_dependence(pd_: dict[str, Any]) -> dict[str, Any]:
     figures = [_figure(f"Partial dependence: {f['feature']}", charts.partial_dependence,
                        f["feature"], f["grid"], f["average"], f.get("ice"), pd_["output"],
-                       f["numeric"]) for f in pd_["features"]]
+                       f["numeric"]) for f in pd_["features"]
+               if f["numeric"] or not free_text(f["grid"])]  # reports made before free_text
     note = (f"The {pd_['output']} as one column sweeps its values with every other column "
             f"kept, on {pd_['rows']} validation rows: the thick line is their average "
             "(partial dependence), thin lines single rows (ICE).")
