@@ -27,6 +27,7 @@ from tabpilot.jobs.selection import (
     REFIT_FULL,
     choose,
     fast_choice,
+    joined,
     pareto_front,
     refit_note,
 )
@@ -289,6 +290,14 @@ def test_a_refit_models_note_says_its_scores_are_carried_over() -> None:
         assert note.startswith("lightgbm-003-full holds bags") and "out-of-fold" in note
         # the override exists only without a bound (a bound refits whatever the policy)
         assert ("--selection accuracy" in note) is not bounded
+
+
+def test_a_choice_note_and_a_refit_note_read_as_one_line() -> None:
+    choice = "m-fast was chosen over m-full: 2.7x faster; --selection accuracy hands out m-full"
+    both = joined(choice, refit_note("m-fast", bounded=False, bagged=False))
+    assert both.startswith(f"{choice}; m-fast holds models refit on every training row")
+    assert "m-full m-fast" not in both and "\n" not in both
+    assert joined(None, "only this") == "only this" and joined(None, "") is None
 
 
 def test_the_bags_collapsed_for_the_default_model_and_their_order() -> None:

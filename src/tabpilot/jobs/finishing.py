@@ -119,9 +119,9 @@ class Finishing:
         best, note = selection.for_request(board, self.request)
         if best is not None and \
                 self.store.get_candidate(self.name, best).trained_on == selection.REFIT_FULL:
-            note = " ".join(filter(None, [note, selection.refit_note(
+            note = selection.joined(note, selection.refit_note(
                 best, self.request.max_latency_ms is not None,
-                getattr(self, "_n_folds", 1) > 1)]))
+                getattr(self, "_n_folds", 1) > 1))
         if note:
             log.info(note)  # the result shows it (describe: SelectionNote)
         self._prune(board, keep={best, *board.loc[board["pareto"].astype(bool), "candidate"]})

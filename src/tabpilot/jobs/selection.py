@@ -169,6 +169,12 @@ def refit_note(name: str, bounded: bool, bagged: bool = True) -> str:
     return note if bounded else f"{note}; --selection accuracy keeps the bags"
 
 
+def joined(*notes: str | None) -> str | None:
+    """Notes on the handed-out candidate as one line: clauses apart by semicolons (each
+    note is a sentence without its full stop); None when there is none."""
+    return "; ".join(n for n in notes if n) or None
+
+
 def greater_is_better(board: pd.DataFrame) -> bool:
     """Whether the board's objective grows with quality (an unknown metric: assumed so)."""
     metric = METRICS.get(board.attrs.get("objective_metric") or "")
