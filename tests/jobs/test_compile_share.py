@@ -157,6 +157,39 @@ def test_the_ensemble_compiles_an_uncompiled_member_when_it_fits(tmp_path: Path,
     assert load(result.directory).compiled
 
 
+def test_a_forest_a_composite_compiled_is_linked_compiled_into_the_next(tmp_path: Path,
+                                                                        data) -> None:
+    """A stack's twin, or an ensemble after a stack, holds the forest the first composite
+    compiled: its copy there is linked, not compiled again (diamonds, 60 s: the twin ran
+    out of time doing so and held the forest on the Python path)."""
+    prepared, split = data
+    root = tmp_path / "candidates"
+    forest = _candidate(root, data, "random_forest-001", "random_forest", compile_it=False,
+                        noise=1.0, seed=1)
+    pool = [("random_forest-001", forest),
+            ("lightgbm-002", _candidate(root, data, "lightgbm-002", "lightgbm", noise=1.5,
+                                        seed=2)),
+            ("xgboost-003", _candidate(root, data, "xgboost-003", "xgboost", noise=1.5,
+                                       seed=3))]
+    assert compile_cost.member_source(forest) == forest / "model"  # none compiled it yet
+    first = ensembling.build(prepared, split, pool, _worst(prepared),
+                             root / "ensemble-004" / "model", time.time() + HOUR)
+    assert first is not None and "random_forest-001" in first.weights
+    copy = compile_cost.member_source(forest)
+    assert copy.is_relative_to(first.directory / "members")
+    assert (copy / compiled.FOREST_FILE).is_file() and compile_cost.pending([copy]) == []
+    assert not (forest / "model" / compiled.FOREST_FILE).exists()  # the candidate as it was
+    second = ensembling.build(prepared, split, pool, _worst(prepared),
+                              root / "ensemble-005" / "model", time.time() + HOUR)
+    assert second is not None and second.weights == first.weights
+    record = _metadata(second.directory)["compiled"]
+    assert "compiled_here" not in record and "uncompiled" not in record  # nothing compiled
+    linked = second.directory / "members" / str(list(second.weights).index("random_forest-001"))
+    assert (linked / compiled.FOREST_FILE).stat().st_ino == \
+        (copy / compiled.FOREST_FILE).stat().st_ino
+    assert load(second.directory).compiled
+
+
 def test_a_member_whose_compile_does_not_fit_is_left_out(tmp_path: Path, data, pool,
                                                         monkeypatch, caplog) -> None:
     prepared, split = data

@@ -224,7 +224,7 @@ def choose(prepared: Prepared, split: Split, ranked: list[tuple[str, Path]],
             log.info("ensemble %.5f does not beat the best candidate %.5f%s", objective,
                      best_value, f" (left out: {', '.join(left_out)})" if left_out else "")
             return None
-        member_dirs = [dirs[n] / "model" for n in weights]
+        member_dirs = [compile_cost.member_source(dirs[n]) for n in weights]
         compiles = compile_cost.pending(member_dirs)
         loading = packaging_seconds(member_dirs)
         left = deadline - time.time()

@@ -160,7 +160,8 @@ def build(prepared: Prepared, split: Split, ranked: list[tuple[str, Path, str, f
               **stacker_params(prepared, split, seed)}
     out.parent.mkdir(parents=True, exist_ok=True)
     np.save(out.parent / VALIDATION_PREDICTIONS, fitted.oof.astype(np.float32))
-    loaded = [load(d / "model").predictor for _, d in members]
+    sources = [compile_cost.member_source(d) for _, d in members]
+    loaded = [load(source).predictor for source in sources]
     predictor = StackPredictor(loaded, names, fitted.model, prepared.problem_type,
                                prepared.classes, threshold)
     metadata = {
@@ -174,7 +175,7 @@ def build(prepared: Prepared, split: Split, ranked: list[tuple[str, Path, str, f
     # members hard-linked from their candidates' model directories, not pickled again;
     # those without a compiled path are compiled into their copies, in time for the timing
     package.save(predictor, metadata, out, sample=prepared.X.iloc[split.folds[0][1][:500]],
-                 deadline=deadline - TIMING_SECONDS, members=[d / "model" for _, d in members])
+                 deadline=deadline - TIMING_SECONDS, members=sources)
     warn_uncompiled(out, "stack")
     # timed as saved: its members were loaded with their compiled paths, as a load of the
     # stack attaches them, so this spares unpickling every member a second time
@@ -191,15 +192,16 @@ KEPT_METADATA = ("algorithm", "family", "problem_type", "objective_metric", "obj
                  "stacker", "stacker_params", "stack_features", "stack_folds", "pruned")
 
 
-def build_full(stack_dir: Path, full_dirs: list[Path], out: Path, prepared: Prepared,
+def build_full(stack_dir: Path, fulls: list[Path], out: Path, prepared: Prepared,
                split: Split, deadline: float) -> StackResult:
-    """The stack at `stack_dir` over other models of its members (`full_dirs`, in its
-    members' order: their refits on every row, or a bag never collapsed): the same level-2
-    model, whose features are the members' predictions; its validation scores and
-    out-of-fold predictions carried over, as its members' are."""
+    """The stack at `stack_dir` over other models of its members (the candidate folders
+    `fulls`, in its members' order: their refits on every row, or a bag never collapsed):
+    the same level-2 model, whose features are the members' predictions; its validation
+    scores and out-of-fold predictions carried over, as its members' are."""
     started = time.time()
     stack = load(stack_dir / "model")
-    names = [d.parent.name for d in full_dirs]
+    names = [d.name for d in fulls]
+    full_dirs = [compile_cost.member_source(d) for d in fulls]
     predictor = StackPredictor([load(d).predictor for d in full_dirs], names,
                                stack.predictor.stacker, prepared.problem_type,
                                prepared.classes, stack.predictor.threshold)
@@ -240,7 +242,7 @@ def _fitting_members(ranked: list[tuple[str, Path, str, float | None]], left: fl
             if left_out:
                 reason += f" whose compiles fit in {left:.1f}s (left out: {', '.join(left_out)})"
             raise Skipped(f"{reason}; a stack needs two")
-        compiles = compile_cost.pending([d / "model" for _, d in members])
+        compiles = compile_cost.pending([compile_cost.member_source(d) for _, d in members])
         loading = packaging_seconds(len(members))
         needed = loading + sum(c.seconds for c in compiles)
         if left >= needed + 0.5:
@@ -312,14 +314,15 @@ class Stacking:
                     and r.name in completed and not r.name.endswith(suffix)]:
             fulls = twin_members((row.params or {}).get("members", []), completed)
             name = f"{row.name}{suffix}"
-            if fulls is None or name in rows or \
-                    time.time() + packaging_seconds(len(fulls)) > deadline:
-                continue
+            if fulls is None or name in rows or time.time() + packaging_seconds(len(fulls)) + \
+                    compile_cost.seconds([compile_cost.member_source(job_dir / "candidates" / f)
+                                          for f in fulls]) > deadline:
+                continue  # its compiles counted: a member compiled already is linked
             # read again: an earlier twin of this loop took the next number
             number = 1 + max(c.number for c in self.store.list_candidates(self.name))
             try:
                 result = build_full(job_dir / "candidates" / row.name,
-                                    [job_dir / "candidates" / f / "model" for f in fulls],
+                                    [job_dir / "candidates" / f for f in fulls],
                                     job_dir / "candidates" / name / "model", prepared, split,
                                     deadline)
             except Exception:  # the stack of bags stands
