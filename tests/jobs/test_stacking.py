@@ -154,8 +154,9 @@ def test_a_stacks_twin_over_other_member_models_keeps_its_level_2_and_scores(
                                classes=original.metadata["classes"])
     split = SimpleNamespace(folds=[(None, np.arange(60))])
     out = tmp_path / "candidates" / f"{name}-full" / "model"
-    result = stacking.build_full(stack_dir, [job_dir / "candidates" / m for m in members],
-                                 out, prepared, split, deadline=time.time() + 60)
+    result = stacking.build_full(stack_dir, {m: job_dir / "candidates" / m / "model"
+                                             for m in members}, out, prepared, split,
+                                 deadline=time.time() + 60)
     twin = load(out)
     assert twin.metadata["refit_of"] == name and twin.metadata["members"] == members
     assert twin.metadata["stacker"] == original.metadata["stacker"]

@@ -192,16 +192,16 @@ KEPT_METADATA = ("algorithm", "family", "problem_type", "objective_metric", "obj
                  "stacker", "stacker_params", "stack_features", "stack_folds", "pruned")
 
 
-def build_full(stack_dir: Path, fulls: list[Path], out: Path, prepared: Prepared,
+def build_full(stack_dir: Path, fulls: dict[str, Path], out: Path, prepared: Prepared,
                split: Split, deadline: float) -> StackResult:
-    """The stack at `stack_dir` over other models of its members (the candidate folders
-    `fulls`, in its members' order: their refits on every row, or a bag never collapsed):
-    the same level-2 model, whose features are the members' predictions; its validation
-    scores and out-of-fold predictions carried over, as its members' are."""
+    """The stack at `stack_dir` over other models of its members (`fulls`: name -> the
+    model directory to link, `compile_cost.member_source`, in its members' order: their
+    refits on every row, or a bag never collapsed): the same level-2 model, whose features
+    are the members' predictions; its validation scores and out-of-fold predictions
+    carried over, as its members' are."""
     started = time.time()
     stack = load(stack_dir / "model")
-    names = [d.name for d in fulls]
-    full_dirs = [compile_cost.member_source(d) for d in fulls]
+    names, full_dirs = list(fulls), list(fulls.values())
     predictor = StackPredictor([load(d).predictor for d in full_dirs], names,
                                stack.predictor.stacker, prepared.problem_type,
                                prepared.classes, stack.predictor.threshold)
@@ -314,15 +314,16 @@ class Stacking:
                     and r.name in completed and not r.name.endswith(suffix)]:
             fulls = twin_members((row.params or {}).get("members", []), completed)
             name = f"{row.name}{suffix}"
-            if fulls is None or name in rows or time.time() + packaging_seconds(len(fulls)) + \
-                    compile_cost.seconds([compile_cost.member_source(job_dir / "candidates" / f)
-                                          for f in fulls]) > deadline:
+            if fulls is None or name in rows:
+                continue
+            sources = {f: compile_cost.member_source(job_dir / "candidates" / f) for f in fulls}
+            if time.time() + packaging_seconds(len(fulls)) + \
+                    compile_cost.seconds(list(sources.values())) > deadline:
                 continue  # its compiles counted: a member compiled already is linked
             # read again: an earlier twin of this loop took the next number
             number = 1 + max(c.number for c in self.store.list_candidates(self.name))
             try:
-                result = build_full(job_dir / "candidates" / row.name,
-                                    [job_dir / "candidates" / f for f in fulls],
+                result = build_full(job_dir / "candidates" / row.name, sources,
                                     job_dir / "candidates" / name / "model", prepared, split,
                                     deadline)
             except Exception:  # the stack of bags stands
